@@ -1,0 +1,76 @@
+import type { BackendName, Datatype } from '@npu-fleet/protocol'
+import type { Tensor } from './tensor.js'
+
+/** Name, datatype and shape of a model input or output; -1 marks a dynamic dimension. */
+export interface TensorInfo {
+  name: string
+  datatype: Exclude<Datatype, 'BYTES'>
+  shape: number[]
+}
+
+/** OpenVINO performance hint, passed through to `compileModel`. */
+export type PerformanceHint = 'LATENCY' | 'THROUGHPUT' | 'CUMULATIVE_THROUGHPUT'
+
+/** Everything a backend needs to load one model version on one device. */
+export interface ModelLoadSpec {
+  name: string
+  version: string
+  /** ONNX file, or OpenVINO IR `.xml` (its `.bin` beside it). OpenVINO reads both; ONNX Runtime only ONNX. */
+  modelPath: string
+  /** Device to compile for: `NPU`, `GPU`, `CPU` (ONNX Runtime accepts only `CPU`). */
+  device: string
+  /**
+   * Static input shapes by input name. Required for the NPU (it compiles static shapes only);
+   * applied with `model.reshape` before compiling. Batch sizes to compile come from the first dimension.
+   */
+  staticShapes?: Record<string, number[]>
+  /** Threads for one inference (ONNX Runtime `intraOpNumThreads`, OpenVINO `INFERENCE_NUM_THREADS` on CPU). */
+  threads: number
+  /** Parallel inference instances (ONNX Runtime worker threads; OpenVINO upper bound on the request pool). */
+  instances: number
+  performanceHint: PerformanceHint
+  /** Folder for OpenVINO's compiled-model cache (`CACHE_DIR`); null disables it. */
+  cacheDir: string | null
+}
+
+/** A model compiled and ready on one backend and device. */
+export interface LoadedModel {
+  readonly backend: BackendName
+  readonly device: string
+  readonly inputs: readonly TensorInfo[]
+  readonly outputs: readonly TensorInfo[]
+  /** How many `infer` calls can usefully run at once (worker threads, infer requests). */
+  readonly parallelism: number
+  /** Batch sizes compiled for static shapes, or null when the batch dimension is dynamic. */
+  readonly compiledBatchSizes: readonly number[] | null
+  /**
+   * Run one inference. Never runs on the main thread's event loop for longer than a copy.
+   * Resolves with every output, or only `outputNames` when given.
+   */
+  infer(inputs: Readonly<Record<string, Tensor>>, outputNames?: readonly string[]): Promise<Record<string, Tensor>>
+  /** Release native resources; pending `infer` calls finish first. */
+  unload(): Promise<void>
+}
+
+/** What a runtime reports about itself and the machine. */
+export interface BackendProbe {
+  /** False when the runtime cannot be loaded here (no native addon, no driver). */
+  available: boolean
+  /** Runtime version string, when loaded. */
+  version: string | null
+  /** Devices the runtime can use, e.g. `['CPU', 'NPU']`. */
+  devices: string[]
+  /** Why the runtime is unavailable, or null. */
+  error: string | null
+}
+
+/** One inference runtime. Implementations: `openvino.ts`, `onnxruntime.ts`. */
+export interface InferenceBackend {
+  readonly name: BackendName
+  /** Load the runtime (lazily, once) and list its devices; never throws. */
+  probe(): Promise<BackendProbe>
+  /** Compile `spec.modelPath` for `spec.device`; rejects with a message that says why it could not. */
+  load(spec: ModelLoadSpec): Promise<LoadedModel>
+  /** Release everything the backend holds. */
+  close(): Promise<void>
+}

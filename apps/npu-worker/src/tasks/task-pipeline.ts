@@ -1,0 +1,43 @@
+import type { BackendName } from '@npu-fleet/protocol'
+import type { FastifyBaseLogger } from 'fastify'
+import type { ZodType } from 'zod'
+import type { Tensor } from '../backends/tensor.js'
+
+/** Result of one model call made by a pipeline, with where it ran. */
+export interface ModelCallResult {
+  outputs: Record<string, Tensor>
+  model: string
+  backend: BackendName
+  device: string
+}
+
+/** What a pipeline may use while it runs one task. */
+export interface TaskContext {
+  /**
+   * Run a model through the worker's scheduler (admission control, deadline, cancellation),
+   * exactly as a KServe request would. Rejects with the scheduler's NPU_ERR_* errors.
+   */
+  infer(model: string, inputs: Record<string, Tensor>, outputNames?: readonly string[]): Promise<ModelCallResult>
+  /** Aborted when the client disconnects or the deadline passes. */
+  signal: AbortSignal
+  log: FastifyBaseLogger
+}
+
+/** What a pipeline returns: its result and the model call that mattered most (for the reply envelope). */
+export interface TaskOutcome<R> {
+  result: R
+  model: string
+  backend: BackendName
+  device: string
+}
+
+/** A task type served under `POST /v1/tasks/{type}`: pre-processing, model calls, post-processing. */
+export interface TaskPipeline<I = unknown, R = unknown> {
+  /** The `{type}` in the route, e.g. `ocr`, `embeddings`. */
+  readonly type: string
+  /** Models this pipeline needs; the task is offered only while all of them are ready. */
+  readonly models: readonly string[]
+  /** Validates the JSON body; errors become 400 NPU_ERR_BAD_TASK_INPUT naming the field. */
+  readonly inputSchema: ZodType<I>
+  run(input: I, ctx: TaskContext): Promise<TaskOutcome<R>>
+}

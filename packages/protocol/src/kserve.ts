@@ -1,0 +1,115 @@
+import { z } from 'zod'
+
+/** KServe v2 tensor datatypes (Open Inference Protocol). BYTES is listed for completeness; the worker rejects it. */
+export const DatatypeSchema = z.enum([
+  'BOOL',
+  'UINT8',
+  'UINT16',
+  'UINT32',
+  'UINT64',
+  'INT8',
+  'INT16',
+  'INT32',
+  'INT64',
+  'FP16',
+  'FP32',
+  'FP64',
+  'BYTES',
+])
+/** KServe v2 tensor datatype. */
+export type Datatype = z.infer<typeof DatatypeSchema>
+
+/** Free-form `parameters` object of the protocol. */
+export const ParametersSchema = z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null()]))
+/** Free-form protocol parameters. */
+export type Parameters = z.infer<typeof ParametersSchema>
+
+/** Row-major tensor data: flat or nested arrays of numbers or booleans. Element checks happen in the codec. */
+export type TensorData = Array<number | boolean | string | TensorData>
+const TensorDataSchema: z.ZodType<TensorData> = z.array(z.any())
+
+/** One input tensor of an infer request. */
+export const RequestInputSchema = z.object({
+  name: z.string().min(1),
+  shape: z.array(z.number().int().nonnegative()),
+  datatype: DatatypeSchema,
+  parameters: ParametersSchema.optional(),
+  /** Absent when the tensor travels in the binary part (`parameters.binary_data_size`). */
+  data: TensorDataSchema.optional(),
+})
+/** One input tensor of an infer request. */
+export type RequestInput = z.infer<typeof RequestInputSchema>
+
+/** One requested output. */
+export const RequestOutputSchema = z.object({
+  name: z.string().min(1),
+  parameters: ParametersSchema.optional(),
+})
+/** One requested output. */
+export type RequestOutput = z.infer<typeof RequestOutputSchema>
+
+/** `POST /v2/models/{name}[/versions/{v}]/infer` body. */
+export const InferRequestSchema = z.object({
+  id: z.string().optional(),
+  parameters: ParametersSchema.optional(),
+  inputs: z.array(RequestInputSchema).min(1),
+  outputs: z.array(RequestOutputSchema).optional(),
+})
+/** Infer request body. */
+export type InferRequest = z.infer<typeof InferRequestSchema>
+
+/** One output tensor of an infer response. */
+export const ResponseOutputSchema = z.object({
+  name: z.string(),
+  shape: z.array(z.number().int().nonnegative()),
+  datatype: DatatypeSchema,
+  parameters: ParametersSchema.optional(),
+  data: TensorDataSchema.optional(),
+})
+/** One output tensor of an infer response. */
+export type ResponseOutput = z.infer<typeof ResponseOutputSchema>
+
+/** Infer response body. */
+export const InferResponseSchema = z.object({
+  model_name: z.string(),
+  model_version: z.string().optional(),
+  id: z.string().optional(),
+  parameters: ParametersSchema.optional(),
+  outputs: z.array(ResponseOutputSchema),
+})
+/** Infer response body. */
+export type InferResponse = z.infer<typeof InferResponseSchema>
+
+/** `GET /v2` body. */
+export const ServerMetadataSchema = z.object({
+  name: z.string(),
+  version: z.string(),
+  extensions: z.array(z.string()),
+})
+/** Server metadata. */
+export type ServerMetadata = z.infer<typeof ServerMetadataSchema>
+
+/** A tensor's name, datatype and shape (-1 for a dynamic dimension). */
+export const TensorMetadataSchema = z.object({
+  name: z.string(),
+  datatype: DatatypeSchema,
+  shape: z.array(z.number().int()),
+})
+/** Tensor metadata. */
+export type TensorMetadata = z.infer<typeof TensorMetadataSchema>
+
+/** `GET /v2/models/{name}[/versions/{v}]` body. */
+export const ModelMetadataSchema = z.object({
+  name: z.string(),
+  versions: z.array(z.string()),
+  platform: z.string(),
+  inputs: z.array(TensorMetadataSchema),
+  outputs: z.array(TensorMetadataSchema),
+})
+/** Model metadata. */
+export type ModelMetadata = z.infer<typeof ModelMetadataSchema>
+
+/** Header carrying the JSON part's length in the KServe binary tensor extension. */
+export const INFERENCE_HEADER_CONTENT_LENGTH = 'inference-header-content-length'
+/** Header carrying a per-request deadline in milliseconds. */
+export const DEADLINE_HEADER = 'x-request-timeout-ms'
