@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh clone: system packages, install, build (which generates the default
+# models), lint, types, unit + integration tests against real processes, benchmark smoke passes, and the
+# deployment test on a real systemd host. CI (.ci/run) calls exactly this, through `pnpm test:all`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export ORT_DISABLE_TELEMETRY=1 TURBO_TELEMETRY_DISABLED=1 CI="${CI:-true}"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "system packages"
+scripts/install-system-deps.sh
+
+step "install"
+pnpm install --frozen-lockfile
+
+step "lint"
+pnpm lint
+
+step "build"
+pnpm build
+
+step "types"
+pnpm check-types
+
+step "tests (unit + integration against real worker processes)"
+pnpm test
+
+step "benchmark smoke pass (tiny counts: proves the suite still runs; figures are not compared)"
+pnpm bench:smoke
+
+if [ "${NPU_FLEET_SKIP_DEPLOY_TEST:-0}" != 1 ]; then
+  step "deployment test on a systemd-nspawn host"
+  scripts/deploy-test/run.sh
+fi
