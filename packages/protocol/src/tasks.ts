@@ -54,7 +54,9 @@ export type EmbeddingsInput = z.infer<typeof EmbeddingsInputSchema>
 /** OpenAI-compatible embeddings response (also the `embeddings` task result). */
 export const EmbeddingsResponseSchema = z.object({
   object: z.literal('list'),
-  data: z.array(z.object({ object: z.literal('embedding'), index: z.number().int(), embedding: z.array(z.number()) })),
+  data: z.array(
+    z.object({ object: z.literal('embedding'), index: z.number().int(), embedding: z.array(z.number()) }),
+  ),
   model: z.string(),
   usage: z.object({ prompt_tokens: z.number().int(), total_tokens: z.number().int() }),
 })
