@@ -1,0 +1,108 @@
+// Needs the compiled thread entry (dist/backends/onnxruntime-thread.js): turbo builds before tests; by hand run
+// `pnpm --filter @npu-fleet/worker exec tsc -p tsconfig.build.json` first.
+import { once } from 'node:events'
+import { afterEach, describe, expect, it } from 'vitest'
+import { OnnxRuntimeBackend, OnnxRuntimeModel, onnxThreadEntry } from '../../src/backends/onnxruntime.js'
+import {
+  CLS_OUTPUT,
+  clsInput,
+  clsSpec,
+  describeBackendContract,
+  expectClose,
+  referenceOutput,
+} from './backend-contract.js'
+
+describeBackendContract('onnxruntime on CPU', { backend: () => new OnnxRuntimeBackend(), spec: clsSpec() })
+
+describe('OnnxRuntimeBackend', () => {
+  const opened: { unload(): Promise<void> }[] = []
+  afterEach(async () => {
+    await Promise.all(opened.splice(0).map((m) => m.unload()))
+  })
+
+  it('reports the onnxruntime-node version and the CPU', async () => {
+    const probe = await new OnnxRuntimeBackend().probe()
+    expect(probe).toEqual({
+      available: true,
+      version: expect.stringMatching(/^1\.\d+\.\d+/),
+      devices: ['CPU'],
+      error: null,
+    })
+  })
+
+  it('refuses devices other than the CPU and files other than ONNX', async () => {
+    const backend = new OnnxRuntimeBackend()
+    await expect(backend.load(clsSpec({ device: 'NPU' }))).rejects.toThrow(/CPU only, not NPU/)
+    await expect(backend.load(clsSpec({ modelPath: '/models/m.xml' }))).rejects.toThrow(/ONNX files only/)
+  })
+
+  it('rejects a model file the runtime cannot read, with its message', async () => {
+    await expect(
+      new OnnxRuntimeBackend().load(clsSpec({ modelPath: '/nonexistent/model.onnx' })),
+    ).rejects.toThrow(/could not load \/nonexistent\/model\.onnx: .+/)
+  })
+
+  it('runs one thread per instance and reports the dynamic batch', async () => {
+    const model = await OnnxRuntimeModel.start(clsSpec({ instances: 3 }), onnxThreadEntry())
+    opened.push(model)
+    expect(model.workers).toHaveLength(3)
+    expect(model.parallelism).toBe(3)
+    expect(model.compiledBatchSizes).toBeNull()
+    expect(new Set(model.workers.map((w) => w.threadId)).size).toBe(3)
+  })
+
+  it('rejects a shape the model cannot take with the runtime message', async () => {
+    const model = await OnnxRuntimeModel.start(clsSpec({ instances: 1 }), onnxThreadEntry())
+    opened.push(model)
+    const bad = { datatype: 'FP32' as const, shape: [1, 5, 48, 192], data: new Float32Array(5 * 48 * 192) }
+    await expect(model.infer({ x: bad })).rejects.toThrow(/.+/)
+    const input = clsInput(1, 5)
+    expectClose(
+      (await model.infer({ x: input }))[CLS_OUTPUT]!.data as Float32Array,
+      await referenceOutput(input),
+    )
+  })
+
+  it('replaces a thread that was terminated while idle and keeps serving correct results', async () => {
+    const model = await OnnxRuntimeModel.start(clsSpec({ instances: 2 }), onnxThreadEntry())
+    opened.push(model)
+    const victim = model.workers[0]!
+    const exited = once(victim, 'exit')
+    await victim.terminate()
+    await exited
+    const inputs = [clsInput(2, 11), clsInput(1, 12), clsInput(3, 13), clsInput(1, 14)]
+    const results = await Promise.all(inputs.map((x) => model.infer({ x })))
+    for (const [i, result] of results.entries()) {
+      expectClose(result[CLS_OUTPUT]!.data as Float32Array, await referenceOutput(inputs[i]!))
+    }
+    expect(model.workers).toHaveLength(2)
+    expect(model.workers).not.toContain(victim)
+  })
+
+  it('rejects the pending call of a thread that dies, with a clear error, and replaces the thread', async () => {
+    const entry = new URL('./fixtures/dying-onnx-thread.mjs', import.meta.url)
+    const model = await OnnxRuntimeModel.start(clsSpec({ instances: 1 }), entry)
+    opened.push(model)
+    const victim = model.workers[0]!
+    const input = clsInput(1, 21)
+    // The fixture thread exits (code 3) on a request carrying an input named `die`.
+    const dying = model.infer({ x: input, die: input })
+    const queued = model.infer({ x: input })
+    await expect(dying).rejects.toThrow(
+      /ONNX Runtime thread of model ppocr-cls died during inference \(exit code 3\)/,
+    )
+    // The call queued behind it runs on the replacement thread.
+    expectClose((await queued)[CLS_OUTPUT]!.data as Float32Array, await referenceOutput(input))
+    expect(model.workers).toHaveLength(1)
+    expect(model.workers[0]).not.toBe(victim)
+  })
+
+  it('close() unloads every model it loaded', async () => {
+    const backend = new OnnxRuntimeBackend()
+    const a = await backend.load(clsSpec({ instances: 1 }))
+    const b = await backend.load(clsSpec({ instances: 1 }))
+    await backend.close()
+    await expect(a.infer({ x: clsInput(1, 1) })).rejects.toThrow(/unloading/)
+    await expect(b.infer({ x: clsInput(1, 1) })).rejects.toThrow(/unloading/)
+  })
+})
