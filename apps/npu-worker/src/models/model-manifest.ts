@@ -1,0 +1,50 @@
+import { z } from 'zod'
+
+const positiveInt = z.number().int().positive()
+
+/** Optional `embeddings:` section: marks a model as a sentence embedder and says how to pool it. */
+export const EmbeddingsSectionSchema = z
+  .object({
+    sequence_length: positiveInt.max(8192).default(128),
+    pooling: z.enum(['mean', 'cls']).default('mean'),
+    normalize: z.boolean().default(true),
+    query_prefix: z.string().default(''),
+    document_prefix: z.string().default(''),
+    max_batch_size: positiveInt.max(1024).default(32),
+  })
+  .strict()
+
+/** `model.yaml`: every key optional; unknown keys are rejected so typos do not pass silently. */
+export const ModelManifestSchema = z
+  .object({
+    file: z
+      .string()
+      .regex(/^[A-Za-z0-9._-]+\.(onnx|xml)$/, 'must be a file name ending in .onnx or .xml, without folders')
+      .optional(),
+    versions: z.union([z.literal('latest'), z.literal('all'), z.array(positiveInt).min(1)]).default('latest'),
+    devices: z
+      .array(z.enum(['NPU', 'GPU', 'CPU']))
+      .min(1)
+      .default(['NPU', 'CPU']),
+    static_shapes: z.record(z.string(), z.array(positiveInt).min(1)).optional(),
+    threads: positiveInt.max(256).optional(),
+    instances: positiveInt.max(64).optional(),
+    performance_hint: z.enum(['LATENCY', 'THROUGHPUT', 'CUMULATIVE_THROUGHPUT']).default('LATENCY'),
+    queue: z
+      .object({ max_queued: z.number().int().nonnegative().max(100_000).optional() })
+      .strict()
+      .default({}),
+    batching: z
+      .object({
+        max_batch_size: positiveInt.max(1024),
+        max_queue_delay_us: z.number().int().nonnegative().max(1_000_000).default(500),
+        preferred_batch_sizes: z.array(positiveInt).optional(),
+      })
+      .strict()
+      .optional(),
+    embeddings: EmbeddingsSectionSchema.optional(),
+  })
+  .strict()
+
+/** A validated `model.yaml`. */
+export type ModelManifest = z.infer<typeof ModelManifestSchema>
