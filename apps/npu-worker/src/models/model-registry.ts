@@ -57,8 +57,8 @@ export class RegisteredModel {
     return this.spec.modelPath
   }
   /** Requests allowed to wait beyond those running. */
-  queueCapacity(defaults: ModelDefaults): number {
-    return this.manifest.queue.max_queued ?? defaults.queueMaxQueued
+  queueCapacity(defaultMaxQueued: number): number {
+    return this.manifest.queue.max_queued ?? defaultMaxQueued
   }
 
   /** True when the model runs somewhere other than its first choice (OpenVINO on its first device). */

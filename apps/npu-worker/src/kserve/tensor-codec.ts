@@ -1,0 +1,174 @@
+import type { RequestInput, ResponseOutput, TensorData } from '@npu-fleet/protocol'
+import type { TensorInfo } from '../backends/backend.js'
+import { elementCount, TYPED_ARRAY_OF, type Tensor, type TensorArray } from '../backends/tensor.js'
+import { ErrBadInferRequest } from '../errors.js'
+import { fromHalfBits, toHalfBits } from './half-float.js'
+
+type NumericType = Tensor['datatype']
+
+/** Integer ranges for the range check of integer datatypes. */
+const INT_RANGE: Partial<Record<NumericType, [number, number]>> = {
+  INT8: [-128, 127],
+  INT16: [-32768, 32767],
+  INT32: [-2147483648, 2147483647],
+  UINT8: [0, 255],
+  UINT16: [0, 65535],
+  UINT32: [0, 4294967295],
+}
+
+const INT64_MIN = -(2n ** 63n)
+const INT64_MAX = 2n ** 63n - 1n
+const UINT64_MAX = 2n ** 64n - 1n
+
+function bad(message: string): never {
+  throw new ErrBadInferRequest(message)
+}
+
+/** Validates the shape of one request input against the model's input metadata. */
+function checkShape(input: RequestInput, field: string, info: TensorInfo): void {
+  if (input.datatype === 'BYTES') bad(`${field}.datatype: BYTES tensors are not supported by this worker`)
+  if (input.datatype !== info.datatype) {
+    bad(`${field}.datatype: model input "${info.name}" expects ${info.datatype}, got ${input.datatype}`)
+  }
+  const expected = info.shape
+  if (input.shape.length !== expected.length) {
+    bad(`${field}.shape: model input "${info.name}" expects rank ${expected.length} ([${expected.join(',')}]), got [${input.shape.join(',')}]`)
+  }
+  input.shape.forEach((dim, i) => {
+    const want = expected[i] as number
+    if (want >= 0 && dim !== want) {
+      bad(`${field}.shape[${i}]: model input "${info.name}" expects ${want}, got ${dim} (shape [${expected.join(',')}], -1 is any)`)
+    }
+  })
+}
+
+/** Flattens `data` row-major, checking that nested arrays match `shape` exactly. */
+function flatten(data: TensorData, shape: readonly number[], field: string, count: number): unknown[] {
+  // Flat form: the common case, checked without recursion.
+  if (data.length === count && (count === 0 || !Array.isArray(data[0]))) return data
+  if (shape.length <= 1) bad(`${field}.data: expected ${count} elements for shape [${shape.join(',')}], got ${data.length}`)
+  const out: unknown[] = []
+  const walk = (node: unknown, depth: number, path: string) => {
+    if (depth === shape.length) {
+      if (Array.isArray(node)) bad(`${field}.data${path}: nested deeper than the shape [${shape.join(',')}]`)
+      out.push(node)
+      return
+    }
+    if (!Array.isArray(node)) bad(`${field}.data${path}: expected an array of ${shape[depth]} at depth ${depth}`)
+    if (node.length !== shape[depth]) {
+      bad(`${field}.data${path}: expected ${shape[depth]} elements at depth ${depth} for shape [${shape.join(',')}], got ${node.length}`)
+    }
+    for (let i = 0; i < node.length; i++) walk(node[i], depth + 1, `${path}[${i}]`)
+  }
+  walk(data, 0, '')
+  return out
+}
+
+function toBigInt(v: unknown, field: string, i: number, unsigned: boolean): bigint {
+  let b: bigint
+  if (typeof v === 'number' && Number.isSafeInteger(v)) b = BigInt(v)
+  else if (typeof v === 'string' && /^-?[0-9]{1,20}$/.test(v)) b = BigInt(v)
+  else return bad(`${field}.data[${i}]: expected an integer (number or decimal string), got ${JSON.stringify(v)}`)
+  if (unsigned ? b < 0n || b > UINT64_MAX : b < INT64_MIN || b > INT64_MAX) {
+    bad(`${field}.data[${i}]: ${b} is out of range for ${unsigned ? 'UINT64' : 'INT64'}`)
+  }
+  return b
+}
+
+/** Converts flat JSON elements to the typed array of `datatype`, naming the first bad element. */
+function toTypedArray(values: unknown[], datatype: NumericType, field: string): TensorArray {
+  const n = values.length
+  switch (datatype) {
+    case 'FP32':
+    case 'FP64': {
+      const out = new TYPED_ARRAY_OF[datatype](n)
+      for (let i = 0; i < n; i++) {
+        const v = values[i]
+        if (typeof v !== 'number') bad(`${field}.data[${i}]: expected a number, got ${JSON.stringify(v)}`)
+        out[i] = v
+      }
+      return out
+    }
+    case 'FP16': {
+      const out = new Uint16Array(n)
+      for (let i = 0; i < n; i++) {
+        const v = values[i]
+        if (typeof v !== 'number') bad(`${field}.data[${i}]: expected a number, got ${JSON.stringify(v)}`)
+        out[i] = toHalfBits(v)
+      }
+      return out
+    }
+    case 'BOOL': {
+      const out = new Uint8Array(n)
+      for (let i = 0; i < n; i++) {
+        const v = values[i]
+        if (typeof v !== 'boolean') bad(`${field}.data[${i}]: expected true or false, got ${JSON.stringify(v)}`)
+        out[i] = v ? 1 : 0
+      }
+      return out
+    }
+    case 'INT64':
+    case 'UINT64': {
+      const out = new TYPED_ARRAY_OF[datatype](n)
+      for (let i = 0; i < n; i++) out[i] = toBigInt(values[i], field, i, datatype === 'UINT64')
+      return out
+    }
+    default: {
+      const [min, max] = INT_RANGE[datatype] as [number, number]
+      const out = new TYPED_ARRAY_OF[datatype](n)
+      for (let i = 0; i < n; i++) {
+        const v = values[i]
+        if (typeof v !== 'number' || !Number.isInteger(v)) {
+          bad(`${field}.data[${i}]: expected an integer, got ${JSON.stringify(v)}`)
+        }
+        if (v < min || v > max) bad(`${field}.data[${i}]: ${v} is out of range for ${datatype} [${min}, ${max}]`)
+        out[i] = v
+      }
+      return out
+    }
+  }
+}
+
+/**
+ * Decodes the JSON inputs of a KServe v2 infer request into tensors, validated against the model's inputs:
+ * every input present once, known names, datatype, shape and element count. Errors name the field.
+ */
+export function decodeInputs(inputs: readonly RequestInput[], model: readonly TensorInfo[]): Record<string, Tensor> {
+  const byName = new Map(model.map((info) => [info.name, info]))
+  const tensors: Record<string, Tensor> = {}
+  inputs.forEach((input, index) => {
+    const field = `inputs[${index}]`
+    const info = byName.get(input.name)
+    if (!info) bad(`${field}.name: unknown input "${input.name}"; model inputs: ${[...byName.keys()].join(', ')}`)
+    if (input.name in tensors) bad(`${field}.name: input "${input.name}" given twice`)
+    checkShape(input, field, info)
+    if (input.data === undefined) bad(`${field}.data: missing`)
+    const count = elementCount(input.shape)
+    const flat = flatten(input.data, input.shape, field, count)
+    if (flat.length !== count) {
+      bad(`${field}.data: expected ${count} elements for shape [${input.shape.join(',')}], got ${flat.length}`)
+    }
+    tensors[input.name] = { datatype: info.datatype, shape: [...input.shape], data: toTypedArray(flat, info.datatype, field) }
+  })
+  for (const info of model) {
+    if (!(info.name in tensors)) bad(`inputs: model input "${info.name}" is missing`)
+  }
+  return tensors
+}
+
+/** JSON elements of a tensor: numbers (INT64 as numbers, like Triton and OVMS), booleans for BOOL. */
+function toJsonData(tensor: Tensor): Array<number | boolean> {
+  const { data, datatype } = tensor
+  const n = data.length
+  const out = new Array<number | boolean>(n)
+  if (datatype === 'BOOL') for (let i = 0; i < n; i++) out[i] = data[i] !== 0
+  else if (datatype === 'FP16') for (let i = 0; i < n; i++) out[i] = fromHalfBits(data[i] as number)
+  else if (datatype === 'INT64' || datatype === 'UINT64') for (let i = 0; i < n; i++) out[i] = Number(data[i])
+  else for (let i = 0; i < n; i++) out[i] = data[i] as number
+  return out
+}
+
+/** Encodes one output tensor as a KServe v2 JSON output (flat, row-major). */
+export function encodeOutput(name: string, tensor: Tensor): ResponseOutput {
+  return { name, datatype: tensor.datatype, shape: tensor.shape, data: toJsonData(tensor) }
+}

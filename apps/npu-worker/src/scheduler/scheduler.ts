@@ -1,0 +1,57 @@
+import type { Load } from '@npu-fleet/protocol'
+import type { Tensor } from '../backends/tensor.js'
+import type { ModelDefaults, RegisteredModel } from '../models/model-registry.js'
+import { type InferenceObserver, ModelQueue, type RunOptions } from './model-queue.js'
+
+/** Options of the scheduler. */
+export interface SchedulerOptions {
+  defaults: Pick<ModelDefaults, 'queueMaxQueued'>
+  onInference?: InferenceObserver
+}
+
+/** Routes every inference (KServe and tasks alike) through one bounded queue per model version. */
+export class Scheduler {
+  readonly #queues = new Map<RegisteredModel, ModelQueue>()
+
+  constructor(readonly options: SchedulerOptions) {}
+
+  /** The queue of one model version (created on first use). */
+  queue(model: RegisteredModel): ModelQueue {
+    let queue = this.#queues.get(model)
+    if (!queue) {
+      queue = new ModelQueue(model, model.queueCapacity(this.options.defaults.queueMaxQueued), this.options.onInference)
+      this.#queues.set(model, queue)
+    }
+    return queue
+  }
+
+  /** Runs one inference; rejects with NPU_ERR_MODEL_NOT_READY, _QUEUE_FULL, _DEADLINE_EXCEEDED, _CANCELLED or _INFERENCE_FAILED. */
+  run(model: RegisteredModel, inputs: Record<string, Tensor>, options?: RunOptions): Promise<Record<string, Tensor>> {
+    return this.queue(model).run(inputs, options)
+  }
+
+  /** Aggregate load over every model that has a queue. */
+  load(models: readonly RegisteredModel[]): Load {
+    const load = { active: 0, queued: 0, capacity: 0, queue_capacity: 0 }
+    for (const model of models) {
+      if (model.state !== 'ready') continue
+      const queue = this.queue(model)
+      load.active += queue.active
+      load.queued += queue.queued
+      load.capacity += queue.parallelism
+      load.queue_capacity += queue.queueCapacity
+    }
+    return load
+  }
+
+  /** Resolves once nothing runs or waits (graceful shutdown). */
+  async drain(pollMs = 20): Promise<void> {
+    // Polling keeps the queues free of shutdown hooks; it runs only while the worker shuts down.
+    while (!this.#idle()) await new Promise((resolve) => setTimeout(resolve, pollMs))
+  }
+
+  #idle(): boolean {
+    for (const queue of this.#queues.values()) if (queue.active > 0 || queue.queued > 0) return false
+    return true
+  }
+}
