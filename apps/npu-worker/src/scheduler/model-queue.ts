@@ -1,5 +1,11 @@
 import type { Tensor } from '../backends/tensor.js'
-import { ErrCancelled, ErrDeadlineExceeded, ErrInferenceFailed, ErrModelNotReady, ErrQueueFull } from '../errors.js'
+import {
+  ErrCancelled,
+  ErrDeadlineExceeded,
+  ErrInferenceFailed,
+  ErrModelNotReady,
+  ErrQueueFull,
+} from '../errors.js'
 import type { RegisteredModel } from '../models/model-registry.js'
 
 /** Options of one scheduled inference. */
@@ -64,7 +70,9 @@ export class ModelQueue {
   run(inputs: Record<string, Tensor>, options: RunOptions = {}): Promise<Record<string, Tensor>> {
     const { model } = this
     if (model.state !== 'ready' || !model.model) {
-      return Promise.reject(new ErrModelNotReady(`${model.name}:${model.version}`, model.error ?? model.state))
+      return Promise.reject(
+        new ErrModelNotReady(`${model.name}:${model.version}`, model.error ?? model.state),
+      )
     }
     if (options.signal?.aborted) return Promise.reject(new ErrCancelled())
     if (this.#active >= this.parallelism && this.#waiting.length >= this.queueCapacity) {
@@ -74,7 +82,14 @@ export class ModelQueue {
     }
 
     return new Promise((resolve, reject) => {
-      const job: Job = { inputs, outputNames: options.outputNames, resolve, reject, settled: false, cleanup: () => {} }
+      const job: Job = {
+        inputs,
+        outputNames: options.outputNames,
+        resolve,
+        reject,
+        settled: false,
+        cleanup: () => {},
+      }
       const fail = (error: Error) => {
         if (job.settled) return
         job.settled = true
@@ -85,7 +100,10 @@ export class ModelQueue {
       }
       const timer =
         options.deadlineMs !== undefined
-          ? setTimeout(() => fail(new ErrDeadlineExceeded(options.deadlineMs)), Math.max(0, options.deadlineMs))
+          ? setTimeout(
+              () => fail(new ErrDeadlineExceeded(options.deadlineMs)),
+              Math.max(0, options.deadlineMs),
+            )
           : undefined
       const onAbort = () => fail(new ErrCancelled())
       options.signal?.addEventListener('abort', onAbort, { once: true })

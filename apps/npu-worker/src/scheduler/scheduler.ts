@@ -19,14 +19,22 @@ export class Scheduler {
   queue(model: RegisteredModel): ModelQueue {
     let queue = this.#queues.get(model)
     if (!queue) {
-      queue = new ModelQueue(model, model.queueCapacity(this.options.defaults.queueMaxQueued), this.options.onInference)
+      queue = new ModelQueue(
+        model,
+        model.queueCapacity(this.options.defaults.queueMaxQueued),
+        this.options.onInference,
+      )
       this.#queues.set(model, queue)
     }
     return queue
   }
 
   /** Runs one inference; rejects with NPU_ERR_MODEL_NOT_READY, _QUEUE_FULL, _DEADLINE_EXCEEDED, _CANCELLED or _INFERENCE_FAILED. */
-  run(model: RegisteredModel, inputs: Record<string, Tensor>, options?: RunOptions): Promise<Record<string, Tensor>> {
+  run(
+    model: RegisteredModel,
+    inputs: Record<string, Tensor>,
+    options?: RunOptions,
+  ): Promise<Record<string, Tensor>> {
     return this.queue(model).run(inputs, options)
   }
 

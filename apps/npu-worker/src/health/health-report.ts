@@ -1,0 +1,89 @@
+import type { BackendName, HealthResponse, HealthStatus, Load, ModelHealth } from '@npu-fleet/protocol'
+import type { BackendProbe } from '../backends/backend.js'
+import type { LifecycleState } from '../plugins/lifecycle.js'
+
+/** Everything the health report is computed from. */
+export interface HealthInputs {
+  lifecycle: LifecycleState
+  version: string
+  uptimeSeconds: number
+  models: ModelHealth[]
+  probes: Record<BackendName, BackendProbe> | null
+  load: Load
+  tasks: string[]
+}
+
+const DEVICE_RANK = ['NPU', 'GPU', 'CPU']
+
+function overallStatus(
+  lifecycle: LifecycleState,
+  models: ModelHealth[],
+): { status: HealthStatus; message: string } {
+  if (lifecycle === 'starting') return { status: 'starting', message: 'models are loading' }
+  if (lifecycle === 'draining')
+    return { status: 'draining', message: 'shutting down; finishing in-flight requests' }
+  const ready = models.filter((m) => m.ready)
+  if (ready.length === 0) {
+    return {
+      status: 'unhealthy',
+      message: models.length === 0 ? 'no models in the repository' : 'no model is ready',
+    }
+  }
+  const failed = models.filter((m) => m.state === 'failed')
+  const onFallback = ready.filter((m) => m.fallback)
+  if (failed.length > 0) {
+    return {
+      status: 'degraded',
+      message: `models failed to load: ${failed.map((m) => `${m.name}:${m.version}`).join(', ')}`,
+    }
+  }
+  if (onFallback.length > 0) {
+    return {
+      status: 'degraded',
+      message: `serving on a fallback: ${onFallback.map((m) => `${m.name} on ${m.backend}/${m.device}`).join(', ')}`,
+    }
+  }
+  return { status: 'healthy', message: 'every model runs on its preferred device' }
+}
+
+/**
+ * The truthful `/health` body: `healthy` only when every model runs on its preferred device, `degraded`
+ * when serving on a fallback or with failed models, `unhealthy` when nothing can serve, `starting` and
+ * `draining` around the serving life. Pure: computed from state, never cached.
+ */
+export function buildHealthReport(input: HealthInputs): HealthResponse {
+  const { status, message } = overallStatus(input.lifecycle, input.models)
+  const ready = input.models.filter((m) => m.ready)
+  const best = ready
+    .map((m) => ({ device: m.device ?? 'CPU', backend: m.backend }))
+    .sort((a, b) => DEVICE_RANK.indexOf(a.device) - DEVICE_RANK.indexOf(b.device))[0]
+  const ov = input.probes?.openvino ?? null
+  const ortDevices = input.probes?.onnxruntime.available ? input.probes.onnxruntime.devices : []
+  const firstFallback = input.models.find((m) => m.fallback_chain.length > 0)?.fallback_chain[0]
+  return {
+    status,
+    service: 'npu-worker',
+    version: input.version,
+    capabilities: {
+      device: best?.device ?? 'none',
+      available: ov?.available === true && ov.devices.includes('NPU'),
+      backend: best?.backend ?? null,
+      devices: [...new Set([...(ov?.devices ?? []), ...ortDevices])],
+      fallback_reason: firstFallback
+        ? `${firstFallback.backend}/${firstFallback.device}: ${firstFallback.reason}`
+        : null,
+      openvino: { loaded: ov?.available === true, version: ov?.version ?? null, error: ov?.error ?? null },
+      tasks: input.tasks,
+      models: [...new Set(ready.map((m) => m.name))],
+    },
+    models: input.models,
+    load: input.load,
+    uptime_seconds: Math.round(input.uptimeSeconds * 1000) / 1000,
+    message,
+  }
+}
+
+/** HTTP status of a health status: 200 while serving (healthy or degraded), 503 otherwise. */
+export function healthHttpStatus(status: HealthStatus): 200 | 503 {
+  return status === 'healthy' || status === 'degraded' ? 200 : 503
+}

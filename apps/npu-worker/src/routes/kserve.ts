@@ -1,0 +1,138 @@
+import {
+  InferRequestSchema,
+  type InferResponse,
+  type ModelMetadata,
+  type ServerMetadata,
+  type TensorMetadata,
+} from '@npu-fleet/protocol'
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
+import {
+  ErrBadInferRequest,
+  ErrBadModelName,
+  ErrMalformedBody,
+  ErrModelNotFound,
+  ErrModelNotReady,
+  ErrNotServing,
+  ErrVersionNotFound,
+} from '../errors.js'
+import { formatIssues } from '../format-issues.js'
+import { decodeInputs, encodeOutput } from '../kserve/tensor-codec.js'
+import type { RegisteredModel } from '../models/model-registry.js'
+import { isValidModelName } from '../models/model-repository.js'
+import { requestDeadline } from '../scheduler/request-deadline.js'
+import { WORKER_VERSION } from '../worker-version.js'
+
+interface ModelParams {
+  name: string
+  version?: string
+}
+
+/** Finds a model version for a route, or throws the 400/404 the protocol asks for. */
+function findModel(app: FastifyInstance, { name, version }: ModelParams): RegisteredModel {
+  if (!isValidModelName(name)) throw new ErrBadModelName(JSON.stringify(name))
+  if (version !== undefined && !/^[1-9][0-9]{0,8}$/.test(version))
+    throw new ErrBadModelName(JSON.stringify(version))
+  if (app.registry.versions(name).length === 0) throw new ErrModelNotFound(name)
+  const model = app.registry.resolve(name, version)
+  if (!model) throw new ErrVersionNotFound(name, version)
+  return model
+}
+
+function tensorMetadata(model: RegisteredModel): { inputs: TensorMetadata[]; outputs: TensorMetadata[] } {
+  const loaded = model.model
+  if (!loaded) throw new ErrModelNotReady(`${model.name}:${model.version}`, model.error ?? model.state)
+  const meta = (t: { name: string; datatype: TensorMetadata['datatype']; shape: number[] }) => ({
+    name: t.name,
+    datatype: t.datatype,
+    shape: [...t.shape],
+  })
+  return { inputs: loaded.inputs.map(meta), outputs: loaded.outputs.map(meta) }
+}
+
+/** KServe v2 / Open Inference Protocol REST routes, as OpenVINO Model Server and Triton serve them. */
+const kserveRoutes: FastifyPluginAsync = async (app) => {
+  app.get('/v2/health/live', async () => ({ live: true }))
+
+  app.get('/v2/health/ready', async (_request, reply) => {
+    const ready = app.lifecycle.state === 'serving' && app.registry.all().some((m) => m.state === 'ready')
+    return reply.code(ready ? 200 : 503).send({ ready })
+  })
+
+  app.get(
+    '/v2',
+    async (): Promise<ServerMetadata> => ({ name: 'npu-worker', version: WORKER_VERSION, extensions: [] }),
+  )
+
+  const metadata = async (request: { params: ModelParams }): Promise<ModelMetadata> => {
+    const model = findModel(app, request.params)
+    const platform = model.modelPath.endsWith('.xml') ? 'openvino_ir' : 'onnx'
+    return {
+      name: model.name,
+      versions: app.registry.versions(model.name).map((m) => m.version),
+      platform,
+      ...tensorMetadata(model),
+    }
+  }
+  app.get<{ Params: ModelParams }>('/v2/models/:name', metadata)
+  app.get<{ Params: ModelParams }>('/v2/models/:name/versions/:version', metadata)
+
+  const ready = async (
+    request: { params: ModelParams },
+    reply: { code: (c: number) => { send: (b: unknown) => unknown } },
+  ) => {
+    const model = findModel(app, request.params)
+    const isReady = model.state === 'ready' && app.lifecycle.state !== 'draining'
+    return reply.code(isReady ? 200 : 503).send({ name: model.name, version: model.version, ready: isReady })
+  }
+  app.get<{ Params: ModelParams }>('/v2/models/:name/ready', ready)
+  app.get<{ Params: ModelParams }>('/v2/models/:name/versions/:version/ready', ready)
+
+  const infer = async (
+    request: import('fastify').FastifyRequest<{ Params: ModelParams }>,
+    reply: import('fastify').FastifyReply,
+  ): Promise<InferResponse> => {
+    if (app.lifecycle.state !== 'serving') throw new ErrNotServing(app.lifecycle.state)
+    const model = findModel(app, request.params)
+    if (request.body === undefined || request.body === null || typeof request.body !== 'object') {
+      throw new ErrMalformedBody('expected a JSON object with "inputs"')
+    }
+    const parsed = InferRequestSchema.safeParse(request.body)
+    if (!parsed.success) throw new ErrBadInferRequest(formatIssues(parsed.error))
+    const body = parsed.data
+    const loaded = model.model
+    if (model.state !== 'ready' || !loaded)
+      throw new ErrModelNotReady(`${model.name}:${model.version}`, model.error ?? model.state)
+
+    const inputs = decodeInputs(body.inputs, loaded.inputs)
+    const outputNames = body.outputs?.map((o, i) => {
+      if (!loaded.outputs.some((info) => info.name === o.name)) {
+        throw new ErrBadInferRequest(
+          `outputs[${i}].name: unknown output "${o.name}"; model outputs: ${loaded.outputs.map((info) => info.name).join(', ')}`,
+        )
+      }
+      return o.name
+    })
+    const { deadlineMs, signal } = requestDeadline(
+      request,
+      reply,
+      app.workerConfig.request_timeout_ms,
+      body.parameters?.timeout,
+    )
+    const outputs = await app.scheduler.run(model, inputs, { outputNames, signal, deadlineMs })
+    const names = outputNames ?? loaded.outputs.map((o) => o.name)
+    return {
+      model_name: model.name,
+      model_version: model.version,
+      ...(body.id !== undefined ? { id: body.id } : {}),
+      outputs: names.map((name) => {
+        const tensor = outputs[name]
+        if (!tensor) throw new Error(`backend returned no tensor for output ${name}`)
+        return encodeOutput(name, tensor)
+      }),
+    }
+  }
+  app.post<{ Params: ModelParams }>('/v2/models/:name/infer', infer)
+  app.post<{ Params: ModelParams }>('/v2/models/:name/versions/:version/infer', infer)
+}
+
+export default kserveRoutes

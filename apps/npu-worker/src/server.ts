@@ -1,0 +1,91 @@
+#!/usr/bin/env node
+// The worker process: configuration, logger, listen, model loading, signals and systemd notification.
+// Nothing else in the worker touches `process`.
+import closeWithGrace from 'close-with-grace'
+import pino from 'pino'
+import { buildApp } from './app.js'
+import { ConfigError, loadWorkerConfig } from './config.js'
+import { DEFAULT_MODELS_DIR } from './models/default-model-repository.js'
+import { scanModelRepository } from './models/model-repository.js'
+import { SdNotify } from './systemd/sd-notify.js'
+import { WORKER_VERSION } from './worker-version.js'
+
+// ONNX Runtime reads this through getenv; without it, it writes a telemetry database under ~/.cache.
+process.env.ORT_DISABLE_TELEMETRY ??= '1'
+
+function loadConfigOrExit() {
+  try {
+    return loadWorkerConfig({ argv: process.argv.slice(2), env: process.env, cwd: process.cwd() })
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error
+    process.stderr.write(`npu-worker: invalid configuration: ${error.message}\n`)
+    process.exit(2)
+  }
+}
+
+const { config, checkConfig, configFile } = loadConfigOrExit()
+
+if (checkConfig) {
+  // Validates everything a start would read before touching a runtime, so a deploy can refuse a bad config.
+  try {
+    const scan = scanModelRepository(config.models_dir ?? DEFAULT_MODELS_DIR)
+    if (scan.errors.length > 0) throw new Error(scan.errors.map((e) => `${e.name}: ${e.error}`).join('; '))
+    if (scan.specs.length === 0) throw new Error('the model repository holds no model')
+    process.stdout.write(
+      `config OK${configFile ? ` (${configFile})` : ''}: ${scan.specs.length} model version(s): ${scan.specs.map((s) => `${s.name}:${s.version}`).join(', ')}\n`,
+    )
+    process.exit(0)
+  } catch (error) {
+    process.stderr.write(`npu-worker: invalid configuration: ${(error as Error).message}\n`)
+    process.exit(1)
+  }
+}
+
+const logger = pino({
+  level: config.log_level,
+  base: { service: 'npu-worker', version: WORKER_VERSION, pid: process.pid },
+  // Pretty output only for a person at a terminal; journald and log shippers get JSON lines.
+  ...(process.stdout.isTTY
+    ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l' } } }
+    : {}),
+})
+
+const notify = new SdNotify({
+  socketPath: process.env.NOTIFY_SOCKET,
+  watchdogUsec: process.env.WATCHDOG_USEC,
+})
+const app = await buildApp({ config, logger })
+if (config.test_hooks) logger.warn('TEST HOOKS ENABLED: never run this configuration in production')
+
+closeWithGrace({ delay: config.shutdown_grace_ms, logger }, async ({ signal, err }) => {
+  if (err) logger.error({ err }, 'fatal error, shutting down')
+  logger.info({ signal }, 'draining: finishing in-flight requests')
+  app.lifecycle.markDraining()
+  await notify.stopping('draining').catch(() => {})
+  await app.scheduler.drain()
+  await app.close() // unloads models (registry onClose hook)
+  notify.close()
+  logger.info('stopped')
+})
+
+// Bind the port first: probes and systemd see a live process at once; /health says `starting` until models load.
+await app.listen({ host: config.host, port: config.port })
+const address = app.server.address()
+const port = typeof address === 'object' && address ? address.port : config.port
+logger.info({ host: config.host, port }, 'listening')
+await notify
+  .ready(`listening on ${config.host}:${port}; loading models`)
+  .catch((err) => logger.error({ err }, 'sd_notify READY failed'))
+
+const loadDelayMs = config.test_hooks ? Number(process.env.NPU_WORKER_TEST_LOAD_DELAY_MS ?? 0) : 0
+if (loadDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, loadDelayMs))
+if (app.lifecycle.state === 'starting') {
+  await app.registry.loadAll()
+  app.lifecycle.markServing()
+  const ready = app.registry.all().filter((m) => m.state === 'ready')
+  logger.info(
+    { ready: ready.map((m) => `${m.name}:${m.version}@${m.model?.backend}/${m.model?.device}`) },
+    'models loaded',
+  )
+  await notify.status(`serving ${ready.length} model version(s) on port ${port}`).catch(() => {})
+}
