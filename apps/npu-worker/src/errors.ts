@@ -22,21 +22,41 @@ export const ErrModelNotFound = createError('NPU_ERR_MODEL_NOT_FOUND', 'Model no
 /** 404: no such version of a model. */
 export const ErrVersionNotFound = createError('NPU_ERR_VERSION_NOT_FOUND', 'Model %s has no version %s', 404)
 /** 404: no such task type. */
-export const ErrTaskNotFound = createError('NPU_ERR_TASK_NOT_FOUND', 'Unknown task type %s; available: %s', 404)
+export const ErrTaskNotFound = createError(
+  'NPU_ERR_TASK_NOT_FOUND',
+  'Unknown task type %s; available: %s',
+  404,
+)
 /** 404: no such route. */
 export const ErrRouteNotFound = createError('NPU_ERR_ROUTE_NOT_FOUND', 'Route %s %s not found', 404)
 /** 413: body over the configured limit. */
-export const ErrPayloadTooLarge = createError('NPU_ERR_PAYLOAD_TOO_LARGE', 'Request body is larger than %s bytes', 413)
+export const ErrPayloadTooLarge = createError(
+  'NPU_ERR_PAYLOAD_TOO_LARGE',
+  'Request body is larger than %s bytes',
+  413,
+)
 /** 413: image over the configured pixel limit. */
-export const ErrImageTooLarge = createError('NPU_ERR_IMAGE_TOO_LARGE', 'Image %s exceeds the limit of %s pixels', 413)
+export const ErrImageTooLarge = createError(
+  'NPU_ERR_IMAGE_TOO_LARGE',
+  'Image %s exceeds the limit of %s pixels',
+  413,
+)
 /** 415: unsupported content type. */
-export const ErrUnsupportedMediaType = createError('NPU_ERR_UNSUPPORTED_MEDIA_TYPE', 'Unsupported content type: %s', 415)
+export const ErrUnsupportedMediaType = createError(
+  'NPU_ERR_UNSUPPORTED_MEDIA_TYPE',
+  'Unsupported content type: %s',
+  415,
+)
 /** 499-like: the client went away; never sent, used to cancel queued work. */
 export const ErrCancelled = createError('NPU_ERR_CANCELLED', 'Request cancelled by the client', 499)
 /** 503: the model is loading, failed, or unloading. */
 export const ErrModelNotReady = createError('NPU_ERR_MODEL_NOT_READY', 'Model %s is not ready (%s)', 503)
 /** 503: the model's queue is full; the reply carries Retry-After. */
-export const ErrQueueFull = createError('NPU_ERR_QUEUE_FULL', 'Model %s is at capacity (%s queued); retry later', 503)
+export const ErrQueueFull = createError(
+  'NPU_ERR_QUEUE_FULL',
+  'Model %s is at capacity (%s queued); retry later',
+  503,
+)
 /** 503: the worker is starting or draining. */
 export const ErrNotServing = createError('NPU_ERR_NOT_SERVING', 'Worker is %s', 503)
 /** 504: the request's deadline passed before it finished. */

@@ -47,7 +47,10 @@ export interface LoadedModel {
    * Run one inference. Never runs on the main thread's event loop for longer than a copy.
    * Resolves with every output, or only `outputNames` when given.
    */
-  infer(inputs: Readonly<Record<string, Tensor>>, outputNames?: readonly string[]): Promise<Record<string, Tensor>>
+  infer(
+    inputs: Readonly<Record<string, Tensor>>,
+    outputNames?: readonly string[],
+  ): Promise<Record<string, Tensor>>
   /** Release native resources; pending `infer` calls finish first. */
   unload(): Promise<void>
 }

@@ -1,6 +1,6 @@
 import type { RequestInput, ResponseOutput, TensorData } from '@npu-fleet/protocol'
 import type { TensorInfo } from '../backends/backend.js'
-import { elementCount, TYPED_ARRAY_OF, type Tensor, type TensorArray } from '../backends/tensor.js'
+import { elementCount, type Tensor, type TensorArray, TYPED_ARRAY_OF } from '../backends/tensor.js'
 import { ErrBadInferRequest } from '../errors.js'
 import { fromHalfBits, toHalfBits } from './half-float.js'
 
@@ -32,12 +32,16 @@ function checkShape(input: RequestInput, field: string, info: TensorInfo): void 
   }
   const expected = info.shape
   if (input.shape.length !== expected.length) {
-    bad(`${field}.shape: model input "${info.name}" expects rank ${expected.length} ([${expected.join(',')}]), got [${input.shape.join(',')}]`)
+    bad(
+      `${field}.shape: model input "${info.name}" expects rank ${expected.length} ([${expected.join(',')}]), got [${input.shape.join(',')}]`,
+    )
   }
   input.shape.forEach((dim, i) => {
     const want = expected[i] as number
     if (want >= 0 && dim !== want) {
-      bad(`${field}.shape[${i}]: model input "${info.name}" expects ${want}, got ${dim} (shape [${expected.join(',')}], -1 is any)`)
+      bad(
+        `${field}.shape[${i}]: model input "${info.name}" expects ${want}, got ${dim} (shape [${expected.join(',')}], -1 is any)`,
+      )
     }
   })
 }
@@ -46,7 +50,8 @@ function checkShape(input: RequestInput, field: string, info: TensorInfo): void 
 function flatten(data: TensorData, shape: readonly number[], field: string, count: number): unknown[] {
   // Flat form: the common case, checked without recursion.
   if (data.length === count && (count === 0 || !Array.isArray(data[0]))) return data
-  if (shape.length <= 1) bad(`${field}.data: expected ${count} elements for shape [${shape.join(',')}], got ${data.length}`)
+  if (shape.length <= 1)
+    bad(`${field}.data: expected ${count} elements for shape [${shape.join(',')}], got ${data.length}`)
   const out: unknown[] = []
   const walk = (node: unknown, depth: number, path: string) => {
     if (depth === shape.length) {
@@ -54,9 +59,12 @@ function flatten(data: TensorData, shape: readonly number[], field: string, coun
       out.push(node)
       return
     }
-    if (!Array.isArray(node)) bad(`${field}.data${path}: expected an array of ${shape[depth]} at depth ${depth}`)
+    if (!Array.isArray(node))
+      bad(`${field}.data${path}: expected an array of ${shape[depth]} at depth ${depth}`)
     if (node.length !== shape[depth]) {
-      bad(`${field}.data${path}: expected ${shape[depth]} elements at depth ${depth} for shape [${shape.join(',')}], got ${node.length}`)
+      bad(
+        `${field}.data${path}: expected ${shape[depth]} elements at depth ${depth} for shape [${shape.join(',')}], got ${node.length}`,
+      )
     }
     for (let i = 0; i < node.length; i++) walk(node[i], depth + 1, `${path}[${i}]`)
   }
@@ -68,7 +76,10 @@ function toBigInt(v: unknown, field: string, i: number, unsigned: boolean): bigi
   let b: bigint
   if (typeof v === 'number' && Number.isSafeInteger(v)) b = BigInt(v)
   else if (typeof v === 'string' && /^-?[0-9]{1,20}$/.test(v)) b = BigInt(v)
-  else return bad(`${field}.data[${i}]: expected an integer (number or decimal string), got ${JSON.stringify(v)}`)
+  else
+    return bad(
+      `${field}.data[${i}]: expected an integer (number or decimal string), got ${JSON.stringify(v)}`,
+    )
   if (unsigned ? b < 0n || b > UINT64_MAX : b < INT64_MIN || b > INT64_MAX) {
     bad(`${field}.data[${i}]: ${b} is out of range for ${unsigned ? 'UINT64' : 'INT64'}`)
   }
@@ -102,7 +113,8 @@ function toTypedArray(values: unknown[], datatype: NumericType, field: string): 
       const out = new Uint8Array(n)
       for (let i = 0; i < n; i++) {
         const v = values[i]
-        if (typeof v !== 'boolean') bad(`${field}.data[${i}]: expected true or false, got ${JSON.stringify(v)}`)
+        if (typeof v !== 'boolean')
+          bad(`${field}.data[${i}]: expected true or false, got ${JSON.stringify(v)}`)
         out[i] = v ? 1 : 0
       }
       return out
@@ -121,7 +133,8 @@ function toTypedArray(values: unknown[], datatype: NumericType, field: string): 
         if (typeof v !== 'number' || !Number.isInteger(v)) {
           bad(`${field}.data[${i}]: expected an integer, got ${JSON.stringify(v)}`)
         }
-        if (v < min || v > max) bad(`${field}.data[${i}]: ${v} is out of range for ${datatype} [${min}, ${max}]`)
+        if (v < min || v > max)
+          bad(`${field}.data[${i}]: ${v} is out of range for ${datatype} [${min}, ${max}]`)
         out[i] = v
       }
       return out
@@ -133,22 +146,32 @@ function toTypedArray(values: unknown[], datatype: NumericType, field: string): 
  * Decodes the JSON inputs of a KServe v2 infer request into tensors, validated against the model's inputs:
  * every input present once, known names, datatype, shape and element count. Errors name the field.
  */
-export function decodeInputs(inputs: readonly RequestInput[], model: readonly TensorInfo[]): Record<string, Tensor> {
+export function decodeInputs(
+  inputs: readonly RequestInput[],
+  model: readonly TensorInfo[],
+): Record<string, Tensor> {
   const byName = new Map(model.map((info) => [info.name, info]))
   const tensors: Record<string, Tensor> = {}
   inputs.forEach((input, index) => {
     const field = `inputs[${index}]`
     const info = byName.get(input.name)
-    if (!info) bad(`${field}.name: unknown input "${input.name}"; model inputs: ${[...byName.keys()].join(', ')}`)
+    if (!info)
+      bad(`${field}.name: unknown input "${input.name}"; model inputs: ${[...byName.keys()].join(', ')}`)
     if (input.name in tensors) bad(`${field}.name: input "${input.name}" given twice`)
     checkShape(input, field, info)
     if (input.data === undefined) bad(`${field}.data: missing`)
     const count = elementCount(input.shape)
     const flat = flatten(input.data, input.shape, field, count)
     if (flat.length !== count) {
-      bad(`${field}.data: expected ${count} elements for shape [${input.shape.join(',')}], got ${flat.length}`)
+      bad(
+        `${field}.data: expected ${count} elements for shape [${input.shape.join(',')}], got ${flat.length}`,
+      )
     }
-    tensors[input.name] = { datatype: info.datatype, shape: [...input.shape], data: toTypedArray(flat, info.datatype, field) }
+    tensors[input.name] = {
+      datatype: info.datatype,
+      shape: [...input.shape],
+      data: toTypedArray(flat, info.datatype, field),
+    }
   })
   for (const info of model) {
     if (!(info.name in tensors)) bad(`inputs: model input "${info.name}" is missing`)

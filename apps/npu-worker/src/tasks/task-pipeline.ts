@@ -17,7 +17,11 @@ export interface TaskContext {
    * Run a model through the worker's scheduler (admission control, deadline, cancellation),
    * exactly as a KServe request would. Rejects with the scheduler's NPU_ERR_* errors.
    */
-  infer(model: string, inputs: Record<string, Tensor>, outputNames?: readonly string[]): Promise<ModelCallResult>
+  infer(
+    model: string,
+    inputs: Record<string, Tensor>,
+    outputNames?: readonly string[],
+  ): Promise<ModelCallResult>
   /** Aborted when the client disconnects or the deadline passes. */
   signal: AbortSignal
   log: FastifyBaseLogger
