@@ -1,0 +1,302 @@
+import { readFileSync } from 'node:fs'
+import { homedir } from 'node:os'
+import { dirname, isAbsolute, join, resolve } from 'node:path'
+import { parseArgs } from 'node:util'
+import { parse as parseYaml } from 'yaml'
+import { z } from 'zod'
+import { issuePath } from './format-issues.js'
+import { DEFAULT_MODELS_DIR } from './models/default-model-repository.js'
+
+const intIn = (min: number, max: number) => {
+  const error = `expected integer ${min}..${max}`
+  return z.number({ error }).int({ error }).min(min, { error }).max(max, { error })
+}
+
+/** Log levels pino accepts. */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+
+// Every key optional and without defaults: one layer (YAML file, env, flags) says only what it sets.
+const layerShape = {
+  host: z.string({ error: 'expected a host name or address' }).min(1, { error: 'must not be empty' }),
+  port: intIn(0, 65535),
+  models_dir: z.string({ error: 'expected a folder path' }).min(1, { error: 'must not be empty' }).nullable(),
+  cache_dir: z.string({ error: 'expected a folder path' }).min(1, { error: 'must not be empty' }),
+  auth_token: z
+    .string({ error: 'expected a string' })
+    .min(16, { error: 'must be at least 16 characters' })
+    .nullable(),
+  body_limit_bytes: intIn(1024, 2 ** 31 - 1),
+  shutdown_grace_ms: intIn(0, 600_000),
+  request_timeout_ms: intIn(1, 3_600_000),
+  default_threads: intIn(1, 256),
+  default_instances: intIn(1, 64),
+  queue: z.object({ max_queued: intIn(0, 100_000).optional() }, { error: 'expected a mapping' }).strict(),
+  log_level: z.enum(LOG_LEVELS, { error: `expected one of ${LOG_LEVELS.join(', ')}` }),
+  test_hooks: z.boolean({ error: 'expected true or false' }),
+}
+
+/** One configuration layer (YAML file, environment or flags): snake_case keys, all optional, unknown keys rejected. */
+export const WorkerConfigLayerSchema = z.object(layerShape).partial().strict()
+/** One configuration layer. */
+export type WorkerConfigLayer = z.infer<typeof WorkerConfigLayerSchema>
+
+/** The worker's configuration with every default applied (YAML keys are the same snake_case names). */
+export const WorkerConfigSchema = z
+  .object({
+    host: layerShape.host.default('0.0.0.0'),
+    port: layerShape.port.default(8081),
+    /** Model repository; null = the embedded default repository. */
+    models_dir: layerShape.models_dir.default(null),
+    /** OpenVINO compiled-model cache; null = `$XDG_CACHE_HOME/npu-worker` or `~/.cache/npu-worker`. */
+    cache_dir: layerShape.cache_dir.nullable().default(null),
+    auth_token: layerShape.auth_token.default(null),
+    body_limit_bytes: layerShape.body_limit_bytes.default(64 * 1024 * 1024),
+    shutdown_grace_ms: layerShape.shutdown_grace_ms.default(10_000),
+    /** Default deadline of an inference request when the client sends none. */
+    request_timeout_ms: layerShape.request_timeout_ms.default(30_000),
+    default_threads: layerShape.default_threads.default(1),
+    default_instances: layerShape.default_instances.default(2),
+    queue: z
+      .object({ max_queued: intIn(0, 100_000).default(64) })
+      .strict()
+      .default({ max_queued: 64 }),
+    log_level: layerShape.log_level.default('info'),
+    /** Test-only routes and delays; never on in production. */
+    test_hooks: layerShape.test_hooks.default(false),
+  })
+  .strict()
+
+/** The resolved worker configuration: defaults applied, `models_dir` and `cache_dir` always set. */
+export type WorkerConfig = Omit<z.infer<typeof WorkerConfigSchema>, 'models_dir' | 'cache_dir'> & {
+  models_dir: string
+  cache_dir: string
+}
+
+/** A configuration error; the message names the source and key (`config.yaml: port: expected integer 0..65535`). */
+export class ConfigError extends Error {
+  override name = 'ConfigError'
+}
+
+/** Environment variables the worker reads, and the config key each sets. */
+export const ENV_KEYS = {
+  NPU_WORKER_HOST: 'host',
+  NPU_WORKER_PORT: 'port',
+  NPU_WORKER_MODELS_DIR: 'models_dir',
+  NPU_WORKER_CACHE_DIR: 'cache_dir',
+  NPU_WORKER_TOKEN: 'auth_token',
+  NPU_WORKER_BODY_LIMIT_BYTES: 'body_limit_bytes',
+  NPU_WORKER_SHUTDOWN_GRACE_MS: 'shutdown_grace_ms',
+  NPU_WORKER_REQUEST_TIMEOUT_MS: 'request_timeout_ms',
+  NPU_WORKER_DEFAULT_THREADS: 'default_threads',
+  NPU_WORKER_DEFAULT_INSTANCES: 'default_instances',
+  NPU_WORKER_QUEUE_MAX_QUEUED: 'queue.max_queued',
+  NPU_WORKER_LOG_LEVEL: 'log_level',
+  NPU_WORKER_TEST_HOOKS: 'test_hooks',
+} as const
+
+/** Command-line flags and the config key each sets (`--config` and `--check-config` are handled apart). */
+export const FLAG_KEYS = {
+  host: 'host',
+  port: 'port',
+  'models-dir': 'models_dir',
+  'cache-dir': 'cache_dir',
+  'log-level': 'log_level',
+} as const
+
+const NUMERIC_KEYS = new Set([
+  'port',
+  'body_limit_bytes',
+  'shutdown_grace_ms',
+  'request_timeout_ms',
+  'default_threads',
+  'default_instances',
+  'queue.max_queued',
+])
+
+/** Inputs of {@link loadWorkerConfig}: everything it would otherwise take from `process`. */
+export interface LoadWorkerConfigOptions {
+  /** Arguments after `node server.js`. */
+  argv: readonly string[]
+  env: Readonly<Record<string, string | undefined>>
+  /** Base for relative paths given by flags or environment. */
+  cwd: string
+  /** Reads the `--config` file (injectable for tests). */
+  readFile?: (path: string) => string
+}
+
+/** What {@link loadWorkerConfig} found. */
+export interface LoadedWorkerConfig {
+  config: WorkerConfig
+  /** `--check-config`: validate and exit. */
+  checkConfig: boolean
+  /** The YAML file read, if any. */
+  configFile: string | null
+}
+
+/**
+ * Loads the configuration: defaults < YAML `--config FILE` (or NPU_WORKER_CONFIG) < `NPU_WORKER_*` env < flags.
+ * Throws {@link ConfigError} naming the source and key of the first bad value of each layer.
+ */
+export function loadWorkerConfig(options: LoadWorkerConfigOptions): LoadedWorkerConfig {
+  const { env, cwd } = options
+  const flags = parseFlags(options.argv)
+  const configPath = flags.config ?? env.NPU_WORKER_CONFIG ?? null
+  const configFile = configPath ? resolve(cwd, configPath) : null
+
+  const fileLayer = configFile ? readFileLayer(configFile, configPath ?? configFile, options.readFile) : {}
+  const envLayer = layerFromStrings(
+    Object.entries(ENV_KEYS).flatMap(([name, key]) =>
+      env[name] !== undefined ? [[name, key, env[name]]] : [],
+    ),
+    cwd,
+  )
+  const flagLayer = layerFromStrings(
+    Object.entries(FLAG_KEYS).flatMap(([flag, key]) => {
+      const value = flags.values[flag]
+      return value !== undefined ? [[`--${flag}`, key, value]] : []
+    }),
+    cwd,
+  )
+
+  const merged = mergeLayers([fileLayer, envLayer, flagLayer])
+  return { config: resolveWorkerConfig(merged, env), checkConfig: flags.checkConfig, configFile }
+}
+
+/**
+ * Applies defaults to one merged layer and resolves `models_dir` and `cache_dir`.
+ * Tests build configs with it: `resolveWorkerConfig({ port: 0, models_dir: dir })`.
+ */
+export function resolveWorkerConfig(
+  layer: WorkerConfigLayer,
+  env: Readonly<Record<string, string | undefined>> = {},
+): WorkerConfig {
+  const parsed = WorkerConfigSchema.safeParse(layer)
+  if (!parsed.success) throw new ConfigError(describeIssues(parsed.error, 'config'))
+  const config = parsed.data
+  return {
+    ...config,
+    models_dir: config.models_dir ?? DEFAULT_MODELS_DIR,
+    cache_dir: config.cache_dir ?? defaultCacheDir(env),
+  }
+}
+
+/** `$XDG_CACHE_HOME/npu-worker`, else `~/.cache/npu-worker`. */
+export function defaultCacheDir(env: Readonly<Record<string, string | undefined>>): string {
+  const xdg = env.XDG_CACHE_HOME
+  // The XDG spec says to ignore relative values.
+  const base = xdg && isAbsolute(xdg) ? xdg : join(env.HOME || homedir(), '.cache')
+  return join(base, 'npu-worker')
+}
+
+interface ParsedFlags {
+  values: Record<string, string | undefined>
+  config: string | undefined
+  checkConfig: boolean
+}
+
+function parseFlags(argv: readonly string[]): ParsedFlags {
+  try {
+    const { values } = parseArgs({
+      args: [...argv],
+      options: {
+        host: { type: 'string' },
+        port: { type: 'string' },
+        'models-dir': { type: 'string' },
+        config: { type: 'string' },
+        'cache-dir': { type: 'string' },
+        'log-level': { type: 'string' },
+        'check-config': { type: 'boolean', default: false },
+      },
+      strict: true,
+      allowPositionals: false,
+    })
+    const { config, 'check-config': checkConfig, ...rest } = values
+    return { values: rest, config, checkConfig: checkConfig === true }
+  } catch (error) {
+    throw new ConfigError(`command line: ${(error as Error).message.replace(/\s*\n\s*/g, ' ')}`)
+  }
+}
+
+function readFileLayer(
+  file: string,
+  label: string,
+  readFile: (path: string) => string = (path) => readFileSync(path, 'utf8'),
+): WorkerConfigLayer {
+  let text: string
+  try {
+    text = readFile(file)
+  } catch (error) {
+    throw new ConfigError(`${label}: cannot read: ${(error as Error).message}`)
+  }
+  let raw: unknown
+  try {
+    raw = parseYaml(text) ?? {}
+  } catch (error) {
+    throw new ConfigError(`${label}: not valid YAML: ${(error as Error).message.split('\n')[0]}`)
+  }
+  const parsed = WorkerConfigLayerSchema.safeParse(raw)
+  if (!parsed.success) throw new ConfigError(describeIssues(parsed.error, label))
+  const layer = parsed.data
+  // Paths in the file are relative to the file, so a config and its models can move together.
+  const base = dirname(file)
+  if (layer.models_dir) layer.models_dir = resolve(base, layer.models_dir)
+  if (layer.cache_dir) layer.cache_dir = resolve(base, layer.cache_dir)
+  return layer
+}
+
+/** Builds a layer from `[source, key, text]` entries, validating each so the error names its variable or flag. */
+function layerFromStrings(entries: readonly (readonly [string, string, string | undefined])[], cwd: string) {
+  const layer: Record<string, unknown> = {}
+  const errors: string[] = []
+  for (const [source, key, text] of entries) {
+    if (text === undefined) continue
+    const value = coerce(key, text)
+    const single = key === 'queue.max_queued' ? { queue: { max_queued: value } } : { [key]: value }
+    const parsed = WorkerConfigLayerSchema.safeParse(single)
+    if (!parsed.success) {
+      errors.push(`${source}: ${parsed.error.issues.map((i) => i.message).join(', ')}`)
+      continue
+    }
+    Object.assign(layer, parsed.data)
+  }
+  if (errors.length > 0) throw new ConfigError(errors.join('; '))
+  if (typeof layer.models_dir === 'string') layer.models_dir = resolve(cwd, layer.models_dir)
+  if (typeof layer.cache_dir === 'string') layer.cache_dir = resolve(cwd, layer.cache_dir)
+  return layer as WorkerConfigLayer
+}
+
+function coerce(key: string, text: string): unknown {
+  if (NUMERIC_KEYS.has(key)) return /^-?\d+$/.test(text.trim()) ? Number(text.trim()) : text
+  if (key === 'test_hooks') {
+    const lower = text.trim().toLowerCase()
+    if (['1', 'true', 'yes', 'on'].includes(lower)) return true
+    if (['0', 'false', 'no', 'off', ''].includes(lower)) return false
+    return text
+  }
+  // An empty token or models dir means "not set" (the default), the usual convention for env files.
+  if ((key === 'auth_token' || key === 'models_dir') && text === '') return null
+  return text
+}
+
+function mergeLayers(layers: readonly WorkerConfigLayer[]): WorkerConfigLayer {
+  const merged: WorkerConfigLayer = {}
+  for (const layer of layers) {
+    const { queue, ...rest } = layer
+    Object.assign(merged, rest)
+    if (queue) merged.queue = { ...merged.queue, ...queue }
+  }
+  return merged
+}
+
+function describeIssues(error: z.ZodError, source: string): string {
+  return error.issues
+    .map((issue) => {
+      const path = issuePath(issue.path)
+      if (issue.code === 'unrecognized_keys') {
+        const prefix = path ? `${path}.` : ''
+        return `${source}: ${issue.keys.map((k) => `${prefix}${k}`).join(', ')}: unknown key`
+      }
+      return [source, path || undefined, issue.message].filter(Boolean).join(': ')
+    })
+    .join('; ')
+}

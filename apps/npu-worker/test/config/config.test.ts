@@ -1,0 +1,197 @@
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import {
+  ConfigError,
+  defaultCacheDir,
+  type LoadWorkerConfigOptions,
+  loadWorkerConfig,
+  resolveWorkerConfig,
+} from '../../src/config.js'
+import { DEFAULT_MODELS_DIR } from '../../src/models/default-model-repository.js'
+
+const HOME = '/home/worker'
+
+/** Loads with an in-memory file system holding `files`. */
+function load(options: Partial<LoadWorkerConfigOptions> & { files?: Record<string, string> } = {}) {
+  const files = options.files ?? {}
+  return loadWorkerConfig({
+    argv: options.argv ?? [],
+    env: options.env ?? { HOME },
+    cwd: options.cwd ?? '/srv',
+    readFile: (path) => {
+      const text = files[path]
+      if (text === undefined) throw new Error(`ENOENT: no such file, open '${path}'`)
+      return text
+    },
+  })
+}
+
+function loadError(options: Parameters<typeof load>[0]): string {
+  try {
+    load(options)
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError)
+    return (error as Error).message
+  }
+  throw new Error('expected a ConfigError')
+}
+
+describe('loadWorkerConfig defaults', () => {
+  it('applies every documented default', () => {
+    const { config, checkConfig, configFile } = load()
+    expect(config).toEqual({
+      host: '0.0.0.0',
+      port: 8081,
+      models_dir: DEFAULT_MODELS_DIR,
+      cache_dir: join(HOME, '.cache', 'npu-worker'),
+      auth_token: null,
+      body_limit_bytes: 64 * 1024 * 1024,
+      shutdown_grace_ms: 10_000,
+      request_timeout_ms: 30_000,
+      default_threads: 1,
+      default_instances: 2,
+      queue: { max_queued: 64 },
+      log_level: 'info',
+      test_hooks: false,
+    })
+    expect(checkConfig).toBe(false)
+    expect(configFile).toBeNull()
+  })
+
+  it('puts the cache under $XDG_CACHE_HOME when it is absolute, else under ~/.cache', () => {
+    expect(defaultCacheDir({ XDG_CACHE_HOME: '/var/cache/x', HOME })).toBe('/var/cache/x/npu-worker')
+    expect(defaultCacheDir({ XDG_CACHE_HOME: 'relative', HOME })).toBe(join(HOME, '.cache', 'npu-worker'))
+  })
+})
+
+describe('loadWorkerConfig precedence: defaults < YAML < env < flags', () => {
+  const files = {
+    '/etc/npu/config.yaml':
+      'port: 9000\nhost: 127.0.0.1\nlog_level: debug\nqueue: { max_queued: 5 }\nmodels_dir: models\n',
+  }
+
+  it('YAML overrides defaults, and relative paths in it are relative to the file', () => {
+    const { config, configFile } = load({ argv: ['--config', '/etc/npu/config.yaml'], files })
+    expect(configFile).toBe('/etc/npu/config.yaml')
+    expect(config.port).toBe(9000)
+    expect(config.host).toBe('127.0.0.1')
+    expect(config.log_level).toBe('debug')
+    expect(config.queue.max_queued).toBe(5)
+    expect(config.models_dir).toBe('/etc/npu/models')
+    expect(config.shutdown_grace_ms).toBe(10_000)
+  })
+
+  it('env overrides YAML; NPU_WORKER_CONFIG names the file', () => {
+    const { config } = load({
+      env: {
+        HOME,
+        NPU_WORKER_CONFIG: '/etc/npu/config.yaml',
+        NPU_WORKER_PORT: '9100',
+        NPU_WORKER_QUEUE_MAX_QUEUED: '7',
+        NPU_WORKER_TOKEN: 'a-token-of-sixteen-chars',
+        NPU_WORKER_TEST_HOOKS: '1',
+        NPU_WORKER_MODELS_DIR: 'rel/models',
+      },
+      files,
+    })
+    expect(config.port).toBe(9100)
+    expect(config.host).toBe('127.0.0.1')
+    expect(config.queue.max_queued).toBe(7)
+    expect(config.auth_token).toBe('a-token-of-sixteen-chars')
+    expect(config.test_hooks).toBe(true)
+    // Paths from env and flags are relative to the working directory.
+    expect(config.models_dir).toBe('/srv/rel/models')
+  })
+
+  it('flags override env and YAML', () => {
+    const { config, checkConfig } = load({
+      argv: [
+        '--config',
+        '/etc/npu/config.yaml',
+        '--port',
+        '0',
+        '--host',
+        '::1',
+        '--models-dir',
+        '/m',
+        '--cache-dir',
+        '/c',
+        '--log-level',
+        'warn',
+        '--check-config',
+      ],
+      env: { HOME, NPU_WORKER_PORT: '9100', NPU_WORKER_LOG_LEVEL: 'error' },
+      files,
+    })
+    expect(config.port).toBe(0)
+    expect(config.host).toBe('::1')
+    expect(config.models_dir).toBe('/m')
+    expect(config.cache_dir).toBe('/c')
+    expect(config.log_level).toBe('warn')
+    expect(checkConfig).toBe(true)
+  })
+
+  it('an empty NPU_WORKER_TOKEN means no token', () => {
+    expect(load({ env: { HOME, NPU_WORKER_TOKEN: '' } }).config.auth_token).toBeNull()
+  })
+})
+
+describe('loadWorkerConfig errors name the source and key', () => {
+  it('YAML values', () => {
+    const files = { '/srv/config.yaml': 'port: 70000\n' }
+    expect(loadError({ argv: ['--config', 'config.yaml'], files })).toBe(
+      'config.yaml: port: expected integer 0..65535',
+    )
+  })
+
+  it('nested YAML values and unknown keys', () => {
+    const files = { '/srv/c.yaml': 'queue: { max_queued: -1 }\nprot: 1\n' }
+    const message = loadError({ argv: ['--config', 'c.yaml'], files })
+    expect(message).toContain('c.yaml: queue.max_queued: expected integer 0..100000')
+    expect(message).toContain('c.yaml: prot: unknown key')
+  })
+
+  it('YAML that does not parse, a file that does not exist', () => {
+    expect(loadError({ argv: ['--config', 'bad.yaml'], files: { '/srv/bad.yaml': 'port: [1\n' } })).toMatch(
+      /^bad\.yaml: not valid YAML: /,
+    )
+    expect(loadError({ argv: ['--config', 'missing.yaml'] })).toMatch(/^missing\.yaml: cannot read: ENOENT/)
+  })
+
+  it('environment variables', () => {
+    expect(loadError({ env: { NPU_WORKER_PORT: 'eighty' } })).toBe(
+      'NPU_WORKER_PORT: expected integer 0..65535',
+    )
+    expect(loadError({ env: { NPU_WORKER_LOG_LEVEL: 'loud' } })).toMatch(
+      /^NPU_WORKER_LOG_LEVEL: expected one of fatal/,
+    )
+    expect(loadError({ env: { NPU_WORKER_TEST_HOOKS: 'maybe' } })).toBe(
+      'NPU_WORKER_TEST_HOOKS: expected true or false',
+    )
+    expect(loadError({ env: { NPU_WORKER_TOKEN: 'short' } })).toBe(
+      'NPU_WORKER_TOKEN: must be at least 16 characters',
+    )
+  })
+
+  it('flags', () => {
+    expect(loadError({ argv: ['--port', '1.5'] })).toBe('--port: expected integer 0..65535')
+    expect(loadError({ argv: ['--port=-1'] })).toBe('--port: expected integer 0..65535')
+    expect(loadError({ argv: ['--prot', '1'] })).toMatch(/^command line: Unknown option '--prot'/)
+    expect(loadError({ argv: ['--port'] })).toMatch(/^command line: .*--port/)
+  })
+})
+
+describe('resolveWorkerConfig', () => {
+  it('builds a full config from a partial one (what tests pass to buildApp)', () => {
+    const config = resolveWorkerConfig({ port: 0, models_dir: '/models' }, { HOME })
+    expect(config.port).toBe(0)
+    expect(config.models_dir).toBe('/models')
+    expect(config.default_instances).toBe(2)
+  })
+
+  it('rejects a bad value with the key named', () => {
+    expect(() => resolveWorkerConfig({ default_threads: 0 })).toThrow(
+      'config: default_threads: expected integer 1..256',
+    )
+  })
+})
