@@ -15,6 +15,12 @@ export interface HealthInputs {
 
 const DEVICE_RANK = ['NPU', 'GPU', 'CPU']
 
+/** Lower is better; `GPU.1` ranks as `GPU`, unknown devices after the CPU. */
+function deviceRank(device: string): number {
+  const rank = DEVICE_RANK.indexOf(device.split('.')[0] ?? device)
+  return rank === -1 ? DEVICE_RANK.length : rank
+}
+
 function overallStatus(
   lifecycle: LifecycleState,
   models: ModelHealth[],
@@ -31,18 +37,16 @@ function overallStatus(
   }
   const failed = models.filter((m) => m.state === 'failed')
   const onFallback = ready.filter((m) => m.fallback)
-  if (failed.length > 0) {
-    return {
-      status: 'degraded',
-      message: `models failed to load: ${failed.map((m) => `${m.name}:${m.version}`).join(', ')}`,
-    }
-  }
-  if (onFallback.length > 0) {
-    return {
-      status: 'degraded',
-      message: `serving on a fallback: ${onFallback.map((m) => `${m.name} on ${m.backend}/${m.device}`).join(', ')}`,
-    }
-  }
+  // Both reasons are listed: an operator reading the message should not have to fix one to learn the other.
+  const reasons = [
+    failed.length > 0
+      ? `models failed to load: ${failed.map((m) => `${m.name}:${m.version}`).join(', ')}`
+      : null,
+    onFallback.length > 0
+      ? `serving on a fallback: ${onFallback.map((m) => `${m.name}:${m.version} on ${m.backend}/${m.device}`).join(', ')}`
+      : null,
+  ].filter((r): r is string => r !== null)
+  if (reasons.length > 0) return { status: 'degraded', message: reasons.join('; ') }
   return { status: 'healthy', message: 'every model runs on its preferred device' }
 }
 
@@ -56,9 +60,10 @@ export function buildHealthReport(input: HealthInputs): HealthResponse {
   const ready = input.models.filter((m) => m.ready)
   const best = ready
     .map((m) => ({ device: m.device ?? 'CPU', backend: m.backend }))
-    .sort((a, b) => DEVICE_RANK.indexOf(a.device) - DEVICE_RANK.indexOf(b.device))[0]
+    .sort((a, b) => deviceRank(a.device) - deviceRank(b.device))[0]
   const ov = input.probes?.openvino ?? null
   const ortDevices = input.probes?.onnxruntime.available ? input.probes.onnxruntime.devices : []
+  // The first step that failed says why the worker is not where it wanted to be (usually the NPU runtime).
   const firstFallback = input.models.find((m) => m.fallback_chain.length > 0)?.fallback_chain[0]
   return {
     status,
@@ -69,9 +74,7 @@ export function buildHealthReport(input: HealthInputs): HealthResponse {
       available: ov?.available === true && ov.devices.includes('NPU'),
       backend: best?.backend ?? null,
       devices: [...new Set([...(ov?.devices ?? []), ...ortDevices])],
-      fallback_reason: firstFallback
-        ? `${firstFallback.backend}/${firstFallback.device}: ${firstFallback.reason}`
-        : null,
+      fallback_reason: firstFallback?.reason ?? null,
       openvino: { loaded: ov?.available === true, version: ov?.version ?? null, error: ov?.error ?? null },
       tasks: input.tasks,
       models: [...new Set(ready.map((m) => m.name))],

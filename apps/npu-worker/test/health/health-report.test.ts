@@ -1,0 +1,195 @@
+import { HealthResponseSchema, type ModelHealth } from '@npu-fleet/protocol'
+import { describe, expect, it } from 'vitest'
+import type { BackendProbe } from '../../src/backends/backend.js'
+import { buildHealthReport, type HealthInputs, healthHttpStatus } from '../../src/health/health-report.js'
+
+const OV_MISSING = "OpenVINO runtime unavailable: Cannot find module '../bin/ov_node_addon.node'"
+
+const probes = {
+  noOpenvino: {
+    openvino: {
+      available: false,
+      version: null,
+      devices: [],
+      error: "Cannot find module '../bin/ov_node_addon.node'",
+    },
+    onnxruntime: { available: true, version: '1.30.0', devices: ['CPU'], error: null },
+  },
+  npuHost: {
+    openvino: { available: true, version: '2026.0.0', devices: ['CPU', 'GPU', 'NPU'], error: null },
+    onnxruntime: { available: true, version: '1.30.0', devices: ['CPU'], error: null },
+  },
+} satisfies Record<string, Record<'openvino' | 'onnxruntime', BackendProbe>>
+
+/** A model on its preferred device (OpenVINO on the NPU). */
+function onNpu(name: string): ModelHealth {
+  return {
+    name,
+    version: '1',
+    state: 'ready',
+    ready: true,
+    backend: 'openvino',
+    device: 'NPU',
+    preferred_device: 'NPU',
+    fallback: false,
+    fallback_chain: [],
+    compiled_batch_sizes: [1],
+    error: null,
+  }
+}
+
+/** A model that wanted the NPU and runs on ONNX Runtime on the CPU. */
+function onCpuFallback(name: string): ModelHealth {
+  return {
+    ...onNpu(name),
+    backend: 'onnxruntime',
+    device: 'CPU',
+    fallback: true,
+    fallback_chain: [
+      { backend: 'openvino', device: 'NPU', reason: OV_MISSING },
+      { backend: 'openvino', device: 'CPU', reason: OV_MISSING },
+    ],
+    compiled_batch_sizes: null,
+  }
+}
+
+/** A model that wanted the NPU and landed on OpenVINO's GPU. */
+function onGpuFallback(name: string): ModelHealth {
+  return {
+    ...onNpu(name),
+    device: 'GPU',
+    fallback: true,
+    fallback_chain: [
+      { backend: 'openvino', device: 'NPU', reason: 'device NPU not present (OpenVINO devices: CPU, GPU)' },
+    ],
+  }
+}
+
+/** A model that no backend could load. */
+function failed(name: string): ModelHealth {
+  return {
+    ...onNpu(name),
+    state: 'failed',
+    ready: false,
+    backend: null,
+    device: null,
+    compiled_batch_sizes: null,
+    fallback_chain: [{ backend: 'onnxruntime', device: 'CPU', reason: 'bad model file' }],
+    error: 'onnxruntime/CPU: bad model file',
+  }
+}
+
+function report(overrides: Partial<HealthInputs>) {
+  const body = buildHealthReport({
+    lifecycle: 'serving',
+    version: '1.2.3',
+    uptimeSeconds: 12.3456,
+    models: [],
+    probes: probes.npuHost,
+    load: { active: 1, queued: 2, capacity: 4, queue_capacity: 64 },
+    tasks: ['ocr'],
+    ...overrides,
+  })
+  // Every body the worker can produce must be valid against the wire contract the pool parses.
+  expect(HealthResponseSchema.parse(body)).toEqual(body)
+  return body
+}
+
+describe('buildHealthReport: status truth table', () => {
+  const cases: Array<[string, Partial<HealthInputs>, string, 200 | 503]> = [
+    [
+      'starting while models load, whatever they are',
+      { lifecycle: 'starting', models: [onNpu('a')] },
+      'starting',
+      503,
+    ],
+    [
+      'draining while shutting down, even with ready models',
+      { lifecycle: 'draining', models: [onNpu('a')] },
+      'draining',
+      503,
+    ],
+    ['unhealthy with no models at all', { models: [] }, 'unhealthy', 503],
+    ['unhealthy when every model failed', { models: [failed('a'), failed('b')] }, 'unhealthy', 503],
+    [
+      'healthy only when every model runs on its preferred device',
+      { models: [onNpu('a'), onNpu('b')] },
+      'healthy',
+      200,
+    ],
+    [
+      'degraded when one model runs on a CPU fallback',
+      { models: [onNpu('a'), onCpuFallback('b')] },
+      'degraded',
+      200,
+    ],
+    ['degraded on a GPU fallback too', { models: [onGpuFallback('a')] }, 'degraded', 200],
+    [
+      'degraded when some model failed and others serve',
+      { models: [onNpu('a'), failed('b')] },
+      'degraded',
+      200,
+    ],
+  ]
+  it.each(cases)('%s', (_name, inputs, status, http) => {
+    const body = report(inputs)
+    expect(body.status).toBe(status)
+    expect(healthHttpStatus(body.status)).toBe(http)
+  })
+
+  it('names both the failed models and the fallbacks in the message', () => {
+    const body = report({ models: [onCpuFallback('a'), failed('b')] })
+    expect(body.message).toContain('models failed to load: b:1')
+    expect(body.message).toContain('serving on a fallback: a:1 on onnxruntime/CPU')
+  })
+})
+
+describe('buildHealthReport: capabilities', () => {
+  it('on a host without OpenVINO: CPU, not available, and the first fallback reason', () => {
+    const body = report({ probes: probes.noOpenvino, models: [onCpuFallback('mlp')] })
+    expect(body.capabilities).toMatchObject({
+      device: 'CPU',
+      available: false,
+      backend: 'onnxruntime',
+      devices: ['CPU'],
+      fallback_reason: OV_MISSING,
+      openvino: { loaded: false, version: null, error: "Cannot find module '../bin/ov_node_addon.node'" },
+      models: ['mlp'],
+      tasks: ['ocr'],
+    })
+  })
+
+  it('reports the best device any ready model runs on: NPU > GPU > CPU', () => {
+    const body = report({ models: [onCpuFallback('a'), onGpuFallback('b'), onNpu('c'), failed('d')] })
+    expect(body.capabilities.device).toBe('NPU')
+    expect(body.capabilities.backend).toBe('openvino')
+    expect(body.capabilities.available).toBe(true)
+    expect(body.capabilities.devices).toEqual(['CPU', 'GPU', 'NPU'])
+    // Failed models are listed in `models` but not offered in capabilities.
+    expect(body.capabilities.models).toEqual(['a', 'b', 'c'])
+    expect(body.models.map((m) => m.name)).toEqual(['a', 'b', 'c', 'd'])
+    expect(report({ models: [onCpuFallback('a'), onGpuFallback('b')] }).capabilities.device).toBe('GPU')
+  })
+
+  it('says `none` and no backend when nothing is ready, and has no fallback reason when none happened', () => {
+    const none = report({ models: [] })
+    expect(none.capabilities.device).toBe('none')
+    expect(none.capabilities.backend).toBeNull()
+    expect(none.capabilities.fallback_reason).toBeNull()
+    expect(report({ models: [onNpu('a')] }).capabilities.fallback_reason).toBeNull()
+  })
+
+  it('NPU is available only when OpenVINO loads and lists it', () => {
+    const noNpu = { ...probes.npuHost, openvino: { ...probes.npuHost.openvino, devices: ['CPU'] } }
+    expect(report({ probes: noNpu, models: [onNpu('a')] }).capabilities.available).toBe(false)
+    expect(report({ probes: null, models: [] }).capabilities.available).toBe(false)
+  })
+
+  it('carries version, load and uptime through', () => {
+    const body = report({ models: [onNpu('a')] })
+    expect(body.service).toBe('npu-worker')
+    expect(body.version).toBe('1.2.3')
+    expect(body.load).toEqual({ active: 1, queued: 2, capacity: 4, queue_capacity: 64 })
+    expect(body.uptime_seconds).toBeCloseTo(12.346, 3)
+  })
+})
