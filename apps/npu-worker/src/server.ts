@@ -53,6 +53,8 @@ const logger = pino({
 const notify = new SdNotify({
   socketPath: process.env.NOTIFY_SOCKET,
   watchdogUsec: process.env.WATCHDOG_USEC,
+  watchdogPid: process.env.WATCHDOG_PID,
+  pid: process.pid,
 })
 const app = await buildApp({ config, logger })
 if (config.test_hooks) logger.warn('TEST HOOKS ENABLED: never run this configuration in production')

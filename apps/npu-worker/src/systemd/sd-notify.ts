@@ -12,6 +12,10 @@ export interface SdNotifyOptions {
   socketPath: string | undefined
   /** `$WATCHDOG_USEC`; when set, keep-alives go out every half period. */
   watchdogUsec: string | undefined
+  /** `$WATCHDOG_PID`; when set to another process's PID, the watchdog is not ours (sd_watchdog_enabled(3)). */
+  watchdogPid?: string | undefined
+  /** This process's PID (server.ts passes `process.pid`), compared with `watchdogPid`. */
+  pid: number
   /** Socket factory (tests pass their own). Default: node-unix-socket, prebuilt, no install script. */
   createSocket?: () => DatagramSender
 }
@@ -33,6 +37,7 @@ export class SdNotify {
   readonly #path: string | undefined
   readonly #watchdogMs: number | null
   readonly #createSocket: () => DatagramSender
+  readonly #pid: number
   #socket: DatagramSender | null = null
   #timer: NodeJS.Timeout | null = null
 
@@ -40,8 +45,15 @@ export class SdNotify {
     // An abstract socket name is given with a leading '@' and addressed with a leading NUL byte.
     this.#path = options.socketPath?.startsWith('@') ? `\0${options.socketPath.slice(1)}` : options.socketPath
     const usec = Number(options.watchdogUsec)
-    this.#watchdogMs = Number.isFinite(usec) && usec > 0 ? usec / 1000 : null
+    const forUs = !options.watchdogPid || Number(options.watchdogPid) === options.pid
+    this.#watchdogMs = forUs && Number.isFinite(usec) && usec > 0 ? usec / 1000 : null
+    this.#pid = options.pid
     this.#createSocket = options.createSocket ?? defaultSocket
+  }
+
+  /** Keep-alive period in ms (half of WATCHDOG_USEC), or null when systemd watches nothing. */
+  get watchdogIntervalMs(): number | null {
+    return this.#watchdogMs === null ? null : this.#watchdogMs / 2
   }
 
   /** True under a `Type=notify` unit. */
