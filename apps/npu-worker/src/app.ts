@@ -1,8 +1,16 @@
+import { randomUUID } from 'node:crypto'
 import type { ErrorBody } from '@npu-fleet/protocol'
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import Fastify, {
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  type FastifyServerOptions,
+} from 'fastify'
 import type { InferenceBackend } from './backends/backend.js'
 import type { WorkerConfig } from './config.js'
 import {
+  ErrBadRequest,
   ErrInternal,
   ErrMalformedBody,
   ErrPayloadTooLarge,
@@ -36,14 +44,45 @@ declare module 'fastify' {
 }
 
 /** Fastify's own errors, mapped onto the worker's stable codes. */
-const FASTIFY_ERRORS: Record<string, (e: FastifyError) => FastifyError> = {
-  FST_ERR_CTP_INVALID_JSON_BODY: (e) => new ErrMalformedBody(e.message),
-  FST_ERR_CTP_EMPTY_JSON_BODY: () => new ErrMalformedBody('empty body with content-type application/json'),
-  FST_ERR_CTP_INVALID_CONTENT_LENGTH: (e) => new ErrMalformedBody(e.message),
-  FST_ERR_CTP_BODY_TOO_LARGE: () => new ErrPayloadTooLarge('the configured'),
-  FST_ERR_CTP_INVALID_MEDIA_TYPE: (e) =>
-    new ErrUnsupportedMediaType(e.message.replace(/^Unsupported Media Type: /, '')),
-  FST_ERR_CTP_INVALID_TYPE: (e) => new ErrMalformedBody(e.message),
+function mapFastifyError(
+  error: FastifyError,
+  bodyLimit: number,
+  contentType: string | undefined,
+): FastifyError | null {
+  switch (error.code) {
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+    case 'FST_ERR_CTP_INVALID_TYPE':
+      return new ErrMalformedBody(error.message)
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new ErrMalformedBody('empty body with content-type application/json')
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new ErrPayloadTooLarge(bodyLimit)
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new ErrUnsupportedMediaType(`${contentType ?? '(none)'}; send application/json`)
+  }
+  // Schema validation: Fastify's message already names the field ("body/inputs must be array").
+  if (error.validation) return new ErrMalformedBody(error.message)
+  // Any other 4xx Fastify raises before our code runs (bad URL encoding, bad header) stays a client error.
+  const status = error.statusCode ?? 500
+  if (!error.code?.startsWith('NPU_ERR_') && status >= 400 && status < 500)
+    return new ErrBadRequest(error.message)
+  return null
+}
+
+/** A client-chosen request id is echoed and logged, so only short, plain ids are trusted (no log injection). */
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
+
+function requestId(request: { headers: Record<string, string | string[] | undefined> }): string {
+  const given = request.headers['x-request-id']
+  return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()
+}
+
+function sendError(reply: FastifyReply, error: FastifyError): FastifyReply {
+  const retryAfter = (error as { retryAfterSeconds?: number }).retryAfterSeconds
+  if (retryAfter !== undefined) reply.header('retry-after', String(retryAfter))
+  const body: ErrorBody = { error: error.message, code: error.code }
+  return reply.code(error.statusCode ?? 500).send(body)
 }
 
 /**
@@ -52,16 +91,22 @@ const FASTIFY_ERRORS: Record<string, (e: FastifyError) => FastifyError> = {
  */
 export async function buildApp(options: BuildAppOptions): Promise<FastifyInstance> {
   const { config } = options
+  const bodyLimit = config.body_limit_bytes
   const app = Fastify({
     ...(typeof options.logger === 'object'
       ? { loggerInstance: options.logger }
       : { logger: options.logger ?? false }),
-    bodyLimit: config.body_limit_bytes,
-    requestIdHeader: 'x-request-id',
-    genReqId: () => crypto.randomUUID(),
-    return503OnClosing: true,
+    bodyLimit,
+    requestIdHeader: false,
+    genReqId: requestId,
+    // Our routes answer while draining (health 503 `draining`, inference 503 NPU_ERR_NOT_SERVING, both in
+    // our error shape); Fastify's own closing reply has no `code` and would break clients that parse it.
+    return503OnClosing: false,
     forceCloseConnections: 'idle',
     routerOptions: { maxParamLength: 256 },
+    // Errors raised before routing (undecodable URL...) get the same body shape as every other error.
+    frameworkErrors: (error, _request: FastifyRequest, reply: FastifyReply) =>
+      sendError(reply, new ErrBadRequest(error.message)),
   })
 
   // Support plugins: state and services the routes use.
@@ -78,34 +123,27 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     reply.header('x-request-id', request.id)
   })
 
-  // Routes.
-  await app.register(healthRoutes)
-  await app.register(metricsRoutes)
-  await app.register(kserveRoutes)
-  if (config.test_hooks) await app.register(testHookRoutes)
+  // Routes. Not awaited on purpose: they load at ready(), after the handlers below are set, so their
+  // encapsulated contexts inherit our error handler (an awaited register would capture Fastify's default).
+  app.register(healthRoutes)
+  app.register(metricsRoutes)
+  app.register(kserveRoutes)
+  if (config.test_hooks) app.register(testHookRoutes)
 
   // One error shape for everything: {"error", "code"}; 5xx details go to the log only.
   app.setErrorHandler((rawError: FastifyError, request, reply) => {
-    let error = rawError
-    const mapped = error.code ? FASTIFY_ERRORS[error.code] : undefined
-    if (mapped) error = mapped(error)
-    else if (error.validation) error = new ErrMalformedBody(error.message)
+    let error = mapFastifyError(rawError, bodyLimit, request.headers['content-type']) ?? rawError
     if (!error.code?.startsWith('NPU_ERR_')) {
       request.log.error({ err: rawError }, 'unhandled error')
       error = new ErrInternal()
     } else if ((error.statusCode ?? 500) >= 500) {
       request.log.warn({ err: error }, error.message)
     }
-    const retryAfter = (error as { retryAfterSeconds?: number }).retryAfterSeconds
-    if (retryAfter !== undefined) reply.header('retry-after', String(retryAfter))
-    const body: ErrorBody = { error: error.message, code: error.code }
-    return reply.code(error.statusCode ?? 500).send(body)
+    return sendError(reply, error)
   })
-  app.setNotFoundHandler((request, reply) => {
-    const error = new ErrRouteNotFound(request.method, request.url.split('?')[0])
-    const body: ErrorBody = { error: error.message, code: error.code }
-    return reply.code(404).send(body)
-  })
+  app.setNotFoundHandler((request, reply) =>
+    sendError(reply, new ErrRouteNotFound(request.method, request.url.split('?')[0])),
+  )
 
   return app
 }

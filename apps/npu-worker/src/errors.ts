@@ -65,3 +65,5 @@ export const ErrDeadlineExceeded = createError('NPU_ERR_DEADLINE_EXCEEDED', 'Dea
 export const ErrInferenceFailed = createError('NPU_ERR_INFERENCE_FAILED', 'Inference failed on %s: %s', 500)
 /** 500: anything unexpected; the log has the stack. */
 export const ErrInternal = createError('NPU_ERR_INTERNAL', 'Internal error', 500)
+/** 400: a request HTTP itself rejects before any route (bad URL encoding, bad header); the message says what. */
+export const ErrBadRequest = createError('NPU_ERR_BAD_REQUEST', 'Bad request: %s', 400)

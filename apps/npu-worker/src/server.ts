@@ -5,7 +5,6 @@ import closeWithGrace from 'close-with-grace'
 import pino from 'pino'
 import { buildApp } from './app.js'
 import { ConfigError, loadWorkerConfig } from './config.js'
-import { DEFAULT_MODELS_DIR } from './models/default-model-repository.js'
 import { scanModelRepository } from './models/model-repository.js'
 import { SdNotify } from './systemd/sd-notify.js'
 import { WORKER_VERSION } from './worker-version.js'
@@ -28,7 +27,7 @@ const { config, checkConfig, configFile } = loadConfigOrExit()
 if (checkConfig) {
   // Validates everything a start would read before touching a runtime, so a deploy can refuse a bad config.
   try {
-    const scan = scanModelRepository(config.models_dir ?? DEFAULT_MODELS_DIR)
+    const scan = scanModelRepository(config.models_dir)
     if (scan.errors.length > 0) throw new Error(scan.errors.map((e) => `${e.name}: ${e.error}`).join('; '))
     if (scan.specs.length === 0) throw new Error('the model repository holds no model')
     process.stdout.write(
@@ -43,7 +42,8 @@ if (checkConfig) {
 
 const logger = pino({
   level: config.log_level,
-  base: { service: 'npu-worker', version: WORKER_VERSION, pid: process.pid },
+  // `worker_version`, not `version`: model log lines carry their own `version` field.
+  base: { service: 'npu-worker', worker_version: WORKER_VERSION, pid: process.pid },
   // Pretty output only for a person at a terminal; journald and log shippers get JSON lines.
   ...(process.stdout.isTTY
     ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l' } } }
@@ -56,7 +56,13 @@ const notify = new SdNotify({
   watchdogPid: process.env.WATCHDOG_PID,
   pid: process.pid,
 })
-const app = await buildApp({ config, logger })
+const app = await buildApp({ config, logger }).catch((err: Error) => {
+  // A repository that vanished between --check-config and start, for example: say so and exit non-zero,
+  // so systemd (Restart=on-failure) and the deploy verification see a failed start, not a hang.
+  logger.fatal({ err }, `cannot start: ${err.message}`)
+  logger.flush()
+  process.exit(1)
+})
 if (config.test_hooks) logger.warn('TEST HOOKS ENABLED: never run this configuration in production')
 
 closeWithGrace({ delay: config.shutdown_grace_ms, logger }, async ({ signal, err }) => {

@@ -2,8 +2,13 @@ import { createHash, timingSafeEqual } from 'node:crypto'
 import fp from 'fastify-plugin'
 import { ErrUnauthorized } from '../errors.js'
 
-/** Routes that stay open for probes and scrapers even when a token is configured. */
-const PUBLIC_PREFIXES = ['/health', '/v2/health/', '/metrics']
+/** Route patterns that stay open for probes and scrapers even when a token is configured. */
+export const PUBLIC_ROUTES: ReadonlySet<string> = new Set([
+  '/health',
+  '/v2/health/live',
+  '/v2/health/ready',
+  '/metrics',
+])
 
 /** Returns a checker that compares a presented bearer token with the configured one in constant time. */
 export function createTokenChecker(token: string): (authorization: string | undefined) => boolean {
@@ -27,8 +32,9 @@ export default fp<{ token: string | null }>(
     if (!token) return
     const check = createTokenChecker(token)
     app.addHook('onRequest', async (request, reply) => {
-      const path = request.url.split('?')[0] ?? ''
-      if (PUBLIC_PREFIXES.some((p) => path === p || path.startsWith(p))) return
+      // The matched route pattern, not the raw URL: no encoding or `..` trick can make a path look public.
+      const route = request.routeOptions.url
+      if (route !== undefined && PUBLIC_ROUTES.has(route)) return
       if (!check(request.headers.authorization)) {
         reply.header('www-authenticate', 'Bearer realm="npu-worker"')
         throw new ErrUnauthorized()

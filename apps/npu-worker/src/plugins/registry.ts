@@ -3,7 +3,6 @@ import type { InferenceBackend } from '../backends/backend.js'
 import { OnnxRuntimeBackend } from '../backends/onnxruntime.js'
 import { OpenvinoBackend } from '../backends/openvino.js'
 import type { WorkerConfig } from '../config.js'
-import { DEFAULT_MODELS_DIR } from '../models/default-model-repository.js'
 import { ModelRegistry } from '../models/model-registry.js'
 import { scanModelRepository } from '../models/model-repository.js'
 
@@ -20,7 +19,7 @@ export function createModelRegistry(
   backends: { openvino: InferenceBackend; onnxruntime: InferenceBackend },
   log: ModelRegistryLog,
 ): ModelRegistry {
-  const scan = scanModelRepository(config.models_dir ?? DEFAULT_MODELS_DIR)
+  const scan = scanModelRepository(config.models_dir)
   for (const { name, error } of scan.errors) log.error({ model: name }, `model skipped: ${error}`)
   return new ModelRegistry({
     specs: scan.specs,
