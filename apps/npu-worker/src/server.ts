@@ -65,16 +65,40 @@ const app = await buildApp({ config, logger }).catch((err: Error) => {
 })
 if (config.test_hooks) logger.warn('TEST HOOKS ENABLED: never run this configuration in production')
 
-closeWithGrace({ delay: config.shutdown_grace_ms, logger }, async ({ signal, err }) => {
-  if (err) logger.error({ err }, 'fatal error, shutting down')
-  logger.info({ signal }, 'draining: finishing in-flight requests')
-  app.lifecycle.markDraining()
-  await notify.stopping('draining').catch(() => {})
-  await app.scheduler.drain()
-  await app.close() // unloads models (registry onClose hook)
-  notify.close()
-  logger.info('stopped')
-})
+/**
+ * Ends the process now, with `code` when it can. `process.exit` first stops every worker thread, and a
+ * thread inside ONNX Runtime's native `run` cannot stop: the exit would wait for that inference and then
+ * ONNX Runtime aborts the process (SIGABRT) as the thread's environment is torn down. So while an
+ * inference runs, the only immediate exit is SIGKILL on ourselves (systemd records it as a failure too).
+ */
+function forceExit(code: number, why: string): never {
+  const models = app.registry.all()
+  const busy = app.scheduler.load(models).active > 0
+  logger.error({ busy }, busy ? `${why}: inference running, killing the process` : why)
+  logger.flush()
+  if (busy) process.kill(process.pid, 'SIGKILL')
+  return process.exit(code)
+}
+
+closeWithGrace(
+  {
+    delay: config.shutdown_grace_ms,
+    logger,
+    onSecondSignal: (signal) => forceExit(1, `second ${signal} while draining: exiting now`),
+    onSecondError: (err) => forceExit(1, `error while draining: ${String(err)}`),
+    onTimeout: (delay) => forceExit(1, `in-flight work did not finish within ${delay} ms: exiting now`),
+  },
+  async ({ signal, err }) => {
+    if (err) logger.error({ err }, 'fatal error, shutting down')
+    logger.info({ signal }, 'draining: finishing in-flight requests')
+    app.lifecycle.markDraining()
+    await notify.stopping('draining').catch(() => {})
+    await app.scheduler.drain()
+    await app.close() // unloads models (registry onClose hook)
+    notify.close()
+    logger.info('stopped')
+  },
+)
 
 // Bind the port first: probes and systemd see a live process at once; /health says `starting` until models load.
 await app.listen({ host: config.host, port: config.port })

@@ -72,7 +72,8 @@ export async function startWorker(options: StartWorkerOptions = {}): Promise<Wor
   const lines: Record<string, unknown>[] = []
   let partial = ''
   const exited = new Promise<number | null>((resolve) => {
-    child.once('exit', (code) => {
+    // 'close', not 'exit': it fires after stdout and stderr are drained, so logs() is complete by then.
+    child.once('close', (code) => {
       running.delete(child)
       resolve(code)
     })
