@@ -138,7 +138,7 @@ describe('POST /v2/models/{name}/infer', () => {
     expect(res.status).toBe(200)
     const [out] = InferResponseSchema.parse(res.body).outputs
     expect(out?.shape).toEqual([1, 2])
-    const [p0, p1] = out?.data as number[]
+    const [p0, p1] = (out?.data ?? []) as number[]
     // Softmax over the two angle classes.
     expect((p0 as number) + (p1 as number)).toBeCloseTo(1, 4)
   })
