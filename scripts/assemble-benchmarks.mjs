@@ -26,7 +26,9 @@ for (const [title, dir] of sources) {
   const abs = join(root, dir)
   if (!existsSync(abs)) continue
   lines.push(`## ${title}`, '')
-  for (const file of readdirSync(abs).filter((f) => f.endsWith('.md')).sort()) {
+  for (const file of readdirSync(abs)
+    .filter((f) => f.endsWith('.md'))
+    .sort()) {
     lines.push(readFileSync(join(abs, file), 'utf8').trim(), '')
   }
 }

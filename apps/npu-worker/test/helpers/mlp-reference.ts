@@ -37,7 +37,7 @@ export function loadMlpReference(
         let s = b1.data[j] as number
         for (let i = 0; i < inDim; i++)
           s += (input[n * inDim + i] as number) * (w1.data[i * hidden + j] as number)
-        h[j] = s > 0 ? s : 0
+        h[j] = Math.max(s, 0)
       }
       for (let k = 0; k < outDim; k++) {
         let s = b2.data[k] as number
