@@ -50,8 +50,10 @@ function checkShape(input: RequestInput, field: string, info: TensorInfo): void 
 function flatten(data: TensorData, shape: readonly number[], field: string, count: number): unknown[] {
   // Flat form: the common case, checked without recursion.
   if (data.length === count && (count === 0 || !Array.isArray(data[0]))) return data
-  if (shape.length <= 1)
+  // A flat array of the wrong length (its first element is no array): say so plainly.
+  if (shape.length <= 1 || !Array.isArray(data[0])) {
     bad(`${field}.data: expected ${count} elements for shape [${shape.join(',')}], got ${data.length}`)
+  }
   const out: unknown[] = []
   const walk = (node: unknown, depth: number, path: string) => {
     if (depth === shape.length) {

@@ -1,0 +1,131 @@
+import type { RequestInput } from '@npu-fleet/protocol'
+import { describe, expect, it } from 'vitest'
+import type { TensorInfo } from '../../src/backends/backend.js'
+import { fromHalfBits, toHalfBits } from '../../src/kserve/half-float.js'
+import { decodeInputs, encodeOutput } from '../../src/kserve/tensor-codec.js'
+
+const info = (datatype: TensorInfo['datatype'], shape = [-1, 2]): TensorInfo[] => [
+  { name: 'x', datatype, shape },
+]
+const input = (datatype: RequestInput['datatype'], data: unknown[], shape = [2, 2]): RequestInput => ({
+  name: 'x',
+  datatype,
+  shape,
+  data: data as RequestInput['data'],
+})
+
+describe('decodeInputs / encodeOutput round trip', () => {
+  it.each([
+    ['BOOL', [true, false, false, true]],
+    ['UINT8', [0, 1, 254, 255]],
+    ['UINT16', [0, 1, 65534, 65535]],
+    ['UINT32', [0, 1, 4294967294, 4294967295]],
+    ['UINT64', [0, 1, 2 ** 40, Number.MAX_SAFE_INTEGER]],
+    ['INT8', [-128, -1, 0, 127]],
+    ['INT16', [-32768, -1, 0, 32767]],
+    ['INT32', [-2147483648, -1, 0, 2147483647]],
+    ['INT64', [-(2 ** 53) + 1, -1, 0, 2 ** 53 - 1]],
+    ['FP16', [0, -2, 0.5, 65504]],
+    ['FP32', [0, -1.5, 3.25, 1e-3]],
+    ['FP64', [0, -1.5, Math.PI, 1e300]],
+  ] as const)('%s keeps every value', (datatype, values) => {
+    const tensors = decodeInputs([input(datatype, [...values])], info(datatype))
+    const x = tensors.x
+    expect(x?.shape).toEqual([2, 2])
+    const out = encodeOutput('x', x as NonNullable<typeof x>)
+    if (datatype === 'FP32') expect(out.data).toEqual(values.map((v) => Math.fround(v as number)))
+    else expect(out.data).toEqual([...values])
+  })
+
+  it('accepts nested data matching the shape and INT64 as decimal strings beyond 2^53', () => {
+    const t = decodeInputs(
+      [
+        input('FP32', [
+          [1, 2],
+          [3, 4],
+        ]),
+      ],
+      info('FP32'),
+    ).x
+    expect(Array.from(t?.data as Float32Array)).toEqual([1, 2, 3, 4])
+    const big = decodeInputs(
+      [input('INT64', ['9223372036854775807', '-9223372036854775808', 0, 1])],
+      info('INT64'),
+    ).x
+    expect((big?.data as BigInt64Array)[0]).toBe(9223372036854775807n)
+  })
+})
+
+describe('decodeInputs errors name the field', () => {
+  it.each([
+    [
+      'element count',
+      input('FP32', [1, 2, 3]),
+      /inputs\[0\]\.data: expected 4 elements for shape \[2,2\], got 3/,
+    ],
+    ['nested length', input('FP32', [[1, 2], [3]]), /inputs\[0\]\.data\[1\]: expected 2 elements/],
+    [
+      'too deep',
+      input('FP32', [
+        [[1], 2],
+        [3, 4],
+      ]),
+      /inputs\[0\]\.data\[0\]\[0\]: nested deeper/,
+    ],
+    [
+      'integer range',
+      input('UINT8', [0, 1, 2, 256]),
+      /inputs\[0\]\.data\[3\]: 256 is out of range for UINT8/,
+    ],
+    ['integer type', input('INT32', [0, 1.5, 2, 3]), /inputs\[0\]\.data\[1\]: expected an integer/],
+    ['bool type', input('BOOL', [true, 1, false, true]), /inputs\[0\]\.data\[1\]: expected true or false/],
+    ['number type', input('FP32', [1, '2', 3, 4]), /inputs\[0\]\.data\[1\]: expected a number/],
+    ['INT64 range', input('INT64', ['9223372036854775808', 0, 0, 0]), /out of range for INT64/],
+    [
+      'datatype',
+      input('FP64', [1, 2, 3, 4]),
+      /inputs\[0\]\.datatype: model input "x" expects FP32, got FP64/,
+    ],
+    ['rank', input('FP32', [1, 2, 3, 4], [4]), /inputs\[0\]\.shape: model input "x" expects rank 2/],
+  ])('%s', (_label, bad, message) => {
+    expect(() =>
+      decodeInputs([bad], info(bad.datatype === 'FP64' ? 'FP32' : (bad.datatype as TensorInfo['datatype']))),
+    ).toThrow(message)
+  })
+
+  it('rejects fixed-dimension mismatches, unknown, duplicate and missing inputs', () => {
+    const fixed: TensorInfo[] = [{ name: 'x', datatype: 'FP32', shape: [-1, 3] }]
+    expect(() => decodeInputs([input('FP32', [1, 2, 3, 4])], fixed)).toThrow(
+      /inputs\[0\]\.shape\[1\]: model input "x" expects 3, got 2/,
+    )
+    expect(() => decodeInputs([{ ...input('FP32', [1, 2, 3, 4]), name: 'y' }], info('FP32'))).toThrow(
+      /unknown input "y"/,
+    )
+    const two = input('FP32', [1, 2, 3, 4])
+    expect(() => decodeInputs([two, two], info('FP32'))).toThrow(/inputs\[1\]\.name: input "x" given twice/)
+    const both: TensorInfo[] = [...info('FP32'), { name: 'z', datatype: 'FP32', shape: [1] }]
+    expect(() => decodeInputs([two], both)).toThrow(/model input "z" is missing/)
+  })
+
+  it('carries the NPU_ERR_BAD_INFER_REQUEST code and a 400 status', () => {
+    try {
+      decodeInputs([input('FP32', [1])], info('FP32'))
+      expect.unreachable()
+    } catch (error) {
+      expect(error).toMatchObject({ code: 'NPU_ERR_BAD_INFER_REQUEST', statusCode: 400 })
+    }
+  })
+})
+
+describe('half floats', () => {
+  it('rounds to nearest even and round-trips every finite half exactly', () => {
+    for (let bits = 0; bits < 0x7c00; bits++) {
+      expect(toHalfBits(fromHalfBits(bits))).toBe(bits)
+      expect(toHalfBits(-fromHalfBits(bits))).toBe(bits | 0x8000)
+    }
+    expect(toHalfBits(1 + 2 ** -11)).toBe(0x3c00) // tie -> even (1.0)
+    expect(toHalfBits(1 + 3 * 2 ** -11)).toBe(0x3c02) // tie -> even (1 + 2^-9)
+    expect(toHalfBits(1e6)).toBe(0x7c00)
+    expect(fromHalfBits(toHalfBits(Number.NaN))).toBeNaN()
+  })
+})
