@@ -25,6 +25,8 @@ interface Job {
   outputNames: readonly string[] | undefined
   resolve: (outputs: Record<string, Tensor>) => void
   reject: (error: Error) => void
+  /** Settles the job with an error once, removing it from the queue (deadline, cancel, unload). */
+  fail: (error: Error) => void
   /** True once the caller has its answer (result, 504 or cancel); a late native result is then dropped. */
   settled: boolean
   cleanup: () => void
@@ -111,7 +113,7 @@ export class ModelQueue {
         if (timer) clearTimeout(timer)
         options.signal?.removeEventListener('abort', onAbort)
       }
-      job.reject = fail
+      job.fail = fail
 
       if (this.#active < this.parallelism) this.#start(job)
       else this.#waiting.push(job)
@@ -120,13 +122,13 @@ export class ModelQueue {
 
   /** Rejects everything still waiting (used when the model unloads). */
   rejectWaiting(error: Error): void {
-    for (const job of this.#waiting.splice(0)) job.reject(error)
+    for (const job of [...this.#waiting]) job.fail(error)
   }
 
   #start(job: Job): void {
     const loaded = this.model.model
     if (!loaded) {
-      job.reject(new ErrModelNotReady(`${this.model.name}:${this.model.version}`, this.model.state))
+      job.fail(new ErrModelNotReady(`${this.model.name}:${this.model.version}`, this.model.state))
       return
     }
     this.#active++
