@@ -40,15 +40,30 @@ if (checkConfig) {
   }
 }
 
-const logger = pino({
+const loggerOptions = {
   level: config.log_level,
   // `worker_version`, not `version`: model log lines carry their own `version` field.
   base: { service: 'npu-worker', worker_version: WORKER_VERSION, pid: process.pid },
-  // Pretty output only for a person at a terminal; journald and log shippers get JSON lines.
-  ...(process.stdout.isTTY
-    ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l' } } }
-    : {}),
-})
+}
+// Pretty output only for a person at a terminal; journald and log shippers get JSON lines. The JSON
+// destination is ours so that the last words before a forced exit can be flushed synchronously.
+const jsonOut = process.stdout.isTTY ? null : pino.destination({ dest: 1, sync: true })
+const logger = jsonOut
+  ? pino(loggerOptions, jsonOut)
+  : pino({
+      ...loggerOptions,
+      transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l' } },
+    })
+
+/** Writes out buffered log lines now (a pipe that was full holds them back), before an abrupt exit. */
+function flushLogs(): void {
+  try {
+    jsonOut?.flushSync()
+  } catch {
+    // Nothing buffered, or stdout is gone: there is no one left to tell.
+  }
+  logger.flush()
+}
 
 const notify = new SdNotify({
   socketPath: process.env.NOTIFY_SOCKET,
@@ -60,7 +75,7 @@ const app = await buildApp({ config, logger }).catch((err: Error) => {
   // A repository that vanished between --check-config and start, for example: say so and exit non-zero,
   // so systemd (Restart=on-failure) and the deploy verification see a failed start, not a hang.
   logger.fatal({ err }, `cannot start: ${err.message}`)
-  logger.flush()
+  flushLogs()
   process.exit(1)
 })
 if (config.test_hooks) logger.warn('TEST HOOKS ENABLED: never run this configuration in production')
@@ -75,7 +90,7 @@ function forceExit(code: number, why: string): never {
   const models = app.registry.all()
   const busy = app.scheduler.load(models).active > 0
   logger.error({ busy }, busy ? `${why}: inference running, killing the process` : why)
-  logger.flush()
+  flushLogs()
   if (busy) process.kill(process.pid, 'SIGKILL')
   return process.exit(code)
 }

@@ -54,7 +54,12 @@ describe('auth', () => {
   })
 
   it('with a token: inference without it or with a wrong one is 401 with WWW-Authenticate: Bearer', async () => {
-    for (const headers of [{}, { authorization: 'Bearer wrong' }, { authorization: `Basic ${TOKEN}` }]) {
+    const attempts: Record<string, string>[] = [
+      {},
+      { authorization: 'Bearer wrong' },
+      { authorization: `Basic ${TOKEN}` },
+    ]
+    for (const headers of attempts) {
       const response = await infer(guarded, headers)
       expect(response.status).toBe(401)
       expect(response.headers.get('www-authenticate')).toMatch(/^Bearer/)
