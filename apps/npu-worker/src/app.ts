@@ -18,6 +18,7 @@ import {
   ErrUnsupportedMediaType,
 } from './errors.js'
 import authPlugin from './plugins/auth.js'
+import configPlugin from './plugins/config.js'
 import lifecyclePlugin from './plugins/lifecycle.js'
 import metricsPlugin from './plugins/metrics.js'
 import registryPlugin from './plugins/registry.js'
@@ -35,12 +36,6 @@ export interface BuildAppOptions {
   logger?: FastifyServerOptions['loggerInstance'] | boolean
   /** Injected runtimes (tests); default: the real OpenVINO and ONNX Runtime backends. */
   backends?: { openvino: InferenceBackend; onnxruntime: InferenceBackend }
-}
-
-declare module 'fastify' {
-  interface FastifyInstance {
-    workerConfig: WorkerConfig
-  }
 }
 
 /** Fastify's own errors, mapped onto the worker's stable codes. */
@@ -110,7 +105,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   })
 
   // Support plugins: state and services the routes use.
-  app.decorate('workerConfig', config)
+  await app.register(configPlugin, { config })
   await app.register(lifecyclePlugin)
   await app.register(metricsPlugin)
   await app.register(registryPlugin, { config, ...(options.backends ? { backends: options.backends } : {}) })
