@@ -95,6 +95,9 @@ function forceExit(code: number, why: string): never {
   return process.exit(code)
 }
 
+/** Settles when background model loading is over (or never started). */
+let modelsLoading: Promise<void> = Promise.resolve()
+
 closeWithGrace(
   {
     delay: config.shutdown_grace_ms,
@@ -109,6 +112,9 @@ closeWithGrace(
     app.lifecycle.markDraining()
     await notify.stopping('draining').catch(() => {})
     await app.scheduler.drain()
+    // A model compiling now cannot be interrupted; unloading must wait for it, or it would load after the
+    // unload and its native session would be torn down mid-creation at exit.
+    await modelsLoading
     await app.close() // unloads models (registry onClose hook)
     notify.close()
     logger.info('stopped')
@@ -124,9 +130,11 @@ await notify
   .ready(`listening on ${config.host}:${port}; loading models`)
   .catch((err) => logger.error({ err }, 'sd_notify READY failed'))
 
-const loadDelayMs = config.test_hooks ? Number(process.env.NPU_WORKER_TEST_LOAD_DELAY_MS ?? 0) : 0
-if (loadDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, loadDelayMs))
-if (app.lifecycle.state === 'starting') {
+/** Loads every model in the background, then flips the lifecycle to serving (unless already draining). */
+async function loadModels(port: number): Promise<void> {
+  const loadDelayMs = config.test_hooks ? Number(process.env.NPU_WORKER_TEST_LOAD_DELAY_MS ?? 0) : 0
+  if (loadDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, loadDelayMs))
+  if (app.lifecycle.state !== 'starting') return
   await app.registry.loadAll()
   app.lifecycle.markServing()
   const ready = app.registry.all().filter((m) => m.state === 'ready')
@@ -136,3 +144,5 @@ if (app.lifecycle.state === 'starting') {
   )
   await notify.status(`serving ${ready.length} model version(s) on port ${port}`).catch(() => {})
 }
+
+modelsLoading = loadModels(port)

@@ -2,7 +2,12 @@ import { spawnSync } from 'node:child_process'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { makeMlpModelRepository, type TempModelRepository, WORKER_ENTRY } from '../helpers/worker-process.js'
+import {
+  makeMlpModelRepository,
+  startWorker,
+  type TempModelRepository,
+  WORKER_ENTRY,
+} from '../helpers/worker-process.js'
 
 const repositories: TempModelRepository[] = []
 afterEach(() => {
@@ -86,5 +91,14 @@ describe('start-up failures', () => {
     expect(result.code).toBe(1)
     expect(result.stdout).toContain('cannot start')
     expect(result.stdout).toContain(missing)
+  })
+
+  it('exits 1 naming the address when the port is taken', async () => {
+    const { dir } = repository()
+    const first = await startWorker({ modelsDir: dir, waitFor: 'listening' })
+    const result = run(['--host', '127.0.0.1', '--port', String(first.port), '--models-dir', dir])
+    expect(result.code).toBe(1)
+    expect(result.stdout).toContain(`EADDRINUSE: address already in use 127.0.0.1:${first.port}`)
+    expect(await first.stop()).toBe(0)
   })
 })

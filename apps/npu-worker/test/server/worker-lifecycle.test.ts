@@ -181,6 +181,20 @@ describe('worker process lifecycle: starting -> serving -> draining -> exit 0', 
     await inFlight
   })
 
+  it('a SIGTERM while models are still loading exits 0 without serving', async () => {
+    const repository = mlpAndSlowRepository()
+    const worker = await startWorker({
+      modelsDir: repository.dir,
+      env: { NPU_WORKER_TEST_HOOKS: '1', NPU_WORKER_TEST_LOAD_DELAY_MS: '1500' },
+      waitFor: 'listening',
+    })
+    expect((await getJson(`${worker.url}/health`)).body.status).toBe('starting')
+    expect(await worker.stop('SIGTERM')).toBe(0)
+    const messages = worker.logLines().map((line) => line.msg)
+    expect(messages).toContain('stopped')
+    expect(messages).not.toContain('models loaded')
+  })
+
   it('exits 0 at once on SIGINT when idle', async () => {
     const repository = makeMlpModelRepository()
     repositories.push(repository)
