@@ -73,6 +73,11 @@ function requestId(request: { headers: Record<string, string | string[] | undefi
   return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()
 }
 
+/** 5xx worth a warning; 503 is back-pressure (queue full, starting, draining), expected under load. */
+function isServerFault(status: number): boolean {
+  return status >= 500 && status !== 503
+}
+
 function sendError(reply: FastifyReply, error: FastifyError): FastifyReply {
   const retryAfter = (error as { retryAfterSeconds?: number }).retryAfterSeconds
   if (retryAfter !== undefined) reply.header('retry-after', String(retryAfter))
@@ -98,6 +103,9 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     // our error shape); Fastify's own closing reply has no `code` and would break clients that parse it.
     return503OnClosing: false,
     forceCloseConnections: 'idle',
+    // Two info lines per request would cost more than a small inference; one line per request at debug
+    // (below) keeps them available, and /metrics counts every request anyway.
+    disableRequestLogging: true,
     routerOptions: { maxParamLength: 256 },
     // Errors raised before routing (undecodable URL...) get the same body shape as every other error.
     frameworkErrors: (error, _request: FastifyRequest, reply: FastifyReply) =>
@@ -117,6 +125,17 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id)
   })
+  app.addHook('onResponse', async (request, reply) => {
+    const fields = {
+      method: request.method,
+      url: request.url,
+      status: reply.statusCode,
+      ms: Math.round(reply.elapsedTime * 100) / 100,
+    }
+    // Server errors are logged with their cause by the error handler; this line ties them to the request.
+    if (isServerFault(reply.statusCode)) request.log.warn(fields, 'request failed')
+    else request.log.debug(fields, 'request completed')
+  })
 
   // Routes. Not awaited on purpose: they load at ready(), after the handlers below are set, so their
   // encapsulated contexts inherit our error handler (an awaited register would capture Fastify's default).
@@ -131,7 +150,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     if (!error.code?.startsWith('NPU_ERR_')) {
       request.log.error({ err: rawError }, 'unhandled error')
       error = new ErrInternal()
-    } else if ((error.statusCode ?? 500) >= 500) {
+    } else if (isServerFault(error.statusCode ?? 500)) {
       request.log.warn({ err: error }, error.message)
     }
     return sendError(reply, error)
