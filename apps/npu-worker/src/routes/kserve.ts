@@ -104,6 +104,9 @@ const kserveRoutes: FastifyPluginAsync = async (app) => {
       throw new ErrModelNotReady(`${model.name}:${model.version}`, model.error ?? model.state)
 
     const inputs = decodeInputs(body.inputs, loaded.inputs)
+    if (body.outputs?.length === 0) {
+      throw new ErrBadInferRequest('outputs: must name at least one output, or be left out for all outputs')
+    }
     const outputNames = body.outputs?.map((o, i) => {
       if (!loaded.outputs.some((info) => info.name === o.name)) {
         throw new ErrBadInferRequest(

@@ -89,6 +89,7 @@ export class ModelQueue {
         outputNames: options.outputNames,
         resolve,
         reject,
+        fail: () => {},
         settled: false,
         cleanup: () => {},
       }
