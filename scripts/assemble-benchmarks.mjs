@@ -8,7 +8,6 @@ import { join } from 'node:path'
 const root = new URL('..', import.meta.url).pathname
 const sources = [
   ['Worker (`pnpm bench:worker`)', 'apps/npu-worker/bench/results'],
-  ['Pool (`pnpm bench:pool`)', 'packages/pool/bench/results'],
 ]
 
 const cpu = os.cpus()[0]?.model ?? 'unknown CPU'
@@ -27,7 +26,7 @@ for (const [title, dir] of sources) {
   if (!existsSync(abs)) continue
   lines.push(`## ${title}`, '')
   for (const file of readdirSync(abs)
-    .filter((f) => f.endsWith('.md'))
+    .filter((f) => f.endsWith('.md') && !f.endsWith('.smoke.md'))
     .sort()) {
     lines.push(readFileSync(join(abs, file), 'utf8').trim(), '')
   }

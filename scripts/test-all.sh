@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone: system packages, install, build (which generates the default
-# models), lint, types, unit + integration tests against real processes, benchmark smoke passes, and the
-# deployment test on a real systemd host. CI (.ci/run) calls exactly this, through `pnpm test:all`.
+# models), lint, types, unit + integration tests against real processes, and benchmark smoke passes.
+# CI (.ci/run) calls exactly this, through `pnpm test:all`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,7 +30,3 @@ pnpm test
 step "benchmark smoke pass (tiny counts: proves the suite still runs; figures are not compared)"
 pnpm bench:smoke
 
-if [ "${NPU_FLEET_SKIP_DEPLOY_TEST:-0}" != 1 ]; then
-  step "deployment test on a systemd-nspawn host"
-  scripts/deploy-test/run.sh
-fi
