@@ -6,9 +6,7 @@ import os from 'node:os'
 import { join } from 'node:path'
 
 const root = new URL('..', import.meta.url).pathname
-const sources = [
-  ['Worker (`pnpm bench:worker`)', 'apps/npu-worker/bench/results'],
-]
+const sources = [['Worker (`pnpm bench:worker`)', 'apps/npu-worker/bench/results']]
 
 const cpu = os.cpus()[0]?.model ?? 'unknown CPU'
 const lines = [

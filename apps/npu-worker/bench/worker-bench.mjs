@@ -21,7 +21,8 @@ const seconds = smoke ? 0.4 : 6
 const concurrency = 8
 const here = dirname(fileURLToPath(import.meta.url))
 
-const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN
+const percentile = (sorted, p) =>
+  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN
 
 /** Runs `task` with `workers` concurrent loops for `seconds`; returns ops/s and latencies (ms). */
 async function measure(task, workers, secs = seconds) {
@@ -82,9 +83,13 @@ async function inProcess(name) {
 
 function startWorker() {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(here, '..', 'dist', 'server.js'), '--host', '127.0.0.1', '--port', '0'], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    })
+    const child = spawn(
+      process.execPath,
+      [join(here, '..', 'dist', 'server.js'), '--host', '127.0.0.1', '--port', '0'],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    )
     let buffered = ''
     child.stdout.on('data', (chunk) => {
       buffered += chunk
@@ -111,9 +116,16 @@ async function waitReady(client) {
 
 async function served(client, name) {
   const m = models[name]
-  const body = JSON.stringify({ inputs: [{ name: m.input, datatype: 'FP32', shape: m.shape, data: Array.from(m.data()) }] })
+  const body = JSON.stringify({
+    inputs: [{ name: m.input, datatype: 'FP32', shape: m.shape, data: Array.from(m.data()) }],
+  })
   return measure(async () => {
-    const res = await client.request({ method: 'POST', path: `/v2/models/${name}/infer`, headers: { 'content-type': 'application/json' }, body })
+    const res = await client.request({
+      method: 'POST',
+      path: `/v2/models/${name}/infer`,
+      headers: { 'content-type': 'application/json' },
+      body,
+    })
     if (res.statusCode !== 200) throw new Error(`${name}: HTTP ${res.statusCode} ${await res.body.text()}`)
     await res.body.dump()
   }, concurrency)
@@ -125,9 +137,16 @@ async function emptyRouteFloor() {
   await app.listen({ host: '127.0.0.1', port: 0 })
   const client = new Pool(`http://127.0.0.1:${app.server.address().port}`, { connections: concurrency })
   const m = models.mlp
-  const body = JSON.stringify({ inputs: [{ name: m.input, datatype: 'FP32', shape: m.shape, data: Array.from(m.data()) }] })
+  const body = JSON.stringify({
+    inputs: [{ name: m.input, datatype: 'FP32', shape: m.shape, data: Array.from(m.data()) }],
+  })
   const result = await measure(async () => {
-    const res = await client.request({ method: 'POST', path: '/echo', headers: { 'content-type': 'application/json' }, body })
+    const res = await client.request({
+      method: 'POST',
+      path: '/echo',
+      headers: { 'content-type': 'application/json' },
+      body,
+    })
     await res.body.dump()
   }, concurrency)
   await client.close()
@@ -137,11 +156,18 @@ async function emptyRouteFloor() {
 
 async function healthUnderSaturation(client) {
   const m = models['ppocr-det']
-  const body = JSON.stringify({ inputs: [{ name: m.input, datatype: 'FP32', shape: m.shape, data: Array.from(m.data()) }] })
+  const body = JSON.stringify({
+    inputs: [{ name: m.input, datatype: 'FP32', shape: m.shape, data: Array.from(m.data()) }],
+  })
   let stop = false
   const saturate = Array.from({ length: concurrency }, async () => {
     while (!stop) {
-      const res = await client.request({ method: 'POST', path: '/v2/models/ppocr-det/infer', headers: { 'content-type': 'application/json' }, body })
+      const res = await client.request({
+        method: 'POST',
+        path: '/v2/models/ppocr-det/infer',
+        headers: { 'content-type': 'application/json' },
+        body,
+      })
       await res.body.dump()
     }
   })

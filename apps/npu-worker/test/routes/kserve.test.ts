@@ -164,7 +164,11 @@ describe('POST /v2/models/{name}/infer', () => {
     ],
     ['an unknown output', { inputs: [mlpInput(1)], outputs: [{ name: 'logits' }] }, /outputs\[0\]\.name/],
     ['no inputs', { inputs: [] }, /inputs/],
-    ['an empty output list', { inputs: [mlpInput(1)], outputs: [] }, /outputs: must name at least one output/],
+    [
+      'an empty output list',
+      { inputs: [mlpInput(1)], outputs: [] },
+      /outputs: must name at least one output/,
+    ],
     ['BYTES tensors', { inputs: [{ ...mlpInput(1), datatype: 'BYTES' }] }, /BYTES/],
   ])('answers 400 naming the field for %s', async (_label, body, message) => {
     const res = await post('/v2/models/mlp/infer', body)
