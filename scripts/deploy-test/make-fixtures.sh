@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Builds the deploy test's bad releases from the real one, so each differs from a good release in exactly one
+# way. Usage: make-fixtures.sh <real tarball> <output folder>. Writes, each with its .sha256:
+#   <v>-never-ready   bin/npu-worker only sleeps: never binds, never tells systemd it is ready
+#   <v>-placeholder   bin/npu-worker tells systemd READY=1 (from the main PID, as the real worker does) and
+#                     then only sleeps: systemd says "active (running)" while nothing listens on the port
+#   <v>-wrongversion  the real worker, but it reports the previous version in /health
+#   <v>-wrongservice  the real worker, but /health names another service
+# Every fixture passes --check-config, as the placeholder of the old system would have.
+set -euo pipefail
+real=$1
+out=$2
+base=$(basename "$real" -linux-x64.tar.gz)       # npu-worker-1.0.0
+version=${base#npu-worker-}
+src="$out/.src"
+rm -rf "$src"
+mkdir -p "$src"
+tar -xzf "$real" -C "$src"
+
+make_fixture() { # <fixture version> <function that edits the tree in $1>
+  local fv=$1 edit=$2 dir="$out/.build/npu-worker-$1"
+  rm -rf "$out/.build"
+  mkdir -p "$out/.build"
+  cp -al "$src/$base" "$dir" # hard links: fast; files to change are replaced, not edited in place
+  printf '%s\n' "$fv" >"$dir/VERSION.new" && mv "$dir/VERSION.new" "$dir/VERSION"
+  "$edit" "$dir" "$fv"
+  tar -C "$out/.build" -cf - "npu-worker-$fv" | gzip -1 >"$out/npu-worker-$fv-linux-x64.tar.gz"
+  (cd "$out" && sha256sum "npu-worker-$fv-linux-x64.tar.gz" >"npu-worker-$fv-linux-x64.tar.gz.sha256")
+  rm -rf "$out/.build"
+}
+
+launcher_prologue='#!/bin/sh
+case " $* " in *" --check-config "*) echo "config OK"; exit 0 ;; esac
+release_dir=$(dirname -- "$(dirname -- "$(readlink -f -- "$0")")")'
+
+never_ready() {
+  rm "$1/bin/npu-worker"
+  printf '%s\nexec sleep infinity\n' "$launcher_prologue" >"$1/bin/npu-worker"
+  chmod 0755 "$1/bin/npu-worker"
+}
+
+placeholder() {
+  rm "$1/bin/npu-worker"
+  # Node (the release's own) sends READY=1 with node-unix-socket from the main process, then idles forever.
+  cat >"$1/bin/npu-worker" <<SH
+$launcher_prologue
+exec "\$release_dir/node/bin/node" -e '
+const { DgramSocket } = require(process.argv[1] + "/app/node_modules/node-unix-socket")
+const path = process.env.NOTIFY_SOCKET
+const message = Buffer.from("READY=1\nSTATUS=placeholder: sleeping")
+if (path) new DgramSocket().sendTo(message, 0, message.length, path.replace(/^@/, "\0"), () => {})
+setInterval(() => {}, 1 << 30)
+' "\$release_dir"
+SH
+  chmod 0755 "$1/bin/npu-worker"
+}
+
+wrong_version() { :; } # VERSION says the new version; app/package.json still says the previous one
+
+wrong_service() {
+  local f="$1/app/dist/health/health-report.js" pkg="$1/app/package.json"
+  grep -q "service: 'npu-worker'" "$f"
+  sed "s/service: 'npu-worker'/service: 'legacy-npu-service'/" "$f" >"$f.new" && rm "$f" && mv "$f.new" "$f"
+  # Its version is right, so only the service name is wrong.
+  sed "s/\"version\": \"$version\"/\"version\": \"$2\"/" "$pkg" >"$pkg.new" && rm "$pkg" && mv "$pkg.new" "$pkg"
+}
+
+make_fixture "$version-never-ready" never_ready
+make_fixture "$version-placeholder" placeholder
+make_fixture "$version-wrongversion" wrong_version
+make_fixture "$version-wrongservice" wrong_service
+rm -rf "$src"
