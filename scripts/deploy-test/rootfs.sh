@@ -24,7 +24,12 @@ mkdir -p "$CACHE_ROOT"
 partial="$rootfs.partial.$$"
 trap 'rm -rf "$partial"' EXIT
 echo "deploy-test: building the container rootfs with debootstrap (cold cache, a few minutes)" >&2
-debootstrap --variant="$VARIANT" --include="$PACKAGES" "$SUITE" "$partial" "$MIRROR" >&2
+if ! debootstrap --variant="$VARIANT" --include="$PACKAGES" "$SUITE" "$partial" "$MIRROR" >"$partial.log" 2>&1; then
+  tail -n 40 "$partial.log" >&2
+  rm -f "$partial.log"
+  exit 1
+fi
+rm -f "$partial.log"
 # Smaller and faster to copy; the test installs nothing with apt inside the container.
 rm -rf "$partial"/var/cache/apt/archives/*.deb "$partial"/var/lib/apt/lists/*
 # sshd host keys are generated per boot by run.sh's overlay; the cached tree keeps none.
