@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Debian packages the tests need. Today the worker's tests need none beyond Node; the list grows with the
-# OCR accuracy tests (fonts), the embedding reference (python3-onnx) and the deploy test (systemd-nspawn).
+# Debian packages the tests need: fonts the OCR accuracy tests render text with, and numpy + onnx for the
+# embedding pipeline's reference computation (run with /usr/bin/python3). The deploy test installs its own
+# (debootstrap, systemd-container, ansible) in scripts/deploy-test/run.sh.
 set -euo pipefail
-pkgs=(curl)
+pkgs=(curl fonts-dejavu-core fonts-liberation2 python3-numpy python3-onnx)
 missing=()
 for p in "${pkgs[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p"); done
 if [ ${#missing[@]} -eq 0 ]; then echo "system packages present"; exit 0; fi
