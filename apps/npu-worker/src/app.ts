@@ -26,7 +26,10 @@ import schedulerPlugin from './plugins/scheduler.js'
 import tasksPlugin from './plugins/tasks.js'
 import healthRoutes from './routes/health.js'
 import kserveRoutes from './routes/kserve.js'
+import legacyRoutes from './routes/legacy.js'
 import metricsRoutes from './routes/metrics.js'
+import openAiEmbeddingsRoutes from './routes/openai-embeddings.js'
+import taskRoutes from './routes/tasks.js'
 import testHookRoutes from './routes/test-hooks.js'
 
 /** Options of `buildApp`. */
@@ -81,7 +84,8 @@ function isServerFault(status: number): boolean {
 function sendError(reply: FastifyReply, error: FastifyError): FastifyReply {
   const retryAfter = (error as { retryAfterSeconds?: number }).retryAfterSeconds
   if (retryAfter !== undefined) reply.header('retry-after', String(retryAfter))
-  const body: ErrorBody = { error: error.message, code: error.code }
+  const details = (error as { details?: Record<string, unknown> }).details
+  const body: ErrorBody = { error: error.message, code: error.code, ...(details ? { details } : {}) }
   return reply.code(error.statusCode ?? 500).send(body)
 }
 
@@ -142,6 +146,9 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   app.register(healthRoutes)
   app.register(metricsRoutes)
   app.register(kserveRoutes)
+  app.register(taskRoutes)
+  app.register(openAiEmbeddingsRoutes)
+  app.register(legacyRoutes)
   if (config.test_hooks) app.register(testHookRoutes)
 
   // One error shape for everything: {"error", "code"}; 5xx details go to the log only.

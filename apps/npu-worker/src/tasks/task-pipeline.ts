@@ -39,9 +39,19 @@ export interface TaskOutcome<R> {
 export interface TaskPipeline<I = unknown, R = unknown> {
   /** The `{type}` in the route, e.g. `ocr`, `embeddings`. */
   readonly type: string
-  /** Models this pipeline needs; the task is offered only while all of them are ready. */
+  /** Models this pipeline needs; the task is offered only while all of them are ready (unless `isReady` says otherwise). */
   readonly models: readonly string[]
+  /** Overrides the all-models-ready rule, e.g. "at least one embedding model is ready". */
+  isReady?(): boolean
   /** Validates the JSON body; errors become 400 NPU_ERR_BAD_TASK_INPUT naming the field. */
   readonly inputSchema: ZodType<I>
+  /**
+   * Accepts a raw (non-JSON) body too, e.g. `image/*` for OCR: `contentTypes` are the media types taken
+   * as a Buffer, `toInput` turns the bytes (and the query string) into the pipeline's input.
+   */
+  readonly rawBody?: {
+    readonly contentTypes: readonly string[]
+    toInput(body: Buffer, query: Record<string, string | undefined>): I
+  }
   run(input: I, ctx: TaskContext): Promise<TaskOutcome<R>>
 }

@@ -27,7 +27,18 @@ export class TaskRegistry {
       .sort()
   }
 
+  /** Every registered pipeline, ready or not (raw-body content types are registered for all of them). */
+  all(): TaskPipeline[] {
+    return [...this.#pipelines.values()]
+  }
+
+  /** True when `type` is registered, even if its models are not ready yet. */
+  has(type: string): boolean {
+    return this.#pipelines.has(type)
+  }
+
   #ready(pipeline: TaskPipeline): boolean {
+    if (pipeline.isReady) return pipeline.isReady()
     return pipeline.models.every((name) => this.models.resolve(name)?.state === 'ready')
   }
 }

@@ -1,0 +1,60 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { Tensor } from '../backends/tensor.js'
+import {
+  ErrBadTaskInput,
+  ErrDeadlineExceeded,
+  ErrModelNotFound,
+  ErrModelNotReady,
+  ErrNotServing,
+} from '../errors.js'
+import { formatIssues } from '../format-issues.js'
+import { requestDeadline } from '../scheduler/request-deadline.js'
+import type { ModelCallResult, TaskOutcome, TaskPipeline } from './task-pipeline.js'
+
+/** A finished task: the pipeline's outcome and how long it took end to end (ms). */
+export interface TaskRun<R> extends TaskOutcome<R> {
+  durationMs: number
+}
+
+/**
+ * Runs one task for an HTTP request: validates the input against the pipeline's schema (400 naming the
+ * field), then runs it with one deadline for the whole task (every model call gets what is left of it)
+ * and a signal aborted when the client goes away.
+ */
+export async function runTask<I, R>(
+  app: FastifyInstance,
+  pipeline: TaskPipeline<I, R>,
+  rawInput: unknown,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): Promise<TaskRun<R>> {
+  if (app.lifecycle.state !== 'serving') throw new ErrNotServing(app.lifecycle.state)
+  const parsed = pipeline.inputSchema.safeParse(rawInput)
+  if (!parsed.success) throw new ErrBadTaskInput(formatIssues(parsed.error))
+  const started = performance.now()
+  const { deadlineMs, signal } = requestDeadline(request, reply, app.workerConfig.request_timeout_ms)
+  const deadlineAt = started + deadlineMs
+
+  const infer = async (
+    name: string,
+    inputs: Record<string, Tensor>,
+    outputNames?: readonly string[],
+  ): Promise<ModelCallResult> => {
+    const model = app.registry.resolve(name)
+    if (!model) throw new ErrModelNotFound(name)
+    const loaded = model.model
+    if (model.state !== 'ready' || !loaded)
+      throw new ErrModelNotReady(`${model.name}:${model.version}`, model.error ?? model.state)
+    const left = deadlineAt - performance.now()
+    if (left <= 0) throw new ErrDeadlineExceeded(deadlineMs)
+    const outputs = await app.scheduler.run(model, inputs, {
+      ...(outputNames ? { outputNames } : {}),
+      signal,
+      deadlineMs: left,
+    })
+    return { outputs, model: model.name, backend: loaded.backend, device: loaded.device }
+  }
+
+  const outcome = await pipeline.run(parsed.data, { infer, signal, log: request.log })
+  return { ...outcome, durationMs: performance.now() - started }
+}
