@@ -144,16 +144,58 @@ function toTypedArray(values: unknown[], datatype: NumericType, field: string): 
   }
 }
 
+/** Bytes per element of each datatype in the binary tensor extension (BOOL is one byte). */
+export const ELEMENT_BYTES: Record<NumericType, number> = {
+  BOOL: 1,
+  UINT8: 1,
+  INT8: 1,
+  UINT16: 2,
+  INT16: 2,
+  FP16: 2,
+  UINT32: 4,
+  INT32: 4,
+  FP32: 4,
+  UINT64: 8,
+  INT64: 8,
+  FP64: 8,
+}
+
+/** `parameters.binary_data_size` of an input, validated; undefined when the input is JSON. */
+function binarySize(input: RequestInput, field: string): number | undefined {
+  const size = input.parameters?.binary_data_size
+  if (size === undefined || size === null) return undefined
+  if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) {
+    bad(`${field}.parameters.binary_data_size: expected a byte count, got ${JSON.stringify(size)}`)
+  }
+  return size
+}
+
 /**
- * Decodes the JSON inputs of a KServe v2 infer request into tensors, validated against the model's inputs:
- * every input present once, known names, datatype, shape and element count. Errors name the field.
+ * A tensor from its little-endian bytes (the binary extension). The bytes are copied into a fresh, aligned
+ * typed array: the request buffer may be pooled and its offset is not aligned for the element type.
+ */
+function fromBytes(bytes: Uint8Array, datatype: NumericType, shape: number[]): Tensor {
+  const data = new TYPED_ARRAY_OF[datatype](elementCount(shape))
+  new Uint8Array(data.buffer, data.byteOffset, data.byteLength).set(bytes)
+  // BOOL: any non-zero byte is true, as Triton reads it; the backends want exactly 0 or 1.
+  if (datatype === 'BOOL') for (let i = 0; i < data.length; i++) if (data[i] !== 0) data[i] = 1
+  return { datatype, shape, data }
+}
+
+/**
+ * Decodes the inputs of a KServe v2 infer request into tensors, validated against the model's inputs:
+ * every input present once, known names, datatype, shape and element count. Inputs with
+ * `parameters.binary_data_size` take their bytes, in order, from `binary` (the binary tensor extension);
+ * the binary part must be used up exactly. Errors name the field.
  */
 export function decodeInputs(
   inputs: readonly RequestInput[],
   model: readonly TensorInfo[],
+  binary: Uint8Array | null = null,
 ): Record<string, Tensor> {
   const byName = new Map(model.map((info) => [info.name, info]))
   const tensors: Record<string, Tensor> = {}
+  let offset = 0
   inputs.forEach((input, index) => {
     const field = `inputs[${index}]`
     const info = byName.get(input.name)
@@ -161,8 +203,31 @@ export function decodeInputs(
       bad(`${field}.name: unknown input "${input.name}"; model inputs: ${[...byName.keys()].join(', ')}`)
     if (input.name in tensors) bad(`${field}.name: input "${input.name}" given twice`)
     checkShape(input, field, info)
-    if (input.data === undefined) bad(`${field}.data: missing`)
     const count = elementCount(input.shape)
+    const size = binarySize(input, field)
+    if (size !== undefined) {
+      if (input.data !== undefined) bad(`${field}.data: must be left out when binary_data_size is given`)
+      if (binary === null) {
+        bad(
+          `${field}.parameters.binary_data_size: the request has no binary part (Inference-Header-Content-Length)`,
+        )
+      }
+      const want = count * ELEMENT_BYTES[info.datatype]
+      if (size !== want) {
+        bad(
+          `${field}.parameters.binary_data_size: ${info.datatype} shape [${input.shape.join(',')}] needs ${want} bytes, got ${size}`,
+        )
+      }
+      if (offset + size > binary.length) {
+        bad(
+          `${field}.parameters.binary_data_size: ${size} bytes, but only ${binary.length - offset} binary bytes are left`,
+        )
+      }
+      tensors[input.name] = fromBytes(binary.subarray(offset, offset + size), info.datatype, [...input.shape])
+      offset += size
+      return
+    }
+    if (input.data === undefined) bad(`${field}.data: missing (or give parameters.binary_data_size)`)
     const flat = flatten(input.data, input.shape, field, count)
     if (flat.length !== count) {
       bad(
@@ -177,6 +242,9 @@ export function decodeInputs(
   })
   for (const info of model) {
     if (!(info.name in tensors)) bad(`inputs: model input "${info.name}" is missing`)
+  }
+  if (binary !== null && offset !== binary.length) {
+    bad(`inputs: the binary part has ${binary.length - offset} bytes that no input's binary_data_size claims`)
   }
   return tensors
 }
@@ -196,4 +264,22 @@ function toJsonData(tensor: Tensor): Array<number | boolean> {
 /** Encodes one output tensor as a KServe v2 JSON output (flat, row-major). */
 export function encodeOutput(name: string, tensor: Tensor): ResponseOutput {
   return { name, datatype: tensor.datatype, shape: tensor.shape, data: toJsonData(tensor) }
+}
+
+/** Encodes one output tensor for the binary extension: metadata with `binary_data_size`, and its bytes. */
+export function encodeOutputBinary(
+  name: string,
+  tensor: Tensor,
+): { output: ResponseOutput; bytes: Uint8Array } {
+  const { data } = tensor
+  const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
+  return {
+    output: {
+      name,
+      datatype: tensor.datatype,
+      shape: tensor.shape,
+      parameters: { binary_data_size: bytes.length },
+    },
+    bytes,
+  }
 }

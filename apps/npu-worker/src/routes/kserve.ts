@@ -1,4 +1,6 @@
 import {
+  INFERENCE_HEADER_CONTENT_LENGTH,
+  type InferRequest,
   InferRequestSchema,
   type InferResponse,
   type ModelMetadata,
@@ -13,10 +15,12 @@ import {
   ErrModelNotFound,
   ErrModelNotReady,
   ErrNotServing,
+  ErrUnsupportedMediaType,
   ErrVersionNotFound,
 } from '../errors.js'
 import { formatIssues } from '../format-issues.js'
-import { decodeInputs, encodeOutput } from '../kserve/tensor-codec.js'
+import { frameBinaryResponse, type InferBody, parseInferBody } from '../kserve/binary-body.js'
+import { decodeInputs, encodeOutput, encodeOutputBinary } from '../kserve/tensor-codec.js'
 import type { RegisteredModel } from '../models/model-registry.js'
 import { isValidModelName } from '../models/model-repository.js'
 import { requestDeadline } from '../scheduler/request-deadline.js'
@@ -49,8 +53,55 @@ function tensorMetadata(model: RegisteredModel): { inputs: TensorMetadata[]; out
   return { inputs: loaded.inputs.map(meta), outputs: loaded.outputs.map(meta) }
 }
 
+/** Reads a boolean protocol parameter; anything but a boolean is a 400 naming the field. */
+function flag(value: unknown, field: string): boolean | undefined {
+  if (value === undefined || value === null) return undefined
+  if (typeof value !== 'boolean')
+    throw new ErrBadInferRequest(`${field}: expected true or false, got ${JSON.stringify(value)}`)
+  return value
+}
+
+/** Whether output `name` goes in the binary part: its own `binary_data`, else the request's `binary_data_output`. */
+function wantsBinary(body: InferRequest, name: string): boolean {
+  const index = body.outputs?.findIndex((o) => o.name === name) ?? -1
+  const own =
+    index >= 0
+      ? flag(body.outputs?.[index]?.parameters?.binary_data, `outputs[${index}].parameters.binary_data`)
+      : undefined
+  return own ?? flag(body.parameters?.binary_data_output, 'parameters.binary_data_output') ?? false
+}
+
 /** KServe v2 / Open Inference Protocol REST routes, as OpenVINO Model Server and Triton serve them. */
 const kserveRoutes: FastifyPluginAsync = async (app) => {
+  // Infer bodies are read as bytes: with the binary tensor extension (Inference-Header-Content-Length) the
+  // JSON part is followed by raw tensor bytes, under any content type (Triton's client sends none).
+  const parseJson = app.getDefaultJsonParser('error', 'error')
+  const jsonText = (text: string): unknown => {
+    let result: unknown
+    let failure: Error | undefined
+    parseJson({} as never, text, (error, value) => {
+      failure = error ?? undefined
+      result = value
+    })
+    if (failure) throw failure
+    return result
+  }
+  app.removeAllContentTypeParsers()
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (request, raw, done) => {
+    const contentType = request.headers['content-type']
+    const binary = request.headers[INFERENCE_HEADER_CONTENT_LENGTH]
+    // Another media type is refused by the handler, after the model name is checked (404 before 415).
+    if (binary === undefined && contentType !== undefined && !/^application\/json\b/i.test(contentType)) {
+      done(null, { json: undefined, binary: null, unsupportedType: contentType } satisfies InferBody)
+      return
+    }
+    try {
+      done(null, parseInferBody(raw as Buffer, binary, jsonText))
+    } catch (error) {
+      done(error as Error)
+    }
+  })
+
   app.get('/v2/health/live', async () => ({ live: true }))
 
   app.get('/v2/health/ready', async (_request, reply) => {
@@ -60,7 +111,11 @@ const kserveRoutes: FastifyPluginAsync = async (app) => {
 
   app.get(
     '/v2',
-    async (): Promise<ServerMetadata> => ({ name: 'npu-worker', version: WORKER_VERSION, extensions: [] }),
+    async (): Promise<ServerMetadata> => ({
+      name: 'npu-worker',
+      version: WORKER_VERSION,
+      extensions: ['binary_tensor_data'],
+    }),
   )
 
   const metadata = async (request: { params: ModelParams }): Promise<ModelMetadata> => {
@@ -93,17 +148,26 @@ const kserveRoutes: FastifyPluginAsync = async (app) => {
   ): Promise<InferResponse> => {
     if (app.lifecycle.state !== 'serving') throw new ErrNotServing(app.lifecycle.state)
     const model = findModel(app, request.params)
-    if (request.body === undefined || request.body === null || typeof request.body !== 'object') {
+    const { json, binary, unsupportedType } = (request.body as InferBody | undefined) ?? {
+      json: undefined,
+      binary: null,
+    }
+    if (unsupportedType !== undefined) {
+      throw new ErrUnsupportedMediaType(
+        `${unsupportedType} (send application/json, or the binary tensor extension with ${INFERENCE_HEADER_CONTENT_LENGTH})`,
+      )
+    }
+    if (json === undefined || json === null || typeof json !== 'object' || Array.isArray(json)) {
       throw new ErrMalformedBody('expected a JSON object with "inputs"')
     }
-    const parsed = InferRequestSchema.safeParse(request.body)
+    const parsed = InferRequestSchema.safeParse(json)
     if (!parsed.success) throw new ErrBadInferRequest(formatIssues(parsed.error))
     const body = parsed.data
     const loaded = model.model
     if (model.state !== 'ready' || !loaded)
       throw new ErrModelNotReady(`${model.name}:${model.version}`, model.error ?? model.state)
 
-    const inputs = decodeInputs(body.inputs, loaded.inputs)
+    const inputs = decodeInputs(body.inputs, loaded.inputs, binary)
     if (body.outputs?.length === 0) {
       throw new ErrBadInferRequest('outputs: must name at least one output, or be left out for all outputs')
     }
@@ -123,16 +187,29 @@ const kserveRoutes: FastifyPluginAsync = async (app) => {
     )
     const outputs = await app.scheduler.run(model, inputs, { outputNames, signal, deadlineMs })
     const names = outputNames ?? loaded.outputs.map((o) => o.name)
-    return {
+    const response: InferResponse = {
       model_name: model.name,
       model_version: model.version,
       ...(body.id !== undefined ? { id: body.id } : {}),
-      outputs: names.map((name) => {
-        const tensor = outputs[name]
-        if (!tensor) throw new Error(`backend returned no tensor for output ${name}`)
-        return encodeOutput(name, tensor)
-      }),
+      outputs: [],
     }
+    const chunks: Uint8Array[] = []
+    for (const name of names) {
+      const tensor = outputs[name]
+      if (!tensor) throw new Error(`backend returned no tensor for output ${name}`)
+      if (wantsBinary(body, name)) {
+        const { output, bytes } = encodeOutputBinary(name, tensor)
+        response.outputs.push(output)
+        chunks.push(bytes)
+      } else {
+        response.outputs.push(encodeOutput(name, tensor))
+      }
+    }
+    if (chunks.length === 0) return response
+    const framed = frameBinaryResponse(response, chunks)
+    reply.header(INFERENCE_HEADER_CONTENT_LENGTH, String(framed.headerLength))
+    reply.type('application/octet-stream')
+    return reply.send(framed.body) as unknown as InferResponse
   }
   app.post<{ Params: ModelParams }>('/v2/models/:name/infer', infer)
   app.post<{ Params: ModelParams }>('/v2/models/:name/versions/:version/infer', infer)
