@@ -1,3 +1,3 @@
 #!/usr/bin/env node
 // Thin launcher so the bin exists before the first build (pnpm links bins at install time).
-import "../dist/cli.js"
+import '../dist/cli.js'
