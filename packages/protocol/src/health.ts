@@ -24,6 +24,20 @@ export const ModelStateSchema = z.enum(['loading', 'ready', 'failed', 'unloading
 /** Lifecycle of one model. */
 export type ModelState = z.infer<typeof ModelStateSchema>
 
+/** Dynamic batching of one model as configured and as it runs. */
+export const BatchingHealthSchema = z.object({
+  enabled: z.boolean(),
+  /** `dynamic`: any batch size; `padded`: filled up to the one compiled size (static shapes, NPU). */
+  mode: z.enum(['dynamic', 'padded']).nullable(),
+  max_batch_size: z.number().int().positive(),
+  max_queue_delay_us: z.number().int().nonnegative(),
+  padded_to: z.number().int().positive().nullable(),
+  /** Why batching is off although configured, or null. */
+  reason: z.string().nullable(),
+})
+/** Batching state in `/health`. */
+export type BatchingHealth = z.infer<typeof BatchingHealthSchema>
+
 /** One model's state in `/health`. */
 export const ModelHealthSchema = z.object({
   name: z.string(),
@@ -38,6 +52,8 @@ export const ModelHealthSchema = z.object({
   fallback_chain: z.array(FallbackStepSchema),
   /** Batch sizes compiled for static-shape devices (NPU), or null when shapes are dynamic. */
   compiled_batch_sizes: z.array(z.number().int().positive()).nullable().optional(),
+  /** Present when `model.yaml` configures batching. */
+  batching: BatchingHealthSchema.nullable().optional(),
   error: z.string().nullable(),
 })
 /** One model's state in `/health`. */

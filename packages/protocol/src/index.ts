@@ -17,6 +17,8 @@ export {
   type Capabilities,
   CapabilitiesSchema,
   type FallbackStep,
+  type BatchingHealth,
+  BatchingHealthSchema,
   FallbackStepSchema,
   type HealthResponse,
   HealthResponseSchema,

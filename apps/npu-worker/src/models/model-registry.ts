@@ -7,6 +7,7 @@ import type {
   ModelLoadSpec,
   PerformanceHint,
 } from '../backends/backend.js'
+import { batchingHealth, batchingPolicy } from '../scheduler/batching-policy.js'
 import type { ModelManifest } from './model-manifest.js'
 import type { ModelVersionSpec } from './model-repository.js'
 
@@ -80,9 +81,23 @@ export class RegisteredModel {
       fallback: this.onFallback,
       fallback_chain: this.fallbackChain,
       compiled_batch_sizes: this.model?.compiledBatchSizes ? [...this.model.compiledBatchSizes] : null,
+      ...(this.manifest.batching && this.model
+        ? { batching: batchingHealth(this.manifest, batchingPolicy(this.manifest, this.model)) }
+        : {}),
       error: this.error,
     }
   }
+}
+
+/**
+ * Static shapes to compile. With batching configured, the batch dimension of every static shape becomes
+ * `max_batch_size`: the NPU then runs one merged batch per inference, and smaller batches are padded.
+ */
+function staticShapesFor(manifest: ModelManifest): Record<string, number[]> | undefined {
+  const shapes = manifest.static_shapes
+  if (!shapes || !manifest.batching) return shapes
+  const batch = manifest.batching.max_batch_size
+  return Object.fromEntries(Object.entries(shapes).map(([name, dims]) => [name, [batch, ...dims.slice(1)]]))
 }
 
 /** Holds every model version, loads each through the fallback chain, and unloads them at shutdown. */
@@ -212,7 +227,7 @@ export class ModelRegistry {
       version: m.version,
       modelPath: m.modelPath,
       device,
-      ...(m.manifest.static_shapes ? { staticShapes: m.manifest.static_shapes } : {}),
+      ...(m.manifest.static_shapes ? { staticShapes: staticShapesFor(m.manifest) } : {}),
       threads: m.manifest.threads ?? defaults.threads,
       instances: m.manifest.instances ?? defaults.instances,
       performanceHint: m.manifest.performance_hint,

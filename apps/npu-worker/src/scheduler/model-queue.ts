@@ -1,3 +1,4 @@
+import type { LoadedModel } from '../backends/backend.js'
 import type { Tensor } from '../backends/tensor.js'
 import {
   ErrCancelled,
@@ -7,6 +8,8 @@ import {
   ErrQueueFull,
 } from '../errors.js'
 import type { RegisteredModel } from '../models/model-registry.js'
+import { type BatchingPolicy, batchingPolicy } from './batching-policy.js'
+import { batchShape, mergeInputs, selectBatch, splitOutputs } from './dynamic-batcher.js'
 
 /** Options of one scheduled inference. */
 export interface RunOptions {
@@ -17,12 +20,22 @@ export interface RunOptions {
   deadlineMs?: number
 }
 
-/** Called after every inference that ran, for metrics. */
-export type InferenceObserver = (model: RegisteredModel, seconds: number, ok: boolean) => void
+/** Called after every inference that ran, for metrics (`rows`: requests merged into it). */
+export type InferenceObserver = (
+  model: RegisteredModel,
+  seconds: number,
+  ok: boolean,
+  requests?: number,
+) => void
 
 interface Job {
   inputs: Record<string, Tensor>
   outputNames: readonly string[] | undefined
+  /** Batch rows (0: runs alone) and merge key, see dynamic-batcher.ts. */
+  rows: number
+  key: string
+  /** When it was queued (performance.now()), for the batching delay. */
+  enqueuedAt: number
   resolve: (outputs: Record<string, Tensor>) => void
   reject: (error: Error) => void
   /** Settles the job with an error once, removing it from the queue (deadline, cancel, unload). */
@@ -36,12 +49,21 @@ interface Job {
  * Admission control for one model version: at most `parallelism` inferences run, at most `queueCapacity`
  * wait behind them in FIFO order, and anything beyond is refused at once (503 + Retry-After) so memory
  * never grows without bound. Deadlines and client cancellation apply while queued and while running.
+ *
+ * With `batching:` in model.yaml, waiting requests that fit together are merged along the batch dimension
+ * into one inference (up to the policy's rows, waiting at most its delay for batch-mates) and the outputs
+ * split back. Each request keeps its own deadline and cancellation; if a merged inference fails, its
+ * requests are run one by one, so one bad request never fails its batch-mates.
  */
 export class ModelQueue {
   #active = 0
   readonly #waiting: Job[] = []
   /** Exponentially weighted mean inference time, for the Retry-After estimate. */
   #meanSeconds = 0.05
+  /** The batching policy of the loaded model it was computed for (recomputed if the model reloads). */
+  #policy: { for: LoadedModel; policy: BatchingPolicy | null } | null = null
+  /** Timer that dispatches once the oldest request has waited the batching delay. */
+  #delayTimer: NodeJS.Timeout | null = null
 
   constructor(
     readonly model: RegisteredModel,
@@ -83,10 +105,15 @@ export class ModelQueue {
       return Promise.reject(error)
     }
 
+    const policy = this.#batching()
+    const shape = policy ? batchShape(inputs, options.outputNames) : { rows: 0, key: '' }
     return new Promise((resolve, reject) => {
       const job: Job = {
         inputs,
         outputNames: options.outputNames,
+        rows: shape.rows,
+        key: shape.key,
+        enqueuedAt: performance.now(),
         resolve,
         reject,
         fail: () => {},
@@ -116,9 +143,58 @@ export class ModelQueue {
       }
       job.fail = fail
 
-      if (this.#active < this.parallelism) this.#start(job)
-      else this.#waiting.push(job)
+      if (!policy && this.#active < this.parallelism) {
+        this.#start([job])
+        return
+      }
+      this.#waiting.push(job)
+      this.#dispatch()
     })
+  }
+
+  /** Batching policy of the model as loaded now, or null (no `batching:` section, or it cannot batch). */
+  #batching(): BatchingPolicy | null {
+    const loaded = this.model.model
+    if (!loaded) return null
+    if (this.#policy?.for !== loaded) {
+      this.#policy = { for: loaded, policy: batchingPolicy(this.model.manifest, loaded).policy }
+    }
+    return this.#policy.policy
+  }
+
+  /** Starts inferences while slots are free: one request each, or merged batches under a batching policy. */
+  #dispatch(): void {
+    while (this.#active < this.parallelism && this.#waiting.length > 0) {
+      const policy = this.#batching()
+      if (!policy) {
+        this.#start([this.#waiting.shift() as Job])
+        continue
+      }
+      const { indexes, rows } = selectBatch(this.#waiting, policy.maxRows)
+      const head = this.#waiting[0] as Job
+      const waitedMs = performance.now() - head.enqueuedAt
+      const full = rows >= policy.maxRows || head.rows === 0 || policy.preferredRows.includes(rows)
+      if (!full && waitedMs < policy.maxDelayMs) {
+        this.#armDelay(policy.maxDelayMs - waitedMs)
+        return
+      }
+      const jobs = indexes.map((i) => this.#waiting[i] as Job)
+      // Remove from the back so the earlier indexes stay valid.
+      for (let k = indexes.length - 1; k >= 0; k--) this.#waiting.splice(indexes[k] as number, 1)
+      this.#start(jobs, policy)
+    }
+  }
+
+  #armDelay(ms: number): void {
+    if (this.#delayTimer) return
+    this.#delayTimer = setTimeout(
+      () => {
+        this.#delayTimer = null
+        this.#dispatch()
+      },
+      Math.max(0, ms),
+    )
+    this.#delayTimer.unref?.()
   }
 
   /** Rejects everything still waiting (used when the model unloads). */
@@ -126,35 +202,82 @@ export class ModelQueue {
     for (const job of [...this.#waiting]) job.fail(error)
   }
 
-  #start(job: Job): void {
+  /** Runs `jobs` as one inference (merged when more than one, or padded to a compiled batch size). */
+  #start(jobs: Job[], policy: BatchingPolicy | null = null): void {
     const loaded = this.model.model
     if (!loaded) {
-      job.fail(new ErrModelNotReady(`${this.model.name}:${this.model.version}`, this.model.state))
+      for (const job of jobs)
+        job.fail(new ErrModelNotReady(`${this.model.name}:${this.model.version}`, this.model.state))
       return
     }
+    // Requests that timed out or were cancelled while queued have left the queue; late ones are dropped below.
+    const live = jobs.filter((job) => !job.settled)
+    if (live.length === 0) return
     this.#active++
     const started = performance.now()
-    loaded.infer(job.inputs, job.outputNames).then(
-      (outputs) => this.#finish(job, started, true, () => job.resolve(outputs)),
+    const merged = live.length > 1 || (policy?.mode === 'padded' && (live[0] as Job).rows > 0)
+    const padTo = policy?.mode === 'padded' ? policy.paddedRows : null
+    const inputs = merged ? mergeInputs(live, padTo) : (live[0] as Job).inputs
+    const totalRows = padTo ?? live.reduce((sum, job) => sum + job.rows, 0)
+    loaded.infer(inputs, (live[0] as Job).outputNames).then(
+      (outputs) => {
+        let parts: Array<Record<string, Tensor>>
+        try {
+          parts = merged
+            ? splitOutputs(
+                outputs,
+                live.map((job) => job.rows),
+                totalRows,
+              )
+            : [outputs]
+        } catch {
+          // The model does not batch along dimension 0 after all: stop merging for it, answer one by one.
+          this.#policy = { for: loaded, policy: null }
+          this.#finish(started, false, live.length, () => this.#runAlone(live))
+          return
+        }
+        this.#finish(started, true, live.length, () =>
+          live.forEach((job, i) => this.#settle(job, () => job.resolve(parts[i] as Record<string, Tensor>))),
+        )
+      },
       (error: Error) =>
-        this.#finish(job, started, false, () =>
-          job.reject(new ErrInferenceFailed(`${this.model.name}:${this.model.version}`, error.message)),
-        ),
+        this.#finish(started, false, live.length, () => {
+          if (live.length > 1) this.#runAlone(live)
+          else {
+            const job = live[0] as Job
+            this.#settle(job, () =>
+              job.reject(new ErrInferenceFailed(`${this.model.name}:${this.model.version}`, error.message)),
+            )
+          }
+        }),
     )
   }
 
-  #finish(job: Job, started: number, ok: boolean, settle: () => void): void {
+  /**
+   * A merged inference failed: its requests go back to the front of the queue marked to run alone, so the
+   * one that caused the failure fails by itself and its batch-mates still get their answers.
+   */
+  #runAlone(jobs: Job[]): void {
+    for (const job of jobs) {
+      job.rows = 0
+      job.key = ''
+    }
+    this.#waiting.unshift(...jobs.filter((job) => !job.settled))
+  }
+
+  #settle(job: Job, settle: () => void): void {
+    if (job.settled) return
+    job.settled = true
+    job.cleanup()
+    settle()
+  }
+
+  #finish(started: number, ok: boolean, requests: number, settle: () => void): void {
     const seconds = (performance.now() - started) / 1000
     this.#active--
     this.#meanSeconds = this.#meanSeconds * 0.9 + seconds * 0.1
-    this.observe?.(this.model, seconds, ok)
-    if (!job.settled) {
-      job.settled = true
-      job.cleanup()
-      settle()
-    }
-    // Start the next waiting job; jobs that timed out or were cancelled have already left the queue.
-    const next = this.#waiting.shift()
-    if (next) this.#start(next)
+    this.observe?.(this.model, seconds, ok, requests)
+    settle()
+    this.#dispatch()
   }
 }
