@@ -11,8 +11,18 @@ export const EmbeddingsSectionSchema = z
     query_prefix: z.string().default(''),
     document_prefix: z.string().default(''),
     max_batch_size: positiveInt.max(1024).default(32),
+    /** Hugging Face tokenizer file, looked up in the version folder, then in the model folder. */
+    tokenizer: z
+      .string()
+      .regex(/^[A-Za-z0-9._-]+\.json$/, 'must be a .json file name, without folders')
+      .default('tokenizer.json'),
+    /** Model output holding the token vectors [batch, sequence, hidden]. */
+    output: z.string().min(1).default('last_hidden_state'),
   })
   .strict()
+
+/** A validated `embeddings:` section. */
+export type EmbeddingsSection = z.infer<typeof EmbeddingsSectionSchema>
 
 /** `model.yaml`: every key optional; unknown keys are rejected so typos do not pass silently. */
 export const ModelManifestSchema = z
