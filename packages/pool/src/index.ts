@@ -1,1 +1,43 @@
-export {}
+// The public surface of @npu-fleet/pool: explicit named re-exports, nothing else.
+
+export {
+  type BreakerPermit,
+  CircuitBreaker,
+  type CircuitBreakerOptions,
+  CircuitState,
+} from './breaker/circuit-breaker.js'
+export {
+  DEFAULT_CONFIG_PATH,
+  DEFAULT_WORKER_URL,
+  ENV_WORKER_ID,
+  envFallbackConfig,
+  type LoadWorkerConfigOptions,
+  loadWorkerConfig,
+} from './config/load-worker-config.js'
+export {
+  type ConfigSource,
+  defaultLoadBalancing,
+  type LoadBalancingConfig,
+  type ParseWorkerConfigOptions,
+  type PoolConfig,
+  PoolConfigError,
+  parseWorkerConfig,
+  type WorkerConfig,
+} from './config/pool-config.js'
+export { isPoolError, PoolError, PoolErrorCode } from './errors.js'
+export type { PoolLogger } from './logger.js'
+export { NpuWorkerPool } from './pool.js'
+export type {
+  CallOptions,
+  InferOptions,
+  InferResult,
+  NpuWorkerPoolOptions,
+  PoolFailure,
+  PoolStats,
+  PoolSuccess,
+  ReloadResult,
+  TaskResult,
+  TaskSuccess,
+  WorkerSnapshot,
+} from './pool-types.js'
+export { NpuTaskQueue, type NpuTaskQueueOptions, type TaskQueueAddOptions } from './task-queue.js'

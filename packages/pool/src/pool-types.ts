@@ -1,0 +1,144 @@
+import type { BackendName, HealthStatus, InferResponse, Load } from '@npu-fleet/protocol'
+import type { CircuitState } from './breaker/circuit-breaker.js'
+import type { PoolErrorCode } from './errors.js'
+import type { PoolLogger } from './logger.js'
+import type { LatencySummary } from './stats/latency-window.js'
+
+/** Options of `new NpuWorkerPool(...)`: a config file path, or a config object (either YAML form as an object). */
+export interface NpuWorkerPoolOptions {
+  /** YAML file (either form). Default `config/npu_workers.yaml`; missing → one worker from `NPU_WORKER_URL`. */
+  configPath?: string
+  /** A config document (the YAML's shape as an object), used instead of a file. */
+  config?: unknown
+  /** Where the pool logs (pino-shaped; Fastify's `app.log` fits). Default: pino on stdout. */
+  logger?: PoolLogger
+  /** Reload when the config file changes (polled; default interval 2000 ms). */
+  watch?: boolean | { intervalMs?: number }
+  /** Environment for `NPU_WORKER_URL` / `NPU_WORKER_TOKEN`. Default: `process.env`. */
+  env?: NodeJS.ProcessEnv
+  /** Random source in [0, 1) for jitter (tests pass a fixed one). */
+  random?: () => number
+}
+
+/** Per-call options of `executeTask` and `infer`. */
+export interface CallOptions {
+  /** Cancels the task (waiting or in flight): it fails with `POOL_ERR_ABORTED`. */
+  signal?: AbortSignal
+  /** Deadline of the whole task (waiting + every attempt). Default: `load_balancing.task_timeout_seconds`. */
+  timeoutMs?: number
+}
+
+/** Options of `infer`. */
+export interface InferOptions extends CallOptions {
+  /** Model version (`/v2/models/{name}/versions/{version}/infer`); default: the worker's newest ready one. */
+  version?: string
+}
+
+/** A task that succeeded. */
+export interface PoolSuccess<T> {
+  success: true
+  /** The worker that answered. */
+  workerId: string
+  result: T
+  /** Attempts it took (1 = no retry). */
+  attempts: number
+  durationMs: number
+}
+
+/** A task route success: the worker's result plus where it ran. */
+export interface TaskSuccess<R = unknown> extends PoolSuccess<R> {
+  model: string
+  backend: BackendName
+  device: string
+}
+
+/** A task that failed; `fallback: true` tells the caller to use its own fallback path. */
+export interface PoolFailure {
+  success: false
+  error: string
+  code: PoolErrorCode
+  fallback: true
+  /** Attempts sent to workers (0 when none was). */
+  attempts: number
+  /** Structured detail: the worker's status and `NPU_ERR_*` code for rejections, the last error for retries. */
+  details?: Record<string, unknown>
+}
+
+/** Result of `executeTask`. */
+export type TaskResult<R = unknown> = TaskSuccess<R> | PoolFailure
+/** Result of `infer`. */
+export type InferResult = PoolSuccess<InferResponse> | PoolFailure
+
+/** Pool-wide counters (`getStats()`). Tasks are logical calls; attempts are requests sent to workers. */
+export interface PoolStats {
+  totalWorkers: number
+  /** Enabled workers whose health is up. */
+  healthyWorkers: number
+  /** Healthy workers whose circuit admits traffic now. */
+  availableWorkers: number
+  /** Removed by a reload, still finishing requests. */
+  drainingWorkers: number
+  /** Attempts in flight on workers. */
+  activeTasks: number
+  /** Tasks waiting for a free worker. */
+  queuedTasks: number
+  /** Finished tasks (succeeded + failed). */
+  totalTasksProcessed: number
+  /** succeeded / finished; 1 while nothing has finished. */
+  successRate: number
+  tasks: { started: number; succeeded: number; failed: number; inProgress: number }
+  attempts: { total: number; failed: number; retries: number; retriesDeniedByBudget: number }
+  /** Failed tasks by `POOL_ERR_*` code. */
+  failuresByCode: Partial<Record<PoolErrorCode, number>>
+}
+
+/** One worker's state (`getWorkers()`); never includes its token. */
+export interface WorkerSnapshot {
+  id: string
+  /** Base URL (credentials are refused at load, so none can show here). */
+  url: string
+  priority: number
+  enabled: boolean
+  maxConcurrentTasks: number
+  /** Health up (last checks passed per the thresholds). */
+  healthy: boolean
+  /** The worker's own last reported status, or null before any valid health body. */
+  healthStatus: HealthStatus | null
+  circuitState: CircuitState
+  /** When the circuit is OPEN: the cooldown in ms. */
+  circuitCooldownMs: number | null
+  activeTasks: number
+  totalRequests: number
+  successes: number
+  /** Task failures held against the worker (what opens its circuit). */
+  failures: number
+  /** 4xx refusals (bad input). */
+  rejected: number
+  /** 429/503 back-pressure or not-serving answers. */
+  deferred: number
+  /** Health-check failures, counted apart from task failures. */
+  healthFailures: number
+  consecutiveHealthFailures: number
+  lastHealthCheck: string | null
+  lastHealthError: string | null
+  /** Round-trip of the last health check (ms). */
+  lastHealthLatencyMs: number | null
+  /** Latency of successful attempts (ms) over the last 1024. */
+  latency: LatencySummary
+  tasks: string[]
+  models: string[]
+  device: string | null
+  version: string | null
+  /** The worker's own load at the last health check. */
+  workerLoad: Load | null
+}
+
+/** Result of `reloadConfig()`. */
+export interface ReloadResult {
+  success: boolean
+  /** Workers configured after the call (unchanged when it failed). */
+  workersLoaded: number
+  message: string
+  /** Set when `success` is false. */
+  code?: PoolErrorCode
+}

@@ -1,0 +1,279 @@
+import type { BreakerPermit } from '../breaker/circuit-breaker.js'
+import { PoolError, PoolErrorCode } from '../errors.js'
+import type { WaitEntry, WaitList } from '../wait/wait-queue.js'
+import { WaitQueue } from '../wait/wait-queue.js'
+import type { PoolWorker } from '../workers/pool-worker.js'
+import { type SelectionMiss, WorkerSelector, type WorkNeed } from './worker-selector.js'
+
+/** A need as the pool caches it: what to select by, which wait list, which path to call. */
+export interface RoutedNeed extends WorkNeed {
+  /** Wait-list key (`task:ocr`, `model:mlp`). */
+  readonly key: string
+  /** Path after the worker's base path (`/v1/tasks/ocr`, `/v2/models/mlp/infer`). */
+  readonly path: string
+}
+
+/** A reserved slot on one worker: counted in its `active`, and the breaker permit that came with it. */
+export interface Lease {
+  readonly worker: PoolWorker
+  readonly permit: BreakerPermit
+}
+
+/** How an attempt ended, for the breaker. */
+export type LeaseVerdict = 'success' | 'failure' | 'neutral'
+
+/** Settings of {@link WorkerLeases}. */
+export interface WorkerLeasesOptions {
+  /** Bound of the wait queue (read on every enqueue, so reloads apply). */
+  maxQueued: () => number
+  /** True when the worker's last health check is too old to route by. */
+  isStale: (worker: PoolWorker, now: number) => boolean
+  /** Runs (or joins) an on-demand health check. */
+  check: (worker: PoolWorker) => Promise<void>
+}
+
+class Waiter implements WaitEntry {
+  prev: WaitEntry | null = null
+  next: WaitEntry | null = null
+  list: WaitList | null = null
+  timer: NodeJS.Timeout | null = null
+  onAbort: (() => void) | null = null
+  resolve!: (lease: Lease) => void
+  reject!: (error: PoolError) => void
+
+  constructor(
+    readonly key: string,
+    readonly seq: number,
+    readonly need: RoutedNeed,
+    readonly tried: readonly PoolWorker[],
+    readonly signal: AbortSignal | undefined,
+    readonly since: number,
+  ) {}
+}
+
+// How far past a head blocked only by its own tried-list the pump looks for a waiter that fits.
+const MAX_SKIPPED = 32
+
+/**
+ * Hands out worker slots: selects at once when a worker has room; otherwise, when waiting can help (every
+ * eligible worker is full, probing or backing off), parks the task in a bounded FIFO with its deadline and
+ * hands it the next slot that frees. Never overloads a worker beyond `max_concurrent_tasks`.
+ */
+export class WorkerLeases {
+  /** The workers selection runs over (replaced on reload). */
+  workers: readonly PoolWorker[] = []
+  readonly #selector = new WorkerSelector()
+  readonly #queue = new WaitQueue()
+  readonly #options: WorkerLeasesOptions
+  #pumping = false
+  #pumpAgain = false
+
+  constructor(options: WorkerLeasesOptions) {
+    this.#options = options
+  }
+
+  /** Tasks waiting for a slot. */
+  get waiting(): number {
+    return this.#queue.size
+  }
+
+  /**
+   * A slot for `need` on a worker not in `tried`. Rejects with a {@link PoolError}: `NO_WORKERS`,
+   * `UNSUPPORTED`, `RETRIES_EXHAUSTED` (only tried workers could serve it), `QUEUE_FULL`, `DEADLINE_EXCEEDED`
+   * or `ABORTED`.
+   */
+  async acquire(
+    need: RoutedNeed,
+    tried: readonly PoolWorker[],
+    deadline: number,
+    signal: AbortSignal | undefined,
+    seq: number,
+  ): Promise<Lease> {
+    for (let round = 0; ; round++) {
+      const now = Date.now()
+      const worker = this.#selector.select(this.workers, need, now, tried)
+      if (worker !== undefined) {
+        // On-demand check before routing by an old verdict (single-flight; at most twice per call).
+        if (round < 2 && this.#options.isStale(worker, now)) {
+          await this.#options.check(worker)
+          continue
+        }
+        return reserve(worker)
+      }
+      const miss = this.#selector.miss
+      if (miss !== 'busy') {
+        // Nobody usable by what we last heard: if some verdicts are old, ask again before giving up.
+        if (round < 2) {
+          const stale = this.workers.filter((w) => w.enabled && this.#options.isStale(w, now))
+          if (stale.length > 0) {
+            await Promise.all(stale.map((w) => this.#options.check(w)))
+            continue
+          }
+        }
+        throw missError(miss, need)
+      }
+      if (this.#queue.size >= this.#options.maxQueued()) {
+        throw new PoolError(
+          PoolErrorCode.QUEUE_FULL,
+          `every eligible worker for ${describe(need)} is full and ${this.#queue.size} tasks already wait`,
+        )
+      }
+      return this.#wait(need, tried, deadline, signal, seq, tried.length > 0)
+    }
+  }
+
+  /** Returns a slot: the worker's `active` drops, the breaker hears the verdict, and a waiting task may take it. */
+  release(lease: Lease, verdict: LeaseVerdict): void {
+    const { worker, permit } = lease
+    worker.active--
+    if (verdict === 'success') worker.breaker.recordSuccess(permit)
+    else if (verdict === 'failure') worker.breaker.recordFailure(permit)
+    else worker.breaker.release(permit)
+    this.pump()
+  }
+
+  /** Keeps `worker` out of selection until `until` (Retry-After), then wakes waiting tasks. */
+  backOff(worker: PoolWorker, until: number): void {
+    if (until <= worker.backoffUntil) return
+    worker.backoffUntil = until
+    if (worker.backoffTimer) clearTimeout(worker.backoffTimer)
+    worker.backoffTimer = setTimeout(
+      () => {
+        worker.backoffTimer = null
+        this.pump()
+      },
+      Math.max(1, until - Date.now()),
+    )
+    worker.backoffTimer.unref()
+  }
+
+  /** Gives free slots to waiting tasks, oldest first per task type or model; fails those nobody can ever serve. */
+  pump(): void {
+    if (this.#queue.size === 0) return
+    if (this.#pumping) {
+      this.#pumpAgain = true
+      return
+    }
+    this.#pumping = true
+    try {
+      do {
+        this.#pumpAgain = false
+        const now = Date.now()
+        for (const list of this.#queue.lists()) this.#pumpList(list, now)
+      } while (this.#pumpAgain && this.#queue.size > 0)
+    } finally {
+      this.#pumping = false
+    }
+  }
+
+  /** Fails every waiting task with `error` (pool closing). */
+  rejectAll(error: PoolError): void {
+    for (const list of this.#queue.lists()) {
+      for (let entry = list.head as Waiter | null; entry !== null; ) {
+        const next = entry.next as Waiter | null
+        this.#settle(entry)
+        entry.reject(error)
+        entry = next
+      }
+    }
+  }
+
+  #pumpList(list: WaitList, now: number): void {
+    let skipped = 0
+    let entry = list.head as Waiter | null
+    while (entry !== null && skipped < MAX_SKIPPED) {
+      const next = entry.next as Waiter | null
+      const worker = this.#selector.select(this.workers, entry.need, now, entry.tried)
+      if (worker !== undefined) {
+        this.#settle(entry)
+        entry.resolve(reserve(worker))
+      } else if (this.#selector.miss === 'busy') {
+        // Without a tried-list this head sees exactly what everyone behind it sees: nothing is free.
+        if (entry.tried.length === 0) return
+        skipped++
+      } else {
+        this.#settle(entry)
+        entry.reject(missError(this.#selector.miss, entry.need))
+      }
+      entry = next
+    }
+  }
+
+  #wait(
+    need: RoutedNeed,
+    tried: readonly PoolWorker[],
+    deadline: number,
+    signal: AbortSignal | undefined,
+    seq: number,
+    front: boolean,
+  ): Promise<Lease> {
+    return new Promise<Lease>((resolve, reject) => {
+      const waiter = new Waiter(need.key, seq, need, tried, signal, Date.now())
+      waiter.resolve = resolve
+      waiter.reject = reject
+      if (signal) {
+        if (signal.aborted) {
+          reject(new PoolError(PoolErrorCode.ABORTED, 'aborted by the caller'))
+          return
+        }
+        waiter.onAbort = () => {
+          if (this.#settle(waiter))
+            reject(new PoolError(PoolErrorCode.ABORTED, 'aborted by the caller while waiting'))
+        }
+        signal.addEventListener('abort', waiter.onAbort, { once: true })
+      }
+      waiter.timer = setTimeout(
+        () => {
+          if (this.#settle(waiter)) {
+            reject(
+              new PoolError(
+                PoolErrorCode.DEADLINE_EXCEEDED,
+                `deadline passed after waiting ${Date.now() - waiter.since} ms for a free worker for ${describe(need)}`,
+              ),
+            )
+          }
+        },
+        Math.max(0, deadline - Date.now()),
+      )
+      // Retries already waited once: they go first.
+      this.#queue.push(waiter, front)
+    })
+  }
+
+  /** Takes the waiter out of the queue and drops its timer and listener; false if it already left. */
+  #settle(waiter: Waiter): boolean {
+    if (!this.#queue.remove(waiter)) return false
+    if (waiter.timer) clearTimeout(waiter.timer)
+    if (waiter.onAbort) waiter.signal?.removeEventListener('abort', waiter.onAbort)
+    return true
+  }
+}
+
+function reserve(worker: PoolWorker): Lease {
+  const permit = worker.breaker.acquire()
+  // Selection checked `admits` in this same synchronous turn, so a permit is always there.
+  if (permit === null) throw new Error(`internal: worker ${worker.id} selected without a breaker permit`)
+  worker.active++
+  return { worker, permit }
+}
+
+function describe(need: WorkNeed): string {
+  return need.kind === 'task' ? `task type "${need.name}"` : `model "${need.name}"`
+}
+
+function missError(miss: SelectionMiss, need: WorkNeed): PoolError {
+  switch (miss) {
+    case 'tried':
+      return new PoolError(
+        PoolErrorCode.RETRIES_EXHAUSTED,
+        `no other worker left to try for ${describe(need)}`,
+      )
+    case 'unsupported':
+      return new PoolError(PoolErrorCode.UNSUPPORTED, `no available worker serves ${describe(need)}`)
+    default:
+      return new PoolError(
+        PoolErrorCode.NO_WORKERS,
+        `no worker available for ${describe(need)}: none is enabled, healthy and with a closed circuit`,
+      )
+  }
+}

@@ -1,0 +1,119 @@
+import { DEADLINE_HEADER } from '@npu-fleet/protocol'
+import { Client, type Dispatcher, Pool } from 'undici'
+import { describeNetworkError } from './network-error.js'
+
+/** A worker's HTTP answer, body read as text. */
+export interface TransportResponse {
+  status: number
+  headers: Dispatcher.ResponseData['headers']
+  text: string
+}
+
+/** Why a request got no HTTP answer. */
+export type TransportFailureKind = 'timeout' | 'aborted' | 'connection'
+
+/** Thrown by {@link WorkerTransport.post} when no HTTP answer arrived. */
+export class TransportError extends Error {
+  override readonly name = 'TransportError'
+
+  constructor(
+    readonly kind: TransportFailureKind,
+    message: string,
+    override readonly cause?: unknown,
+  ) {
+    super(message)
+  }
+}
+
+/** Settings of one {@link WorkerTransport}. */
+export interface WorkerTransportOptions {
+  /** `scheme://host:port`. */
+  origin: string
+  /** Connections kept to the worker (the pool never has more requests in flight on it). */
+  connections: number
+  /** Sent as `Authorization: Bearer` on task and inference requests (not on /health). */
+  authToken: string | null
+}
+
+/**
+ * The HTTP side of one worker: an undici `Pool` with keep-alive for tasks and inference, and a separate
+ * single-connection `Client` for health checks, so a probe never queues behind long inferences.
+ */
+export class WorkerTransport {
+  readonly #pool: Pool
+  readonly #health: Client
+  readonly #authorization: string | null
+
+  constructor(options: WorkerTransportOptions) {
+    this.#pool = new Pool(options.origin, {
+      connections: options.connections,
+      keepAliveTimeout: 30_000,
+      // Our own per-attempt timer is the deadline; undici's long defaults only catch what it misses.
+      headersTimeout: 0,
+      bodyTimeout: 0,
+    })
+    this.#health = new Client(options.origin, { keepAliveTimeout: 30_000, pipelining: 1 })
+    this.#authorization = options.authToken === null ? null : `Bearer ${options.authToken}`
+  }
+
+  /** The dispatcher health probes use. */
+  get healthClient(): Dispatcher {
+    return this.#health
+  }
+
+  /**
+   * POSTs a JSON body and reads the answer. The worker is told the time left (`x-request-timeout-ms`) so it
+   * drops work nobody waits for. Rejects with {@link TransportError} when no answer arrives in `timeoutMs`,
+   * when `signal` fires, or when the connection fails.
+   */
+  async post(
+    path: string,
+    body: string,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<TransportResponse> {
+    const controller = new AbortController()
+    let timedOut = false
+    const timer = setTimeout(() => {
+      timedOut = true
+      controller.abort()
+    }, timeoutMs)
+    const onAbort = () => controller.abort()
+    signal?.addEventListener('abort', onAbort, { once: true })
+    const headers: string[] = [
+      'content-type',
+      'application/json',
+      DEADLINE_HEADER,
+      String(Math.max(1, Math.floor(timeoutMs))),
+    ]
+    if (this.#authorization !== null) headers.push('authorization', this.#authorization)
+    try {
+      const response = await this.#pool.request({
+        path,
+        method: 'POST',
+        headers,
+        body,
+        signal: controller.signal,
+      })
+      const text = await response.body.text()
+      return { status: response.statusCode, headers: response.headers, text }
+    } catch (error) {
+      if (timedOut) throw new TransportError('timeout', `no answer within ${Math.round(timeoutMs)} ms`, error)
+      if (signal?.aborted) throw new TransportError('aborted', 'aborted by the caller', error)
+      throw new TransportError('connection', describeNetworkError(error), error)
+    } finally {
+      clearTimeout(timer)
+      signal?.removeEventListener('abort', onAbort)
+    }
+  }
+
+  /** Closes gracefully: requests in flight finish first (removed workers drain this way). */
+  async close(): Promise<void> {
+    await Promise.all([this.#pool.close(), this.#health.close()])
+  }
+
+  /** Closes at once, failing requests in flight. */
+  async destroy(): Promise<void> {
+    await Promise.all([this.#pool.destroy(), this.#health.destroy()])
+  }
+}

@@ -1,0 +1,80 @@
+import { type ChildProcess, spawn } from 'node:child_process'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures')
+
+/** Behaviours of the scripted peer (test/fixtures/scripted-peer.mjs). */
+export type PeerMode =
+  /** Accepts TCP connections and never answers. */
+  | 'silent'
+  /** /health: 200 with some other service's JSON. */
+  | 'other-json'
+  /** /health: 200 with plain text, like a placeholder page. */
+  | 'placeholder'
+  /** Valid npu-worker /health serving `mlp`; infer: 503 NPU_ERR_QUEUE_FULL with Retry-After. */
+  | 'queue-full'
+  /** Valid /health serving `mlp`; infer: 200 with a body that is not a KServe response. */
+  | 'bad-body'
+  /** Valid /health serving `mlp`; infer: 404 NPU_ERR_MODEL_NOT_FOUND (its capability list is stale). */
+  | 'stale-capability'
+  /** Valid /health serving `mlp`; infer: 500 NPU_ERR_INFERENCE_FAILED. */
+  | 'server-error'
+
+/** A scripted peer process on a loopback port. */
+export interface Peer {
+  url: string
+  port: number
+  process: ChildProcess
+  /** Requests it received, as `METHOD path` lines (asked over its stdout, in order). */
+  requests(): string[]
+  stop(): Promise<void>
+}
+
+/** Starts a real process that misbehaves in one way, for failure injection. */
+export async function startPeer(mode: PeerMode, options: { retryAfter?: string } = {}): Promise<Peer> {
+  const child = spawn(
+    process.execPath,
+    [join(FIXTURES, 'scripted-peer.mjs'), mode, options.retryAfter ?? '2'],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  )
+  const seen: string[] = []
+  let buffer = ''
+  const port = await new Promise<number>((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`peer ${mode} exited with ${code}`)))
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      buffer += chunk
+      const lines = buffer.split('\n')
+      buffer = lines.pop() ?? ''
+      for (const line of lines) {
+        const event = JSON.parse(line) as { port?: number; request?: string }
+        if (event.port !== undefined) resolve(event.port)
+        if (event.request !== undefined) seen.push(event.request)
+      }
+    })
+  })
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    process: child,
+    requests: () => [...seen],
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+      await exited
+    },
+  }
+}
+
+/** A loopback port nothing listens on (bound, read, released). */
+export async function closedPort(): Promise<number> {
+  const { createServer } = await import('node:net')
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const address = server.address()
+  await new Promise<void>((resolve) => server.close(() => resolve()))
+  if (address === null || typeof address === 'string') throw new Error('no port')
+  return address.port
+}
