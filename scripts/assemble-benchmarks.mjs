@@ -6,7 +6,10 @@ import os from 'node:os'
 import { join } from 'node:path'
 
 const root = new URL('..', import.meta.url).pathname
-const sources = [['Worker (`pnpm bench:worker`)', 'apps/npu-worker/bench/results']]
+const sources = [
+  ['Worker (`pnpm --filter @npu-fleet/worker bench:all`)', 'apps/npu-worker/bench/results'],
+  ['Pool (`pnpm bench:pool`)', 'packages/pool/bench/results'],
+]
 
 const cpu = os.cpus()[0]?.model ?? 'unknown CPU'
 const lines = [

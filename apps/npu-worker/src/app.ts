@@ -6,6 +6,7 @@ import Fastify, {
   type FastifyReply,
   type FastifyRequest,
   type FastifyServerOptions,
+  LogController,
 } from 'fastify'
 import type { InferenceBackend } from './backends/backend.js'
 import type { WorkerConfig } from './config.js'
@@ -109,7 +110,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     forceCloseConnections: 'idle',
     // Two info lines per request would cost more than a small inference; one line per request at debug
     // (below) keeps them available, and /metrics counts every request anyway.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     routerOptions: { maxParamLength: 256 },
     // Errors raised before routing (undecodable URL...) get the same body shape as every other error.
     frameworkErrors: (error, _request: FastifyRequest, reply: FastifyReply) =>

@@ -51,10 +51,14 @@ function valueInfo(name: string, dims: Array<number | string>) {
 /**
  * Builds the small FP32 MLP the worker serves as `mlp` (tests, benchmarks, deploy verification):
  * `output = Gemm(Relu(Gemm(input, W1, b1)), W2, b2)`, batch dimension dynamic. Opset 13, IR version 8.
+ * Other `dims` build wider variants (the batching benchmark uses one whose weights do not fit in cache).
  */
-export function buildMlpModel(seed = MLP_SEED): Uint8Array {
+export function buildMlpModel(
+  seed = MLP_SEED,
+  dims: { input: number; hidden: number; output: number } = MLP_DIMS,
+): Uint8Array {
   const rand = mulberry32(seed)
-  const { input, hidden, output } = MLP_DIMS
+  const { input, hidden, output } = dims
   const graph = onnx.GraphProto.create({
     name: 'npu_fleet_mlp',
     node: [
