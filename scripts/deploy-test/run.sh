@@ -125,9 +125,11 @@ fi
 # No --private-network: the container shares the host's loopback, so its sshd and worker answer on 127.0.0.1.
 setsid systemd-nspawn --register=no --keep-unit -q -b -D "$root" -M npu-deploy-test >"$work/boot.log" 2>&1 &
 nspawn_pid=$!
-for _ in $(seq 1 100); do
+# nspawn forks a short-lived helper before the container's init: wait for the child that is systemd itself.
+for _ in $(seq 1 150); do
   init_pid=$(cat "/proc/$nspawn_pid/task/$nspawn_pid/children" 2>/dev/null | awk '{print $1}')
-  [ -n "$init_pid" ] && break
+  [ -n "$init_pid" ] && [ "$(cat "/proc/$init_pid/comm" 2>/dev/null)" = systemd ] && break
+  init_pid=""
   sleep 0.2
 done
 [ -n "$init_pid" ] || { cat "$work/boot.log"; echo "deploy-test: container did not start" >&2; exit 1; }
