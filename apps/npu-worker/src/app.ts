@@ -22,6 +22,7 @@ import authPlugin from './plugins/auth.js'
 import configPlugin from './plugins/config.js'
 import lifecyclePlugin from './plugins/lifecycle.js'
 import metricsPlugin from './plugins/metrics.js'
+import pipelinesPlugin from './plugins/pipelines.js'
 import registryPlugin from './plugins/registry.js'
 import schedulerPlugin from './plugins/scheduler.js'
 import tasksPlugin from './plugins/tasks.js'
@@ -124,6 +125,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   await app.register(registryPlugin, { config, ...(options.backends ? { backends: options.backends } : {}) })
   await app.register(schedulerPlugin, { config })
   await app.register(tasksPlugin)
+  await app.register(pipelinesPlugin)
 
   // Authentication before any route runs.
   await app.register(authPlugin, { token: config.auth_token })

@@ -20,17 +20,18 @@ const taskRoutes: FastifyPluginAsync = async (app) => {
     async (request, reply): Promise<TaskResponse> => {
       const pipeline = findPipeline(app, request.params.type)
       let input: unknown = request.body
-      if (Buffer.isBuffer(input)) {
+      const raw = Buffer.isBuffer(input)
+      if (raw) {
         const mediaType = (request.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? ''
         if (!pipeline.rawBody?.contentTypes.includes(mediaType)) {
           const accepted = ['application/json', ...(pipeline.rawBody?.contentTypes ?? [])].join(', ')
           throw new ErrUnsupportedMediaType(`${mediaType} for task ${pipeline.type} (accepted: ${accepted})`)
         }
-        input = pipeline.rawBody.toInput(input, request.query)
+        input = pipeline.rawBody.toInput(input as Buffer, request.query)
       } else if (input === undefined || input === null || typeof input !== 'object') {
         throw new ErrMalformedBody(`expected a JSON object with the ${pipeline.type} task's input`)
       }
-      const run = await runTask(app, pipeline, input, request, reply)
+      const run = await runTask(app, pipeline, input, request, reply, raw)
       return {
         success: true,
         task: pipeline.type,

@@ -27,10 +27,17 @@ export async function runTask<I, R>(
   rawInput: unknown,
   request: FastifyRequest,
   reply: FastifyReply,
+  /** True when `rawInput` already is the pipeline's input (from its `rawBody.toInput`), not JSON to validate. */
+  parsedAlready = false,
 ): Promise<TaskRun<R>> {
   if (app.lifecycle.state !== 'serving') throw new ErrNotServing(app.lifecycle.state)
-  const parsed = pipeline.inputSchema.safeParse(rawInput)
-  if (!parsed.success) throw new ErrBadTaskInput(formatIssues(parsed.error))
+  let input: I
+  if (parsedAlready) input = rawInput as I
+  else {
+    const parsed = pipeline.inputSchema.safeParse(rawInput)
+    if (!parsed.success) throw new ErrBadTaskInput(formatIssues(parsed.error))
+    input = parsed.data
+  }
   const started = performance.now()
   const { deadlineMs, signal } = requestDeadline(request, reply, app.workerConfig.request_timeout_ms)
   const deadlineAt = started + deadlineMs
@@ -55,6 +62,6 @@ export async function runTask<I, R>(
     return { outputs, model: model.name, backend: loaded.backend, device: loaded.device }
   }
 
-  const outcome = await pipeline.run(parsed.data, { infer, signal, log: request.log })
+  const outcome = await pipeline.run(input, { infer, signal, log: request.log })
   return { ...outcome, durationMs: performance.now() - started }
 }
