@@ -52,7 +52,8 @@ export async function decodeImage(bytes: Buffer, limits: ImageLimits): Promise<R
   let width: number
   let height: number
   try {
-    const meta = await sharp(bytes, options).metadata()
+    // The header alone (no pixels decoded), read without sharp's limit so the size can be named in the 413.
+    const meta = await sharp(bytes, { ...options, limitInputPixels: false }).metadata()
     width = meta.width
     height = meta.height
   } catch (err) {

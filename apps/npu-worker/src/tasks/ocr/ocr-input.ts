@@ -5,7 +5,7 @@ import { ErrBadImage, ErrBadTaskInput, ErrPayloadTooLarge } from '../../errors.j
  * What the OCR pipeline runs on: the JSON form (`image` as base64, validated by `OcrInputSchema`) or the
  * raw-body form, whose bytes are kept as they came (no base64 round trip).
  */
-export type OcrTaskInput = OcrInput | { image: Buffer; use_angle_classifier?: boolean }
+export type OcrTaskInput = Omit<OcrInput, 'image'> & { image: OcrInput['image'] | Buffer }
 
 /** Media types accepted as a raw request body; anything else an `image/*` client sends is not decodable here. */
 export const OCR_RAW_CONTENT_TYPES = ['image/png', 'image/jpeg', 'image/webp'] as const
