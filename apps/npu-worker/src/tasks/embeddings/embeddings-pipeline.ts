@@ -32,7 +32,7 @@ export function createEmbeddingsPipeline(registry: ModelRegistry): EmbeddingsPip
     models: models.names,
     isReady: () => models.anyReady(),
     inputSchema: EmbeddingsTaskInputSchema,
-    run: (input, ctx) => embed(models.target(input.model), input, ctx),
+    run: async (input, ctx) => embed(models.target(input.model), input, ctx),
   }
 }
 
