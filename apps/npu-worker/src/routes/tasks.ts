@@ -28,7 +28,7 @@ const taskRoutes: FastifyPluginAsync = async (app) => {
           throw new ErrUnsupportedMediaType(`${mediaType} for task ${pipeline.type} (accepted: ${accepted})`)
         }
         input = pipeline.rawBody.toInput(input as Buffer, request.query)
-      } else if (input === undefined || input === null || typeof input !== 'object') {
+      } else if (input === undefined || input === null || typeof input !== 'object' || Array.isArray(input)) {
         throw new ErrMalformedBody(`expected a JSON object with the ${pipeline.type} task's input`)
       }
       const run = await runTask(app, pipeline, input, request, reply, raw)
