@@ -123,9 +123,10 @@ export function createOcrPipeline(options: OcrPipelineOptions = {}): TaskPipelin
     let crops = boxes.map((box) =>
       cropTextLine(image, box.quad, { maxWidth: recWidth ?? maxLineWidth, verticalMargin }),
     )
+    let turned: boolean[] = boxes.map(() => false)
     if (useClassifier && clsModel) {
       const width = staticSize(clsModel)?.width ?? CLS_WIDTH
-      const turned = await upsideDownLines(
+      turned = await upsideDownLines(
         boxes.map((box) => cropTextLine(image, box.quad, { maxWidth: width, verticalMargin })),
         ctx.infer,
         { model: clsModel, width, batchSize, concurrency },
@@ -142,12 +143,22 @@ export function createOcrPipeline(options: OcrPipelineOptions = {}): TaskPipelin
     const kept = boxes.flatMap((box, i) => {
       const text = lines[i]!.text.trim()
       const confidence = lines[i]!.confidence
-      return text !== '' && confidence >= dropScore ? [{ text, confidence, box: roundQuad(box.quad) }] : []
+      return text !== '' && confidence >= dropScore
+        ? [{ line: { text, confidence, box: roundQuad(box.quad) }, turned: turned[i]! }]
+        : []
     })
-    return outcome(
-      { lines: sortReadingOrder(kept), width: image.width, height: image.height },
-      lastCall ?? detCall,
-    )
+    // When most lines read upside down the page is: its reading order runs from the bottom right. Boxes stay
+    // in image coordinates; only the order follows the text.
+    const pageTurned = kept.filter((k) => k.turned).length * 2 > kept.length
+    const ordered = sortReadingOrder(
+      kept.map((k) => ({
+        line: k.line,
+        box: pageTurned
+          ? (k.line.box.map(([x, y]) => [image.width - x, image.height - y]) as Quad)
+          : k.line.box,
+      })),
+    ).map((k) => k.line)
+    return outcome({ lines: ordered, width: image.width, height: image.height }, lastCall ?? detCall)
   }
 
   return {

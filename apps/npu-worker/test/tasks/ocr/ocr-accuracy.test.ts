@@ -73,6 +73,19 @@ describe('OCR accuracy on rendered text', () => {
     }
   })
 
+  it('reads an upside-down page in its own reading order', async () => {
+    const lines = ['First line on top', 'Second line 2', 'Last line 3']
+    const image = await renderTextImage({
+      lines,
+      font: 'Liberation Sans 22',
+      foreground: '#f0f0f0',
+      background: '#1a2a4a',
+      rotate: 180,
+    })
+    const { result } = await pipeline.run({ image, use_angle_classifier: true }, models.context())
+    expect(result.lines.map((l) => l.text)).toEqual(lines)
+  })
+
   it('applies the EXIF orientation of a JPEG', async () => {
     const upright = await renderTextImage({
       lines: ['Rotated by EXIF 6'],
