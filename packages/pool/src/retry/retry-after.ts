@@ -11,6 +11,8 @@ export function parseRetryAfter(value: string | string[] | undefined, now: numbe
   const text = raw.trim()
   if (text === '') return null
   if (/^\d+(\.\d+)?$/.test(text)) return Math.min(Math.round(Number(text) * 1000), MAX_RETRY_AFTER_MS)
+  // HTTP dates always name a weekday and month; bare numbers like "-1" are not dates.
+  if (!/[A-Za-z]/.test(text)) return null
   const date = Date.parse(text)
   if (Number.isNaN(date)) return null
   return Math.min(Math.max(0, date - now), MAX_RETRY_AFTER_MS)
