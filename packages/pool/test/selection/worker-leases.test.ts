@@ -91,7 +91,7 @@ describe('WorkerLeases', () => {
     const [a] = makeWorkers([{ id: 'a', max: 2 }])
     const l = leases([a!])
     const order: number[] = []
-    const pending = [1, 2, 3, 4].map((n) => acquire(l).then((lease) => (order.push(n), lease)))
+    const pending = [1, 2, 3, 4].map((n) => acquire(l).then(noting(order, n)))
     await vi.advanceTimersByTimeAsync(0)
     expect(a!.active).toBe(2)
     expect(l.waiting).toBe(2)
@@ -137,8 +137,8 @@ describe('WorkerLeases', () => {
     const l = leases([a!, b!])
     const held = [await acquire(l), await acquire(l)]
     const order: string[] = []
-    const fresh = acquire(l).then((lease) => (order.push('fresh'), lease))
-    const retry = acquire(l, mlp, [a!]).then((lease) => (order.push('retry'), lease))
+    const fresh = acquire(l).then(noting(order, 'fresh'))
+    const retry = acquire(l, mlp, [a!]).then(noting(order, 'retry'))
     l.release(held[1]!, 'failure')
     await vi.advanceTimersByTimeAsync(0)
     expect(order).toEqual(['retry'])
