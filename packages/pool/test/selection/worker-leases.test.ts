@@ -86,6 +86,12 @@ const acquire = (
   signal?: AbortSignal,
 ) => l.acquire(need, tried, Date.now() + deadlineMs, signal, ++seq)
 
+/** Records `name` in `order` when the lease arrives. */
+const noting = (order: unknown[], name: unknown) => (lease: Lease) => {
+  order.push(name)
+  return lease
+}
+
 describe('WorkerLeases', () => {
   it('never puts more than max_concurrent_tasks on a worker: the rest wait in FIFO order', async () => {
     const [a] = makeWorkers([{ id: 'a', max: 2 }])
