@@ -3,19 +3,24 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { TINY_BERT_DIMS, TINY_BERT_LAYER_NORM_EPS } from '../../../src/models/tiny-bert-model.js'
 
-/** The interpreter CI installs numpy and onnx for (Debian's python3-numpy, python3-onnx). */
-const PYTHON = '/usr/bin/python3'
+/** The interpreter CI installs numpy and onnx for (Debian's python3-numpy, python3-onnx); another one may be named. */
+const PYTHON = process.env.NPU_WORKER_TEST_PYTHON || '/usr/bin/python3'
 const SCRIPT = join(dirname(fileURLToPath(import.meta.url)), 'reference', 'embed_reference.py')
 
 /** Why the Python reference cannot run here, or null when it can. */
 export const pythonReferenceMissing: string | null = (() => {
   const probe = spawnSync(PYTHON, ['-c', 'import numpy, onnx'], { encoding: 'utf8' })
-  if (probe.error) return `${PYTHON} cannot run (${probe.error.message})`
+  if (probe.error)
+    return `${PYTHON} cannot run (${probe.error.message}); install python3 with scripts/install-system-deps.sh`
   if (probe.status !== 0) {
     return `${PYTHON} lacks numpy/onnx (${probe.stderr.trim().split('\n').at(-1)}); install them with scripts/install-system-deps.sh`
   }
   return null
 })()
+
+if (pythonReferenceMissing) {
+  console.warn(`embeddings reference tests SKIPPED: ${pythonReferenceMissing}`)
+}
 
 /** Suffix for a test name that skips without the reference, so the skip says why. */
 export const skipNote = pythonReferenceMissing ? ` (SKIPPED: ${pythonReferenceMissing})` : ''
