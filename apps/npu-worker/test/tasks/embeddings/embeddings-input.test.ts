@@ -37,7 +37,7 @@ describe('EmbeddingsTaskInputSchema', () => {
     expect(problem({ input: 'a', model: 3 })).toMatch(/^model: /)
   })
 
-  it('names only the first three empty texts', () => {
+  it('names only the first three bad texts', () => {
     expect(problem({ input: Array.from({ length: 50 }, () => '') })).toBe(
       'input[0]: must not be empty; input[1]: must not be empty; input[2]: must not be empty',
     )
@@ -49,9 +49,20 @@ describe('EmbeddingsTaskInputSchema', () => {
       `input: ${many.length} texts; at most ${EMBEDDINGS_LIMITS.maxTexts} per request`,
     )
     expect(problem({ input: many.slice(1) })).toBeNull()
-    const half = 'x'.repeat(EMBEDDINGS_LIMITS.maxTotalChars / 2)
-    expect(problem({ input: [half, half] })).toBeNull()
-    expect(problem({ input: [half, `${half}y`] })).toBe(
+    const longest = 'x'.repeat(EMBEDDINGS_LIMITS.maxTextChars)
+    expect(problem({ input: longest })).toBeNull()
+    expect(problem({ input: `${longest}y` })).toBe(
+      `input: ${EMBEDDINGS_LIMITS.maxTextChars + 1} characters; at most ${EMBEDDINGS_LIMITS.maxTextChars} per text`,
+    )
+    expect(problem({ input: ['ok', `${longest}y`] })).toBe(
+      `input[1]: ${EMBEDDINGS_LIMITS.maxTextChars + 1} characters; at most ${EMBEDDINGS_LIMITS.maxTextChars} per text`,
+    )
+    const all = Array.from(
+      { length: EMBEDDINGS_LIMITS.maxTotalChars / EMBEDDINGS_LIMITS.maxTextChars },
+      () => longest,
+    )
+    expect(problem({ input: all })).toBeNull()
+    expect(problem({ input: [...all, 'y'] })).toBe(
       `input: ${EMBEDDINGS_LIMITS.maxTotalChars + 1} characters in total; at most ${EMBEDDINGS_LIMITS.maxTotalChars} per request`,
     )
     expect(problem({ input: 'a', model: 'm'.repeat(257) })).toBe('model: 257 characters; at most 256')
