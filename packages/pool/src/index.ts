@@ -1,5 +1,7 @@
 // The public surface of @npu-fleet/pool: explicit named re-exports, nothing else.
 
+export { ADMIN_ROUTES, type AdminPool, type NpuPoolAdminOptions, npuPoolAdmin } from './admin/admin-plugin.js'
+export { toReloadResponse, toStatsResponse, toWorkersResponse } from './admin/admin-views.js'
 export {
   type BreakerPermit,
   CircuitBreaker,

@@ -79,7 +79,11 @@ export const LoadBalancingSchema = z.strictObject({
   failure_threshold: count(5, 1, 1000),
   /** First OPEN period; doubles on each consecutive re-open up to max_cooldown_seconds. */
   retry_cooldown_seconds: positiveSeconds(60),
-  max_cooldown_seconds: positiveSeconds(300),
+  /** Cap of the doubling; default 300, or retry_cooldown_seconds when that is longer. */
+  max_cooldown_seconds: z
+    .number()
+    .refine((v) => v > 0, 'must be greater than 0')
+    .optional(),
   /** Timeout of one attempt on one worker. */
   timeout_seconds: positiveSeconds(10),
   /** Default deadline of a whole task (waiting + every attempt) when the caller gives none. */

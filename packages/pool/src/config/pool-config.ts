@@ -176,7 +176,7 @@ function toLoadBalancing(parsed: z.output<typeof LoadBalancingSchema>): LoadBala
     healthyThreshold: parsed.healthy_threshold,
     failureThreshold: parsed.failure_threshold,
     retryCooldownMs: ms(parsed.retry_cooldown_seconds),
-    maxCooldownMs: ms(parsed.max_cooldown_seconds),
+    maxCooldownMs: ms(parsed.max_cooldown_seconds ?? Math.max(300, parsed.retry_cooldown_seconds)),
     attemptTimeoutMs: ms(parsed.timeout_seconds),
     taskTimeoutMs: ms(parsed.task_timeout_seconds),
     maxAttempts: parsed.max_attempts,

@@ -26,11 +26,19 @@ export async function startMlpFleet(
   options: { env?: Record<string, string>; envFor?: (index: number) => Record<string, string> } = {},
 ): Promise<MlpFleet> {
   const repo = makeMlpModelRepository()
-  const workers = await Promise.all(
+  const started = await Promise.allSettled(
     Array.from({ length: count }, (_, i) =>
       startWorker({ modelsDir: repo.dir, waitFor: 'ready', env: { ...options.env, ...options.envFor?.(i) } }),
     ),
   )
+  const failed = started.find((s) => s.status === 'rejected')
+  if (failed) {
+    // Do not leave the others running when one could not start.
+    await Promise.all(started.map((s) => (s.status === 'fulfilled' ? s.value.stop('SIGKILL') : null)))
+    repo.cleanup()
+    throw failed.reason
+  }
+  const workers = started.map((s) => (s as PromiseFulfilledResult<WorkerProcess>).value)
   return {
     workers,
     repo,

@@ -4,6 +4,12 @@ import { fileURLToPath } from 'node:url'
 
 const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures')
 
+const running = new Set<ChildProcess>()
+// A peer must never outlive the test run, even when a beforeAll failed before anyone could stop it.
+process.once('exit', () => {
+  for (const child of running) child.kill('SIGKILL')
+})
+
 /** Behaviours of the scripted peer (test/fixtures/scripted-peer.mjs). */
 export type PeerMode =
   /** Accepts TCP connections and never answers. */
