@@ -10,7 +10,6 @@ import { SentenceTokenizer } from './sentence-tokenizer.js'
 /** One ready embeddings model version, with everything a request needs to use it. */
 export interface EmbeddingTarget {
   name: string
-  version: string
   model: LoadedModel
   config: EmbeddingsSection
   tokenizer: SentenceTokenizer
@@ -111,7 +110,6 @@ export class EmbeddingModels {
       ok: true,
       target: {
         name,
-        version: registered.version,
         model,
         config,
         tokenizer,
