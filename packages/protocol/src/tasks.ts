@@ -43,7 +43,9 @@ export type OcrResult = z.infer<typeof OcrResultSchema>
 
 /** `embeddings` task input. */
 export const EmbeddingsInputSchema = z.object({
-  input: z.union([z.string(), z.array(z.string()).min(1)]),
+  input: z.union([z.string(), z.array(z.string()).min(1)], {
+    error: 'expected a string or a non-empty array of strings',
+  }),
   model: z.string().optional(),
   /** Apply the model's query or document prefix. */
   input_type: z.enum(['query', 'document']).optional(),

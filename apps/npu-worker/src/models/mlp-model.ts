@@ -1,4 +1,5 @@
 import onnxProto from 'onnx-proto'
+import { mulberry32 } from './seeded-random.js'
 
 const { onnx } = onnxProto
 
@@ -6,18 +7,6 @@ const { onnx } = onnxProto
 export const MLP_DIMS = { input: 384, hidden: 256, output: 16 } as const
 /** Seed of the weights, so every build generates the same bytes. */
 export const MLP_SEED = 20_261_123
-
-/** Mulberry32: a tiny, well-known deterministic PRNG; the weights only need to be reproducible. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296
-  }
-}
 
 /** Uniform weights in ±1/sqrt(fanIn) (Kaiming-uniform-like), so outputs stay O(1) for O(1) inputs. */
 function weights(rand: () => number, count: number, fanIn: number): Float32Array {

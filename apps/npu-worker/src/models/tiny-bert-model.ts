@@ -5,6 +5,7 @@
 // (all-MiniLM-L6-v2, bge-small-en-v1.5, nomic-embed-text-v1) are installed by operators:
 // src/tasks/embeddings/README.md.
 import onnxProto from 'onnx-proto'
+import { mulberry32 } from './seeded-random.js'
 
 const { onnx } = onnxProto
 
@@ -158,18 +159,6 @@ export function buildTinyBertTokenizerJson(vocab: readonly string[] = buildTinyB
     },
   }
   return `${JSON.stringify(tokenizer, null, 2)}\n`
-}
-
-/** Mulberry32: a tiny, well-known deterministic PRNG; the weights only need to be reproducible. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296
-  }
 }
 
 type Dims = readonly number[]
