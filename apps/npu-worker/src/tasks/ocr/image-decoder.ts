@@ -68,7 +68,9 @@ export async function decodeImage(bytes: Buffer, limits: ImageLimits): Promise<R
       .toColourspace('srgb')
       .raw()
       .toBuffer({ resolveWithObject: true })
-    if (info.channels !== 3) throw new Error(`decoded to ${info.channels} channels, expected 3`)
+    if (info.channels !== 3 || data.length !== info.width * info.height * 3) {
+      throw new Error(`decoded to ${data.length} bytes of ${info.channels} channels, expected 8-bit RGB`)
+    }
     return {
       data: new Uint8Array(data.buffer, data.byteOffset, data.length),
       width: info.width,

@@ -134,6 +134,20 @@ describe('ocr pipeline: input forms', () => {
     expect(models.calls.map((c) => c.model)).toEqual(['ppocr-det'])
   })
 
+  it('copes with a 1-pixel image and extreme aspect ratios', async () => {
+    for (const [width, height] of [
+      [1, 1],
+      [20_000, 3],
+      [2, 9_000],
+    ] as const) {
+      const image = await sharp({ create: { width, height, channels: 3, background: '#000000' } })
+        .png()
+        .toBuffer()
+      const { result } = await pipeline.run({ image }, models.context())
+      expect(result).toEqual({ lines: [], width, height })
+    }
+  })
+
   it('fits its tensors to static model shapes (the NPU) and still reads the text', async () => {
     const shapes: Record<string, number[]> = {
       'ppocr-det': [1, 3, 640, 640],
