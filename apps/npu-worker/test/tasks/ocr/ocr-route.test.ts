@@ -34,18 +34,25 @@ async function post(body: string | Buffer, contentType: string, query = '') {
 const json = (input: unknown) => post(JSON.stringify(input), 'application/json')
 
 describe('POST /v1/tasks/ocr on a real worker', () => {
+  /** Where /health says the recognizer runs (ONNX Runtime on the CPU here, OpenVINO on an NPU host). */
+  let recognizer: { backend: string; device: string }
+
   it('is advertised in /health once the PP-OCR models are ready', async () => {
     const health = (await (await fetch(`${worker.url}/health`)).json()) as {
       capabilities: { tasks?: string[] }
+      models: { name: string; state: string; backend: string; device: string }[]
     }
     expect(health.capabilities.tasks).toContain('ocr')
+    const rec = health.models.find((m) => m.name === 'ppocr-rec')
+    expect(rec).toMatchObject({ state: 'ready' })
+    recognizer = { backend: rec!.backend, device: rec!.device }
   })
 
   it('reads a base64 PNG from JSON and answers the task envelope', async () => {
     const { status, body } = await json({ image: page.toString('base64') })
     expect(status).toBe(200)
     const envelope = TaskResponseSchema.parse(body)
-    expect(envelope).toMatchObject({ task: 'ocr', model: 'ppocr-rec', backend: 'onnxruntime', device: 'CPU' })
+    expect(envelope).toMatchObject({ task: 'ocr', model: 'ppocr-rec', ...recognizer })
     const meta = await sharp(page).metadata()
     expect(envelope.result).toMatchObject({
       width: meta.width,
