@@ -1,9 +1,8 @@
 import { ErrInferenceFailed } from '../../errors.js'
 import { lineBatchTensor } from './line-batch-tensor.js'
 import { mapLimited } from './map-limited.js'
-import { soleOutput } from './model-output.js'
+import { type OcrInfer, soleOutput } from './model-output.js'
 import type { LineCrop } from './text-line-crop.js'
-import type { OcrInfer } from './text-recognizer.js'
 
 /** PP-OCR's `cls_thresh`: a line is turned only when the classifier is this sure it is upside down. */
 export const ANGLE_THRESHOLD = 0.9

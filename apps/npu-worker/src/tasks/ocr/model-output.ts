@@ -2,6 +2,9 @@ import type { Tensor } from '../../backends/tensor.js'
 import { ErrInferenceFailed } from '../../errors.js'
 import type { ModelCallResult } from '../task-pipeline.js'
 
+/** The model call the OCR stages use (`TaskContext.infer`). */
+export type OcrInfer = (model: string, inputs: Record<string, Tensor>) => Promise<ModelCallResult>
+
 /**
  * The one FP32 output of a single-output model (PP-OCR's models each have one), named or not. Any other
  * answer means the repository holds a different model under that name: 500 NPU_ERR_INFERENCE_FAILED.

@@ -1,14 +1,10 @@
-import type { Tensor } from '../../backends/tensor.js'
 import { ErrInferenceFailed } from '../../errors.js'
 import type { ModelCallResult } from '../task-pipeline.js'
 import type { CtcCharset, DecodedLine } from './ctc-decoder.js'
 import { lineBatchTensor } from './line-batch-tensor.js'
 import { mapLimited } from './map-limited.js'
-import { soleOutput } from './model-output.js'
+import { type OcrInfer, soleOutput } from './model-output.js'
 import type { LineCrop } from './text-line-crop.js'
-
-/** The model call the OCR stages use (`TaskContext.infer`). */
-export type OcrInfer = (model: string, inputs: Record<string, Tensor>) => Promise<ModelCallResult>
 
 /** PP-OCRv4 recognition's trained input width: narrower batches are padded up to it. */
 export const MIN_RECOGNITION_WIDTH = 320
