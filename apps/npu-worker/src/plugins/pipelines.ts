@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs'
+import { dirname, join } from 'node:path'
 import fp from 'fastify-plugin'
 import { createEmbeddingsPipeline } from '../tasks/embeddings/embeddings-pipeline.js'
 import { createOcrPipeline } from '../tasks/ocr/ocr-pipeline.js'
@@ -13,8 +15,12 @@ export default fp(
     const { registry, tasks } = app
     const has = (name: string) => registry.versions(name).length > 0
     if (has('ppocr-det') && has('ppocr-rec')) {
+      // The recognizer's own dictionary when its folder has one (a swapped-in model), else the package's.
+      const rec = registry.resolve('ppocr-rec')
+      const dictionary = rec ? join(dirname(rec.modelPath), '..', 'ppocr_keys_v1.txt') : null
       tasks.add(
         createOcrPipeline({
+          ...(dictionary && existsSync(dictionary) ? { dictionaryPath: dictionary } : {}),
           clsModel: has('ppocr-cls') ? 'ppocr-cls' : null,
           modelInputShape: (name) => registry.resolve(name)?.model?.inputs[0]?.shape,
         }),

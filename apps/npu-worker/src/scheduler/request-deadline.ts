@@ -22,16 +22,16 @@ export function requestDeadline(
   let deadlineMs = defaultMs
   if (header !== undefined) {
     const value = Number(header)
-    if (!Number.isFinite(value) || value <= 0 || Array.isArray(header)) {
+    if (!Number.isFinite(value) || value < 1 || Array.isArray(header)) {
       throw new ErrBadInferRequest(
-        `${DEADLINE_HEADER}: expected a positive number of milliseconds, got ${JSON.stringify(header)}`,
+        `${DEADLINE_HEADER}: expected a number of milliseconds, at least 1, got ${JSON.stringify(header)}`,
       )
     }
     deadlineMs = value
   } else if (parameterMs !== undefined) {
-    if (typeof parameterMs !== 'number' || !Number.isFinite(parameterMs) || parameterMs <= 0) {
+    if (typeof parameterMs !== 'number' || !Number.isFinite(parameterMs) || parameterMs < 1) {
       throw new ErrBadInferRequest(
-        `parameters.timeout: expected a positive number of milliseconds, got ${JSON.stringify(parameterMs)}`,
+        `parameters.timeout: expected a number of milliseconds, at least 1, got ${JSON.stringify(parameterMs)}`,
       )
     }
     deadlineMs = parameterMs
