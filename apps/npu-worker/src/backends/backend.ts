@@ -33,6 +33,15 @@ export interface ModelLoadSpec {
   cacheDir: string | null
 }
 
+/** Options of one `infer` call. */
+export interface InferOptions {
+  /**
+   * The caller gives up the input buffers: a backend that hands them to another thread may transfer them
+   * instead of copying (they are detached afterwards). Off by default: callers keep their tensors.
+   */
+  transferInputs?: boolean
+}
+
 /** A model compiled and ready on one backend and device. */
 export interface LoadedModel {
   readonly backend: BackendName
@@ -50,6 +59,7 @@ export interface LoadedModel {
   infer(
     inputs: Readonly<Record<string, Tensor>>,
     outputNames?: readonly string[],
+    options?: InferOptions,
   ): Promise<Record<string, Tensor>>
   /** Release native resources; pending `infer` calls finish first. */
   unload(): Promise<void>

@@ -1,7 +1,14 @@
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { Worker } from 'node:worker_threads'
-import type { BackendProbe, InferenceBackend, LoadedModel, ModelLoadSpec, TensorInfo } from './backend.js'
+import type {
+  BackendProbe,
+  InferenceBackend,
+  InferOptions,
+  LoadedModel,
+  ModelLoadSpec,
+  TensorInfo,
+} from './backend.js'
 import type { OnnxThreadData, OnnxThreadReply, OnnxThreadRequest } from './onnxruntime-thread.js'
 import type { Tensor } from './tensor.js'
 import { staticBatchSizes } from './tensor-batching.js'
@@ -98,23 +105,26 @@ export class OnnxRuntimeModel implements LoadedModel {
   infer(
     inputs: Readonly<Record<string, Tensor>>,
     outputNames?: readonly string[],
+    options: InferOptions = {},
   ): Promise<Record<string, Tensor>> {
     if (this.#closing) return Promise.reject(new Error(`model ${this.#spec.name} is unloading`))
     if (this.#slots.every((s) => s.state === 'dead')) {
       return Promise.reject(new Error(`every ONNX Runtime thread of model ${this.#spec.name} has died`))
     }
     const copies: Record<string, Tensor> = {}
-    const transfer: ArrayBuffer[] = []
+    const transfer = new Set<ArrayBuffer>()
     for (const [name, tensor] of Object.entries(inputs)) {
-      // Copy, then transfer the copy: the caller keeps its buffer, and the thread gets one without a second copy.
-      const data = tensor.data.slice()
+      // Copy, then transfer the copy: the caller keeps its buffer, and the thread gets one without a second
+      // copy. A caller that gives its buffers up (transferInputs) saves the copy; several tensors may view
+      // one buffer, which is transferred once.
+      const data = options.transferInputs ? tensor.data : tensor.data.slice()
       copies[name] = { datatype: tensor.datatype, shape: [...tensor.shape], data }
-      transfer.push(data.buffer as ArrayBuffer)
+      transfer.add(data.buffer as ArrayBuffer)
     }
     return new Promise((resolve, reject) => {
       const id = this.#nextId++
       const message = { type: 'run', id, inputs: copies, outputNames: outputNames ?? null } as const
-      this.#waiting.push({ id, message, transfer, resolve, reject })
+      this.#waiting.push({ id, message, transfer: [...transfer], resolve, reject })
       this.#dispatch()
     })
   }

@@ -171,12 +171,20 @@ function binarySize(input: RequestInput, field: string): number | undefined {
 }
 
 /**
- * A tensor from its little-endian bytes (the binary extension). The bytes are copied into a fresh, aligned
- * typed array: the request buffer may be pooled and its offset is not aligned for the element type.
+ * A tensor from its little-endian bytes (the binary extension). Bytes that own their ArrayBuffer (read
+ * straight from the socket, see binary-body.ts) and sit at an aligned offset are viewed in place; others are
+ * copied into a fresh, aligned typed array (a pooled or shared buffer must not be kept or handed on).
  */
-function fromBytes(bytes: Uint8Array, datatype: NumericType, shape: number[]): Tensor {
-  const data = new TYPED_ARRAY_OF[datatype](elementCount(shape))
-  new Uint8Array(data.buffer, data.byteOffset, data.byteLength).set(bytes)
+function fromBytes(bytes: Uint8Array, datatype: NumericType, shape: number[], owned: boolean): Tensor {
+  const count = elementCount(shape)
+  const Typed = TYPED_ARRAY_OF[datatype]
+  let data: TensorArray
+  if (owned && bytes.byteOffset % Typed.BYTES_PER_ELEMENT === 0) {
+    data = new Typed(bytes.buffer as ArrayBuffer, bytes.byteOffset, count)
+  } else {
+    data = new Typed(count)
+    new Uint8Array(data.buffer, data.byteOffset, data.byteLength).set(bytes)
+  }
   // BOOL: any non-zero byte is true, as Triton reads it; the backends want exactly 0 or 1.
   if (datatype === 'BOOL') for (let i = 0; i < data.length; i++) if (data[i] !== 0) data[i] = 1
   return { datatype, shape, data }
@@ -192,6 +200,8 @@ export function decodeInputs(
   inputs: readonly RequestInput[],
   model: readonly TensorInfo[],
   binary: Uint8Array | null = null,
+  /** True when `binary` owns its ArrayBuffer: tensors may then view it instead of copying. */
+  binaryOwned = false,
 ): Record<string, Tensor> {
   const byName = new Map(model.map((info) => [info.name, info]))
   const tensors: Record<string, Tensor> = {}
@@ -223,7 +233,12 @@ export function decodeInputs(
           `${field}.parameters.binary_data_size: ${size} bytes, but only ${binary.length - offset} binary bytes are left`,
         )
       }
-      tensors[input.name] = fromBytes(binary.subarray(offset, offset + size), info.datatype, [...input.shape])
+      tensors[input.name] = fromBytes(
+        binary.subarray(offset, offset + size),
+        info.datatype,
+        [...input.shape],
+        binaryOwned,
+      )
       offset += size
       return
     }

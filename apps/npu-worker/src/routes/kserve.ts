@@ -19,7 +19,7 @@ import {
   ErrVersionNotFound,
 } from '../errors.js'
 import { formatIssues } from '../format-issues.js'
-import { frameBinaryResponse, type InferBody, parseInferBody } from '../kserve/binary-body.js'
+import { frameBinaryResponse, type InferBody, readInferBody } from '../kserve/binary-body.js'
 import { decodeInputs, encodeOutput, encodeOutputBinary } from '../kserve/tensor-codec.js'
 import type { RegisteredModel } from '../models/model-registry.js'
 import { isValidModelName } from '../models/model-repository.js'
@@ -87,19 +87,20 @@ const kserveRoutes: FastifyPluginAsync = async (app) => {
     return result
   }
   app.removeAllContentTypeParsers()
-  app.addContentTypeParser('*', { parseAs: 'buffer' }, (request, raw, done) => {
+  app.addContentTypeParser('*', (request, payload, done) => {
     const contentType = request.headers['content-type']
     const binary = request.headers[INFERENCE_HEADER_CONTENT_LENGTH]
     // Another media type is refused by the handler, after the model name is checked (404 before 415).
     if (binary === undefined && contentType !== undefined && !/^application\/json\b/i.test(contentType)) {
+      payload.resume()
       done(null, { json: undefined, binary: null, unsupportedType: contentType } satisfies InferBody)
       return
     }
-    try {
-      done(null, parseInferBody(raw as Buffer, binary, jsonText))
-    } catch (error) {
-      done(error as Error)
-    }
+    const limit = request.routeOptions.bodyLimit ?? app.initialConfig.bodyLimit ?? 1_048_576
+    readInferBody(payload, request.headers, limit, jsonText).then(
+      (body) => done(null, body),
+      (error: Error) => done(error),
+    )
   })
 
   app.get('/v2/health/live', async () => ({ live: true }))
@@ -148,7 +149,7 @@ const kserveRoutes: FastifyPluginAsync = async (app) => {
   ): Promise<InferResponse> => {
     if (app.lifecycle.state !== 'serving') throw new ErrNotServing(app.lifecycle.state)
     const model = findModel(app, request.params)
-    const { json, binary, unsupportedType } = (request.body as InferBody | undefined) ?? {
+    const { json, binary, binaryOwned, unsupportedType } = (request.body as InferBody | undefined) ?? {
       json: undefined,
       binary: null,
     }
@@ -167,7 +168,7 @@ const kserveRoutes: FastifyPluginAsync = async (app) => {
     if (model.state !== 'ready' || !loaded)
       throw new ErrModelNotReady(`${model.name}:${model.version}`, model.error ?? model.state)
 
-    const inputs = decodeInputs(body.inputs, loaded.inputs, binary)
+    const inputs = decodeInputs(body.inputs, loaded.inputs, binary, binaryOwned === true)
     if (body.outputs?.length === 0) {
       throw new ErrBadInferRequest('outputs: must name at least one output, or be left out for all outputs')
     }
@@ -185,7 +186,13 @@ const kserveRoutes: FastifyPluginAsync = async (app) => {
       app.workerConfig.request_timeout_ms,
       body.parameters?.timeout,
     )
-    const outputs = await app.scheduler.run(model, inputs, { outputNames, signal, deadlineMs })
+    // The decoded tensors are this request's alone: the backend may take their buffers without a copy.
+    const outputs = await app.scheduler.run(model, inputs, {
+      outputNames,
+      signal,
+      deadlineMs,
+      transferInputs: true,
+    })
     const names = outputNames ?? loaded.outputs.map((o) => o.name)
     const response: InferResponse = {
       model_name: model.name,
@@ -208,6 +215,7 @@ const kserveRoutes: FastifyPluginAsync = async (app) => {
     if (chunks.length === 0) return response
     const framed = frameBinaryResponse(response, chunks)
     reply.header(INFERENCE_HEADER_CONTENT_LENGTH, String(framed.headerLength))
+    reply.header('content-length', String(framed.contentLength))
     reply.type('application/octet-stream')
     return reply.send(framed.body) as unknown as InferResponse
   }

@@ -18,6 +18,8 @@ export interface RunOptions {
   signal?: AbortSignal
   /** Milliseconds from now after which the caller gets a 504. */
   deadlineMs?: number
+  /** The caller will not touch `inputs` again: a backend may transfer their buffers instead of copying. */
+  transferInputs?: boolean
 }
 
 /** Called after every inference that ran, for metrics (`rows`: requests merged into it). */
@@ -36,6 +38,8 @@ interface Job {
   key: string
   /** When it was queued (performance.now()), for the batching delay. */
   enqueuedAt: number
+  /** The caller gave its input buffers up (RunOptions.transferInputs). */
+  transferInputs: boolean
   resolve: (outputs: Record<string, Tensor>) => void
   reject: (error: Error) => void
   /** Settles the job with an error once, removing it from the queue (deadline, cancel, unload). */
@@ -114,6 +118,7 @@ export class ModelQueue {
         rows: shape.rows,
         key: shape.key,
         enqueuedAt: performance.now(),
+        transferInputs: options.transferInputs === true,
         resolve,
         reject,
         fail: () => {},
@@ -219,7 +224,10 @@ export class ModelQueue {
     const padTo = policy?.mode === 'padded' ? policy.paddedRows : null
     const inputs = merged ? mergeInputs(live, padTo) : (live[0] as Job).inputs
     const totalRows = padTo ?? live.reduce((sum, job) => sum + job.rows, 0)
-    loaded.infer(inputs, (live[0] as Job).outputNames).then(
+    // Several requests merged are a fresh copy, so it can always be transferred; a lone request (even padded,
+    // which may hand back its own tensor) only if its caller said so.
+    const transferInputs = live.length > 1 || (live[0] as Job).transferInputs
+    loaded.infer(inputs, (live[0] as Job).outputNames, { transferInputs }).then(
       (outputs) => {
         let parts: Array<Record<string, Tensor>>
         try {
@@ -233,7 +241,21 @@ export class ModelQueue {
         } catch {
           // The model does not batch along dimension 0 after all: stop merging for it, answer one by one.
           this.#policy = { for: loaded, policy: null }
-          this.#finish(started, false, live.length, () => this.#runAlone(live))
+          this.#finish(started, false, live.length, () => {
+            if (live.length > 1) this.#runAlone(live)
+            else {
+              // A lone (padded) request: its inputs may have been handed over, and it ran as itself anyway.
+              const job = live[0] as Job
+              this.#settle(job, () =>
+                job.reject(
+                  new ErrInferenceFailed(
+                    `${this.model.name}:${this.model.version}`,
+                    'outputs do not batch along dimension 0',
+                  ),
+                ),
+              )
+            }
+          })
           return
         }
         this.#finish(started, true, live.length, () =>
