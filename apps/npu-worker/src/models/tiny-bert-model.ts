@@ -385,6 +385,9 @@ static_shapes:
 instances: 2
 threads: 1
 queue: { max_queued: 64 }
+# Concurrent embedding requests are merged into one inference (the pipeline pads every call to the
+# sequence length so their rows fit together; on the NPU the batch compiles as 16 and is padded).
+batching: { max_batch_size: 16, max_queue_delay_us: 1000 }
 embeddings:
   sequence_length: ${TINY_BERT_SEQUENCE_LENGTH}
   pooling: mean

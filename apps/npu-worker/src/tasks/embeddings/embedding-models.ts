@@ -21,6 +21,11 @@ export interface EmbeddingTarget {
   textsPerCall: number
   /** Rows of every batch when the model is compiled for one batch size above 1 (filler rows complete it), else null. */
   staticRows: number | null
+  /**
+   * The model has `batching:` in model.yaml: every call is padded to `maxTokens` columns so that concurrent
+   * requests have the same per-row shape and the worker's dynamic batcher can merge them (it also pads rows).
+   */
+  mergeable: boolean
 }
 
 type Usable = { ok: true; target: EmbeddingTarget } | { ok: false; reason: string }
@@ -104,8 +109,10 @@ export class EmbeddingModels {
         reason: `sequence length ${maxTokens} leaves no room next to ${tokenizer.specialCount} special tokens`,
       }
     }
+    const mergeable = registered.manifest.batching !== undefined
     const compiledRows = model.compiledBatchSizes?.[0] ?? null
-    const staticRows = compiledRows !== null && compiledRows > 1 ? compiledRows : null
+    // With dynamic batching the scheduler pads merged rows to the compiled batch; the pipeline must not.
+    const staticRows = !mergeable && compiledRows !== null && compiledRows > 1 ? compiledRows : null
     return {
       ok: true,
       target: {
@@ -117,6 +124,7 @@ export class EmbeddingModels {
         staticLength: compiledLength,
         textsPerCall: Math.min(config.max_batch_size, staticRows ?? Number.POSITIVE_INFINITY),
         staticRows,
+        mergeable,
       },
     }
   }

@@ -85,7 +85,7 @@ async function embed(
       }
     }
     const lengths = sequences.map((ids) => ids.length)
-    const columns = target.staticLength ?? Math.max(...lengths)
+    const columns = target.staticLength ?? (target.mergeable ? target.maxTokens : Math.max(...lengths))
     // A model compiled for a batch of N gets exactly N rows; the filler rows hold the empty text and are ignored.
     const filler = [...target.tokenizer.prefix, ...target.tokenizer.suffix]
     while (target.staticRows !== null && sequences.length < target.staticRows) sequences.push(filler)
