@@ -1,6 +1,10 @@
 import { Readable } from 'node:stream'
 import { INFERENCE_HEADER_CONTENT_LENGTH } from '@npu-fleet/protocol'
 import { ErrBadInferRequest, ErrMalformedBody, ErrPayloadTooLarge } from '../errors.js'
+import type { JsonDecodePool } from './json-decode-pool.js'
+
+/** JSON bodies at least this large are decoded on the JSON thread; smaller ones cost less inline. */
+export const OFF_THREAD_JSON_BYTES = 64 * 1024
 
 /** An infer request body: its JSON part and, with the binary tensor extension, the bytes after it. */
 export interface InferBody {
@@ -13,6 +17,8 @@ export interface InferBody {
   binary: Uint8Array | null
   /** True when `binary` owns its ArrayBuffer (see above). */
   binaryOwned?: boolean
+  /** Set when a large JSON body was decoded and validated off the main thread: `json` is then that request. */
+  preDecoded?: boolean
   /** Set when the body came with a media type the route does not take (answered 415 by the handler). */
   unsupportedType?: string
 }
@@ -59,6 +65,7 @@ export function readInferBody(
   headers: Record<string, string | string[] | undefined>,
   limit: number,
   parseJson: (text: string) => unknown,
+  jsonPool?: JsonDecodePool,
 ): Promise<InferBody> {
   const binaryHeader = headers[INFERENCE_HEADER_CONTENT_LENGTH]
   const declared = Number(headers['content-length'])
@@ -75,6 +82,13 @@ export function readInferBody(
     let jsonLength = -1
     let tensorBytes: Uint8Array | null = null
     let tensorOffset = 0
+    // A large plain JSON body with a known length is gathered into one buffer for the JSON thread.
+    const offThread =
+      jsonPool !== undefined && binaryHeader === undefined && known && declared >= OFF_THREAD_JSON_BYTES
+    if (offThread) {
+      tensorBytes = new Uint8Array(declared)
+      jsonLength = 0
+    }
     const fail = (error: Error) => {
       payload.removeAllListeners('data')
       payload.resume()
@@ -111,6 +125,14 @@ export function readInferBody(
     payload.once('error', reject)
     payload.once('end', () => {
       try {
+        if (tensorBytes && offThread && jsonPool) {
+          if (tensorOffset !== tensorBytes.length)
+            throw new ErrMalformedBody('body shorter than its Content-Length')
+          jsonPool
+            .decode(tensorBytes)
+            .then((request) => resolve({ json: request, binary: null, preDecoded: true }), reject)
+          return
+        }
         if (tensorBytes) {
           if (tensorOffset !== tensorBytes.length)
             throw new ErrMalformedBody('body shorter than its Content-Length')

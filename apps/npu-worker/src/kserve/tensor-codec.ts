@@ -144,6 +144,22 @@ function toTypedArray(values: unknown[], datatype: NumericType, field: string): 
   }
 }
 
+/**
+ * The typed array of one JSON input, by the input's own datatype and shape (flat or nested `data`, every
+ * element checked). Used where the model is not at hand (the JSON decode thread); decodeInputs then checks
+ * the input against the model. Throws NPU_ERR_BAD_INFER_REQUEST naming the field.
+ */
+export function decodeJsonData(input: RequestInput, field: string): TensorArray {
+  if (input.datatype === 'BYTES') bad(`${field}.datatype: BYTES tensors are not supported by this worker`)
+  if (input.data === undefined) bad(`${field}.data: missing (or give parameters.binary_data_size)`)
+  const count = elementCount(input.shape)
+  const flat = flatten(input.data, input.shape, field, count)
+  if (flat.length !== count) {
+    bad(`${field}.data: expected ${count} elements for shape [${input.shape.join(',')}], got ${flat.length}`)
+  }
+  return toTypedArray(flat, input.datatype, field)
+}
+
 /** Bytes per element of each datatype in the binary tensor extension (BOOL is one byte). */
 export const ELEMENT_BYTES: Record<NumericType, number> = {
   BOOL: 1,
@@ -243,6 +259,16 @@ export function decodeInputs(
       return
     }
     if (input.data === undefined) bad(`${field}.data: missing (or give parameters.binary_data_size)`)
+    // Already decoded off the main thread (json-decode-thread.ts) by the input's own datatype and shape,
+    // both just checked against the model.
+    if (ArrayBuffer.isView(input.data)) {
+      tensors[input.name] = {
+        datatype: info.datatype,
+        shape: [...input.shape],
+        data: input.data as unknown as TensorArray,
+      }
+      return
+    }
     const flat = flatten(input.data, input.shape, field, count)
     if (flat.length !== count) {
       bad(

@@ -20,6 +20,7 @@ import {
 } from '../errors.js'
 import { formatIssues } from '../format-issues.js'
 import { frameBinaryResponse, type InferBody, readInferBody } from '../kserve/binary-body.js'
+import { JsonDecodePool } from '../kserve/json-decode-pool.js'
 import { decodeInputs, encodeOutput, encodeOutputBinary } from '../kserve/tensor-codec.js'
 import type { RegisteredModel } from '../models/model-registry.js'
 import { isValidModelName } from '../models/model-repository.js'
@@ -86,6 +87,9 @@ const kserveRoutes: FastifyPluginAsync = async (app) => {
     if (failure) throw failure
     return result
   }
+  // Large JSON bodies are parsed and decoded on a thread of their own (json-decode-pool.ts).
+  const jsonPool = new JsonDecodePool()
+  app.addHook('onClose', () => jsonPool.close())
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', (request, payload, done) => {
     const contentType = request.headers['content-type']
@@ -97,7 +101,7 @@ const kserveRoutes: FastifyPluginAsync = async (app) => {
       return
     }
     const limit = request.routeOptions.bodyLimit ?? app.initialConfig.bodyLimit ?? 1_048_576
-    readInferBody(payload, request.headers, limit, jsonText).then(
+    readInferBody(payload, request.headers, limit, jsonText, jsonPool).then(
       (body) => done(null, body),
       (error: Error) => done(error),
     )
@@ -149,7 +153,9 @@ const kserveRoutes: FastifyPluginAsync = async (app) => {
   ): Promise<InferResponse> => {
     if (app.lifecycle.state !== 'serving') throw new ErrNotServing(app.lifecycle.state)
     const model = findModel(app, request.params)
-    const { json, binary, binaryOwned, unsupportedType } = (request.body as InferBody | undefined) ?? {
+    const { json, binary, binaryOwned, preDecoded, unsupportedType } = (request.body as
+      | InferBody
+      | undefined) ?? {
       json: undefined,
       binary: null,
     }
@@ -161,9 +167,14 @@ const kserveRoutes: FastifyPluginAsync = async (app) => {
     if (json === undefined || json === null || typeof json !== 'object' || Array.isArray(json)) {
       throw new ErrMalformedBody('expected a JSON object with "inputs"')
     }
-    const parsed = InferRequestSchema.safeParse(json)
-    if (!parsed.success) throw new ErrBadInferRequest(formatIssues(parsed.error))
-    const body = parsed.data
+    let body: InferRequest
+    if (preDecoded)
+      body = json as InferRequest // validated by the JSON thread, data already typed
+    else {
+      const parsed = InferRequestSchema.safeParse(json)
+      if (!parsed.success) throw new ErrBadInferRequest(formatIssues(parsed.error))
+      body = parsed.data
+    }
     const loaded = model.model
     if (model.state !== 'ready' || !loaded)
       throw new ErrModelNotReady(`${model.name}:${model.version}`, model.error ?? model.state)
