@@ -32,12 +32,13 @@ import {
 import { RetryBudget } from './retry/retry-budget.js'
 import { type Lease, type RoutedNeed, WorkerLeases } from './selection/worker-leases.js'
 import { TransportError } from './transport/worker-transport.js'
-import { PoolWorker } from './workers/pool-worker.js'
+import { MAX_MEMOISED_NEEDS, PoolWorker } from './workers/pool-worker.js'
 
 const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/
 const NOT_TRIED: readonly PoolWorker[] = []
-// Needs are cached so the hot path builds no strings; a caller inventing names cannot grow this forever.
-const MAX_CACHED_NEEDS = 1024
+// Needs are cached so the hot path builds no strings; past this many, new names are built per call (a caller
+// inventing names cannot grow memory), and their index is -1 (workers then look them up each time).
+const MAX_CACHED_NEEDS = MAX_MEMOISED_NEEDS
 const DEFAULT_WATCH_INTERVAL_MS = 2000
 
 type Validate<T> = (body: unknown) => T | null
@@ -71,6 +72,7 @@ export class NpuWorkerPool {
   readonly #taskNeeds = new Map<string, RoutedNeed>()
   readonly #modelNeeds = new Map<string, RoutedNeed>()
   #seq = 0
+  #needCount = 0
   #reloading: Promise<ReloadResult> | null = null
   #watching: {
     path: string
@@ -493,12 +495,11 @@ export class NpuWorkerPool {
     key: string,
     path: string,
   ): RoutedNeed {
-    let need = cache.get(key)
-    if (need === undefined) {
-      if (cache.size >= MAX_CACHED_NEEDS) cache.clear()
-      need = { kind, name, key: `${kind}:${key}`, path }
-      cache.set(key, need)
-    }
+    const cached = cache.get(key)
+    if (cached !== undefined) return cached
+    if (this.#needCount >= MAX_CACHED_NEEDS) return { kind, name, key: `${kind}:${key}`, path, index: -1 }
+    const need = { kind, name, key: `${kind}:${key}`, path, index: this.#needCount++ }
+    cache.set(key, need)
     return need
   }
 

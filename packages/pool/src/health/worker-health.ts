@@ -46,6 +46,8 @@ export class WorkerHealth {
   consecutivePasses = 0
   totalChecks = 0
   totalFailures = 0
+  /** Bumped whenever `tasks` or `models` change (lets workers memoise what they serve). */
+  capabilitiesVersion = 0
 
   /** Records one check; the first check decides at once, later ones need the thresholds. */
   record(result: HealthProbeResult, thresholds: HealthThresholds, now: number): HealthTransition {

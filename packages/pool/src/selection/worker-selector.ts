@@ -4,6 +4,8 @@ import type { CircuitState } from '../breaker/circuit-breaker.js'
 export interface WorkNeed {
   readonly kind: 'task' | 'model'
   readonly name: string
+  /** Small stable number the pool gives each need it routes often (lets workers memoise `serves`); -1 when none. */
+  readonly index?: number
 }
 
 /** The fields selection reads; `PoolWorker` implements it (tests build plain objects). */

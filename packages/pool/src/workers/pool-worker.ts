@@ -6,6 +6,9 @@ import type { SelectableWorker, WorkNeed } from '../selection/worker-selector.js
 import { LatencyWindow } from '../stats/latency-window.js'
 import { WorkerTransport } from '../transport/worker-transport.js'
 
+/** How many needs (task types, models) a worker memoises `serves` answers for; more are looked up each time. */
+export const MAX_MEMOISED_NEEDS = 1024
+
 /** Per-worker counters (attempts this pool sent to the worker). */
 export interface WorkerCounters {
   /** Attempts sent. */
@@ -42,6 +45,9 @@ export class PoolWorker implements SelectableWorker, HealthCheckTarget {
   transport: WorkerTransport
   /** Wakes waiting tasks when a Retry-After ends. */
   backoffTimer: NodeJS.Timeout | null = null
+  // serves() answers by need index: 0 unknown, 1 yes, 2 no; reset when the capability lists change.
+  readonly #serving = new Uint8Array(MAX_MEMOISED_NEEDS)
+  #servingVersion = -1
 
   constructor(
     config: WorkerConfig,
@@ -64,6 +70,21 @@ export class PoolWorker implements SelectableWorker, HealthCheckTarget {
 
   /** True when its last /health listed the task type or the model as ready. */
   serves(need: WorkNeed): boolean {
+    const index = need.index ?? -1
+    // Selection asks this for every worker on every request: a byte read instead of a string-keyed Set lookup.
+    if (index < 0 || index >= MAX_MEMOISED_NEEDS) return this.#lookup(need)
+    if (this.#servingVersion !== this.health.capabilitiesVersion) {
+      this.#serving.fill(0)
+      this.#servingVersion = this.health.capabilitiesVersion
+    }
+    const known = this.#serving[index]
+    if (known !== 0) return known === 1
+    const yes = this.#lookup(need)
+    this.#serving[index] = yes ? 1 : 2
+    return yes
+  }
+
+  #lookup(need: WorkNeed): boolean {
     return need.kind === 'task' ? this.health.tasks.has(need.name) : this.health.models.has(need.name)
   }
 
