@@ -62,6 +62,7 @@ export class NpuWorkerPool {
   readonly #random: () => number
   readonly #configPath: string | null
   #state: 'new' | 'initializing' | 'ready' | 'closed' = 'new'
+  #initializing: Promise<void> | null = null
   #config: PoolConfig | null = null
   #lb: LoadBalancingConfig | null = null
   #workers: PoolWorker[] = []
@@ -107,15 +108,26 @@ export class NpuWorkerPool {
       targets: () => this.#workers,
       check: (worker) => this.#checkHealth(worker),
       random: this.#random,
+      onError: (worker, error) =>
+        this.#logger.error(
+          { worker: worker.id, err: (error as Error)?.stack ?? String(error) },
+          'health check crashed',
+        ),
     })
   }
 
   /** Loads the config, runs a first health round on every worker, starts background checks (and the file watch). */
   async initialize(): Promise<void> {
     if (this.#state === 'ready') return
-    if (this.#state !== 'new') {
-      throw new PoolError(PoolErrorCode.CLOSED, `cannot initialize a pool that is ${this.#state}`)
-    }
+    if (this.#state === 'initializing' && this.#initializing) return this.#initializing
+    if (this.#state === 'closed') throw new PoolError(PoolErrorCode.CLOSED, 'cannot initialize a closed pool')
+    this.#initializing = this.#initialize().finally(() => {
+      this.#initializing = null
+    })
+    return this.#initializing
+  }
+
+  async #initialize(): Promise<void> {
     this.#state = 'initializing'
     let config: PoolConfig
     try {
@@ -153,7 +165,7 @@ export class NpuWorkerPool {
       )
     }
     const need = this.#need(this.#taskNeeds, 'task', type, type, `/v1/tasks/${type}`)
-    const outcome = await this.#run(need, data, validateTask, options, started)
+    const outcome = await this.#guard(need, () => this.#run(need, data, validateTask, options, started))
     if (!outcome.success) return outcome
     const envelope = outcome.result
     return {
@@ -191,7 +203,7 @@ export class NpuWorkerPool {
             `${model}/${version}`,
             `/v2/models/${model}/versions/${version}/infer`,
           )
-    return this.#run(need, request, validateInfer, options, started)
+    return this.#guard(need, () => this.#run(need, request, validateInfer, options, started))
   }
 
   /** Pool-wide counters (a snapshot; reading it changes nothing). */
@@ -309,6 +321,25 @@ export class NpuWorkerPool {
       closing.push(w.transport.close().catch(() => undefined))
     }
     await Promise.all(closing)
+  }
+
+  /** Keeps the never-throws promise of executeTask/infer even if the pool itself has a bug. */
+  async #guard<T>(need: RoutedNeed, run: () => Promise<T | PoolFailure>): Promise<T | PoolFailure> {
+    try {
+      return await run()
+    } catch (error) {
+      this.#logger.error(
+        { task: need.key, err: (error as Error)?.stack ?? String(error) },
+        'pool bug: task crashed',
+      )
+      return {
+        success: false,
+        error: `internal error: ${(error as Error)?.message ?? String(error)}`,
+        code: PoolErrorCode.INTERNAL,
+        fallback: true,
+        attempts: 0,
+      }
+    }
   }
 
   async #readConfig(document: unknown): Promise<PoolConfig> {

@@ -14,6 +14,8 @@ export interface HealthMonitorOptions<T extends HealthCheckTarget> {
   targets: () => readonly T[]
   /** Random source in [0, 1). */
   random?: () => number
+  /** Called if `check` throws anyway (a bug): the error must not become an unhandled rejection. */
+  onError?: (target: T, error: unknown) => void
 }
 
 const JITTER = 0.1
@@ -29,7 +31,7 @@ export class HealthMonitor<T extends HealthCheckTarget> {
   #options: Required<HealthMonitorOptions<T>>
 
   constructor(options: HealthMonitorOptions<T>) {
-    this.#options = { random: Math.random, ...options }
+    this.#options = { random: Math.random, onError: () => {}, ...options }
   }
 
   /** Starts background rounds (the first after one interval; `initialize` runs a round itself). */
@@ -63,9 +65,12 @@ export class HealthMonitor<T extends HealthCheckTarget> {
   /** Checks one worker now, or joins the check already in progress for it. */
   check(target: T): Promise<void> {
     if (target.healthCheck) return target.healthCheck
-    const run = this.#options.check(target).finally(() => {
-      target.healthCheck = null
-    })
+    const run = this.#options
+      .check(target)
+      .catch((error: unknown) => this.#options.onError(target, error))
+      .finally(() => {
+        target.healthCheck = null
+      })
     target.healthCheck = run
     return run
   }
