@@ -78,6 +78,17 @@ export class WorkerLeases {
   }
 
   /**
+   * The synchronous fast path: a slot at once when an eligible worker has room and fresh health, else
+   * undefined (then call {@link acquire}). Saves a promise per request when the fleet is not saturated.
+   */
+  tryAcquire(need: RoutedNeed, tried: readonly PoolWorker[]): Lease | undefined {
+    const now = Date.now()
+    const worker = this.#selector.select(this.workers, need, now, tried)
+    if (worker === undefined || this.#options.isStale(worker, now)) return undefined
+    return reserve(worker)
+  }
+
+  /**
    * A slot for `need` on a worker not in `tried`. Rejects with a {@link PoolError}: `NO_WORKERS`,
    * `UNSUPPORTED`, `RETRIES_EXHAUSTED` (only tried workers could serve it), `QUEUE_FULL`, `DEADLINE_EXCEEDED`
    * or `ABORTED`.
