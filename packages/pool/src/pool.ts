@@ -298,7 +298,7 @@ export class NpuWorkerPool {
   async reloadConfig(config?: unknown): Promise<ReloadResult> {
     // One reload at a time: a file watch and an admin call must not interleave their diffs.
     const previous = this.#reloading ?? Promise.resolve(null)
-    const run = previous.then(() => this.#reload(config))
+    const run = previous.catch(() => null).then(() => this.#reload(config))
     this.#reloading = run
     try {
       return await run
@@ -382,15 +382,16 @@ export class NpuWorkerPool {
       )
       return { success: false, workersLoaded, message: e.message, code: e.code }
     }
-    const diff = this.#apply(config)
+    // Closed while the file was being read: applying would open connections nobody closes.
     if (this.#state !== 'ready') {
       return {
         success: false,
-        workersLoaded: this.#workers.length,
+        workersLoaded,
         message: 'the pool was closed',
         code: PoolErrorCode.CLOSED,
       }
     }
+    const diff = this.#apply(config)
     await Promise.all(diff.added.map((w) => this.#monitor.check(w)))
     const message =
       `reloaded ${this.#workers.length} worker${this.#workers.length === 1 ? '' : 's'}: ` +
