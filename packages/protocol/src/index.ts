@@ -14,11 +14,11 @@ export { type ErrorBody, ErrorBodySchema } from './errors.js'
 export {
   type BackendName,
   BackendNameSchema,
+  type BatchingHealth,
+  BatchingHealthSchema,
   type Capabilities,
   CapabilitiesSchema,
   type FallbackStep,
-  type BatchingHealth,
-  BatchingHealthSchema,
   FallbackStepSchema,
   type HealthResponse,
   HealthResponseSchema,

@@ -258,9 +258,11 @@ export class ModelQueue {
           })
           return
         }
-        this.#finish(started, true, live.length, () =>
-          live.forEach((job, i) => this.#settle(job, () => job.resolve(parts[i] as Record<string, Tensor>))),
-        )
+        this.#finish(started, true, live.length, () => {
+          live.forEach((job, i) => {
+            this.#settle(job, () => job.resolve(parts[i] as Record<string, Tensor>))
+          })
+        })
       },
       (error: Error) =>
         this.#finish(started, false, live.length, () => {
