@@ -43,3 +43,4 @@ export type {
   WorkerSnapshot,
 } from './pool-types.js'
 export { NpuTaskQueue, type NpuTaskQueueOptions, type TaskQueueAddOptions } from './task-queue.js'
+export type { TypedTensorData } from './transport/binary-tensors.js'

@@ -32,6 +32,12 @@ export interface CallOptions {
 export interface InferOptions extends CallOptions {
   /** Model version (`/v2/models/{name}/versions/{version}/infer`); default: the worker's newest ready one. */
   version?: string
+  /**
+   * Use the KServe binary tensor extension: inputs whose `data` is a typed array (Float32Array, ...) travel as
+   * raw bytes, and outputs come back as typed arrays in `result.outputs[i].data`. Far cheaper than JSON for
+   * large tensors (an image is ~6× faster end to end). Default false (plain JSON).
+   */
+  binary?: boolean
 }
 
 /** A task that succeeded. */

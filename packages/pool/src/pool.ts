@@ -31,7 +31,8 @@ import {
 } from './retry/attempt-outcome.js'
 import { RetryBudget } from './retry/retry-budget.js'
 import { type Lease, type RoutedNeed, WorkerLeases } from './selection/worker-leases.js'
-import { TransportError } from './transport/worker-transport.js'
+import { attachBinaryOutputs, EncodedBody, encodeBinaryRequest } from './transport/binary-tensors.js'
+import { TransportError, type TransportResponse } from './transport/worker-transport.js'
 import { MAX_MEMOISED_NEEDS, PoolWorker } from './workers/pool-worker.js'
 
 const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/
@@ -41,7 +42,7 @@ const NOT_TRIED: readonly PoolWorker[] = []
 const MAX_CACHED_NEEDS = MAX_MEMOISED_NEEDS
 const DEFAULT_WATCH_INTERVAL_MS = 2000
 
-type Validate<T> = (body: unknown) => T | null
+type Validate<T> = (body: unknown, response?: TransportResponse) => T | null
 
 const validateTask: Validate<TaskResponse> = (body) => {
   const parsed = TaskResponseSchema.safeParse(body)
@@ -49,6 +50,12 @@ const validateTask: Validate<TaskResponse> = (body) => {
 }
 const validateInfer: Validate<InferResponse> = (body) =>
   InferResponseSchema.safeParse(body).success ? (body as InferResponse) : null
+/** The same, then the binary part put back into the outputs as typed arrays (null if it does not add up). */
+const validateBinaryInfer: Validate<InferResponse> = (body, response) => {
+  const parsed = validateInfer(body, response)
+  if (parsed === null) return null
+  return response?.binary ? attachBinaryOutputs(parsed, response.binary) : parsed
+}
 
 /**
  * The fleet client: sends tasks (`POST /v1/tasks/{type}`) and KServe v2 inference to npu-workers, choosing
@@ -203,6 +210,13 @@ export class NpuWorkerPool {
             `${model}/${version}`,
             `/v2/models/${model}/versions/${version}/infer`,
           )
+    if (options.binary) {
+      const encoded = encodeBinaryRequest(request)
+      if (encoded === null) {
+        return this.#reject(PoolErrorCode.BAD_ARGUMENT, 'request must be an object with an inputs array')
+      }
+      return this.#guard(need, () => this.#run(need, encoded, validateBinaryInfer, options, started))
+    }
     return this.#guard(need, () => this.#run(need, request, validateInfer, options, started))
   }
 
@@ -556,9 +570,10 @@ export class NpuWorkerPool {
         `timeoutMs must be a positive number, got ${String(timeoutMs)}`,
       )
     }
-    let body: string
+    let body: string | EncodedBody
     try {
-      body = JSON.stringify(data) ?? ''
+      // An already framed body (binary tensors) goes as it is.
+      body = data instanceof EncodedBody ? data : (JSON.stringify(data) ?? '')
     } catch (error) {
       return this.#reject(
         PoolErrorCode.BAD_ARGUMENT,
@@ -679,7 +694,7 @@ export class NpuWorkerPool {
   async #attempt<T>(
     lease: Lease,
     need: RoutedNeed,
-    body: string,
+    body: string | EncodedBody,
     deadline: number,
     signal: AbortSignal | undefined,
     validate: Validate<T>,

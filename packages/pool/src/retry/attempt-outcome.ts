@@ -63,7 +63,7 @@ const DEFAULT_BACKOFF_MS = 1000
  */
 export function classifyResponse<T>(
   response: TransportResponse,
-  validate: (body: unknown) => T | null,
+  validate: (body: unknown, response: TransportResponse) => T | null,
   now: number,
 ): AttemptOutcome<T> {
   const { status } = response
@@ -75,7 +75,7 @@ export function classifyResponse<T>(
     json = false
   }
   if (status >= 200 && status < 300) {
-    const value = json ? validate(body) : null
+    const value = json ? validate(body, response) : null
     if (value !== null) return { kind: 'success', value }
     return retryable(
       'bad_response',

@@ -1,4 +1,4 @@
-import { DEADLINE_HEADER } from '@npu-fleet/protocol'
+import { DEADLINE_HEADER, INFERENCE_HEADER_CONTENT_LENGTH } from '@npu-fleet/protocol'
 import { Client, type Dispatcher, Pool } from 'undici'
 import { describeNetworkError } from './network-error.js'
 
@@ -6,7 +6,10 @@ import { describeNetworkError } from './network-error.js'
 export interface TransportResponse {
   status: number
   headers: Dispatcher.ResponseData['headers']
+  /** The body; with the binary tensor extension, only its JSON part. */
   text: string
+  /** The bytes after the JSON part, when the answer uses the binary tensor extension. */
+  binary?: Buffer
 }
 
 /** Why a request got no HTTP answer. */
@@ -68,12 +71,15 @@ export class WorkerTransport {
    */
   async post(
     path: string,
-    body: string,
+    body: string | { bytes: Uint8Array; headers: readonly string[] },
     timeoutMs: number,
     signal?: AbortSignal,
   ): Promise<TransportResponse> {
     const ms = Math.max(1, Math.floor(timeoutMs))
-    const headers: string[] = ['content-type', 'application/json', DEADLINE_HEADER, String(ms)]
+    const headers: string[] =
+      typeof body === 'string'
+        ? ['content-type', 'application/json', DEADLINE_HEADER, String(ms)]
+        : [...body.headers, DEADLINE_HEADER, String(ms)]
     if (this.#authorization !== null) headers.push('authorization', this.#authorization)
     try {
       // undici's own per-request timers, not an AbortController and a setTimeout per request: those cost
@@ -82,11 +88,23 @@ export class WorkerTransport {
         path,
         method: 'POST',
         headers,
-        body,
+        body: typeof body === 'string' ? body : body.bytes,
         headersTimeout: ms,
         bodyTimeout: ms,
         ...(signal ? { signal } : {}),
       })
+      const framed = Number(response.headers[INFERENCE_HEADER_CONTENT_LENGTH])
+      if (Number.isSafeInteger(framed) && framed > 0) {
+        // Binary tensor extension: the JSON part, then raw tensor bytes.
+        const bytes = Buffer.from(await response.body.arrayBuffer())
+        const split = Math.min(framed, bytes.length)
+        return {
+          status: response.statusCode,
+          headers: response.headers,
+          text: bytes.subarray(0, split).toString('utf8'),
+          binary: bytes.subarray(split),
+        }
+      }
       const text = await response.body.text()
       return { status: response.statusCode, headers: response.headers, text }
     } catch (error) {
