@@ -4,6 +4,7 @@ import { parentPort, workerData } from 'node:worker_threads'
 import ort from 'onnxruntime-node'
 import type { TensorInfo } from './backend.js'
 import type { Tensor, TensorArray } from './tensor.js'
+import { lowerThreadPriority } from './thread-priority.js'
 
 /** What the main thread passes as `workerData`. */
 export interface OnnxThreadData {
@@ -75,6 +76,8 @@ function toTensorArray(datatype: Datatype, data: unknown): TensorArray {
 }
 
 async function main(port: NonNullable<typeof parentPort>, config: OnnxThreadData): Promise<void> {
+  // Before the session exists, so ONNX Runtime's own intra-op threads inherit the lower priority.
+  lowerThreadPriority()
   let session: ort.InferenceSession
   try {
     session = await ort.InferenceSession.create(config.modelPath, {

@@ -5,6 +5,7 @@
 import { parentPort } from 'node:worker_threads'
 import { InferRequestSchema } from '@npu-fleet/protocol'
 import secureJson from 'secure-json-parse'
+import { lowerThreadPriority } from '../backends/thread-priority.js'
 import { formatIssues } from '../format-issues.js'
 import { decodeJsonData } from './tensor-codec.js'
 
@@ -18,6 +19,9 @@ export interface JsonDecodeRequest {
 export type JsonDecodeReply =
   | { id: number; ok: true; request: unknown }
   | { id: number; ok: false; kind: 'malformed' | 'invalid'; message: string }
+
+// Bulk work: below the event loop's priority, like the inference threads.
+lowerThreadPriority()
 
 parentPort?.on('message', ({ id, bytes }: JsonDecodeRequest) => {
   const reply = (message: JsonDecodeReply, transfer: ArrayBuffer[] = []) =>
