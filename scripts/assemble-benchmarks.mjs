@@ -32,5 +32,8 @@ for (const [title, dir] of sources) {
     lines.push(readFileSync(join(abs, file), 'utf8').trim(), '')
   }
 }
+// Why missed targets were missed: written by hand after reading the run above (scripts/benchmark-notes.md).
+const notes = join(root, 'scripts', 'benchmark-notes.md')
+if (existsSync(notes)) lines.push(readFileSync(notes, 'utf8').trim(), '')
 writeFileSync(join(root, 'BENCHMARKS.md'), `${lines.join('\n').trim()}\n`)
 console.log('wrote BENCHMARKS.md')
