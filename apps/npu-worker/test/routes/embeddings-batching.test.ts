@@ -1,7 +1,7 @@
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { EmbeddingsResponseSchema } from '@npu-fleet/protocol'
+import { EmbeddingsResponseSchema, HealthResponseSchema } from '@npu-fleet/protocol'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { GENERATED_MODELS_DIR, startWorker, type WorkerProcess } from '../helpers/worker-process.js'
 
@@ -53,6 +53,18 @@ async function inferences(): Promise<number> {
 }
 
 describe('embeddings through the dynamic batcher', () => {
+  it('says in /health how the model batches', async () => {
+    const health = HealthResponseSchema.parse(await (await fetch(`${worker.url}/health`)).json())
+    expect(health.models.find((m) => m.name === 'tiny-bert-embed')?.batching).toEqual({
+      enabled: true,
+      mode: 'dynamic',
+      max_batch_size: 16,
+      max_queue_delay_us: 300000,
+      padded_to: null,
+      reason: null,
+    })
+  })
+
   it('merges concurrent requests and gives each text the vector it gets alone', async () => {
     const texts = Array.from({ length: 12 }, (_, i) => `sentence number ${i} about ${'npu '.repeat(i)}fleets`)
     const alone: number[][] = []
