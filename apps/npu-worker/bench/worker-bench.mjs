@@ -14,35 +14,13 @@ import Fastify from 'fastify'
 import { Pool } from 'undici'
 import { OnnxRuntimeBackend } from '../dist/backends/onnxruntime.js'
 import { DEFAULT_MODELS_DIR } from '../dist/models/default-model-repository.js'
-import { binaryRequest } from './lib.mjs'
+import { binaryRequest, fmt, measure, percentile, verdict } from './lib.mjs'
 
 process.env.ORT_DISABLE_TELEMETRY ??= '1'
 const smoke = process.argv.includes('--smoke')
 const seconds = smoke ? 0.4 : 6
 const concurrency = 8
 const here = dirname(fileURLToPath(import.meta.url))
-
-const percentile = (sorted, p) =>
-  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN
-
-/** Runs `task` with `workers` concurrent loops for `seconds`; returns ops/s and latencies (ms). */
-async function measure(task, workers, secs = seconds) {
-  const latencies = []
-  const end = performance.now() + secs * 1000
-  let ops = 0
-  await Promise.all(
-    Array.from({ length: workers }, async () => {
-      while (performance.now() < end) {
-        const t0 = performance.now()
-        await task()
-        latencies.push(performance.now() - t0)
-        ops++
-      }
-    }),
-  )
-  latencies.sort((a, b) => a - b)
-  return { opsPerSec: ops / secs, p50: percentile(latencies, 50), p99: percentile(latencies, 99) }
-}
 
 const models = {
   mlp: {
@@ -225,9 +203,6 @@ async function healthUnderSaturation(client, form) {
   await probe.close()
   return result
 }
-
-const fmt = (n, d = 1) => (Number.isFinite(n) ? n.toFixed(d) : 'n/a')
-const verdict = (ok) => (ok ? 'met' : '**missed**')
 
 // Paired rounds: each ratio is measured as two back-to-back halves, alternating which side goes first, and
 // the figure is the median over rounds (their spread shows how noisy the shared machine was).

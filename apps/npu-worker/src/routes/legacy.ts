@@ -8,7 +8,7 @@ import type { FastifyPluginAsync } from 'fastify'
 import { ErrBadTaskInput, ErrMalformedBody, ErrModelNotFound } from '../errors.js'
 import { formatIssues } from '../format-issues.js'
 import { findPipeline } from '../tasks/find-pipeline.js'
-import { runTask } from '../tasks/run-task.js'
+import { runTask, taskEnvelope } from '../tasks/run-task.js'
 
 /**
  * Routes the clients of the replaced system call, dispatched to the same pipelines as `/v1/tasks`.
@@ -67,15 +67,7 @@ const legacyRoutes: FastifyPluginAsync = async (app) => {
     }
     if (modelName !== undefined && taskType === 'embeddings') input = { ...input, model: modelName }
     const run = await runTask(app, pipeline, input, request, reply)
-    return {
-      success: true,
-      task: pipeline.type,
-      model: run.model,
-      backend: run.backend,
-      device: run.device,
-      duration_ms: Math.round(run.durationMs * 1000) / 1000,
-      result: run.result,
-    }
+    return taskEnvelope(pipeline.type, run)
   })
 }
 

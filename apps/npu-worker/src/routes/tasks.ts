@@ -2,7 +2,7 @@ import type { TaskResponse } from '@npu-fleet/protocol'
 import type { FastifyPluginAsync } from 'fastify'
 import { ErrMalformedBody, ErrUnsupportedMediaType } from '../errors.js'
 import { findPipeline } from '../tasks/find-pipeline.js'
-import { runTask } from '../tasks/run-task.js'
+import { runTask, taskEnvelope } from '../tasks/run-task.js'
 
 /** Takes `image/*` bodies as raw bytes; each pipeline says which media types it accepts. */
 export function acceptRawImages(app: Parameters<FastifyPluginAsync>[0]): void {
@@ -32,15 +32,7 @@ const taskRoutes: FastifyPluginAsync = async (app) => {
         throw new ErrMalformedBody(`expected a JSON object with the ${pipeline.type} task's input`)
       }
       const run = await runTask(app, pipeline, input, request, reply, raw)
-      return {
-        success: true,
-        task: pipeline.type,
-        model: run.model,
-        backend: run.backend,
-        device: run.device,
-        duration_ms: Math.round(run.durationMs * 1000) / 1000,
-        result: run.result,
-      }
+      return taskEnvelope(pipeline.type, run)
     },
   )
 }

@@ -1,3 +1,4 @@
+import type { TaskResponse } from '@npu-fleet/protocol'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Tensor } from '../backends/tensor.js'
 import {
@@ -64,4 +65,17 @@ export async function runTask<I, R>(
 
   const outcome = await pipeline.run(input, { infer, signal, log: request.log })
   return { ...outcome, durationMs: performance.now() - started }
+}
+
+/** The `/v1/tasks/{type}` success envelope of a finished task (also `/inference`'s reply). */
+export function taskEnvelope<R>(type: string, run: TaskRun<R>): TaskResponse<R> {
+  return {
+    success: true,
+    task: type,
+    model: run.model,
+    backend: run.backend,
+    device: run.device,
+    duration_ms: Math.round(run.durationMs * 1000) / 1000,
+    result: run.result,
+  }
 }
