@@ -138,10 +138,21 @@ async function loadModels(port: number): Promise<void> {
   await app.registry.loadAll()
   app.lifecycle.markServing()
   const ready = app.registry.all().filter((m) => m.state === 'ready')
+  const tasks = app.tasks.available()
   logger.info(
-    { ready: ready.map((m) => `${m.name}:${m.version}@${m.model?.backend}/${m.model?.device}`) },
+    { ready: ready.map((m) => `${m.name}:${m.version}@${m.model?.backend}/${m.model?.device}`), tasks },
     'models loaded',
   )
+  // A task whose models are present but cannot serve (failed load, unreadable tokenizer) would otherwise only
+  // be missing from capabilities.tasks.
+  for (const pipeline of app.tasks.all()) {
+    if (!tasks.includes(pipeline.type)) {
+      logger.warn(
+        { task: pipeline.type, models: pipeline.models },
+        'task unavailable: its models cannot serve; see /health',
+      )
+    }
+  }
   await notify.status(`serving ${ready.length} model version(s) on port ${port}`).catch(() => {})
 }
 

@@ -254,6 +254,8 @@ describe('no placeholder output, ever', () => {
     const health = HealthResponseSchema.parse(await (await fetch(`${broken.url}/health`)).json())
     expect(health.status).toBe('degraded')
     expect(health.capabilities.tasks).toEqual([])
+    // The operator is told why the task is missing, not left to notice it.
+    expect(broken.logLines().some((l) => l.msg === 'task unavailable' && l.task === 'embeddings')).toBe(true)
     for (const [path, body] of [
       ['/v1/embeddings', { input: 'hello' }],
       ['/embedding/generate', ['hello']],
