@@ -1,4 +1,4 @@
-import { type StatWatcher, unwatchFile, watchFile } from 'node:fs'
+import { type StatWatcher, statSync, unwatchFile, watchFile } from 'node:fs'
 import {
   type InferResponse,
   InferResponseSchema,
@@ -787,8 +787,13 @@ export class NpuWorkerPool {
       typeof this.#options.watch === 'object'
         ? (this.#options.watch.intervalMs ?? DEFAULT_WATCH_INTERVAL_MS)
         : DEFAULT_WATCH_INTERVAL_MS
-    const listener = (curr: import('node:fs').Stats, prev: import('node:fs').Stats) => {
-      if (curr.mtimeMs === prev.mtimeMs && curr.size === prev.size) return
+    // Compared with the file as it was when the config was loaded, taken now, synchronously: watchFile's own
+    // first poll is asynchronous, and a write landing before it would become its baseline and be missed.
+    const initial = statSync(path, { throwIfNoEntry: false })
+    let seen = initial ? { mtimeMs: initial.mtimeMs, size: initial.size } : null
+    const listener = (curr: import('node:fs').Stats) => {
+      if (seen && curr.mtimeMs === seen.mtimeMs && curr.size === seen.size) return
+      seen = { mtimeMs: curr.mtimeMs, size: curr.size }
       // Editors write in several steps: reload once the file has been quiet for a moment.
       if (this.#watchTimer) clearTimeout(this.#watchTimer)
       this.#watchTimer = setTimeout(() => {
