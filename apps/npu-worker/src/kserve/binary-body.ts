@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream'
 import { INFERENCE_HEADER_CONTENT_LENGTH } from '@npu-fleet/protocol'
 import { ErrBadInferRequest, ErrMalformedBody, ErrPayloadTooLarge } from '../errors.js'
-import type { JsonDecodePool } from './json-decode-pool.js'
+import type { JsonCodecPool } from './json-codec-pool.js'
 
 /** JSON bodies at least this large are decoded on the JSON thread; smaller ones cost less inline. */
 export const OFF_THREAD_JSON_BYTES = 64 * 1024
@@ -65,7 +65,7 @@ export function readInferBody(
   headers: Record<string, string | string[] | undefined>,
   limit: number,
   parseJson: (text: string) => unknown,
-  jsonPool?: JsonDecodePool,
+  jsonPool?: JsonCodecPool,
 ): Promise<InferBody> {
   const binaryHeader = headers[INFERENCE_HEADER_CONTENT_LENGTH]
   const declared = Number(headers['content-length'])

@@ -259,7 +259,7 @@ export function decodeInputs(
       return
     }
     if (input.data === undefined) bad(`${field}.data: missing (or give parameters.binary_data_size)`)
-    // Already decoded off the main thread (json-decode-thread.ts) by the input's own datatype and shape,
+    // Already decoded off the main thread (json-codec-thread.ts) by the input's own datatype and shape,
     // both just checked against the model.
     if (ArrayBuffer.isView(input.data)) {
       tensors[input.name] = {

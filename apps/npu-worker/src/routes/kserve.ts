@@ -20,7 +20,7 @@ import {
 } from '../errors.js'
 import { formatIssues } from '../format-issues.js'
 import { frameBinaryResponse, type InferBody, readInferBody } from '../kserve/binary-body.js'
-import { JsonDecodePool } from '../kserve/json-decode-pool.js'
+import { JsonCodecPool, OFF_THREAD_JSON_ELEMENTS } from '../kserve/json-codec-pool.js'
 import { decodeInputs, encodeOutput, encodeOutputBinary } from '../kserve/tensor-codec.js'
 import type { RegisteredModel } from '../models/model-registry.js'
 import { isValidModelName } from '../models/model-repository.js'
@@ -87,8 +87,8 @@ const kserveRoutes: FastifyPluginAsync = async (app) => {
     if (failure) throw failure
     return result
   }
-  // Large JSON bodies are parsed and decoded on a thread of their own (json-decode-pool.ts).
-  const jsonPool = new JsonDecodePool()
+  // Large JSON bodies are parsed and decoded on a thread of their own (json-codec-pool.ts).
+  const jsonPool = new JsonCodecPool()
   app.addHook('onClose', () => jsonPool.close())
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', (request, payload, done) => {
@@ -211,11 +211,21 @@ const kserveRoutes: FastifyPluginAsync = async (app) => {
       ...(body.id !== undefined ? { id: body.id } : {}),
       outputs: [],
     }
-    const chunks: Uint8Array[] = []
-    for (const name of names) {
+    const tensors = names.map((name) => {
       const tensor = outputs[name]
       if (!tensor) throw new Error(`backend returned no tensor for output ${name}`)
-      if (wantsBinary(body, name)) {
+      return { name, tensor, binary: wantsBinary(body, name) }
+    })
+    // An all-JSON answer with big outputs is written on the JSON thread, not on the event loop.
+    const jsonElements = tensors.reduce((sum, t) => sum + (t.binary ? 0 : t.tensor.data.length), 0)
+    if (tensors.every((t) => !t.binary) && jsonElements >= OFF_THREAD_JSON_ELEMENTS) {
+      const json = await jsonPool.encode(response, tensors)
+      reply.type('application/json; charset=utf-8')
+      return reply.send(json) as unknown as InferResponse
+    }
+    const chunks: Uint8Array[] = []
+    for (const { name, tensor, binary: asBinary } of tensors) {
+      if (asBinary) {
         const { output, bytes } = encodeOutputBinary(name, tensor)
         response.outputs.push(output)
         chunks.push(bytes)

@@ -2,6 +2,7 @@ import { join } from 'node:path'
 import { InferResponseSchema } from '@npu-fleet/protocol'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { OFF_THREAD_JSON_BYTES } from '../../src/kserve/binary-body.js'
+import { OFF_THREAD_JSON_ELEMENTS } from '../../src/kserve/json-codec-pool.js'
 import { loadMlpReference } from '../helpers/mlp-reference.js'
 import {
   makeMlpModelRepository,
@@ -10,8 +11,8 @@ import {
   type WorkerProcess,
 } from '../helpers/worker-process.js'
 
-// Large JSON infer bodies are parsed and decoded on the JSON thread: same answers, same 400s (field named,
-// prototype poisoning refused) as the inline path that small bodies take.
+// Large JSON infer bodies are parsed and decoded, and large JSON answers written, on the JSON thread: same
+// answers, same 400s (field named, prototype poisoning refused) as the inline path small bodies take.
 
 let repo: TempModelRepository
 let worker: WorkerProcess
@@ -55,6 +56,29 @@ describe('large JSON bodies decoded off the main thread', () => {
       JSON.stringify({ inputs: [{ name: 'input', datatype: 'FP32', shape: [BATCH, 384], data: rows }] }),
     )
     expect(InferResponseSchema.parse(nested.body).outputs[0]?.data).toEqual(out)
+  })
+
+  it('writes a big JSON answer on the JSON thread: the same numbers, valid protocol JSON', async () => {
+    const batch = Math.ceil(OFF_THREAD_JSON_ELEMENTS / 16) + 8 // outputs above the off-thread threshold
+    const big = Array.from({ length: batch * 384 }, (_, i) => Math.cos(i * 0.003) / 4)
+    const res = await fetch(`${worker.url}/v2/models/mlp/infer`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        id: 'big-1',
+        inputs: [{ name: 'input', datatype: 'FP32', shape: [batch, 384], data: big }],
+      }),
+    })
+    expect(res.status).toBe(200)
+    expect(res.headers.get('content-type')).toMatch(/^application\/json/)
+    const body = InferResponseSchema.parse(await res.json())
+    expect(body).toMatchObject({ model_name: 'mlp', model_version: '1', id: 'big-1' })
+    const out = body.outputs[0]
+    expect(out).toMatchObject({ name: 'output', datatype: 'FP32', shape: [batch, 16] })
+    const expected = loadMlpReference(join(repo.dir, 'mlp', '1', 'model.onnx'))(big, batch)
+    expect(out?.data).toHaveLength(expected.length)
+    const data = (out?.data ?? []) as number[]
+    for (let i = 0; i < expected.length; i += 97) expect(data[i]).toBeCloseTo(expected[i] as number, 4)
   })
 
   it('answers the same 400s, naming the field', async () => {
