@@ -32,7 +32,7 @@ const issuesOfDocument = (doc: unknown) =>
 describe('loadWorkerConfig: both YAML forms of DESIGN.md', () => {
   it('reads form 1 (url) with every default applied', async () => {
     const path = file(`workers:
-  - { id: npu-worker-vm2, url: http://172.16.168.22:8081, priority: 10, enabled: true, max_concurrent_tasks: 4 }
+  - { id: npu-worker-vm2, url: http://192.0.2.22:8081, priority: 10, enabled: true, max_concurrent_tasks: 4 }
   - { id: npu-worker-vm3, url: "https://npu3.internal:9443/", enabled: false }
 load_balancing: { health_check_interval: 30, retry_cooldown_seconds: 60, timeout_seconds: 10 }
 `)
@@ -42,8 +42,8 @@ load_balancing: { health_check_interval: 30, retry_cooldown_seconds: 60, timeout
     expect(config.workers).toEqual([
       {
         id: 'npu-worker-vm2',
-        url: 'http://172.16.168.22:8081',
-        origin: 'http://172.16.168.22:8081',
+        url: 'http://192.0.2.22:8081',
+        origin: 'http://192.0.2.22:8081',
         basePath: '',
         priority: 10,
         enabled: true,
@@ -78,13 +78,13 @@ load_balancing: { health_check_interval: 30, retry_cooldown_seconds: 60, timeout
 server: { port: 3000 }
 npu:
   workers:
-    - { id: npu-worker-vm2, host: 172.16.168.22, port: 8081, priority: 10, enabled: true, max_concurrent_tasks: 4 }
+    - { id: npu-worker-vm2, host: 192.0.2.22, port: 8081, priority: 10, enabled: true, max_concurrent_tasks: 4 }
     - { id: v6, host: "::1", port: 8082, enabled: true }
   load_balancing: { failure_threshold: 3, max_attempts: 2 }
 `)
     const config = await loadWorkerConfig(path, { env: {} })
     expect(config.workers.map((w) => [w.id, w.url, w.priority, w.maxConcurrentTasks])).toEqual([
-      ['npu-worker-vm2', 'http://172.16.168.22:8081', 10, 4],
+      ['npu-worker-vm2', 'http://192.0.2.22:8081', 10, 4],
       ['v6', 'http://[::1]:8082', 5, 4],
     ])
     expect(config.loadBalancing.failureThreshold).toBe(3)
@@ -261,13 +261,13 @@ npu:
 describe('loadWorkerConfig: missing file', () => {
   it('falls back to one worker from NPU_WORKER_URL, with a warning', async () => {
     const missing = join(dir, 'nope.yaml')
-    const config = await loadWorkerConfig(missing, { env: { NPU_WORKER_URL: 'http://10.1.2.3:9000' } })
+    const config = await loadWorkerConfig(missing, { env: { NPU_WORKER_URL: 'http://198.51.100.3:9000' } })
     expect(config.source).toEqual({ kind: 'env', variable: 'NPU_WORKER_URL', missingPath: missing })
     expect(config.workers).toEqual([
-      expect.objectContaining({ id: 'default', url: 'http://10.1.2.3:9000', enabled: true, priority: 5 }),
+      expect.objectContaining({ id: 'default', url: 'http://198.51.100.3:9000', enabled: true, priority: 5 }),
     ])
     expect(config.warnings).toEqual([
-      `config file ${missing} not found; using one worker from NPU_WORKER_URL=http://10.1.2.3:9000`,
+      `config file ${missing} not found; using one worker from NPU_WORKER_URL=http://198.51.100.3:9000`,
     ])
   })
 
