@@ -168,7 +168,8 @@ ${lb}`,
     const { p, logs } = await poolFrom(path, { watch: { intervalMs: 50 } })
     writeFileSync(
       path,
-      `workers:\n  - { id: a, url: "${url(0)}", enabled: true }\n  - { id: b, url: "${url(1)}", enabled: true }\n`,
+      // Worker 2: never stopped by the tests above, so the new worker's first health check answers at once.
+      `workers:\n  - { id: a, url: "${url(0)}", enabled: true }\n  - { id: b, url: "${url(2)}", enabled: true }\n`,
     )
     await waitUntil(() => p.getWorkers().length === 2, 'the watched file to be reloaded')
     expect(logs.find('info', 'reloaded 2 workers')).toHaveLength(1)
