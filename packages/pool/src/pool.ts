@@ -1,4 +1,5 @@
-import { type StatWatcher, statSync, unwatchFile, watchFile } from 'node:fs'
+import { statSync } from 'node:fs'
+import { stat } from 'node:fs/promises'
 import {
   type InferResponse,
   InferResponseSchema,
@@ -82,10 +83,8 @@ export class NpuWorkerPool {
   #seq = 0
   #needCount = 0
   #reloading: Promise<ReloadResult> | null = null
-  #watching: {
-    path: string
-    listener: (curr: import('node:fs').Stats, prev: import('node:fs').Stats) => void
-  } | null = null
+  /** The config-file poll (`watch` option), or null. */
+  #watching: NodeJS.Timeout | null = null
   #watchTimer: NodeJS.Timeout | null = null
   readonly #stats = {
     started: 0,
@@ -787,29 +786,40 @@ export class NpuWorkerPool {
       typeof this.#options.watch === 'object'
         ? (this.#options.watch.intervalMs ?? DEFAULT_WATCH_INTERVAL_MS)
         : DEFAULT_WATCH_INTERVAL_MS
-    // Compared with the file as it was when the config was loaded, taken now, synchronously: watchFile's own
-    // first poll is asynchronous, and a write landing before it would become its baseline and be missed.
+    // Our own stat poll against the file as it was when the config was loaded (taken now, synchronously).
+    // fs.watchFile takes its baseline with an asynchronous first stat, so a write landing before that stat
+    // became the baseline and was never reported (seen in CI with a busy thread pool).
     const initial = statSync(path, { throwIfNoEntry: false })
-    let seen = initial ? { mtimeMs: initial.mtimeMs, size: initial.size } : null
-    const listener = (curr: import('node:fs').Stats) => {
-      if (seen && curr.mtimeMs === seen.mtimeMs && curr.size === seen.size) return
-      seen = { mtimeMs: curr.mtimeMs, size: curr.size }
-      // Editors write in several steps: reload once the file has been quiet for a moment.
-      if (this.#watchTimer) clearTimeout(this.#watchTimer)
-      this.#watchTimer = setTimeout(() => {
-        this.#watchTimer = null
-        void this.reloadConfig()
-      }, 100)
-      this.#watchTimer.unref()
-    }
-    const watcher: StatWatcher = watchFile(path, { interval, persistent: false }, listener)
-    void watcher
-    this.#watching = { path, listener }
+    let seen = initial ? `${initial.mtimeMs}:${initial.size}` : 'missing'
+    let polling = false
+    const poll = setInterval(() => {
+      if (polling) return
+      polling = true
+      stat(path)
+        .then(
+          (now) => `${now.mtimeMs}:${now.size}`,
+          () => 'missing',
+        )
+        .then((current) => {
+          polling = false
+          if (current === seen) return
+          seen = current
+          // Editors write in several steps: reload once the file has been quiet for a moment.
+          if (this.#watchTimer) clearTimeout(this.#watchTimer)
+          this.#watchTimer = setTimeout(() => {
+            this.#watchTimer = null
+            void this.reloadConfig()
+          }, 100)
+          this.#watchTimer.unref()
+        })
+    }, interval)
+    poll.unref()
+    this.#watching = poll
   }
 
   #stopWatch(): void {
     if (this.#watchTimer) clearTimeout(this.#watchTimer)
-    if (this.#watching) unwatchFile(this.#watching.path, this.#watching.listener)
+    if (this.#watching) clearInterval(this.#watching)
     this.#watching = null
   }
 }
