@@ -35,7 +35,7 @@ export interface InferOptions extends CallOptions {
   /**
    * Use the KServe binary tensor extension: inputs whose `data` is a typed array (Float32Array, ...) travel as
    * raw bytes, and outputs come back as typed arrays in `result.outputs[i].data`. Far cheaper than JSON for
-   * large tensors (an image is ~6× faster end to end). Default false (plain JSON).
+   * large tensors (an image is 5–6× faster end to end). Default false (plain JSON).
    */
   binary?: boolean
 }
