@@ -84,6 +84,7 @@ for (const [name, file] of Object.entries(modelFiles)) {
     instances: name === 'ppocr-cls' ? 1 : 2,
     performanceHint: 'LATENCY',
     cacheDir: null,
+    inferTimeoutMs: 60_000,
   })
 }
 

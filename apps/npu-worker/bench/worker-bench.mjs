@@ -50,6 +50,7 @@ async function inProcess(name) {
     instances: m.instances,
     performanceHint: 'LATENCY',
     cacheDir: null,
+    inferTimeoutMs: 60_000,
   })
   const data = m.data()
   return {

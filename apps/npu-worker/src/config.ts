@@ -28,6 +28,7 @@ const layerShape = {
   body_limit_bytes: intIn(1024, 2 ** 31 - 1),
   shutdown_grace_ms: intIn(0, 600_000),
   request_timeout_ms: intIn(1, 3_600_000),
+  inference_timeout_ms: intIn(1, 3_600_000),
   default_threads: intIn(1, 256),
   default_instances: intIn(1, 64),
   queue: z.object({ max_queued: intIn(0, 100_000).optional() }, { error: 'expected a mapping' }).strict(),
@@ -54,6 +55,8 @@ export const WorkerConfigSchema = z
     shutdown_grace_ms: layerShape.shutdown_grace_ms.default(10_000),
     /** Default deadline of an inference request when the client sends none. */
     request_timeout_ms: layerShape.request_timeout_ms.default(30_000),
+    /** Hard limit of one native inference; past it the call is abandoned and its slot recycled. */
+    inference_timeout_ms: layerShape.inference_timeout_ms.default(60_000),
     default_threads: layerShape.default_threads.default(1),
     default_instances: layerShape.default_instances.default(2),
     queue: z
@@ -87,6 +90,7 @@ export const ENV_KEYS = {
   NPU_WORKER_BODY_LIMIT_BYTES: 'body_limit_bytes',
   NPU_WORKER_SHUTDOWN_GRACE_MS: 'shutdown_grace_ms',
   NPU_WORKER_REQUEST_TIMEOUT_MS: 'request_timeout_ms',
+  NPU_WORKER_INFERENCE_TIMEOUT_MS: 'inference_timeout_ms',
   NPU_WORKER_DEFAULT_THREADS: 'default_threads',
   NPU_WORKER_DEFAULT_INSTANCES: 'default_instances',
   NPU_WORKER_QUEUE_MAX_QUEUED: 'queue.max_queued',
@@ -108,6 +112,7 @@ const NUMERIC_KEYS = new Set([
   'body_limit_bytes',
   'shutdown_grace_ms',
   'request_timeout_ms',
+  'inference_timeout_ms',
   'default_threads',
   'default_instances',
   'queue.max_queued',

@@ -73,3 +73,13 @@ export {
   type TaskResponse,
   TaskResponseSchema,
 } from './tasks.js'
+export {
+  compareOutputs,
+  type InferencePrecision,
+  type OutputComparison,
+  precisionOfDevice,
+  precisionOfHint,
+  TOLERANCE_OF_PRECISION,
+  type Tolerance,
+  toleranceFor,
+} from './tolerance.js'

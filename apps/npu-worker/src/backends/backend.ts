@@ -1,4 +1,4 @@
-import type { BackendName, Datatype } from '@npu-fleet/protocol'
+import type { BackendName, Datatype, InferencePrecision } from '@npu-fleet/protocol'
 import type { Tensor } from './tensor.js'
 
 /** Name, datatype and shape of a model input or output; -1 marks a dynamic dimension. */
@@ -31,6 +31,33 @@ export interface ModelLoadSpec {
   performanceHint: PerformanceHint
   /** Folder for OpenVINO's compiled-model cache (`CACHE_DIR`); null disables it. */
   cacheDir: string | null
+  /**
+   * Hard limit of one native inference, in ms. A call still running past it is abandoned: it rejects with
+   * {@link InferTimeoutError} and the backend recycles its slot (a new infer request or queue, a recompile,
+   * a replacement thread), so a request that never settles cannot wedge the model.
+   */
+  inferTimeoutMs: number
+}
+
+/** What a loaded model can serve with right now (see `LoadedModel.condition`). */
+export type ModelCondition =
+  /** Every slot works. */
+  | { kind: 'serving' }
+  /** Some slots are out (a thread being replaced, a request being recycled): `live` of `parallelism` serve. */
+  | { kind: 'impaired'; live: number; reason: string }
+  /** Nothing can serve now; the backend recovers by itself, retrying with backoff (`retryAt`: epoch ms). */
+  | { kind: 'recovering'; reason: string; attempt: number; retryAt: number }
+
+/** An inference abandoned after `ModelLoadSpec.inferTimeoutMs`; its slot is recycled. */
+export class InferTimeoutError extends Error {
+  override name = 'InferTimeoutError'
+  readonly code = 'INFER_TIMEOUT'
+  constructor(
+    readonly model: string,
+    readonly timeoutMs: number,
+  ) {
+    super(`native inference of ${model} did not settle within ${timeoutMs} ms; its slot is being recycled`)
+  }
 }
 
 /** Options of one `infer` call. */
@@ -52,6 +79,12 @@ export interface LoadedModel {
   readonly parallelism: number
   /** Batch sizes compiled for static shapes, or null when the batch dimension is dynamic. */
   readonly compiledBatchSizes: readonly number[] | null
+  /** Precision the device computes this model in (`INFERENCE_PRECISION_HINT` when reported, else the device's). */
+  readonly precision: InferencePrecision
+  /** What can serve right now. Read on every `/health`, so it must be cheap. */
+  condition(): ModelCondition
+  /** Sets the one listener told of every change of `condition()` (the registry, which moves the model's state). */
+  onConditionChange(listener: (condition: ModelCondition) => void): void
   /**
    * Run one inference. Never runs on the main thread's event loop for longer than a copy.
    * Resolves with every output, or only `outputNames` when given.
@@ -61,7 +94,7 @@ export interface LoadedModel {
     outputNames?: readonly string[],
     options?: InferOptions,
   ): Promise<Record<string, Tensor>>
-  /** Release native resources; pending `infer` calls finish first. */
+  /** Release native resources; pending `infer` calls finish first, for at most `inferTimeoutMs`. */
   unload(): Promise<void>
 }
 

@@ -6,6 +6,7 @@ import type {
   InferenceBackend,
   InferOptions,
   LoadedModel,
+  ModelCondition,
   ModelLoadSpec,
   TensorInfo,
 } from './backend.js'
@@ -50,6 +51,7 @@ type ThreadStart = { ok: true; inputs: TensorInfo[]; outputs: TensorInfo[] } | {
 export class OnnxRuntimeModel implements LoadedModel {
   readonly backend = 'onnxruntime' as const
   readonly device = 'CPU'
+  readonly precision = 'FP32' as const
   readonly parallelism: number
   readonly compiledBatchSizes: readonly number[] | null
   readonly #spec: ModelLoadSpec
@@ -60,6 +62,8 @@ export class OnnxRuntimeModel implements LoadedModel {
   #closing = false
   #onIdle: (() => void) | null = null
   readonly #onUnloaded: (model: OnnxRuntimeModel) => void
+  #conditionListener: ((condition: ModelCondition) => void) | null = null
+  #lastCondition: ModelCondition = { kind: 'serving' }
 
   private constructor(
     spec: ModelLoadSpec,
@@ -95,6 +99,28 @@ export class OnnxRuntimeModel implements LoadedModel {
     const model = new OnnxRuntimeModel({ ...spec, instances }, entry, first.inputs, first.outputs, onUnloaded)
     for (const { worker } of workers) model.#adopt(worker)
     return model
+  }
+
+  condition(): ModelCondition {
+    const live = this.#slots.filter((s) => s.state === 'idle' || s.state === 'busy').length
+    if (live === this.parallelism) return { kind: 'serving' }
+    const dead = this.#slots.find((s) => s.state !== 'idle' && s.state !== 'busy')
+    const reason = `${this.parallelism - live} of ${this.parallelism} ONNX Runtime threads down${dead?.lastError ? ` (${dead.lastError})` : ''}`
+    if (live > 0) return { kind: 'impaired', live, reason }
+    return { kind: 'recovering', reason, attempt: 1, retryAt: Date.now() }
+  }
+
+  onConditionChange(listener: (condition: ModelCondition) => void): void {
+    this.#conditionListener = listener
+  }
+
+  /** Tells the listener when the condition changed since last told. */
+  #conditionMayHaveChanged(): void {
+    const next = this.condition()
+    const previous = this.#lastCondition
+    if (next.kind === previous.kind && JSON.stringify(next) === JSON.stringify(previous)) return
+    this.#lastCondition = next
+    this.#conditionListener?.(next)
   }
 
   /** The live worker threads, for diagnostics and for tests that kill one. */
@@ -188,6 +214,7 @@ export class OnnxRuntimeModel implements LoadedModel {
       slot.lastError = err.message
     })
     worker.on('exit', (code) => this.#onThreadExit(slot, worker, code))
+    this.#conditionMayHaveChanged()
   }
 
   #onThreadExit(slot: ThreadSlot, worker: Worker, code: number): void {
@@ -204,6 +231,7 @@ export class OnnxRuntimeModel implements LoadedModel {
       this.#dispatch()
       return
     }
+    this.#conditionMayHaveChanged()
     // Replace the thread so the model keeps its parallelism; queued jobs wait for the replacement.
     slot.state = 'starting'
     const replacement = spawn(this.#spec, this.#entry)
@@ -216,6 +244,7 @@ export class OnnxRuntimeModel implements LoadedModel {
         void replacement.worker.terminate()
         if (!start.ok) slot.lastError = start.message
         if (this.#slots.every((s) => s.state === 'dead')) this.#failWaiting(slot.lastError)
+        this.#conditionMayHaveChanged()
       }
       this.#dispatch()
     })

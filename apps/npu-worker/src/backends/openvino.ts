@@ -1,6 +1,14 @@
 import { mkdir } from 'node:fs/promises'
+import { type InferencePrecision, precisionOfDevice } from '@npu-fleet/protocol'
 import type { elementTypeString } from 'openvino-node'
-import type { BackendProbe, InferenceBackend, LoadedModel, ModelLoadSpec, TensorInfo } from './backend.js'
+import type {
+  BackendProbe,
+  InferenceBackend,
+  LoadedModel,
+  ModelCondition,
+  ModelLoadSpec,
+  TensorInfo,
+} from './backend.js'
 import {
   loadOpenvinoRuntime,
   type OpenvinoRuntime,
@@ -125,10 +133,17 @@ export class OpenvinoBackend implements InferenceBackend {
       // A plugin without the property: the configured instances bound the pool alone.
     }
     const jobs = Math.max(1, Math.min(spec.instances, Number.isFinite(optimal) ? optimal : spec.instances))
+    let precisionHint: string | null = null
+    try {
+      precisionHint = String(compiled.getProperty('INFERENCE_PRECISION_HINT'))
+    } catch {
+      // Not every plugin reports it; the device's default precision applies.
+    }
+    const precision = precisionOfDevice(spec.device, precisionHint)
     // AsyncInferQueue, not InferRequest.inferAsync: inferAsync assigns inputs by position and serialises every
     // call behind one mutex (openvinotoolkit/openvino#37739); the queue runs `jobs` native requests, by name.
     const queue = new runtime.AsyncInferQueue(compiled, jobs)
-    const loaded = new OpenvinoModel(runtime, spec, queue, jobs, inputs, outputs, (m) =>
+    const loaded = new OpenvinoModel(runtime, spec, queue, jobs, precision, inputs, outputs, (m) =>
       this.#loaded.delete(m),
     )
     this.#loaded.add(loaded)
@@ -240,6 +255,7 @@ export class OpenvinoModel implements LoadedModel {
     spec: ModelLoadSpec,
     queue: OvAsyncInferQueue,
     readonly parallelism: number,
+    readonly precision: InferencePrecision,
     readonly inputs: readonly TensorInfo[],
     readonly outputs: readonly TensorInfo[],
     onUnloaded: (model: OpenvinoModel) => void,
@@ -251,6 +267,14 @@ export class OpenvinoModel implements LoadedModel {
     this.#onUnloaded = onUnloaded
     this.compiledBatchSizes = inputs.every((i) => !i.shape.includes(-1)) ? staticBatchSizes(inputs) : null
     queue.setCallback((error, request, userData) => this.#complete(error, request, userData))
+  }
+
+  condition(): ModelCondition {
+    return { kind: 'serving' }
+  }
+
+  onConditionChange(_listener: (condition: ModelCondition) => void): void {
+    // The request pool is not recycled yet, so the condition never changes.
   }
 
   async infer(

@@ -40,6 +40,8 @@ export const ModelManifestSchema = z
     threads: positiveInt.max(256).optional(),
     instances: positiveInt.max(64).optional(),
     performance_hint: z.enum(['LATENCY', 'THROUGHPUT', 'CUMULATIVE_THROUGHPUT']).default('LATENCY'),
+    /** Hard limit of one native inference (ms); worker `inference_timeout_ms` when unset. */
+    inference_timeout_ms: positiveInt.max(3_600_000).optional(),
     queue: z
       .object({ max_queued: z.number().int().nonnegative().max(100_000).optional() })
       .strict()

@@ -17,6 +17,7 @@ export interface ModelDefaults {
   instances: number
   queueMaxQueued: number
   performanceHint: PerformanceHint
+  inferTimeoutMs: number
 }
 
 /** Options of the registry. */
@@ -232,6 +233,7 @@ export class ModelRegistry {
       instances: m.manifest.instances ?? defaults.instances,
       performanceHint: m.manifest.performance_hint,
       cacheDir,
+      inferTimeoutMs: m.manifest.inference_timeout_ms ?? defaults.inferTimeoutMs,
     }
   }
 }

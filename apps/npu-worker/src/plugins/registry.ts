@@ -29,6 +29,7 @@ export function createModelRegistry(
       instances: config.default_instances,
       queueMaxQueued: config.queue.max_queued,
       performanceHint: 'LATENCY',
+      inferTimeoutMs: config.inference_timeout_ms,
     },
     cacheDir: config.cache_dir,
     log,

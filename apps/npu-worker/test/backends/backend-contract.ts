@@ -55,6 +55,7 @@ export function clsSpec(overrides: Partial<ModelLoadSpec> = {}): ModelLoadSpec {
     instances: 2,
     performanceHint: 'LATENCY',
     cacheDir: null,
+    inferTimeoutMs: 60_000,
     ...overrides,
   }
 }

@@ -48,6 +48,7 @@ describe('loadWorkerConfig defaults', () => {
       body_limit_bytes: 64 * 1024 * 1024,
       shutdown_grace_ms: 10_000,
       request_timeout_ms: 30_000,
+      inference_timeout_ms: 60_000,
       default_threads: 1,
       default_instances: 2,
       queue: { max_queued: 64 },

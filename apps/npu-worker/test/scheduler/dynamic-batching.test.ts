@@ -106,6 +106,7 @@ describe('ModelQueue with batching, on the real MLP through ONNX Runtime', () =>
       instances: 1,
       performanceHint: 'LATENCY',
       cacheDir: null,
+      inferTimeoutMs: 60_000,
     })
   })
   afterAll(() => backend.close())
@@ -145,6 +146,9 @@ function controllable() {
     outputs: [{ name: 'y', datatype: 'FP32', shape: [-1, 2] }],
     parallelism: 1,
     compiledBatchSizes: null,
+    precision: 'FP32',
+    condition: () => ({ kind: 'serving' }),
+    onConditionChange: () => {},
     infer: (inputs) =>
       new Promise((resolve, reject) => {
         const x = inputs.x as Tensor

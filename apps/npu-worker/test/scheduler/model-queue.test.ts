@@ -20,6 +20,9 @@ function controllableModel(parallelism: number) {
     outputs: [{ name: 'y', datatype: 'FP32', shape: [-1] }],
     parallelism,
     compiledBatchSizes: null,
+    precision: 'FP32',
+    condition: () => ({ kind: 'serving' }),
+    onConditionChange: () => {},
     infer: (inputs) =>
       new Promise((resolve, reject) =>
         pending.push({ resolve, reject, tag: (inputs.x?.data[0] as number) ?? -1 }),

@@ -52,7 +52,13 @@ export async function startEmbeddingsHarness(models: Record<string, ModelFiles>)
   const registry = new ModelRegistry({
     specs: scanModelRepository(dir).specs,
     backends,
-    defaults: { threads: 1, instances: 2, queueMaxQueued: 64, performanceHint: 'LATENCY' },
+    defaults: {
+      threads: 1,
+      instances: 2,
+      queueMaxQueued: 64,
+      performanceHint: 'LATENCY',
+      inferTimeoutMs: 60_000,
+    },
     cacheDir: null,
     log: silent,
   })

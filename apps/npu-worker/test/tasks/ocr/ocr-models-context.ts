@@ -40,6 +40,7 @@ export async function loadOcrModels(): Promise<OcrModels> {
         instances: name === 'ppocr-cls' ? 1 : 2,
         performanceHint: 'LATENCY',
         cacheDir: null,
+        inferTimeoutMs: 60_000,
       }),
     )
   }

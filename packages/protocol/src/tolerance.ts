@@ -1,0 +1,93 @@
+// How close a device's answer must be to the FP32 reference (ONNX Runtime on the CPU) to count as correct.
+// One home for the rule: the release self-test, the role's verify step, the worker's output self-test, the
+// `npu-worker doctor` golden check and the backend contract suite all read it from here.
+
+/** Arithmetic precision a device computes in. */
+export type InferencePrecision = 'FP32' | 'FP16' | 'BF16'
+
+/** `|actual - expected| <= atol + rtol * |expected|` for every element. */
+export interface Tolerance {
+  atol: number
+  rtol: number
+}
+
+/**
+ * Tolerance per precision. FP32 allows for a different summation order or thread count only. FP16 (the NPU,
+ * and the GPU by default) rounds inputs, weights and activations to 11 significant bits (unit roundoff
+ * 2^-11, about 4.9e-4), so each layer may move an output by a few of those relative to its magnitude.
+ * A wrong answer (shuffled outputs, zeros, a wrong weight) is off by the output's own magnitude and fails
+ * at every one of these.
+ */
+export const TOLERANCE_OF_PRECISION: Readonly<Record<InferencePrecision, Tolerance>> = {
+  FP32: { atol: 1e-4, rtol: 1e-3 },
+  FP16: { atol: 1e-2, rtol: 1e-2 },
+  BF16: { atol: 5e-2, rtol: 5e-2 },
+}
+
+/** Precision of an `INFERENCE_PRECISION_HINT` value as OpenVINO reports it (`f32`, `f16`, `bf16`), or null. */
+export function precisionOfHint(hint: string | null | undefined): InferencePrecision | null {
+  switch (hint?.trim().toLowerCase()) {
+    case 'f32':
+    case 'fp32':
+      return 'FP32'
+    case 'f16':
+    case 'fp16':
+      return 'FP16'
+    case 'bf16':
+      return 'BF16'
+    default:
+      return null
+  }
+}
+
+/**
+ * The precision a model computes in on `device`: what the runtime reports (`INFERENCE_PRECISION_HINT`) when
+ * it does, else the device's default: FP16 on the NPU and the GPU, FP32 on the CPU. `NPU.0` counts as `NPU`.
+ */
+export function precisionOfDevice(device: string, reportedHint?: string | null): InferencePrecision {
+  const reported = precisionOfHint(reportedHint)
+  if (reported) return reported
+  const family = device.split('.')[0]?.toUpperCase()
+  return family === 'NPU' || family === 'GPU' ? 'FP16' : 'FP32'
+}
+
+/** The tolerance for a model on `device` (see {@link precisionOfDevice}). */
+export function toleranceFor(device: string, reportedHint?: string | null): Tolerance {
+  return TOLERANCE_OF_PRECISION[precisionOfDevice(device, reportedHint)]
+}
+
+/** The outcome of comparing a device's answer with the reference. */
+export interface OutputComparison {
+  ok: boolean
+  /** Elements outside the tolerance (a length mismatch counts every missing or extra element). */
+  mismatches: number
+  /** Largest `|actual - expected|` seen (Infinity for NaN or a missing element). */
+  maxAbsError: number
+  /** Index of the first element outside the tolerance, or -1. */
+  firstMismatch: number
+}
+
+/** Compares element by element; NaN or infinity where the reference is finite is a mismatch. */
+export function compareOutputs(
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
+  tolerance: Tolerance,
+): OutputComparison {
+  let mismatches = Math.abs(actual.length - expected.length)
+  let maxAbsError = mismatches > 0 ? Number.POSITIVE_INFINITY : 0
+  let firstMismatch = mismatches > 0 ? Math.min(actual.length, expected.length) : -1
+  const n = Math.min(actual.length, expected.length)
+  for (let i = 0; i < n; i++) {
+    const a = Number(actual[i])
+    const e = Number(expected[i])
+    const error = Math.abs(a - e)
+    const bad = !(error <= tolerance.atol + tolerance.rtol * Math.abs(e))
+    if (Number.isNaN(error)) maxAbsError = Number.POSITIVE_INFINITY
+    else if (error > maxAbsError) maxAbsError = error
+    if (bad) {
+      mismatches++
+      if (firstMismatch === -1 || i < firstMismatch) firstMismatch = i
+    }
+  }
+  return { ok: mismatches === 0, mismatches, maxAbsError, firstMismatch }
+}
