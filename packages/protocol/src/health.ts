@@ -92,12 +92,23 @@ export const CapabilitiesSchema = z
 /** Worker capabilities. */
 export type Capabilities = z.infer<typeof CapabilitiesSchema>
 
+/**
+ * Version of the worker <-> pool wire contract this package describes. A worker states it in `/health`; a pool
+ * routes only to workers whose version it lists in {@link SUPPORTED_PROTOCOL_VERSIONS}. Raise it when a change
+ * would make an older peer misread a body (a field's meaning changes); additive fields keep it.
+ */
+export const PROTOCOL_VERSION = 1
+/** Protocol versions this build of the pool can speak to. */
+export const SUPPORTED_PROTOCOL_VERSIONS: readonly number[] = [1]
+
 /** `GET /health` body: what operators curl and what the pool probes. */
 export const HealthResponseSchema = z
   .object({
     status: HealthStatusSchema,
     service: z.literal('npu-worker'),
     version: z.string(),
+    /** {@link PROTOCOL_VERSION} of the worker; absent on workers older than the field. */
+    protocol_version: z.number().int().positive().optional(),
     capabilities: CapabilitiesSchema,
     models: z.array(ModelHealthSchema),
     load: LoadSchema,

@@ -30,6 +30,8 @@ export {
   ModelHealthSchema,
   type ModelState,
   ModelStateSchema,
+  PROTOCOL_VERSION,
+  SUPPORTED_PROTOCOL_VERSIONS,
 } from './health.js'
 export {
   type Datatype,

@@ -1,4 +1,11 @@
-import type { BackendName, HealthResponse, HealthStatus, Load, ModelHealth } from '@npu-fleet/protocol'
+import {
+  type BackendName,
+  type HealthResponse,
+  type HealthStatus,
+  type Load,
+  type ModelHealth,
+  PROTOCOL_VERSION,
+} from '@npu-fleet/protocol'
 import type { BackendProbe } from '../backends/backend.js'
 import type { LifecycleState } from '../plugins/lifecycle.js'
 
@@ -69,6 +76,7 @@ export function buildHealthReport(input: HealthInputs): HealthResponse {
     status,
     service: 'npu-worker',
     version: input.version,
+    protocol_version: PROTOCOL_VERSION,
     capabilities: {
       device: best?.device ?? 'none',
       available: ov?.available === true && ov.devices.includes('NPU'),
