@@ -1,11 +1,11 @@
-// The OpenVINO backend against a fake of openvino-node (test/fakes/fake-openvino.ts) that runs the real model
+// The OpenVINO backend against a fake of openvino-node (src/testing/fake-openvino.ts) that runs the real model
 // with onnxruntime-node in-process. The same backend on the real runtime: openvino-real-runtime.test.ts.
 import { mkdtemp, readdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { OpenvinoBackend } from '../../src/backends/openvino.js'
-import { createFakeOpenvino } from '../fakes/fake-openvino.js'
+import { createFakeOpenvino } from '../../src/testing/fake-openvino.js'
 import {
   CLS_OUTPUT,
   clsInput,

@@ -13,9 +13,10 @@ import type {
   OvPort,
   OvQueueCallback,
   OvTensor,
-} from '../../src/backends/openvino-runtime.js'
+} from '../backends/openvino-runtime.js'
 
 // A fake of the part of openvino-node (2026.x) the OpenVINO backend uses, for hosts without its native runtime.
+// Test-only: it lives in src/ so that real worker processes can run it, and only under `test_hooks`.
 // Every class implements the backend's Ov* types, which are picked from openvino-node's own types, so upstream
 // drift breaks compilation. Numbers are never invented: models are read and run by onnxruntime-node in-process.
 // Behaviour mirrored from openvinotoolkit/openvino src/bindings/js/node:
