@@ -10,6 +10,27 @@ export {
   type PoolWorkersResponse,
   PoolWorkersResponseSchema,
 } from './admin.js'
+export {
+  type AccelNode,
+  AccelNodeSchema,
+  DOCTOR_REPORT_VERSION,
+  type DoctorCheck,
+  DoctorCheckSchema,
+  type DoctorDriver,
+  DoctorDriverSchema,
+  type DoctorModel,
+  DoctorModelSchema,
+  type DoctorOpenvino,
+  DoctorOpenvinoSchema,
+  type DoctorOutputComparison,
+  DoctorOutputComparisonSchema,
+  type DoctorReport,
+  DoctorReportSchema,
+  type DoctorStatus,
+  DoctorStatusSchema,
+  type DoctorUser,
+  DoctorUserSchema,
+} from './doctor.js'
 export { type ErrorBody, ErrorBodySchema } from './errors.js'
 export {
   type BackendName,

@@ -60,7 +60,7 @@ export type OvAsyncInferQueue = Pick<AsyncInferQueue, 'release'> & {
 }
 
 /** OpenVINO Core (`Core` of openvino-node). */
-export type OvCore = Pick<Core, 'getAvailableDevices'> & {
+export type OvCore = Pick<Core, 'getAvailableDevices' | 'getProperty'> & {
   readModel(modelPath: string): Promise<OvModel>
   compileModel(model: OvModel, deviceName: string, config: Record<string, string>): Promise<OvCompiledModel>
 }

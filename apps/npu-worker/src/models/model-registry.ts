@@ -1,24 +1,12 @@
 import type { BackendName, FallbackStep, ModelHealth, ModelState } from '@npu-fleet/protocol'
 import type { FastifyBaseLogger } from 'fastify'
-import type {
-  BackendProbe,
-  InferenceBackend,
-  LoadedModel,
-  ModelLoadSpec,
-  PerformanceHint,
-} from '../backends/backend.js'
+import type { BackendProbe, InferenceBackend, LoadedModel, ModelLoadSpec } from '../backends/backend.js'
 import { batchingHealth, batchingPolicy } from '../scheduler/batching-policy.js'
+import { loadSpecFor, type ModelDefaults } from './model-load-spec.js'
 import type { ModelManifest } from './model-manifest.js'
 import type { ModelVersionSpec } from './model-repository.js'
 
-/** Worker-wide defaults a manifest may override. */
-export interface ModelDefaults {
-  threads: number
-  instances: number
-  queueMaxQueued: number
-  performanceHint: PerformanceHint
-  inferTimeoutMs: number
-}
+export type { ModelDefaults } from './model-load-spec.js'
 
 /** Options of the registry. */
 export interface ModelRegistryOptions {
@@ -88,17 +76,6 @@ export class RegisteredModel {
       error: this.error,
     }
   }
-}
-
-/**
- * Static shapes to compile. With batching configured, the batch dimension of every static shape becomes
- * `max_batch_size`: the NPU then runs one merged batch per inference, and smaller batches are padded.
- */
-function staticShapesFor(manifest: ModelManifest): Record<string, number[]> | undefined {
-  const shapes = manifest.static_shapes
-  if (!shapes || !manifest.batching) return shapes
-  const batch = manifest.batching.max_batch_size
-  return Object.fromEntries(Object.entries(shapes).map(([name, dims]) => [name, [batch, ...dims.slice(1)]]))
 }
 
 /** Holds every model version, loads each through the fallback chain, and unloads them at shutdown. */
@@ -222,18 +199,6 @@ export class ModelRegistry {
   }
 
   #loadSpec(m: RegisteredModel, device: string): ModelLoadSpec {
-    const { defaults, cacheDir } = this.#options
-    return {
-      name: m.name,
-      version: m.version,
-      modelPath: m.modelPath,
-      device,
-      ...(m.manifest.static_shapes ? { staticShapes: staticShapesFor(m.manifest) } : {}),
-      threads: m.manifest.threads ?? defaults.threads,
-      instances: m.manifest.instances ?? defaults.instances,
-      performanceHint: m.manifest.performance_hint,
-      cacheDir,
-      inferTimeoutMs: m.manifest.inference_timeout_ms ?? defaults.inferTimeoutMs,
-    }
+    return loadSpecFor(m.spec, device, this.#options.defaults, this.#options.cacheDir)
   }
 }

@@ -3,6 +3,7 @@ import type { InferenceBackend } from '../backends/backend.js'
 import { OnnxRuntimeBackend } from '../backends/onnxruntime.js'
 import { OpenvinoBackend } from '../backends/openvino.js'
 import type { WorkerConfig } from '../config.js'
+import { modelDefaultsOf } from '../models/model-load-spec.js'
 import { ModelRegistry } from '../models/model-registry.js'
 import { scanModelRepository } from '../models/model-repository.js'
 
@@ -24,13 +25,7 @@ export function createModelRegistry(
   return new ModelRegistry({
     specs: scan.specs,
     backends,
-    defaults: {
-      threads: config.default_threads,
-      instances: config.default_instances,
-      queueMaxQueued: config.queue.max_queued,
-      performanceHint: 'LATENCY',
-      inferTimeoutMs: config.inference_timeout_ms,
-    },
+    defaults: modelDefaultsOf(config),
     cacheDir: config.cache_dir,
     log,
   })

@@ -359,6 +359,12 @@ export function createFakeOpenvino(options: FakeOpenvinoOptions = {}): FakeOpenv
       return [...devices]
     }
 
+    /** Core::get_property: `(name)` for the core, `(device, name)` for a device plugin. */
+    getProperty(deviceOrName: string, name?: string): string | number {
+      if (name === undefined) throw new Error(`Unsupported property ${deviceOrName} by CPU plugin`)
+      throw new Error(`Unsupported property ${name} by ${deviceOrName} plugin`)
+    }
+
     async readModel(modelPath: string): Promise<FakeModel> {
       if (!modelPath.endsWith('.onnx')) throw new Error(`The fake reads ONNX models only, not ${modelPath}`)
       return new FakeModel(modelPath, await ort.InferenceSession.create(modelPath))

@@ -1,0 +1,49 @@
+#!/usr/bin/env node
+// `npu-worker doctor`: checks this host for the worker and prints a table (or JSON with --json).
+// Exit codes: 0 ready; 1 a required device or model is not usable; 2 bad arguments or configuration.
+import { ConfigError, loadWorkerConfig } from './config.js'
+import { DOCTOR_USAGE, DoctorUsageError, parseDoctorArgs } from './doctor/doctor-args.js'
+import type { OpenvinoSource } from './doctor/openvino-task.js'
+import { renderDoctorTable } from './doctor/render-table.js'
+import { runDoctor } from './doctor/run-doctor.js'
+
+// ONNX Runtime reads this through getenv; without it, it writes a telemetry database under ~/.cache.
+process.env.ORT_DISABLE_TELEMETRY ??= '1'
+
+function usageError(message: string): never {
+  process.stderr.write(`npu-worker doctor: ${message}\n\n${DOCTOR_USAGE}\n`)
+  process.exit(2)
+}
+
+let args: ReturnType<typeof parseDoctorArgs>
+try {
+  args = parseDoctorArgs(process.argv.slice(2))
+} catch (error) {
+  if (!(error instanceof DoctorUsageError)) throw error
+  usageError(error.message)
+}
+if (args.help) {
+  process.stdout.write(`${DOCTOR_USAGE}\n`)
+  process.exit(0)
+}
+
+let config: ReturnType<typeof loadWorkerConfig>['config']
+try {
+  config = loadWorkerConfig({ argv: args.workerArgv, env: process.env, cwd: process.cwd() }).config
+} catch (error) {
+  if (!(error instanceof ConfigError)) throw error
+  process.stderr.write(`npu-worker doctor: invalid configuration: ${error.message}\n`)
+  process.exit(2)
+}
+
+const openvino: OpenvinoSource = { kind: 'openvino-node' }
+const report = await runDoctor({
+  config,
+  requireNpu: args.requireNpu,
+  openvino,
+  childEntry: new URL('./doctor/openvino-child.js', import.meta.url),
+})
+process.stdout.write(args.json ? `${JSON.stringify(report, null, 2)}\n` : renderDoctorTable(report))
+for (const problem of report.problems) process.stderr.write(`npu-worker doctor: ${problem}\n`)
+// Exit now: a native request that never settled must not keep the process alive.
+process.exit(report.exit_code)

@@ -1,0 +1,42 @@
+import type { TensorInfo } from '../backends/backend.js'
+import { elementCount, type Tensor, TYPED_ARRAY_OF } from '../backends/tensor.js'
+import { toHalfBits } from '../kserve/half-float.js'
+
+/**
+ * A deterministic input for every model input, the same on every host and run: the doctor compares the
+ * device's answer to it with ONNX Runtime's. Floats vary smoothly in [-0.9, 0.9] (the normalised range of
+ * image models; never all equal, so a transposed or shuffled layer shows); integers are 0/1 (valid token,
+ * mask and type ids for any vocabulary); booleans alternate. Dynamic dimensions take `shapes`, else 1.
+ */
+export function goldenInputs(
+  inputs: readonly TensorInfo[],
+  /** Shapes for inputs with dynamic dimensions (`static_shapes` of model.yaml), by input name. */
+  shapes: Readonly<Record<string, readonly number[]>> = {},
+): Record<string, Tensor> {
+  const out: Record<string, Tensor> = {}
+  for (const [k, info] of inputs.entries()) {
+    const shape = [...(shapes[info.name] ?? info.shape.map((d) => (d > 0 ? d : 1)))]
+    const n = elementCount(shape)
+    const data = new TYPED_ARRAY_OF[info.datatype](n)
+    for (let i = 0; i < n; i++) {
+      const x = 0.9 * Math.sin(i * 0.37 + k + 0.5 * Math.sin(i * 0.011))
+      switch (info.datatype) {
+        case 'FP32':
+        case 'FP64':
+          data[i] = x
+          break
+        case 'FP16':
+          data[i] = toHalfBits(x)
+          break
+        case 'INT64':
+        case 'UINT64':
+          data[i] = BigInt(i % 3 === 0 ? 1 : 0)
+          break
+        default:
+          data[i] = i % 3 === 0 ? 1 : 0
+      }
+    }
+    out[info.name] = { datatype: info.datatype, shape, data }
+  }
+  return out
+}
