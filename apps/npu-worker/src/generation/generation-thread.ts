@@ -1,0 +1,158 @@
+// worker_threads entry of the generation engine: one ONNX Runtime session, the tokenizer, and the whole
+// decode loop (prefill, batched decode steps, sampling, detokenization, stop strings). `session.run` is
+// synchronous native code that blocks its event loop, so none of this ever runs on the server's main thread.
+import { setImmediate as yieldToMessages } from 'node:timers/promises'
+import { parentPort, workerData } from 'node:worker_threads'
+import ort from 'onnxruntime-node'
+import { lowerThreadPriority } from '../backends/thread-priority.js'
+import { ContinuousBatcher } from './continuous-batcher.js'
+import { readDecoderLayout, type ValueMetadata } from './decoder-layout.js'
+import { GenerationSequence } from './generation-sequence.js'
+import type {
+  GenerationThreadData,
+  GenerationThreadReply,
+  GenerationThreadRequest,
+  SequenceEvent,
+} from './generation-thread-protocol.js'
+import { encodePrompt, type LanguageModelAssets, loadLanguageModelAssets } from './language-model-assets.js'
+import { OnnxDecoderRunner } from './onnx-decoder-runner.js'
+import { GenerationError } from './text-generator.js'
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error)
+}
+
+/** Tokens a call may generate: its `max_tokens` (or the default, clipped), within the context. */
+function answerBudget(
+  promptTokens: number,
+  requested: number | null,
+  data: GenerationThreadData,
+  contextLength: number,
+): number {
+  const room = contextLength - promptTokens
+  if (room < 1) {
+    throw new GenerationError(
+      'context_length_exceeded',
+      `the prompt has ${promptTokens} tokens; the model's context length is ${contextLength}`,
+      'messages',
+    )
+  }
+  if (requested === null) return Math.min(data.defaultMaxTokens, room)
+  if (requested > room) {
+    throw new GenerationError(
+      'context_length_exceeded',
+      `max_tokens: the prompt has ${promptTokens} tokens and the context length is ${contextLength}, so at most ${room} can be generated, not ${requested}`,
+      'max_tokens',
+    )
+  }
+  return requested
+}
+
+async function main(port: NonNullable<typeof parentPort>, data: GenerationThreadData): Promise<void> {
+  // Before the session exists, so ONNX Runtime's own intra-op threads inherit the lower priority.
+  lowerThreadPriority()
+  const abandoned = new Int32Array(data.abandoned)
+  const post = (reply: GenerationThreadReply) => port.postMessage(reply)
+  let session: ort.InferenceSession
+  let assets: LanguageModelAssets
+  let batcher: ContinuousBatcher
+  try {
+    assets = loadLanguageModelAssets(data.files, data.contextLength)
+    session = await ort.InferenceSession.create(data.files.model, {
+      intraOpNumThreads: data.threads,
+      interOpNumThreads: 1,
+    })
+    const layout = readDecoderLayout(
+      session.inputMetadata as readonly ValueMetadata[],
+      session.outputMetadata as readonly ValueMetadata[],
+      assets.config,
+    )
+    batcher = new ContinuousBatcher(new OnnxDecoderRunner(session, layout), data.prefillChunkTokens)
+    const logits = (session.outputMetadata as readonly ValueMetadata[]).find((o) => o.name === 'logits')
+    const vocab =
+      typeof logits?.shape[2] === 'number' ? logits.shape[2] : Number(assets.config.vocab_size ?? 0)
+    post({ type: 'ready', limits: { contextLength: assets.contextLength, vocabSize: vocab } })
+  } catch (error) {
+    post({ type: 'load-error', message: messageOf(error) })
+    port.close()
+    return
+  }
+
+  const model = {
+    decode: (ids: readonly number[]) => assets.tokenizer.decode(ids),
+    eosIds: assets.eosIds,
+    contextLength: assets.contextLength,
+  }
+  let steps = 0
+  let looping = false
+  let closing = false
+  // Requests wait here until the step in progress ends: the batch must not change inside a model run.
+  const pending: GenerationThreadRequest[] = []
+
+  const apply = (request: GenerationThreadRequest, events: SequenceEvent[]) => {
+    if (request.type === 'cancel') {
+      batcher.cancel(request.id, events)
+      return
+    }
+    if (request.type !== 'start') return
+    try {
+      const promptIds = encodePrompt(assets, request.input)
+      const budget = answerBudget(promptIds.length, request.parameters.maxTokens, data, assets.contextLength)
+      batcher.add(new GenerationSequence(request.id, promptIds, budget, request.parameters, model))
+      events.push({ id: request.id, kind: 'started', promptTokens: promptIds.length })
+    } catch (error) {
+      const known = error instanceof GenerationError
+      events.push({
+        id: request.id,
+        kind: 'error',
+        code: known ? error.code : 'engine_failed',
+        message: messageOf(error),
+        field: known ? error.field : null,
+      })
+    }
+  }
+
+  /** Applies waiting requests and runs steps while there is work, posting after each step and each batch of requests. */
+  const loop = async () => {
+    if (looping) return
+    looping = true
+    for (;;) {
+      if (pending.length > 0) {
+        const events: SequenceEvent[] = []
+        for (const request of pending.splice(0)) apply(request, events)
+        post({ type: 'step', events })
+      }
+      if (closing || batcher.size === 0) break
+      steps++
+      if (data.faults?.hangAtStep === steps) hang(data.faults.hangRelease)
+      const events = await batcher.step()
+      // The engine gave up on this thread while the step ran: exit on our own, posting nothing more.
+      if (Atomics.load(abandoned, 0) !== 0) {
+        closing = true
+        break
+      }
+      post({ type: 'step', events })
+      await yieldToMessages()
+    }
+    looping = false
+    if (closing) {
+      await session.release()
+      port.close()
+    }
+  }
+
+  port.on('message', (request: GenerationThreadRequest) => {
+    if (closing) return
+    if (request.type === 'close') closing = true
+    else pending.push(request)
+    void loop()
+  })
+}
+
+/** Test fault: block this thread the way a native call that never returns does, until released. */
+function hang(release: SharedArrayBuffer | undefined): void {
+  const flag = new Int32Array(release ?? new SharedArrayBuffer(4))
+  while (Atomics.load(flag, 0) === 0) Atomics.wait(flag, 0, 0, 1000)
+}
+
+if (parentPort) void main(parentPort, workerData as GenerationThreadData)

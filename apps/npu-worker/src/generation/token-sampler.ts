@@ -1,0 +1,162 @@
+import { mulberry32 } from '../models/seeded-random.js'
+
+/** What the sampler needs of a call's parameters. */
+export interface SamplingSettings {
+  /** 0 = greedy (argmax). */
+  temperature: number
+  topP: number
+  /** 0 = off. */
+  topK: number
+  repetitionPenalty: number
+  /** The sampler's seed; every call with the same seed draws the same numbers. */
+  seed: number
+}
+
+/** A candidate token and its (unnormalised) probability. */
+interface Candidate {
+  id: number
+  p: number
+}
+
+/**
+ * Picks the next token of one sequence from its logits, in Hugging Face's order: repetition penalty, then
+ * temperature, top-k, top-p, then a draw from the sequence's own seeded generator (greedy when the
+ * temperature is 0). Built per sequence: the generator's state is what makes a seeded run reproducible,
+ * whatever else shares the batch.
+ */
+export class TokenSampler {
+  readonly #settings: SamplingSettings
+  readonly #random: () => number
+
+  constructor(settings: SamplingSettings) {
+    this.#settings = settings
+    this.#random = mulberry32(settings.seed)
+  }
+
+  /**
+   * The next token from `logits[offset .. offset + vocab)`. `seen` holds every token of the prompt and the
+   * answer so far (the tokens the repetition penalty applies to). The logits are not modified.
+   */
+  next(logits: Float32Array, offset: number, vocab: number, seen: ReadonlySet<number>): number {
+    const { temperature, topK, topP, repetitionPenalty } = this.#settings
+    const row = logits.subarray(offset, offset + vocab)
+    const logit = (id: number): number => {
+      const value = row[id] as number
+      if (repetitionPenalty === 1 || !seen.has(id)) return value
+      // Hugging Face's RepetitionPenaltyLogitsProcessor: push seen tokens towards lower scores either side of 0.
+      return value < 0 ? value * repetitionPenalty : value / repetitionPenalty
+    }
+    if (temperature === 0) return argmax(vocab, logit)
+
+    let max = Number.NEGATIVE_INFINITY
+    for (let id = 0; id < vocab; id++) max = Math.max(max, logit(id))
+    let candidates: Candidate[]
+    if (topK > 0 && topK < vocab) {
+      candidates = topKCandidates(vocab, topK, (id) => Math.exp((logit(id) - max) / temperature))
+    } else {
+      const all = new Float64Array(vocab)
+      let sum = 0
+      for (let id = 0; id < vocab; id++) {
+        all[id] = Math.exp((logit(id) - max) / temperature)
+        sum += all[id] as number
+      }
+      if (topP === 1) return drawIndex(all, sum, this.#random())
+      // Nucleus shortcut, exact: tokens below (1 - top_p) / vocab of the mass together hold at most
+      // 1 - top_p, so the nucleus lies among the others and only those need sorting.
+      const floor = ((1 - topP) * sum) / vocab
+      candidates = []
+      for (let id = 0; id < vocab; id++) {
+        const p = all[id] as number
+        if (p > floor) candidates.push({ id, p })
+      }
+      if (candidates.length === 0) return argmax(vocab, logit)
+    }
+    if (topP < 1) candidates = nucleus(candidates, topP)
+    return draw(candidates, this.#random())
+  }
+}
+
+/** Highest-scoring id; ties go to the lowest id (as torch.argmax). */
+function argmax(vocab: number, score: (id: number) => number): number {
+  let best = 0
+  let bestScore = score(0)
+  for (let id = 1; id < vocab; id++) {
+    const s = score(id)
+    if (s > bestScore) {
+      best = id
+      bestScore = s
+    }
+  }
+  return best
+}
+
+/** The k most probable candidates (a bounded min-heap: O(vocab log k)), most probable first. */
+function topKCandidates(vocab: number, k: number, probability: (id: number) => number): Candidate[] {
+  const heap: Candidate[] = []
+  const less = (a: Candidate, b: Candidate) => a.p < b.p || (a.p === b.p && a.id > b.id)
+  const siftDown = (i: number) => {
+    for (;;) {
+      const l = 2 * i + 1
+      const r = l + 1
+      let m = i
+      if (l < heap.length && less(heap[l] as Candidate, heap[m] as Candidate)) m = l
+      if (r < heap.length && less(heap[r] as Candidate, heap[m] as Candidate)) m = r
+      if (m === i) return
+      ;[heap[i], heap[m]] = [heap[m] as Candidate, heap[i] as Candidate]
+      i = m
+    }
+  }
+  for (let id = 0; id < vocab; id++) {
+    const candidate = { id, p: probability(id) }
+    if (heap.length < k) {
+      heap.push(candidate)
+      for (let i = heap.length - 1; i > 0; ) {
+        const parent = (i - 1) >> 1
+        if (!less(heap[i] as Candidate, heap[parent] as Candidate)) break
+        ;[heap[i], heap[parent]] = [heap[parent] as Candidate, heap[i] as Candidate]
+        i = parent
+      }
+    } else if (less(heap[0] as Candidate, candidate)) {
+      heap[0] = candidate
+      siftDown(0)
+    }
+  }
+  return sortByProbability(heap)
+}
+
+function sortByProbability(candidates: Candidate[]): Candidate[] {
+  return candidates.sort((a, b) => b.p - a.p || a.id - b.id)
+}
+
+/** The smallest most-probable prefix whose probability reaches `topP` of the candidates' mass (at least one). */
+function nucleus(candidates: Candidate[], topP: number): Candidate[] {
+  const sorted = sortByProbability(candidates)
+  const total = sorted.reduce((sum, c) => sum + c.p, 0)
+  let cumulative = 0
+  for (let i = 0; i < sorted.length; i++) {
+    cumulative += (sorted[i] as Candidate).p
+    if (cumulative >= topP * total) return sorted.slice(0, i + 1)
+  }
+  return sorted
+}
+
+/** The candidate where `u` (uniform in [0, 1)) falls in the cumulative distribution. */
+function draw(candidates: readonly Candidate[], u: number): number {
+  const total = candidates.reduce((sum, c) => sum + c.p, 0)
+  let threshold = u * total
+  for (const c of candidates) {
+    threshold -= c.p
+    if (threshold < 0) return c.id
+  }
+  return (candidates.at(-1) as Candidate).id
+}
+
+/** The index where `u` falls in the cumulative distribution of `weights` (summing to `total`). */
+function drawIndex(weights: Float64Array, total: number, u: number): number {
+  let threshold = u * total
+  for (let id = 0; id < weights.length; id++) {
+    threshold -= weights[id] as number
+    if (threshold < 0) return id
+  }
+  return weights.length - 1
+}
