@@ -51,8 +51,11 @@ export class TokenSampler {
     let max = Number.NEGATIVE_INFINITY
     for (let id = 0; id < vocab; id++) max = Math.max(max, logit(id))
     let candidates: Candidate[]
+    // The mass top_p is a share of: all tokens, or (after top-k, as Hugging Face renormalises) the k kept.
+    let mass: number
     if (topK > 0 && topK < vocab) {
       candidates = topKCandidates(vocab, topK, (id) => Math.exp((logit(id) - max) / temperature))
+      mass = candidates.reduce((sum, c) => sum + c.p, 0)
     } else {
       const all = new Float64Array(vocab)
       let sum = 0
@@ -70,8 +73,9 @@ export class TokenSampler {
         if (p > floor) candidates.push({ id, p })
       }
       if (candidates.length === 0) return argmax(vocab, logit)
+      mass = sum
     }
-    if (topP < 1) candidates = nucleus(candidates, topP)
+    if (topP < 1) candidates = nucleus(candidates, topP * mass)
     return draw(candidates, this.#random())
   }
 }
@@ -128,14 +132,13 @@ function sortByProbability(candidates: Candidate[]): Candidate[] {
   return candidates.sort((a, b) => b.p - a.p || a.id - b.id)
 }
 
-/** The smallest most-probable prefix whose probability reaches `topP` of the candidates' mass (at least one). */
-function nucleus(candidates: Candidate[], topP: number): Candidate[] {
+/** The smallest most-probable prefix whose probability reaches `target` (at least one candidate). */
+function nucleus(candidates: Candidate[], target: number): Candidate[] {
   const sorted = sortByProbability(candidates)
-  const total = sorted.reduce((sum, c) => sum + c.p, 0)
   let cumulative = 0
   for (let i = 0; i < sorted.length; i++) {
     cumulative += (sorted[i] as Candidate).p
-    if (cumulative >= topP * total) return sorted.slice(0, i + 1)
+    if (cumulative >= target) return sorted.slice(0, i + 1)
   }
   return sorted
 }
