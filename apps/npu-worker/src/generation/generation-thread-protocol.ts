@@ -10,6 +10,8 @@ export interface GenerationFaults {
   hangAtStep?: number
   /** The hang lasts until another thread stores a non-zero value at index 0 of this (Int32Array) buffer. */
   hangRelease?: SharedArrayBuffer
+  /** Before this step an uncaught error takes the thread down, as a crashing native call would. */
+  crashAtStep?: number
 }
 
 /** What the engine passes as `workerData`. */

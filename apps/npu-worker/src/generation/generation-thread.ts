@@ -125,6 +125,7 @@ async function main(port: NonNullable<typeof parentPort>, data: GenerationThread
       if (closing || batcher.size === 0) break
       steps++
       if (data.faults?.hangAtStep === steps) hang(data.faults.hangRelease)
+      if (data.faults?.crashAtStep === steps) await crash()
       const events = await batcher.step()
       // The engine gave up on this thread while the step ran: exit on our own, posting nothing more.
       if (Atomics.load(abandoned, 0) !== 0) {
@@ -147,6 +148,14 @@ async function main(port: NonNullable<typeof parentPort>, data: GenerationThread
     else pending.push(request)
     void loop()
   })
+}
+
+/** Test fault: an uncaught error takes the thread down (its `error` and `exit` events), as a native crash would. */
+function crash(): Promise<never> {
+  setImmediate(() => {
+    throw new Error('injected generation-thread crash (test fault)')
+  })
+  return new Promise<never>(() => {})
 }
 
 /** Test fault: block this thread the way a native call that never returns does, until released. */

@@ -70,3 +70,8 @@ export async function waitFor(check: () => boolean, what: string, timeoutMs = 30
     await new Promise((resolve) => setTimeout(resolve, 10))
   }
 }
+
+/** True when `text` has no lone surrogate (so it is valid UTF-16 and encodes as UTF-8); String#isWellFormed is ES2024. */
+export function isWellFormed(text: string): boolean {
+  return !/\p{Cs}/u.test(text)
+}
