@@ -12,6 +12,7 @@ const benches = [
   'binary-bench.mjs',
   'ocr-bench.mjs',
   'startup-memory-bench.mjs',
+  'generation-bench.mjs',
 ]
 const extra = process.argv.slice(2)
 for (const file of benches) {

@@ -1,7 +1,7 @@
 import type { CacheArray } from './batched-kv-cache.js'
 import type { ResolvedParameters } from './generation-parameters.js'
 import type { SequenceEvent } from './generation-thread-protocol.js'
-import { type DecodeTokens, IncrementalDetokenizer } from './incremental-detokenizer.js'
+import type { StreamingDetokenizer } from './incremental-detokenizer.js'
 import { StopStringMatcher } from './stop-string-matcher.js'
 import type { FinishReason } from './text-generator.js'
 import { TokenSampler } from './token-sampler.js'
@@ -17,7 +17,8 @@ export type SequencePhase =
 
 /** What a sequence needs from the model and the engine. */
 export interface SequenceModel {
-  decode: DecodeTokens
+  /** A detokenizer for an answer that follows `promptIds` (TextTokenizer.createDetokenizer). */
+  createDetokenizer: (promptIds: readonly number[]) => StreamingDetokenizer
   eosIds: ReadonlySet<number>
   contextLength: number
 }
@@ -32,7 +33,7 @@ export class GenerationSequence {
   readonly generated: number[] = []
   readonly #seen: Set<number>
   readonly #sampler: TokenSampler
-  readonly #detokenizer: IncrementalDetokenizer
+  readonly #detokenizer: StreamingDetokenizer
   readonly #stops: StopStringMatcher
   readonly #model: SequenceModel
 
@@ -53,7 +54,7 @@ export class GenerationSequence {
       repetitionPenalty: parameters.repetitionPenalty,
       seed: parameters.seed ?? Math.floor(Math.random() * 2 ** 32),
     })
-    this.#detokenizer = new IncrementalDetokenizer(model.decode, promptIds)
+    this.#detokenizer = model.createDetokenizer(promptIds)
     this.#stops = new StopStringMatcher(parameters.stop)
   }
 

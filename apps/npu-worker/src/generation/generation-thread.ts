@@ -79,7 +79,7 @@ async function main(port: NonNullable<typeof parentPort>, data: GenerationThread
   }
 
   const model = {
-    decode: (ids: readonly number[]) => assets.tokenizer.decode(ids),
+    createDetokenizer: (promptIds: readonly number[]) => assets.tokenizer.createDetokenizer(promptIds),
     eosIds: assets.eosIds,
     contextLength: assets.contextLength,
   }

@@ -1,5 +1,12 @@
 import { readFileSync } from 'node:fs'
 import { Tokenizer } from '@huggingface/tokenizers'
+import { CHAR_TO_BYTE } from './byte-level-alphabet.js'
+import {
+  ByteStreamDetokenizer,
+  type StreamingDetokenizer,
+  type TokenPiece,
+  WindowDetokenizer,
+} from './incremental-detokenizer.js'
 
 /**
  * The part of @huggingface/tokenizers' Tokenizer used here. Its bundled types import their own files without
@@ -73,6 +80,9 @@ export class TextTokenizer {
   /** The raw tokenizer_config.json (empty when the model has none). */
   readonly config: Readonly<Record<string, unknown>>
   readonly #tokenizer: HfTokenizer
+  /** Byte-level vocabularies (a top-level ByteLevel decoder): each token's piece, filled on first use. */
+  readonly #pieces: Map<number, TokenPiece> | null
+  readonly #addedTokens: ReadonlyMap<number, { content: string; special: boolean }>
 
   /** Builds from parsed files; `source` names the tokenizer in errors. Throws when it cannot be used. */
   constructor(
@@ -107,9 +117,40 @@ export class TextTokenizer {
       pad_token: tokenContent(tokenizerConfig.pad_token),
       unk_token: tokenContent(tokenizerConfig.unk_token),
     }
+    this.#addedTokens = this.#tokenizer.get_added_tokens_decoder()
     const special = new Set<number>()
-    for (const [id, token] of this.#tokenizer.get_added_tokens_decoder()) if (token.special) special.add(id)
+    for (const [id, token] of this.#addedTokens) if (token.special) special.add(id)
     this.specialIds = special
+    const decoder = json.decoder as { type?: unknown } | null
+    this.#pieces = decoder?.type === 'ByteLevel' ? new Map() : null
+  }
+
+  /**
+   * A streaming detokenizer for an answer that follows `promptIds`: byte by byte for byte-level vocabularies,
+   * else through a re-decoded window (either way, only whole characters come out).
+   */
+  createDetokenizer(promptIds: readonly number[]): StreamingDetokenizer {
+    if (this.#pieces) return new ByteStreamDetokenizer((id) => this.#piece(id))
+    return new WindowDetokenizer((ids) => this.decode(ids), promptIds)
+  }
+
+  /** What a token of a byte-level vocabulary contributes, as the ByteLevel decoder reads it. */
+  #piece(id: number): TokenPiece {
+    const pieces = this.#pieces as Map<number, TokenPiece>
+    let piece = pieces.get(id)
+    if (piece) return piece
+    const added = this.#addedTokens.get(id)
+    const token = this.#tokenizer.id_to_token(id)
+    if (added) piece = added.special ? { kind: 'skip' } : { kind: 'text', text: added.content }
+    else if (token === undefined) piece = { kind: 'skip' }
+    else if ([...token].every((ch) => CHAR_TO_BYTE.has(ch))) {
+      piece = { kind: 'bytes', bytes: Uint8Array.from(token, (ch) => CHAR_TO_BYTE.get(ch) as number) }
+    } else {
+      // A token outside the byte alphabet (a hand-written vocabulary): its UTF-8, as plain text.
+      piece = { kind: 'bytes', bytes: new TextEncoder().encode(token) }
+    }
+    pieces.set(id, piece)
+    return piece
   }
 
   /** Reads `tokenizer.json` and, when given, `tokenizer_config.json`. */

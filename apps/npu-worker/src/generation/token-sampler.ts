@@ -27,6 +27,8 @@ interface Candidate {
 export class TokenSampler {
   readonly #settings: SamplingSettings
   readonly #random: () => number
+  #scratch = new Float32Array(0)
+  #weightBuffer = new Float64Array(0)
 
   constructor(settings: SamplingSettings) {
     this.#settings = settings
@@ -39,63 +41,84 @@ export class TokenSampler {
    */
   next(logits: Float32Array, offset: number, vocab: number, seen: ReadonlySet<number>): number {
     const { temperature, topK, topP, repetitionPenalty } = this.#settings
-    const row = logits.subarray(offset, offset + vocab)
-    const logit = (id: number): number => {
-      const value = row[id] as number
-      if (repetitionPenalty === 1 || !seen.has(id)) return value
-      // Hugging Face's RepetitionPenaltyLogitsProcessor: push seen tokens towards lower scores either side of 0.
-      return value < 0 ? value * repetitionPenalty : value / repetitionPenalty
-    }
-    if (temperature === 0) return argmax(vocab, logit)
-
+    const scores = this.#scores(logits.subarray(offset, offset + vocab), seen, repetitionPenalty)
+    if (temperature === 0) return argmax(scores)
     let max = Number.NEGATIVE_INFINITY
-    for (let id = 0; id < vocab; id++) max = Math.max(max, logit(id))
+    for (let id = 0; id < vocab; id++) if ((scores[id] as number) > max) max = scores[id] as number
+    // Weights exp((score - max) / T). Tokens more than CUTOFF below the best weigh under e^-40 each: even a
+    // vocabulary of a million of them changes no probability by more than float32 logits can express.
+    const floorScore = max - CUTOFF * temperature
+    const weights = this.#weights(vocab)
+    let sum = 0
+    for (let id = 0; id < vocab; id++) {
+      const score = scores[id] as number
+      const w = score < floorScore ? 0 : Math.exp((score - max) / temperature)
+      weights[id] = w
+      sum += w
+    }
     let candidates: Candidate[]
     // The mass top_p is a share of: all tokens, or (after top-k, as Hugging Face renormalises) the k kept.
     let mass: number
     if (topK > 0 && topK < vocab) {
-      candidates = topKCandidates(vocab, topK, (id) => Math.exp((logit(id) - max) / temperature))
-      mass = candidates.reduce((sum, c) => sum + c.p, 0)
+      candidates = topKCandidates(weights, vocab, topK)
+      mass = candidates.reduce((total, c) => total + c.p, 0)
     } else {
-      const all = new Float64Array(vocab)
-      let sum = 0
-      for (let id = 0; id < vocab; id++) {
-        all[id] = Math.exp((logit(id) - max) / temperature)
-        sum += all[id] as number
-      }
-      if (topP === 1) return drawIndex(all, sum, this.#random())
+      if (topP === 1) return drawIndex(weights, vocab, sum, this.#random())
       // Nucleus shortcut, exact: tokens below (1 - top_p) / vocab of the mass together hold at most
       // 1 - top_p, so the nucleus lies among the others and only those need sorting.
       const floor = ((1 - topP) * sum) / vocab
       candidates = []
       for (let id = 0; id < vocab; id++) {
-        const p = all[id] as number
+        const p = weights[id] as number
         if (p > floor) candidates.push({ id, p })
       }
-      if (candidates.length === 0) return argmax(vocab, logit)
+      if (candidates.length === 0) return argmax(scores)
       mass = sum
     }
     if (topP < 1) candidates = nucleus(candidates, topP * mass)
     return draw(candidates, this.#random())
   }
+
+  /** The row's logits with the repetition penalty applied, in a scratch buffer reused across calls. */
+  #scores(row: Float32Array, seen: ReadonlySet<number>, penalty: number): Float32Array {
+    if (penalty === 1) return row
+    if (this.#scratch.length < row.length) this.#scratch = new Float32Array(row.length)
+    const scores = this.#scratch.subarray(0, row.length)
+    scores.set(row)
+    for (const id of seen) {
+      if (id < 0 || id >= row.length) continue
+      const value = scores[id] as number
+      // Hugging Face's RepetitionPenaltyLogitsProcessor: push seen tokens towards lower scores either side of 0.
+      scores[id] = value < 0 ? value * penalty : value / penalty
+    }
+    return scores
+  }
+
+  #weights(vocab: number): Float64Array {
+    if (this.#weightBuffer.length < vocab) this.#weightBuffer = new Float64Array(vocab)
+    return this.#weightBuffer
+  }
 }
 
+/** How far below the best score (in units of the temperature) a token still gets a weight. */
+const CUTOFF = 40
+
 /** Highest-scoring id; ties go to the lowest id (as torch.argmax). */
-function argmax(vocab: number, score: (id: number) => number): number {
+function argmax(scores: Float32Array): number {
   let best = 0
-  let bestScore = score(0)
-  for (let id = 1; id < vocab; id++) {
-    const s = score(id)
-    if (s > bestScore) {
+  let bestScore = scores[0] as number
+  for (let id = 1; id < scores.length; id++) {
+    const score = scores[id] as number
+    if (score > bestScore) {
       best = id
-      bestScore = s
+      bestScore = score
     }
   }
   return best
 }
 
 /** The k most probable candidates (a bounded min-heap: O(vocab log k)), most probable first. */
-function topKCandidates(vocab: number, k: number, probability: (id: number) => number): Candidate[] {
+function topKCandidates(weights: Float64Array, vocab: number, k: number): Candidate[] {
   const heap: Candidate[] = []
   const less = (a: Candidate, b: Candidate) => a.p < b.p || (a.p === b.p && a.id > b.id)
   const siftDown = (i: number) => {
@@ -111,7 +134,9 @@ function topKCandidates(vocab: number, k: number, probability: (id: number) => n
     }
   }
   for (let id = 0; id < vocab; id++) {
-    const candidate = { id, p: probability(id) }
+    const p = weights[id] as number
+    if (heap.length === k && p <= (heap[0] as Candidate).p) continue
+    const candidate = { id, p }
     if (heap.length < k) {
       heap.push(candidate)
       for (let i = heap.length - 1; i > 0; ) {
@@ -154,12 +179,12 @@ function draw(candidates: readonly Candidate[], u: number): number {
   return (candidates.at(-1) as Candidate).id
 }
 
-/** The index where `u` falls in the cumulative distribution of `weights` (summing to `total`). */
-function drawIndex(weights: Float64Array, total: number, u: number): number {
+/** The index where `u` falls in the cumulative distribution of `weights[0 .. vocab)` (summing to `total`). */
+function drawIndex(weights: Float64Array, vocab: number, total: number, u: number): number {
   let threshold = u * total
-  for (let id = 0; id < weights.length; id++) {
+  for (let id = 0; id < vocab; id++) {
     threshold -= weights[id] as number
     if (threshold < 0) return id
   }
-  return weights.length - 1
+  return vocab - 1
 }

@@ -6,9 +6,9 @@
 // tokenizer.json trained at build time, a ChatML chat template and a generation_config.json. It exists so a
 // fresh install answers chat completions with nothing but Node and npm, and so the generation engine can be
 // checked against an independent numpy forward pass. Real models: src/generation/README.md.
+import { BYTE_TO_CHAR } from '../generation/byte-level-alphabet.js'
 import { mulberry32 } from './seeded-random.js'
 import {
-  BYTE_TO_CHAR,
   type ByteLevelBpe,
   buildByteLevelTokenizerJson,
   trainByteLevelBpe,
@@ -22,8 +22,19 @@ import {
 } from './tiny-llama/onnx-graph-builder.js'
 import { TINY_LLAMA_CORPUS } from './tiny-llama/training-corpus.js'
 
+/** Dimensions of a generated decoder. */
+export interface TinyLlamaDims {
+  hidden: number
+  layers: number
+  heads: number
+  kvHeads: number
+  headDim: number
+  intermediate: number
+  contextLength: number
+}
+
 /** Architecture of the generated decoder (Llama layout, grouped-query attention). */
-export const TINY_LLAMA_DIMS = {
+export const TINY_LLAMA_DIMS: Readonly<TinyLlamaDims> = {
   hidden: 64,
   layers: 2,
   heads: 4,
@@ -31,7 +42,7 @@ export const TINY_LLAMA_DIMS = {
   headDim: 16,
   intermediate: 192,
   contextLength: 512,
-} as const
+}
 /** Vocabulary size of the trained tokenizer, special tokens included. */
 export const TINY_LLAMA_VOCAB_SIZE = 512
 /** RMSNorm epsilon and RoPE base, as in Llama / Qwen2 configs. */
@@ -92,8 +103,8 @@ export function tinyLlamaLogitBias(bpe: ByteLevelBpe): Float32Array {
 }
 
 /** Rotary tables [contextLength, headDim / 2]: cos and sin of position × θ^(-2i/headDim), computed in float64. */
-function rotaryTables(): { cos: Float32Array; sin: Float32Array } {
-  const { contextLength, headDim } = TINY_LLAMA_DIMS
+function rotaryTables(dims: Readonly<TinyLlamaDims>): { cos: Float32Array; sin: Float32Array } {
+  const { contextLength, headDim } = dims
   const half = headDim / 2
   const cos = new Float32Array(contextLength * half)
   const sin = new Float32Array(contextLength * half)
@@ -117,9 +128,10 @@ function rotaryTables(): { cos: Float32Array; sin: Float32Array } {
 export function buildTinyLlamaModel(
   logitBias: Float32Array = tinyLlamaLogitBias(trainTinyLlamaTokenizer()),
   seed = TINY_LLAMA_SEED,
+  dims: Readonly<TinyLlamaDims> = TINY_LLAMA_DIMS,
 ): Uint8Array {
   const vocabSize = logitBias.length
-  const { hidden, layers, heads, kvHeads, headDim, intermediate } = TINY_LLAMA_DIMS
+  const { hidden, layers, heads, kvHeads, headDim, intermediate, contextLength } = dims
   const groups = heads / kvHeads
   const half = headDim / 2
   const rand = mulberry32(seed)
@@ -152,19 +164,13 @@ export function buildTinyLlamaModel(
   const one = g.ints('one', [1], true)
 
   // Rotary embeddings per token from its own position id: [batch, 1, sequence, headDim/2].
-  const tables = rotaryTables()
+  const tables = rotaryTables(dims)
   const cos = g.op('Unsqueeze', [
-    g.op('Gather', [
-      g.floats('rotary.cos', [TINY_LLAMA_DIMS.contextLength, half], tables.cos),
-      'position_ids',
-    ]),
+    g.op('Gather', [g.floats('rotary.cos', [contextLength, half], tables.cos), 'position_ids']),
     axis1,
   ])
   const sin = g.op('Unsqueeze', [
-    g.op('Gather', [
-      g.floats('rotary.sin', [TINY_LLAMA_DIMS.contextLength, half], tables.sin),
-      'position_ids',
-    ]),
+    g.op('Gather', [g.floats('rotary.sin', [contextLength, half], tables.sin), 'position_ids']),
     axis1,
   ])
   const firstHalf = [g.ints('rope_start_0', [0]), g.ints('rope_end_half', [half])]
@@ -278,8 +284,11 @@ export function buildTinyLlamaModel(
 }
 
 /** Hugging Face `config.json` of the generated model (what optimum exports carry beside model.onnx). */
-export function buildTinyLlamaConfigJson(specialIds: ReturnType<typeof tinyLlamaSpecialIds>): string {
-  const { hidden, layers, heads, kvHeads, headDim, intermediate, contextLength } = TINY_LLAMA_DIMS
+export function buildTinyLlamaConfigJson(
+  specialIds: ReturnType<typeof tinyLlamaSpecialIds>,
+  dims: Readonly<TinyLlamaDims> = TINY_LLAMA_DIMS,
+): string {
+  const { hidden, layers, heads, kvHeads, headDim, intermediate, contextLength } = dims
   const config = {
     architectures: ['LlamaForCausalLM'],
     model_type: 'llama',
@@ -357,14 +366,20 @@ generation:
   prefill_chunk_tokens: 128
 `
 
-/** Every file of the generated model, by path relative to its model folder. */
-export function buildTinyLlamaFiles(): Record<string, string | Uint8Array> {
+/**
+ * Every file of the generated model, by path relative to its model folder. Other `dims` build a variant with
+ * the same tokenizer (the generation benchmark uses a wider one whose weights, like a real model's, do not
+ * fit in the CPU caches).
+ */
+export function buildTinyLlamaFiles(
+  dims: Readonly<TinyLlamaDims> = TINY_LLAMA_DIMS,
+): Record<string, string | Uint8Array> {
   const bpe = trainTinyLlamaTokenizer()
   const specialIds = tinyLlamaSpecialIds(bpe)
   return {
     'model.yaml': TINY_LLAMA_MANIFEST,
-    '1/model.onnx': buildTinyLlamaModel(tinyLlamaLogitBias(bpe)),
-    '1/config.json': buildTinyLlamaConfigJson(specialIds),
+    '1/model.onnx': buildTinyLlamaModel(tinyLlamaLogitBias(bpe), TINY_LLAMA_SEED, dims),
+    '1/config.json': buildTinyLlamaConfigJson(specialIds, dims),
     '1/tokenizer.json': buildByteLevelTokenizerJson(bpe, TINY_LLAMA_SPECIAL_TOKENS),
     '1/tokenizer_config.json': buildTinyLlamaTokenizerConfigJson(specialIds),
     '1/generation_config.json': buildTinyLlamaGenerationConfigJson(specialIds),

@@ -4,6 +4,8 @@
 // frequent words single tokens, and characters outside the corpus split into byte tokens, some of which hold
 // only part of a UTF-8 character (what the incremental detokenizer must never emit half of).
 
+import { BYTE_TO_CHAR } from '../../generation/byte-level-alphabet.js'
+
 /** Qwen2's pre-tokenizer pattern, exactly as its tokenizer.json states it (Rust regex syntax). */
 export const QWEN2_SPLIT_PATTERN =
   "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
@@ -11,23 +13,6 @@ export const QWEN2_SPLIT_PATTERN =
 /** The same pattern in JavaScript syntax (no inline `(?i:` groups), for the trainer's own pre-tokenization. */
 const PIECE_PATTERN =
   /'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD]|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+/gu
-
-/**
- * GPT-2's map from bytes to printable characters: printable Latin-1 bytes map to themselves, the others to
- * U+0100 upwards, so every token is a string of visible characters (a space is `Ġ`).
- */
-export const BYTE_TO_CHAR: readonly string[] = (() => {
-  const printable: number[] = []
-  for (let b = 0x21; b <= 0x7e; b++) printable.push(b)
-  for (let b = 0xa1; b <= 0xac; b++) printable.push(b)
-  for (let b = 0xae; b <= 0xff; b++) printable.push(b)
-  const chars: string[] = new Array(256)
-  let next = 0
-  for (let b = 0; b < 256; b++) {
-    chars[b] = printable.includes(b) ? String.fromCharCode(b) : String.fromCharCode(256 + next++)
-  }
-  return chars
-})()
 
 /** A trained vocabulary: token strings in id order, and the merges in rank order. */
 export interface ByteLevelBpe {
