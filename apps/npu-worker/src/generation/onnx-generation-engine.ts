@@ -211,6 +211,7 @@ export class OnnxGenerationEngine implements TextGenerator {
       return
     }
     const { worker, abandoned } = thread
+    if (exitedThreads.has(worker)) return
     const exited = new Promise<boolean>((resolve) => {
       const timer = setTimeout(() => resolve(false), this.#spec.stepTimeoutMs)
       worker.once('exit', () => {
@@ -368,6 +369,7 @@ export class OnnxGenerationEngine implements TextGenerator {
 
   #abandonThread(worker: Worker, abandoned: SharedArrayBuffer): void {
     abandonThread(worker, abandoned)
+    if (exitedThreads.has(worker)) return
     this.#abandoned.add(worker)
     worker.once('exit', () => this.#abandoned.delete(worker))
   }
@@ -409,6 +411,9 @@ function emptyResult(finishReason: FinishReason, startedAt: number): GenerationR
   }
 }
 
+/** Threads that have exited (an exited thread emits no second `exit`, so it must not be waited for). */
+const exitedThreads = new WeakSet<Worker>()
+
 type ThreadStart = { ok: true; limits: ThreadLimits } | { ok: false; message: string }
 
 /** Starts a generation thread and learns whether its model loaded (within `loadTimeoutMs`). */
@@ -429,6 +434,7 @@ function spawnThread(spec: OnnxGenerationSpec): {
     faults: spec.faults,
   }
   const worker = new Worker(spec.threadEntry, { workerData, name: `generate:${spec.name}:${spec.version}` })
+  worker.once('exit', () => exitedThreads.add(worker))
   const started = new Promise<ThreadStart>((resolve) => {
     const timer = setTimeout(
       () => done({ ok: false, message: `the model did not load within ${spec.loadTimeoutMs} ms` }),
