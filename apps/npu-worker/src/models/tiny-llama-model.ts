@@ -124,11 +124,14 @@ function rotaryTables(dims: Readonly<TinyLlamaDims>): { cos: Float32Array; sin: 
  * `logits` float32 [batch, sequence, vocab], `present.{l}.key|value` [batch, kvHeads, past + sequence, headDim].
  * Query i (cache index past + i) attends key j when j <= past + i and attention_mask[j] is 1, so left padding
  * and a padded cache are masked. Weights carry Hugging Face Llama names, stored as [in, out]. Opset 14.
+ * `io: 'float16'` makes the cache and the logits float16 at the graph's edges (cast from and to float32
+ * inside), as float16 exports are; tests use it to check the engine's float16 path.
  */
 export function buildTinyLlamaModel(
   logitBias: Float32Array = tinyLlamaLogitBias(trainTinyLlamaTokenizer()),
   seed = TINY_LLAMA_SEED,
   dims: Readonly<TinyLlamaDims> = TINY_LLAMA_DIMS,
+  io: 'float32' | 'float16' = 'float32',
 ): Uint8Array {
   const vocabSize = logitBias.length
   const { hidden, layers, heads, kvHeads, headDim, intermediate, contextLength } = dims
@@ -213,6 +216,17 @@ export function buildTinyLlamaModel(
   const toHeads = (t: string, shape: string) =>
     g.op('Transpose', [g.op('Reshape', [t, shape])], [intsAttribute('perm', [0, 2, 1, 3])])
 
+  const half16 = io === 'float16'
+  const toFloat = intAttribute('to', ELEMENT_TYPE.FLOAT)
+  const toHalf = intAttribute('to', ELEMENT_TYPE.FLOAT16)
+  // The cache with this step's keys or values appended; a float16 cache is widened before and narrowed after.
+  const extendCache = (past: string, current: string, present: string) => {
+    if (!half16) return g.op('Concat', [past, current], [intAttribute('axis', 2)], present)
+    const extended = g.op('Concat', [g.op('Cast', [past], [toFloat]), current], [intAttribute('axis', 2)])
+    g.op('Cast', [extended], [toHalf], present)
+    return extended
+  }
+
   let x = g.op('Gather', [uniform('model.embed_tokens.weight', [vocabSize, hidden], 1), 'input_ids'])
   for (let l = 0; l < layers; l++) {
     const p = `model.layers.${l}`
@@ -221,18 +235,8 @@ export function buildTinyLlamaModel(
     const q = rotate(toHeads(linear(h, `${p}.self_attn.q_proj`, hidden, heads * headDim, 2), qShape))
     const k = rotate(toHeads(linear(h, `${p}.self_attn.k_proj`, hidden, kvHeads * headDim, 2), kvShape))
     const v = toHeads(linear(h, `${p}.self_attn.v_proj`, hidden, kvHeads * headDim), kvShape)
-    const keys = g.op(
-      'Concat',
-      [`past_key_values.${l}.key`, k],
-      [intAttribute('axis', 2)],
-      `present.${l}.key`,
-    )
-    const values = g.op(
-      'Concat',
-      [`past_key_values.${l}.value`, v],
-      [intAttribute('axis', 2)],
-      `present.${l}.value`,
-    )
+    const keys = extendCache(`past_key_values.${l}.key`, k, `present.${l}.key`)
+    const values = extendCache(`past_key_values.${l}.value`, v, `present.${l}.value`)
     // Grouped-query attention without copying keys: query heads [b, kv, group, s, d] against keys [b, kv, 1, d, t].
     const grouped = g.op('Reshape', [q, groupedShape])
     const keysT = g.op('Unsqueeze', [g.op('Transpose', [keys], [intsAttribute('perm', [0, 1, 3, 2])]), axis2])
@@ -256,9 +260,16 @@ export function buildTinyLlamaModel(
     rmsNorm(x, 'model.norm'),
     uniform('lm_head.weight', [hidden, vocabSize], 6 / Math.sqrt(hidden)),
   ])
-  g.op('Add', [head, g.floats('lm_head.bias', [vocabSize], logitBias)], [], 'logits')
+  const logits = g.op(
+    'Add',
+    [head, g.floats('lm_head.bias', [vocabSize], logitBias)],
+    [],
+    half16 ? undefined : 'logits',
+  )
+  if (half16) g.op('Cast', [logits], [toHalf], 'logits')
 
-  const { FLOAT, INT64 } = ELEMENT_TYPE
+  const { INT64 } = ELEMENT_TYPE
+  const FLOAT = half16 ? ELEMENT_TYPE.FLOAT16 : ELEMENT_TYPE.FLOAT
   const cacheDims = ['batch_size', kvHeads, 'past_sequence_length', headDim]
   const presentDims = ['batch_size', kvHeads, 'total_sequence_length', headDim]
   const kinds = ['key', 'value'] as const

@@ -14,6 +14,7 @@ export type ValueInfoProto = InstanceType<typeof onnx.ValueInfoProto>
 /** ONNX element types the generated graphs use. */
 export const ELEMENT_TYPE = {
   FLOAT: onnx.TensorProto.DataType.FLOAT,
+  FLOAT16: onnx.TensorProto.DataType.FLOAT16,
   INT64: onnx.TensorProto.DataType.INT64,
   BOOL: onnx.TensorProto.DataType.BOOL,
 } as const
