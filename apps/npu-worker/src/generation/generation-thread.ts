@@ -18,6 +18,9 @@ import { encodePrompt, type LanguageModelAssets, loadLanguageModelAssets } from 
 import { OnnxDecoderRunner } from './onnx-decoder-runner.js'
 import { GenerationError } from './text-generator.js'
 
+/** Steps between explicit turns of the thread's event loop. */
+const YIELD_EVERY_STEPS = 16
+
 function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error)
 }
@@ -28,13 +31,14 @@ function answerBudget(
   requested: number | null,
   data: GenerationThreadData,
   contextLength: number,
+  promptField: 'messages' | 'prompt',
 ): number {
   const room = contextLength - promptTokens
   if (room < 1) {
     throw new GenerationError(
       'context_length_exceeded',
-      `the prompt has ${promptTokens} tokens; the model's context length is ${contextLength}`,
-      'messages',
+      `${promptField}: the prompt has ${promptTokens} tokens; the model's context length is ${contextLength}`,
+      promptField,
     )
   }
   if (requested === null) return Math.min(data.defaultMaxTokens, room)
@@ -97,7 +101,14 @@ async function main(port: NonNullable<typeof parentPort>, data: GenerationThread
     if (request.type !== 'start') return
     try {
       const promptIds = encodePrompt(assets, request.input)
-      const budget = answerBudget(promptIds.length, request.parameters.maxTokens, data, assets.contextLength)
+      const field = request.input.kind === 'chat' ? 'messages' : 'prompt'
+      const budget = answerBudget(
+        promptIds.length,
+        request.parameters.maxTokens,
+        data,
+        assets.contextLength,
+        field,
+      )
       batcher.add(new GenerationSequence(request.id, promptIds, budget, request.parameters, model))
       events.push({ id: request.id, kind: 'started', promptTokens: promptIds.length })
     } catch (error) {
@@ -133,7 +144,9 @@ async function main(port: NonNullable<typeof parentPort>, data: GenerationThread
         break
       }
       post({ type: 'step', events })
-      await yieldToMessages()
+      // onnxruntime-node's run already waits for a setImmediate, so messages arrive between steps; an
+      // explicit turn of the event loop now and then keeps that true whatever the runner does.
+      if (steps % YIELD_EVERY_STEPS === 0) await yieldToMessages()
     }
     looping = false
     if (closing) {

@@ -352,6 +352,10 @@ describe('OnnxGenerationEngine', () => {
     const longPrompt = completion('the fleet '.repeat(300))
     await expect(engine.generate(longPrompt, {})).rejects.toMatchObject({
       code: 'context_length_exceeded',
+      field: 'prompt',
+    })
+    await expect(engine.generate(chat('the fleet '.repeat(300)), {})).rejects.toMatchObject({
+      code: 'context_length_exceeded',
       field: 'messages',
     })
     await expect(engine.generate(completion('hello'), { max_tokens: 600 })).rejects.toMatchObject({
