@@ -14,6 +14,7 @@ import {
   type GenerationParameters,
   type GenerationResult,
 } from '../../src/generation/text-generator.js'
+import { TextTokenizer } from '../../src/generation/text-tokenizer.js'
 import {
   buildTinyLlamaFiles,
   buildTinyLlamaModel,
@@ -22,6 +23,7 @@ import {
   tinyLlamaLogitBias,
   trainTinyLlamaTokenizer,
 } from '../../src/models/tiny-llama-model.js'
+import { llama2StyleTokenizer, SENTENCEPIECE_TOKENIZER_CONFIG } from './fixtures/sentencepiece-tokenizer.js'
 import {
   isWellFormed,
   startTinyEngine,
@@ -37,10 +39,13 @@ const chat = (content: string): GenerationInput => ({ kind: 'chat', messages: [{
 const completion = (prompt: string): GenerationInput => ({ kind: 'completion', prompt })
 
 /** Greedy generation by full recompute: the whole sequence through the model at every step, no cache. */
-async function greedyByRecompute(promptIds: readonly number[], maxTokens: number): Promise<number[]> {
-  const session = await ort.InferenceSession.create(join(TINY_DIR, '1', 'model.onnx'), {
-    intraOpNumThreads: 1,
-  })
+async function greedyByRecompute(
+  promptIds: readonly number[],
+  maxTokens: number,
+  model = join(TINY_DIR, '1', 'model.onnx'),
+  eos: ReadonlySet<number> = EOS,
+): Promise<number[]> {
+  const session = await ort.InferenceSession.create(model, { intraOpNumThreads: 1 })
   const { layers, kvHeads, headDim } = TINY_LLAMA_DIMS
   const ids = [...promptIds]
   const generated: number[] = []
@@ -69,7 +74,7 @@ async function greedyByRecompute(promptIds: readonly number[], maxTokens: number
       let best = 0
       for (let v = 1; v < vocab; v++) if ((last[v] as number) > (last[best] as number)) best = v
       generated.push(best)
-      if (EOS.has(best)) break
+      if (eos.has(best)) break
       ids.push(best)
     }
   } finally {
@@ -379,6 +384,72 @@ describe('OnnxGenerationEngine', () => {
     await expect(startTinyEngine({ files: { ...TINY_FILES, model: mlp } })).rejects.toThrow(
       /no input_ids input/,
     )
+  })
+})
+
+describe('OnnxGenerationEngine with a SentencePiece-style tokenizer (Llama 2 layout, byte fallback)', () => {
+  it("renders Llama 2's template, adds BOS to completions, and streams through the decode window in context", async () => {
+    const tokenizerJson = llama2StyleTokenizer()
+    const vocab = Object.keys((tokenizerJson.model as { vocab: object }).vocab).length
+    // The same decoder with an output layer the size of this vocabulary (no bias: every token alike).
+    const model = buildTinyLlamaModel(new Float32Array(vocab), TINY_LLAMA_SEED, TINY_LLAMA_DIMS)
+    const dir = writeTinyLlama({
+      '1/model.onnx': model,
+      '1/tokenizer.json': JSON.stringify(tokenizerJson),
+      '1/tokenizer_config.json': JSON.stringify(SENTENCEPIECE_TOKENIZER_CONFIG),
+      '1/generation_config.json': JSON.stringify({ eos_token_id: 2 }),
+      '1/config.json': JSON.stringify({ max_position_embeddings: 256 }),
+    })
+    const files = {
+      model: join(dir, '1', 'model.onnx'),
+      tokenizer: join(dir, '1', 'tokenizer.json'),
+      tokenizerConfig: join(dir, '1', 'tokenizer_config.json'),
+      generationConfig: join(dir, '1', 'generation_config.json'),
+      config: join(dir, '1', 'config.json'),
+      chatTemplate: null,
+    }
+    const tokenizer = new TextTokenizer(tokenizerJson, SENTENCEPIECE_TOKENIZER_CONFIG, 'llama2-style')
+    const engine = await startTinyEngine({ files })
+    try {
+      expect(engine.limits.context_length).toBe(256)
+      const promptIds = tokenizer.encode('hello world', true)
+      expect(promptIds[0]).toBe(1)
+      const expected = await greedyByRecompute(promptIds, 30, files.model, new Set([2]))
+      const chunks: string[] = []
+      const result = await engine.generate(
+        completion('hello world'),
+        { max_tokens: 30 },
+        { onChunk: (c) => chunks.push(c.text) },
+      )
+      // In context: what the answer adds to the prompt's text (its leading space kept).
+      const joint = tokenizer.decode([...promptIds, ...expected])
+      expect(result.text).toBe(joint.slice(tokenizer.decode(promptIds).length))
+      expect(result.usage).toEqual({ prompt_tokens: promptIds.length, completion_tokens: expected.length })
+      expect(chunks.join('')).toBe(result.text)
+      // Greedy repeats one word; alone each token decodes without its space, in context it keeps it.
+      expect(chunks[0]?.startsWith(' ')).toBe(true)
+      // Sampled, the answer is mostly byte-fallback tokens: streamed and plain runs still agree exactly.
+      const sampled = { max_tokens: 40, temperature: 1.5, seed: 3 }
+      const streamed: string[] = []
+      const a = await engine.generate(completion('hello 日本'), sampled, {
+        onChunk: (c) => streamed.push(c.text),
+      })
+      const b = await engine.generate(completion('hello 日本'), sampled)
+      expect(streamed.join('')).toBe(a.text)
+      expect(a.text).toBe(b.text)
+      for (const chunk of streamed) expect(isWellFormed(chunk)).toBe(true)
+
+      const chat = await engine.generate(
+        { kind: 'chat', messages: [{ role: 'user', content: 'hello' }] },
+        { max_tokens: 5 },
+      )
+      expect(chat.usage.prompt_tokens).toBe(tokenizer.encode('<s>[INST] hello [/INST]', false).length)
+      await expect(
+        engine.generate({ kind: 'chat', messages: [{ role: 'assistant', content: 'first' }] }, {}),
+      ).rejects.toMatchObject({ code: 'template_failed' })
+    } finally {
+      await engine.unload()
+    }
   })
 })
 
