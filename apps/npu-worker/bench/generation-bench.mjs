@@ -4,7 +4,7 @@
 // one sequence at a time, measured in paired rounds (alternating order, median ratio) in one run. The
 // served figures (HTTP routes, /health under load) come with the routes. Usage: node bench/generation-bench.mjs [--smoke]
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import os, { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { benchDir, fmt, machine, percentile, smoke, verdict, writeResult } from './lib.mjs'
@@ -160,6 +160,7 @@ async function benchModel(modelDir, scale) {
   }
 }
 
+const loadBefore = os.loadavg()[0]
 const models = [
   [`embedded ${MODEL} (0.2 MB of weights)`, join(DEFAULT_MODELS_DIR, MODEL), 1],
   ['wide variant (48 MB of weights, as a real model: not cache-resident)', writeWideModel(), 2],
@@ -172,10 +173,11 @@ for (const [label, dir, scale] of models) {
   )
 }
 
+const loadAfter = os.loadavg()[0]
 writeResult('generation', [
   `### Text generation, in process (\`pnpm --filter @npu-fleet/worker bench:generation\`${smoke ? ' --smoke' : ''})`,
   '',
-  `Random-weight tiny-llama-chat models, ${MAX_TOKENS} new tokens per chat (sampled, so some end earlier at an end token), ONNX Runtime engine with its decode loop in one worker thread (1 intra-op thread). Tokens/s are medians of ${ROUNDS} paired rounds (one at a time, then ${CONCURRENCY} concurrent, order alternating); the ratio is the median of the per-round ratios, spread in brackets; the last column divides tokens by the CPU time the process used instead of wall-clock time, which stays meaningful when other processes load the machine. Target: continuous batching at ${CONCURRENCY} ≥ ${TARGET_BATCHING}× one at a time. ${machine()}.`,
+  `Random-weight tiny-llama-chat models, ${MAX_TOKENS} new tokens per chat (sampled, so some end earlier at an end token), ONNX Runtime engine with its decode loop in one worker thread (1 intra-op thread). Tokens/s are medians of ${ROUNDS} paired rounds (one at a time, then ${CONCURRENCY} concurrent, order alternating); the ratio is the median of the per-round ratios, spread in brackets; the last column divides tokens by the CPU time the process used instead of wall-clock time, which stays meaningful when other processes load the machine. Target: continuous batching at ${CONCURRENCY} ≥ ${TARGET_BATCHING}× one at a time. ${machine()}; 1-minute load average ${fmt(loadBefore)} at the start, ${fmt(loadAfter)} at the end (other work on the machine moves the wall-clock figures).`,
   '',
   `| model | time to first token p50 / p99, concurrency 1 (samples) | tokens/s, one at a time | tokens/s, ${CONCURRENCY} concurrent | batching ratio, wall clock (≥ ${TARGET_BATCHING}×) | batching ratio, per CPU-second |`,
   '| --- | --- | --- | --- | --- | --- |',
