@@ -12,15 +12,29 @@ export interface Tolerance {
 }
 
 /**
- * Tolerance per precision. FP32 allows for a different summation order or thread count only. FP16 (the NPU,
- * and the GPU by default) rounds inputs, weights and activations to 11 significant bits (unit roundoff
- * 2^-11, about 4.9e-4), so each layer may move an output by a few of those relative to its magnitude.
- * A wrong answer (shuffled outputs, zeros, a wrong weight) is off by the output's own magnitude and fails
- * at every one of these.
+ * Tolerance per precision, `|actual - expected| <= atol + rtol * |expected|` for every element.
+ *
+ * - FP32 allows for a different summation order or thread count only.
+ * - FP16 (the NPU, and the GPU by default) rounds inputs, weights and activations to 11 significant bits.
+ *   Measured on the shipped models with the FP16 emulation of the worker's fake device (weights, inputs and
+ *   every activation rounded to half, FP32 accumulation, Conv+BatchNorm folded as OpenVINO compiles it;
+ *   `pnpm --filter @npu-fleet/worker measure:fp16`, on the doctor's golden input, two noise inputs and, for
+ *   the OCR models, a rendered text line): the largest atol needed at rtol 1e-2 was 1.4e-2 (ppocr-rec on
+ *   text), then 5.2e-3 (ppocr-rec on noise), 2.7e-3 (tiny-bert-embed), 7e-4 (ppocr-det on noise) and 3e-5
+ *   (mlp); atol 3e-2 is that largest need with a margin of 2. Not covered, on purpose: ppocr-det on a text
+ *   image, where 0.24% of the map's pixels (text edges) move by up to 0.37 (relative L2 error 2.2e-2); no
+ *   per-element tolerance separates that from a wrong map, so golden checks feed the detector a synthetic
+ *   input. The emulation rounds more often than a device that fuses operators, so real devices should land
+ *   inside these numbers; none of them was measured on NPU hardware.
+ * - BF16 (a CPU with AMX) keeps 8 significant bits: measured on mlp and tiny-bert-embed (the models whose
+ *   opset allows Cast to bfloat16): at most 2.4e-2 of atol at rtol 5e-2.
+ *
+ * A wrong answer (shuffled outputs, zeros, every element moved by 5%, by 10% under BF16) is off by the output's own magnitude and
+ * fails at every one of these (test/backends/device-tolerance.test.ts in the worker shows it on each model).
  */
 export const TOLERANCE_OF_PRECISION: Readonly<Record<InferencePrecision, Tolerance>> = {
   FP32: { atol: 1e-4, rtol: 1e-3 },
-  FP16: { atol: 1e-2, rtol: 1e-2 },
+  FP16: { atol: 3e-2, rtol: 1e-2 },
   BF16: { atol: 5e-2, rtol: 5e-2 },
 }
 

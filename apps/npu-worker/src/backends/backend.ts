@@ -6,6 +6,11 @@ export interface TensorInfo {
   name: string
   datatype: Exclude<Datatype, 'BYTES'>
   shape: number[]
+  /**
+   * Per dimension, the `[min, max]` a dynamic dimension is bounded to (an IR converted with intervals, e.g.
+   * `[1..8,384]`), or null where the shape says all there is. Absent when no dimension is bounded.
+   */
+  bounds?: readonly ([number, number] | null)[]
 }
 
 /** OpenVINO performance hint, passed through to `compileModel`. */

@@ -1,33 +1,26 @@
 import { mkdir } from 'node:fs/promises'
-import { type InferencePrecision, precisionOfDevice } from '@npu-fleet/protocol'
-import type { elementTypeString } from 'openvino-node'
-import type {
-  BackendProbe,
-  InferenceBackend,
-  LoadedModel,
-  ModelCondition,
-  ModelLoadSpec,
-  TensorInfo,
-} from './backend.js'
+import { precisionOfDevice } from '@npu-fleet/protocol'
+import type { BackendProbe, InferenceBackend, LoadedModel, ModelLoadSpec, TensorInfo } from './backend.js'
+import { isDeviceListed } from './device-name.js'
+import { OpenvinoModel, type PortPlan } from './openvino-model.js'
 import {
   loadOpenvinoRuntime,
   type OpenvinoRuntime,
-  type OvAsyncInferQueue,
+  type OvCompiledModel,
   type OvCore,
-  type OvInferRequest,
+  type OvElement,
   type OvModel,
   type OvPort,
-  type OvTensor,
 } from './openvino-runtime.js'
-import { elementCount, type Tensor, type TensorArray } from './tensor.js'
-import { concatBatch, sliceBatch, staticBatchSizes } from './tensor-batching.js'
+import type { Tensor } from './tensor.js'
 
 type Datatype = Tensor['datatype']
 
 // Element types openvino-node can both create and read back (helper.cpp get_supported_types, tensor.cpp
-// get_data): no f16 and no boolean. Models with such inputs or outputs are refused at load, with the reason,
-// so the fallback chain serves them on ONNX Runtime instead of failing at the first request.
-const DATATYPE_OF_ELEMENT: Record<string, Datatype> = {
+// get_data), and the two it cannot (f16, boolean), which are exchanged as f32 and u8 with a PrePostProcessor
+// conversion inside the model. Any other element type is refused at load, with the reason, so the fallback
+// chain serves the model elsewhere instead of failing at the first request.
+const DATATYPE_OF_ELEMENT: Record<OvElement, Datatype> = {
   u8: 'UINT8',
   i8: 'INT8',
   u16: 'UINT16',
@@ -39,17 +32,9 @@ const DATATYPE_OF_ELEMENT: Record<string, Datatype> = {
   f32: 'FP32',
   f64: 'FP64',
 }
-const ELEMENT_OF_DATATYPE: Partial<Record<Datatype, elementTypeString>> = {
-  UINT8: 'u8',
-  INT8: 'i8',
-  UINT16: 'u16',
-  INT16: 'i16',
-  UINT32: 'u32',
-  INT32: 'i32',
-  UINT64: 'u64',
-  INT64: 'i64',
-  FP32: 'f32',
-  FP64: 'f64',
+const CONVERTED: Record<string, { datatype: Datatype; element: OvElement; convert: PortPlan['convert'] }> = {
+  f16: { datatype: 'FP16', element: 'f32', convert: 'f16' },
+  boolean: { datatype: 'BOOL', element: 'u8', convert: 'bool' },
 }
 
 /** Options of the OpenVINO backend. */
@@ -89,8 +74,7 @@ export class OpenvinoBackend implements InferenceBackend {
     const runtime = this.#runtime()
     const core = this.#coreOf(runtime)
     const devices = core.getAvailableDevices()
-    // `NPU` also names the first of several enumerated devices (`GPU.0`, `GPU.1`).
-    if (!devices.some((d) => d === spec.device || d.startsWith(`${spec.device}.`))) {
+    if (!isDeviceListed(devices, spec.device)) {
       throw new Error(
         `OpenVINO device ${spec.device} is not available (available: ${devices.join(', ') || 'none'})`,
       )
@@ -101,30 +85,57 @@ export class OpenvinoBackend implements InferenceBackend {
     } catch (err) {
       throw new Error(`OpenVINO cannot read ${spec.modelPath}: ${messageOf(err)}`)
     }
-    reshapeForDevice(model, spec)
+    const staticShapes = checkStaticShapes(model, spec)
+
+    // Outputs' element types are known before compiling; inputs' only on a compiled model's requests (the
+    // binding exposes no element type on a Model's inputs). So: outputs and static shapes are set now, and a
+    // model with f16 or boolean inputs is compiled a second time once those are known (with CACHE_DIR, both
+    // compiles are cached and later starts import them).
+    const outputElements = model.outputs.map((port, i) => {
+      try {
+        return String(model.getOutputElementType(i))
+      } catch (err) {
+        throw new Error(`cannot read the element type of output "${port.getAnyName()}": ${messageOf(err)}`)
+      }
+    })
+    // Refuse element types that cannot be exchanged now, before a compile that may take minutes.
+    for (const [i, port] of model.outputs.entries()) planPort(port, 'output', outputElements[i]!)
+    applyShapesAndConversions(runtime, model, staticShapes, [], conversionsOf(model.outputs, outputElements))
 
     const config: Record<string, string> = { PERFORMANCE_HINT: spec.performanceHint }
     // Values go as strings: older addons convert compile properties from JS strings only (helper.cpp
     // js_to_cpp<std::map<std::string, ov::Any>>), and every version accepts them.
     if (spec.cacheDir !== null) {
+      // OpenVINO would create it too; doing it first makes a permission error name the folder.
       await mkdir(spec.cacheDir, { recursive: true })
       config.CACHE_DIR = spec.cacheDir
     }
     if (spec.device === 'CPU') config.INFERENCE_NUM_THREADS = String(spec.threads)
-    let compiled: Awaited<ReturnType<OvCore['compileModel']>>
-    try {
-      compiled = await core.compileModel(model, spec.device, config)
-    } catch (err) {
-      throw new Error(`OpenVINO cannot compile ${spec.name} for ${spec.device}: ${messageOf(err)}`)
+    const compile = async (): Promise<OvCompiledModel> => {
+      try {
+        return await core.compileModel(model, spec.device, config)
+      } catch (err) {
+        throw new Error(`OpenVINO cannot compile ${spec.name} for ${spec.device}: ${messageOf(err)}`)
+      }
     }
 
+    let compiled = await compile()
     const probeRequest = compiled.createInferRequest()
-    const inputs = model.inputs.map((port, i) =>
-      describePort(port, 'input', () => probeRequest.getInputTensor(i).getElementType()),
-    )
-    const outputs = model.outputs.map((port, i) =>
-      describePort(port, 'output', () => model.getOutputElementType(i)),
-    )
+    const inputElements = model.inputs.map((port, i) => {
+      try {
+        return String(probeRequest.getInputTensor(i).getElementType())
+      } catch (err) {
+        throw new Error(`cannot read the element type of input "${port.getAnyName()}": ${messageOf(err)}`)
+      }
+    })
+    const inputs = model.inputs.map((port, i) => planPort(port, 'input', inputElements[i]!))
+    const inputConversions = conversionsOf(model.inputs, inputElements)
+    if (inputConversions.length > 0) {
+      applyShapesAndConversions(runtime, model, {}, inputConversions, [])
+      compiled = await compile()
+    }
+    // Output shapes as compiled (static ones follow from static inputs).
+    const outputs = model.outputs.map((port, i) => planPort(port, 'output', outputElements[i]!))
 
     let optimal = spec.instances
     try {
@@ -139,13 +150,19 @@ export class OpenvinoBackend implements InferenceBackend {
     } catch {
       // Not every plugin reports it; the device's default precision applies.
     }
-    const precision = precisionOfDevice(spec.device, precisionHint)
     // AsyncInferQueue, not InferRequest.inferAsync: inferAsync assigns inputs by position and serialises every
     // call behind one mutex (openvinotoolkit/openvino#37739); the queue runs `jobs` native requests, by name.
-    const queue = new runtime.AsyncInferQueue(compiled, jobs)
-    const loaded = new OpenvinoModel(runtime, spec, queue, jobs, precision, inputs, outputs, (m) =>
-      this.#loaded.delete(m),
-    )
+    const loaded = new OpenvinoModel({
+      runtime,
+      spec,
+      compiled,
+      recompile: compile,
+      jobs,
+      precision: precisionOfDevice(spec.device, precisionHint),
+      inputs,
+      outputs,
+      onUnloaded: (m) => this.#loaded.delete(m),
+    })
     this.#loaded.add(loaded)
     return loaded
   }
@@ -169,10 +186,11 @@ export class OpenvinoBackend implements InferenceBackend {
 }
 
 /**
- * Apply `spec.staticShapes` with `model.reshape`. The NPU compiles static shapes only, so there every input must
- * end up static; other devices keep dynamic dimensions unless static shapes are configured.
+ * Checks `spec.staticShapes` against the model and returns the shapes to apply. The NPU compiles static
+ * shapes only, so there every input must end up static; other devices keep dynamic dimensions unless static
+ * shapes are configured.
  */
-function reshapeForDevice(model: OvModel, spec: ModelLoadSpec): void {
+function checkStaticShapes(model: OvModel, spec: ModelLoadSpec): Record<string, number[]> {
   const staticShapes = spec.staticShapes ?? {}
   const names = model.inputs.map((port) => port.getAnyName())
   for (const [name, dims] of Object.entries(staticShapes)) {
@@ -182,12 +200,18 @@ function reshapeForDevice(model: OvModel, spec: ModelLoadSpec): void {
         `static_shapes names "${name}", which is not an input of ${spec.name} (inputs: ${names.join(', ')})`,
       )
     const current = dimsOf(port)
+    const bounds = boundsOf(port)
     if (
       current.length !== dims.length ||
-      dims.some((d, i) => !(Number.isInteger(d) && d > 0) || (current[i]! >= 0 && current[i] !== d))
+      dims.some(
+        (d, i) =>
+          !(Number.isInteger(d) && d > 0) ||
+          (current[i]! >= 0 && current[i] !== d) ||
+          (bounds?.[i] && (d < bounds[i]![0] || d > bounds[i]![1])),
+      )
     ) {
       throw new Error(
-        `static_shapes.${name} [${dims}] does not fit input "${name}" of shape [${current}] (-1 is dynamic)`,
+        `static_shapes.${name} [${dims}] does not fit input "${name}" of shape [${current}]${bounds ? ` (bounds ${port.getPartialShape().toString()})` : ''} (-1 is dynamic)`,
       )
     }
   }
@@ -201,8 +225,46 @@ function reshapeForDevice(model: OvModel, spec: ModelLoadSpec): void {
       }
     }
   }
-  const entries = Object.entries(staticShapes)
-  if (entries.length > 0) model.reshape(new Map(entries.map(([name, dims]) => [name, `[${dims.join(',')}]`])))
+  return staticShapes
+}
+
+/**
+ * Gives inputs their static shapes and converts f16/boolean ports, in the forms the binding implements:
+ * `model.reshape(shape)` for a one-input model (model_wrap.cpp; there is no per-input Map form), and
+ * `PrePostProcessor` `input(name).tensor().setShape(...)` for several inputs; `setElementType` at both ends
+ * for the conversions. Both change `model` in place.
+ */
+function applyShapesAndConversions(
+  runtime: OpenvinoRuntime,
+  model: OvModel,
+  staticShapes: Record<string, number[]>,
+  inputConversions: readonly Conversion[],
+  outputConversions: readonly Conversion[],
+): void {
+  const shapes = Object.entries(staticShapes)
+  const reshapeSingle = shapes.length > 0 && model.inputs.length === 1
+  if (reshapeSingle) model.reshape(`[${shapes[0]![1].join(',')}]`)
+  const pppShapes = reshapeSingle ? [] : shapes
+  if (pppShapes.length === 0 && inputConversions.length === 0 && outputConversions.length === 0) return
+  const ppp = new runtime.preprocess.PrePostProcessor(model)
+  for (const [name, dims] of pppShapes) ppp.input(name).tensor().setShape(dims)
+  for (const { name, element } of inputConversions) ppp.input(name).tensor().setElementType(element)
+  for (const { name, element } of outputConversions) ppp.output(name).tensor().setElementType(element)
+  ppp.build()
+}
+
+/** A port exchanged in another element type than the model's. */
+interface Conversion {
+  name: string
+  element: OvElement
+}
+
+/** The ports among `ports` (with the model's element types) that need a conversion at the boundary. */
+function conversionsOf(ports: readonly OvPort[], elements: readonly string[]): Conversion[] {
+  return ports.flatMap((port, i) => {
+    const converted = CONVERTED[elements[i]!]
+    return converted ? [{ name: port.getAnyName(), element: converted.element }] : []
+  })
 }
 
 /** Dimensions of a port; -1 for a dynamic one (the addon gives -1 or a `[min, max]` interval). */
@@ -213,209 +275,36 @@ function dimsOf(port: OvPort): number[] {
     .map((d) => (typeof d === 'number' && d >= 0 ? d : -1))
 }
 
-function describePort(port: OvPort, kind: 'input' | 'output', elementType: () => unknown): TensorInfo {
+/** `[min, max]` of each bounded dimension (an IR interval), null elsewhere; undefined when none is bounded. */
+function boundsOf(port: OvPort): ([number, number] | null)[] | undefined {
+  const bounds = port
+    .getPartialShape()
+    .getDimensions()
+    .map((d): [number, number] | null => (Array.isArray(d) ? [Number(d[0]), Number(d[1])] : null))
+  return bounds.some((b) => b) ? bounds : undefined
+}
+
+/** How a port is exchanged with the addon, from its element type; refuses types it cannot exchange. */
+function planPort(port: OvPort, kind: 'input' | 'output', element: string): PortPlan {
   const name = port.getAnyName()
-  let type: string
-  try {
-    type = String(elementType())
-  } catch (err) {
-    throw new Error(`cannot read the element type of ${kind} "${name}": ${messageOf(err)}`)
-  }
-  const datatype = DATATYPE_OF_ELEMENT[type]
-  if (!datatype) {
-    throw new Error(`${kind} "${name}" is ${type}, which openvino-node cannot exchange with JavaScript`)
-  }
-  return { name, datatype, shape: dimsOf(port) }
-}
-
-/** One queued request of the native pool. */
-interface PendingRequest {
-  outputNames: readonly string[]
-  resolve: (outputs: Record<string, Tensor>) => void
-  reject: (err: Error) => void
-}
-
-/** A model compiled by OpenVINO with an `AsyncInferQueue` of native infer requests. */
-export class OpenvinoModel implements LoadedModel {
-  readonly backend = 'openvino' as const
-  readonly device: string
-  readonly compiledBatchSizes: readonly number[] | null
-  readonly #runtime: OpenvinoRuntime
-  readonly #name: string
-  readonly #queue: OvAsyncInferQueue
-  /** Keyed by the userData object given to startAsync, which the queue hands back to the callback. */
-  readonly #pending = new Map<object, PendingRequest>()
-  readonly #onUnloaded: (model: OpenvinoModel) => void
-  #closing = false
-  #released = false
-  #onIdle: (() => void) | null = null
-
-  constructor(
-    runtime: OpenvinoRuntime,
-    spec: ModelLoadSpec,
-    queue: OvAsyncInferQueue,
-    readonly parallelism: number,
-    readonly precision: InferencePrecision,
-    readonly inputs: readonly TensorInfo[],
-    readonly outputs: readonly TensorInfo[],
-    onUnloaded: (model: OpenvinoModel) => void,
-  ) {
-    this.#runtime = runtime
-    this.#name = spec.name
-    this.device = spec.device
-    this.#queue = queue
-    this.#onUnloaded = onUnloaded
-    this.compiledBatchSizes = inputs.every((i) => !i.shape.includes(-1)) ? staticBatchSizes(inputs) : null
-    queue.setCallback((error, request, userData) => this.#complete(error, request, userData))
-  }
-
-  condition(): ModelCondition {
-    return { kind: 'serving' }
-  }
-
-  onConditionChange(_listener: (condition: ModelCondition) => void): void {
-    // The request pool is not recycled yet, so the condition never changes.
-  }
-
-  async infer(
-    inputs: Readonly<Record<string, Tensor>>,
-    outputNames?: readonly string[],
-  ): Promise<Record<string, Tensor>> {
-    if (this.#closing) throw new Error(`model ${this.#name} is unloading`)
-    // Everything is checked before it reaches the native queue: a tensor it refuses would keep its request
-    // slot, and a failure inside a started request never reaches JavaScript (async_infer_queue.cpp rethrows it
-    // on the native thread), so the call would never settle.
-    const wanted = outputNames ?? this.outputs.map((o) => o.name)
-    for (const name of wanted) {
-      if (!this.outputs.some((o) => o.name === name)) {
-        throw new Error(`unknown output "${name}"; outputs: ${this.outputs.map((o) => o.name).join(', ')}`)
-      }
-    }
-    const batch = this.#validate(inputs)
-    const compiledBatch = this.compiledBatchSizes?.[0]
-    if (compiledBatch === undefined || batch === compiledBatch) return this.#run(inputs, wanted)
-    // A static batch-1 model (the NPU) runs a larger batch as that many batch-1 inferences.
-    const parts = await Promise.all(
-      Array.from({ length: batch }, (_, row) => {
-        const rowInputs: Record<string, Tensor> = {}
-        for (const [name, tensor] of Object.entries(inputs)) rowInputs[name] = sliceBatch(tensor, row, 1)
-        return this.#run(rowInputs, wanted)
-      }),
-    )
-    const outputs: Record<string, Tensor> = {}
-    for (const name of wanted) outputs[name] = concatBatch(parts.map((part) => part[name]!))
-    return outputs
-  }
-
-  async unload(): Promise<void> {
-    this.#closing = true
-    if (this.#pending.size > 0) await new Promise<void>((resolve) => (this.#onIdle = resolve))
-    if (!this.#released) {
-      this.#released = true
-      this.#queue.release()
-    }
-    this.#onUnloaded(this)
-  }
-
-  /** Check names, datatypes and shapes against the compiled model; returns the batch size of the request. */
-  #validate(inputs: Readonly<Record<string, Tensor>>): number {
-    for (const name of Object.keys(inputs)) {
-      if (!this.inputs.some((i) => i.name === name)) {
-        throw new Error(`unknown input "${name}"; inputs: ${this.inputs.map((i) => i.name).join(', ')}`)
-      }
-    }
-    const batches = new Set<number>()
-    const compiledBatch = this.compiledBatchSizes?.[0]
-    for (const info of this.inputs) {
-      const tensor = inputs[info.name]
-      if (!tensor) throw new Error(`missing input "${info.name}"`)
-      if (tensor.datatype !== info.datatype) {
-        throw new Error(`input "${info.name}" is ${info.datatype}, got ${tensor.datatype}`)
-      }
-      if (tensor.data.length !== elementCount(tensor.shape)) {
-        throw new Error(`input "${info.name}" has ${tensor.data.length} elements for shape [${tensor.shape}]`)
-      }
-      const fits =
-        tensor.shape.length === info.shape.length &&
-        tensor.shape.every(
-          (d, axis) =>
-            info.shape[axis] === -1 || info.shape[axis] === d || (axis === 0 && compiledBatch === 1),
-        )
-      if (!fits) {
-        throw new Error(
-          `input "${info.name}" has shape [${tensor.shape}]; ${this.#name} is compiled on ${this.device} for [${info.shape}] (-1 is dynamic)`,
-        )
-      }
-      if (tensor.shape.length > 0) batches.add(tensor.shape[0]!)
-    }
-    if (compiledBatch === 1 && batches.size > 1) {
-      throw new Error(`inputs have different batch sizes (${[...batches].join(', ')})`)
-    }
-    return [...batches][0] ?? 1
-  }
-
-  /** One inference on a request of the pool. */
-  #run(
-    inputs: Readonly<Record<string, Tensor>>,
-    outputNames: readonly string[],
-  ): Promise<Record<string, Tensor>> {
-    const tensors: Record<string, OvTensor> = {}
-    for (const [name, tensor] of Object.entries(inputs)) {
-      const element = ELEMENT_OF_DATATYPE[tensor.datatype]
-      if (!element)
-        throw new Error(`openvino-node cannot create ${tensor.datatype} tensors (input "${name}")`)
-      tensors[name] = new this.#runtime.Tensor(element, [...tensor.shape], wholeBuffer(tensor.data))
-    }
-    const userData = {}
-    return new Promise((resolve, reject) => {
-      this.#pending.set(userData, { outputNames, resolve, reject })
-      const fail = (err: unknown) => {
-        if (this.#pending.delete(userData)) reject(new Error(messageOf(err)))
-        this.#settled()
-      }
-      try {
-        // The promise settles after the callback ran; the callback already resolved us, so only a rejection
-        // (the callback threw) matters here.
-        this.#queue.startAsync(tensors, userData).catch(fail)
-      } catch (err) {
-        fail(err)
-      }
-    })
-  }
-
-  /** The queue's callback: copy the outputs out of the request before it is reused. */
-  #complete(error: Error | null, request: OvInferRequest, userData: object): void {
-    const pending = this.#pending.get(userData)
-    if (!pending) return
-    this.#pending.delete(userData)
-    try {
-      if (error) throw error
-      const outputs: Record<string, Tensor> = {}
-      for (const name of pending.outputNames) {
-        const info = this.outputs.find((o) => o.name === name)!
-        const tensor = request.getTensor(name)
-        // getData() may view memory the request reuses for its next inference: copy it out now.
-        const data = tensor.getData().slice() as TensorArray
-        outputs[name] = { datatype: info.datatype, shape: [...tensor.getShape()], data }
-      }
-      pending.resolve(outputs)
-    } catch (err) {
-      pending.reject(new Error(messageOf(err)))
-    }
-    this.#settled()
-  }
-
-  #settled(): void {
-    if (this.#pending.size === 0 && this.#onIdle) {
-      this.#onIdle()
-      this.#onIdle = null
+  const bounds = boundsOf(port)
+  const info = (datatype: Datatype): TensorInfo => ({
+    name,
+    datatype,
+    shape: dimsOf(port),
+    ...(bounds ? { bounds } : {}),
+  })
+  if (element in DATATYPE_OF_ELEMENT) {
+    return {
+      info: info(DATATYPE_OF_ELEMENT[element as OvElement]),
+      element: element as OvElement,
+      convert: 'none',
     }
   }
-}
-
-/** The addon wraps a typed array's whole ArrayBuffer (helper.cpp cast_to_tensor): copy views into their own. */
-function wholeBuffer(data: TensorArray): TensorArray {
-  return data.byteOffset === 0 && data.byteLength === data.buffer.byteLength ? data : data.slice()
+  const converted = CONVERTED[element]
+  if (converted)
+    return { info: info(converted.datatype), element: converted.element, convert: converted.convert }
+  throw new Error(`${kind} "${name}" is ${element}, which openvino-node cannot exchange with JavaScript`)
 }
 
 function messageOf(err: unknown): string {

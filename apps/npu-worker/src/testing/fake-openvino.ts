@@ -1,41 +1,111 @@
 import { createHash } from 'node:crypto'
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
+import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import onnxProto from 'onnx-proto'
 import ort from 'onnxruntime-node'
-import type { elementTypeString, SupportedTypedArray, Version } from 'openvino-node'
+import type { SupportedTypedArray, Version } from 'openvino-node'
+import { isDeviceListed } from '../backends/device-name.js'
 import type {
   OpenvinoRuntime,
   OvAsyncInferQueue,
   OvCompiledModel,
   OvCore,
+  OvElement,
   OvInferRequest,
   OvModel,
-  OvPort,
   OvQueueCallback,
   OvTensor,
 } from '../backends/openvino-runtime.js'
+import { FakeModel, type FakePort, FakePrePostProcessor, isStaticShape } from './fake-openvino-model.js'
+import {
+  convertElements,
+  count,
+  FakeOpaqueTensor,
+  FakeTensor,
+  isSupportedElement,
+  ORT_OF_ELEMENT,
+} from './fake-openvino-tensor.js'
+import { emulateFp16 } from './fp16-onnx.js'
 
 // A fake of the part of openvino-node (2026.x) the OpenVINO backend uses, for hosts without its native runtime.
 // Test-only: it lives in src/ so that real worker processes can run it, and only under `test_hooks`.
-// Every class implements the backend's Ov* types, which are picked from openvino-node's own types, so upstream
-// drift breaks compilation. Numbers are never invented: models are read and run by onnxruntime-node in-process.
-// Behaviour mirrored from openvinotoolkit/openvino src/bindings/js/node:
-// - src/async_infer_queue.cpp: `jobs` requests; startAsync takes an idle one or queues the call (FIFO); the
+// Every class implements the backend's Ov* types, which are picked from openvino-node's own declarations, so
+// upstream drift breaks compilation. Numbers are never invented: models are read and run by onnxruntime-node
+// in-process; on an FP16 device (NPU, GPU) the model is first rewritten to round weights, inputs and
+// activations to half (fp16-onnx.ts), as the device computes.
+//
+// Behaviour mirrored from openvinotoolkit/openvino src/bindings/js/node (and named where it is chosen):
+// - async_infer_queue.cpp: `jobs` requests; startAsync takes an idle one or queues the call (FIFO); the
 //   callback gets (null, request, userData) and the returned promise then resolves with userData, or rejects
-//   when the callback throws; startAsync without setCallback throws; release() drops the callback; a failure
-//   inside a started request is rethrown on the native thread and never reaches JavaScript.
-// - src/helper.cpp cast_to_tensor: a Tensor wraps the typed array's whole ArrayBuffer; byteOffset must be 0
-//   and the byte size must match; get_supported_types: i8 u8 i16 u16 i32 u32 f32 f64 i64 u64.
-// - src/helper.cpp cpp_to_js<ov::PartialShape>: a fully dynamic dimension reads as -1.
-// - src/tensor.cpp get_data: element types other than the supported ones fail ("Failed to return tensor data.").
-// Plugin behaviour (intel_npu, core): NPU compiles static shapes only; unknown devices are refused;
-// OPTIMAL_NUMBER_OF_INFER_REQUESTS is 1 with the LATENCY hint and 4 with THROUGHPUT; CACHE_DIR holds one
-// `<hash>.blob` per compiled model, and a second compilation with the same key imports it instead.
+//   when the callback throws; startAsync without a callback fails; release() releases the callback at once.
+//   Errors: `errorDelivery: 'callback'` (openvino-node since openvinotoolkit/openvino#34857, merged
+//   2026-03-23): a failure inside a started request reaches the callback as `error` and rejects the promise,
+//   a tensor the request refuses rejects the promise, and the request returns to the pool. `'lost'` (older
+//   addons): a failure inside a started request is rethrown on the native thread and nothing settles; a
+//   refused tensor throws synchronously and its request never returns to the pool.
+//   A request that completes after its queue was released would call a released ThreadSafeFunction, which
+//   aborts the real process (Node's CHECK_NOT_NULL): the fake records it in `aborts`.
+// - helper.cpp / tensor_impl.cpp: the 2026 tensor rule (fake-openvino-tensor.ts); tensor.cpp get_data copies.
+// - model_wrap.cpp / preprocess/*.cpp: reshape and PrePostProcessor (fake-openvino-model.ts).
+// Plugin behaviour (intel_npu, intel_gpu, intel_cpu): the NPU compiles static shapes only and refuses what
+// `unsupportedOps` names; unknown devices are refused; OPTIMAL_NUMBER_OF_INFER_REQUESTS is 1 with the LATENCY
+// hint on every device and, with THROUGHPUT, 4 on the NPU (its default of 4 inference requests) and the GPU (2
+// streams, 2 requests each), and on the CPU the number of streams its heuristic picks from the cores
+// (`cpuThroughputStreams` here); INFERENCE_PRECISION_HINT is f16 on the NPU and GPU and f32 on the CPU (a CPU
+// with AMX would report bf16; Core Ultra hosts have none); CACHE_DIR is created if missing and holds one
+// `<hash>.blob` per compiled model, keyed by the model, device, shapes and compile config; a second
+// compilation with the same key imports it instead (faster: `cacheImportLatencyMs`).
 
-/** Options of the fake runtime. */
+const { onnx } = onnxProto
+
+/** Device families the fake knows. */
+export type FakeDeviceFamily = 'CPU' | 'GPU' | 'NPU'
+
+/** Something that goes wrong on the fake device, for tests of recovery and of output checks. */
+export interface FakeFault {
+  /**
+   * `hang`: the inference never completes (its request stays busy forever, as a wedged driver's would).
+   * `native-error`: it fails inside the native request (delivered as `errorDelivery` says).
+   * `drift`: it completes with every output element moved by `magnitude * (1 + |x|)` (garbled numbers).
+   */
+  kind: 'hang' | 'native-error' | 'drift'
+  /** Device family it strikes; every device when absent. */
+  device?: FakeDeviceFamily
+  /** Model file path, or the name of a folder on its path (the model's name); every model when absent. */
+  model?: string
+  /** Inferences that succeed first (default 0). */
+  after?: number
+  /** Inferences it strikes once it started (default: all that follow). */
+  count?: number
+  /** For `drift` (default 0.05). */
+  magnitude?: number
+}
+
+/** Options of the fake runtime. Plain data, so a test can hand them to a child process as JSON. */
 export interface FakeOpenvinoOptions {
   /** What `getAvailableDevices()` reports; default `['CPU']`. */
   devices?: string[]
+  /** How errors of started requests reach JavaScript; default `callback` (openvino-node 2026). */
+  errorDelivery?: 'callback' | 'lost'
+  /** Precision each family computes in; default NPU and GPU `f16`, CPU `f32`. */
+  precision?: Partial<Record<FakeDeviceFamily, 'f32' | 'f16'>>
+  /** When false, compiled models do not report INFERENCE_PRECISION_HINT (as some plugins); default true. */
+  reportPrecisionHint?: boolean
+  /** ONNX operator types a family refuses to compile, e.g. `{ NPU: ['Erf'] }`. */
+  unsupportedOps?: Partial<Record<FakeDeviceFamily, string[]>>
+  /** Time a compilation takes, per family or for all (ms); default 0. */
+  compileLatencyMs?: number | Partial<Record<FakeDeviceFamily, number>>
+  /** Time an import from CACHE_DIR takes (ms); default 0. */
+  cacheImportLatencyMs?: number
+  /** OPTIMAL_NUMBER_OF_INFER_REQUESTS of the CPU under THROUGHPUT; default 4. */
+  cpuThroughputStreams?: number
+  /** Input partial shapes by model file path, as an IR converted with bounds declares them (`[1..8,384]`). */
+  partialShapes?: Record<string, Record<string, string>>
+  /** Device properties over the defaults (`getProperty(device, name)`), by family. */
+  deviceProperties?: Partial<Record<FakeDeviceFamily, Record<string, string | number>>>
+  /** Faults, in order; the first that applies to an inference strikes it. Also settable with `setFaults`. */
+  faults?: FakeFault[]
 }
 
 /** One `compileModel` call the fake saw. */
@@ -44,208 +114,62 @@ export interface FakeCompilation {
   config: Record<string, string>
   /** True when CACHE_DIR already held this model's blob. */
   cacheHit: boolean
-  /** Input shapes compiled, -1 for dynamic dimensions. */
-  inputShapes: Record<string, number[]>
+  /** Whether the CACHE_DIR folder existed before the call (OpenVINO creates it; the backend should first). */
+  cacheDirExisted: boolean | null
+  /** Input shapes compiled, -1 for unbounded and [min, max] for bounded dimensions. */
+  inputShapes: Record<string, (number | [number, number])[]>
+  /** Element types callers exchange, by port (after PrePostProcessor conversions). */
+  tensorElements: Record<string, string>
+  precision: 'f32' | 'f16'
+}
+
+/** A queue the fake made, and what happened on it. */
+export interface FakeQueueStats {
+  jobs: number
+  /** Most requests that ran at once. */
+  maxRunning: number
+  /** Requests running now (a hung one stays). */
+  running: number
+  released: boolean
 }
 
 /** The fake runtime and what it recorded. */
 export interface FakeOpenvino {
   runtime: OpenvinoRuntime
   compilations: FakeCompilation[]
-  /** Queues created, with their size and the most requests that ran at once. */
-  queues: { jobs: number; maxRunning: number }[]
-  /** Errors raised inside started requests (the real addon loses these on its native thread). */
+  queues: FakeQueueStats[]
+  /** Errors raised inside started requests. */
   nativeErrors: Error[]
+  /** Requests that completed after their queue was released: each would have aborted the real process. */
+  aborts: string[]
+  /** Inferences run, by device family. */
+  inferences: Record<FakeDeviceFamily, number>
+  /** Replaces the faults (and restarts their counts). */
+  setFaults(faults: FakeFault[]): void
 }
 
-const ELEMENT_OF_ORT: Record<string, string> = {
-  float32: 'f32',
-  float64: 'f64',
-  float16: 'f16',
-  bool: 'boolean',
-  uint8: 'u8',
-  int8: 'i8',
-  uint16: 'u16',
-  int16: 'i16',
-  uint32: 'u32',
-  int32: 'i32',
-  uint64: 'u64',
-  int64: 'i64',
-}
-const ORT_OF_ELEMENT = Object.fromEntries(Object.entries(ELEMENT_OF_ORT).map(([o, e]) => [e, o])) as Record<
-  string,
-  ort.Tensor.Type
->
-const BYTES_OF_ELEMENT: Record<string, number> = {
-  i8: 1,
-  u8: 1,
-  i16: 2,
-  u16: 2,
-  i32: 4,
-  u32: 4,
-  f32: 4,
-  f64: 8,
-  i64: 8,
-  u64: 8,
-}
-const ARRAY_OF_ELEMENT: Record<string, new (length: number) => SupportedTypedArray> = {
-  i8: Int8Array,
-  u8: Uint8Array,
-  i16: Int16Array,
-  u16: Uint16Array,
-  i32: Int32Array,
-  u32: Uint32Array,
-  f32: Float32Array,
-  f64: Float64Array,
-  i64: BigInt64Array,
-  u64: BigUint64Array,
+const DEFAULT_PRECISION: Record<FakeDeviceFamily, 'f32' | 'f16'> = { CPU: 'f32', GPU: 'f16', NPU: 'f16' }
+const DEFAULT_PROPERTIES: Record<FakeDeviceFamily, Record<string, string | number>> = {
+  CPU: { FULL_DEVICE_NAME: 'Fake CPU (onnxruntime-node)', OPTIMIZATION_CAPABILITIES: 'FP32 INT8' },
+  GPU: { FULL_DEVICE_NAME: 'Fake GPU (onnxruntime-node, FP16)', OPTIMIZATION_CAPABILITIES: 'FP32 FP16 INT8' },
+  NPU: {
+    FULL_DEVICE_NAME: 'Fake NPU (onnxruntime-node, FP16)',
+    DEVICE_ARCHITECTURE: '3720',
+    NPU_DRIVER_VERSION: 1688,
+    // Major in the high 16 bits, minor in the low 16 (openvino/runtime/intel_npu/properties.hpp).
+    NPU_COMPILER_VERSION: 7 * 65536 + 21,
+    NPU_DEVICE_TOTAL_MEM_SIZE: 16 * 1024 ** 3,
+    OPTIMIZATION_CAPABILITIES: 'FP16 INT8 EXPORT_IMPORT',
+  },
 }
 
-function count(shape: readonly number[]): number {
-  return shape.reduce((n, d) => n * d, 1)
+function familyOf(device: string): FakeDeviceFamily {
+  const family = device.split('.')[0]
+  return family === 'GPU' || family === 'NPU' ? family : 'CPU'
 }
 
-class FakePartialShape {
-  constructor(readonly dims: readonly number[]) {}
-  getDimensions(): number[] {
-    return [...this.dims]
-  }
-  isStatic(): boolean {
-    return this.dims.every((d) => d >= 0)
-  }
-  isDynamic(): boolean {
-    return !this.isStatic()
-  }
-  toString(): string {
-    return `[${this.dims.map((d) => (d < 0 ? '?' : String(d))).join(',')}]`
-  }
-}
-
-class FakePort implements OvPort {
-  constructor(
-    readonly name: string,
-    readonly element: string,
-    public dims: number[],
-  ) {}
-  getAnyName(): string {
-    return this.name
-  }
-  getPartialShape(): FakePartialShape {
-    return new FakePartialShape(this.dims)
-  }
-}
-
-/** Parse a partial-shape string as ov::PartialShape does: `[1,3,?,192]`, `-1` or `?` dynamic, `1..8` bounded. */
-function parsePartialShape(text: string): number[] {
-  const body = text.trim().replace(/^\[/, '').replace(/\]$/, '').trim()
-  if (body === '') return []
-  return body.split(',').map((part) => {
-    const token = part.trim()
-    if (token === '?' || token === '-1' || token.includes('..')) return -1
-    const n = Number(token)
-    if (!Number.isInteger(n) || n < 0) throw new Error(`Cannot parse partial shape "${text}"`)
-    return n
-  })
-}
-
-class FakeModel implements OvModel {
-  readonly inputs: FakePort[]
-  readonly outputs: FakePort[]
-
-  constructor(
-    readonly path: string,
-    readonly session: ort.InferenceSession,
-  ) {
-    const port = (m: ort.InferenceSession.ValueMetadata) => {
-      if (!m.isTensor) throw new Error(`non-tensor value ${m.name}`)
-      const dims = m.shape.map((d) => (typeof d === 'number' && d >= 0 ? d : -1))
-      return new FakePort(m.name, ELEMENT_OF_ORT[m.type] ?? m.type, dims)
-    }
-    this.inputs = session.inputMetadata.map(port)
-    this.outputs = session.outputMetadata.map(port)
-  }
-
-  getOutputElementType(index: number): string {
-    const port = this.outputs[index]
-    if (!port) throw new Error(`Model output index ${index} is out of range`)
-    return port.element
-  }
-
-  /** Model::reshape: named inputs get new partial shapes; outputs follow by real shape inference (a run). */
-  reshape(partialShapes: Map<string, string>): FakeModel {
-    const next = new Map<FakePort, number[]>()
-    for (const [name, text] of partialShapes) {
-      const port = this.inputs.find((p) => p.name === name)
-      if (!port) throw new Error(`Model doesn't have input with name ${name}`)
-      const dims = parsePartialShape(text)
-      const compatible =
-        dims.length === port.dims.length &&
-        dims.every((d, i) => d < 0 || port.dims[i]! < 0 || d === port.dims[i])
-      if (!compatible) throw new Error(`Shape ${text} is incompatible with input ${name} [${port.dims}]`)
-      next.set(port, dims)
-    }
-    for (const [port, dims] of next) port.dims = dims
-    return this
-  }
-
-  /** Output shapes for fully static inputs, found by running the model on zeros (ORT's own shape inference). */
-  async inferOutputShapes(): Promise<void> {
-    if (!this.inputs.every((p) => p.dims.every((d) => d >= 0))) return
-    const feeds: Record<string, ort.Tensor> = {}
-    for (const p of this.inputs) {
-      const ArrayOfElement = ARRAY_OF_ELEMENT[p.element]
-      if (!ArrayOfElement) return
-      feeds[p.name] = new ort.Tensor(ORT_OF_ELEMENT[p.element]!, new ArrayOfElement(count(p.dims)), p.dims)
-    }
-    const results = await this.session.run(feeds)
-    for (const p of this.outputs) p.dims = [...(results[p.name]?.dims ?? p.dims)]
-  }
-}
-
-class FakeTensor implements OvTensor {
-  readonly #element: string
-  readonly #shape: number[]
-  readonly data: SupportedTypedArray
-
-  constructor(type: elementTypeString, shape: number[], data: SupportedTypedArray) {
-    if (!(type in BYTES_OF_ELEMENT)) throw new Error('Cannot create ov::element::Type')
-    if (data.byteOffset !== 0) throw new Error('TypedArray.byteOffset has to be equal to zero.')
-    if (count(shape) * BYTES_OF_ELEMENT[type]! !== data.buffer.byteLength) {
-      throw new Error("Memory allocated using shape and element::type mismatch passed data's size")
-    }
-    this.#element = type
-    this.#shape = [...shape]
-    this.data = data
-  }
-
-  /** The tensor's memory itself, as a native view would be: the request reuses it for its next inference. */
-  getData(): SupportedTypedArray {
-    if (!(this.#element in BYTES_OF_ELEMENT)) throw new Error('Failed to return tensor data.')
-    return this.data
-  }
-  getShape(): number[] {
-    return [...this.#shape]
-  }
-  getElementType(): string {
-    return this.#element
-  }
-}
-
-/** A tensor whose element type the addon cannot read (f16, boolean): only its type and shape are visible. */
-class FakeOpaqueTensor implements OvTensor {
-  constructor(
-    readonly element: string,
-    readonly shape: number[],
-  ) {}
-  getData(): SupportedTypedArray {
-    throw new Error('Failed to return tensor data.')
-  }
-  getShape(): number[] {
-    return [...this.shape]
-  }
-  getElementType(): string {
-    return this.element
-  }
+function sleep(ms: number): Promise<void> {
+  return ms > 0 ? new Promise((resolve) => setTimeout(resolve, ms)) : Promise.resolve()
 }
 
 class FakeCompiledModel implements OvCompiledModel {
@@ -255,12 +179,22 @@ class FakeCompiledModel implements OvCompiledModel {
     readonly hint: string,
     readonly inputs: FakePort[],
     readonly outputs: FakePort[],
+    readonly precision: 'f32' | 'f16',
+    readonly session: ort.InferenceSession,
+    readonly options: FakeOpenvinoOptions,
+    readonly run: (request: FakeInferRequest) => Promise<void>,
   ) {}
 
   getProperty(name: string): string | number {
-    if (name === 'OPTIMAL_NUMBER_OF_INFER_REQUESTS') return this.hint === 'LATENCY' ? 1 : 4
+    const family = familyOf(this.device)
+    if (name === 'OPTIMAL_NUMBER_OF_INFER_REQUESTS') {
+      if (this.hint === 'LATENCY') return 1
+      return family === 'CPU' ? (this.options.cpuThroughputStreams ?? 4) : 4
+    }
     if (name === 'PERFORMANCE_HINT') return this.hint
-    throw new Error(`Unsupported property ${name} by ${this.device} plugin`)
+    if (name === 'INFERENCE_PRECISION_HINT' && this.options.reportPrecisionHint !== false)
+      return this.precision
+    throw new Error(`Unsupported property ${name} by ${family} plugin`)
   }
 
   createInferRequest(): FakeInferRequest {
@@ -269,76 +203,108 @@ class FakeCompiledModel implements OvCompiledModel {
 }
 
 class FakeInferRequest implements OvInferRequest {
-  readonly #tensors = new Map<string, OvTensor>()
+  readonly tensors = new Map<string, OvTensor>()
 
   constructor(readonly compiled: FakeCompiledModel) {}
 
   /** InferRequest::set_tensor: the element type must match, and the shape must fit the compiled shape. */
   setTensor(name: string, tensor: OvTensor): void {
+    if (!(tensor instanceof FakeTensor))
+      throw new Error('Cannot create a tensor from the passed Napi::Value.')
     const port = this.compiled.inputs.find((p) => p.name === name)
     if (!port) throw new Error(`Port for tensor name ${name} was not found.`)
     const shape = tensor.getShape()
-    if (tensor.getElementType() !== port.element) {
+    if (tensor.getElementType() !== port.tensorElement) {
       throw new Error(
-        `The tensor element type is not corresponding with output element type (${tensor.getElementType()} != ${port.element})`,
+        `The tensor element type is not corresponding with output element type (${tensor.getElementType()} != ${port.tensorElement})`,
       )
     }
-    if (shape.length !== port.dims.length || shape.some((d, i) => port.dims[i]! >= 0 && port.dims[i] !== d)) {
+    const fitsPort =
+      shape.length === port.dims.length &&
+      shape.every((d, i) => {
+        const p = port.dims[i]!
+        return Array.isArray(p) ? d >= p[0] && d <= p[1] : p < 0 || p === d
+      })
+    if (!fitsPort) {
       throw new Error(
-        `The input tensor size is not equal to the model input type: got [${shape}] expecting [${port.dims}].`,
+        `The input tensor size is not equal to the model input type: got [${shape}] expecting ${port.getPartialShape().toString()}.`,
       )
     }
-    this.#tensors.set(name, tensor)
+    this.tensors.set(name, tensor)
   }
 
   getTensor(name: string): OvTensor {
     const port = [...this.compiled.inputs, ...this.compiled.outputs].find((p) => p.name === name)
     if (!port) throw new Error(`Port for tensor name ${name} was not found.`)
-    return this.#tensors.get(name) ?? this.#empty(port)
+    return this.tensors.get(name) ?? this.#empty(port)
   }
   getInputTensor(index: number): OvTensor {
     const port = this.compiled.inputs[index]
     if (!port) throw new Error(`Input index ${index} is out of range`)
-    return this.#tensors.get(port.name) ?? this.#empty(port)
+    return this.tensors.get(port.name) ?? this.#empty(port)
   }
   getOutputTensor(index: number): OvTensor {
     const port = this.compiled.outputs[index]
     if (!port) throw new Error(`Output index ${index} is out of range`)
-    return this.#tensors.get(port.name) ?? this.#empty(port)
+    return this.tensors.get(port.name) ?? this.#empty(port)
   }
 
-  /** Run on the inputs set; outputs land in buffers the request keeps and reuses while the shape holds. */
-  async run(): Promise<void> {
+  /** Runs on the inputs set: converted to the model's types, run, converted back to the callers' types. */
+  async infer(): Promise<void> {
     const feeds: Record<string, ort.Tensor> = {}
     for (const port of this.compiled.inputs) {
-      const tensor = this.#tensors.get(port.name)
-      if (!tensor) throw new Error(`Input ${port.name} is not set`)
-      feeds[port.name] = new ort.Tensor(ORT_OF_ELEMENT[port.element]!, tensor.getData(), tensor.getShape())
+      const tensor = this.tensors.get(port.name)
+      if (!(tensor instanceof FakeTensor)) throw new Error(`Input ${port.name} is not set`)
+      const shape = tensor.getShape()
+      const data = convertElements(tensor.data, port.tensorElement, port.element, count(shape))
+      feeds[port.name] = new ort.Tensor(ORT_OF_ELEMENT[port.element]!, data as Float32Array, shape)
     }
-    const results = await this.compiled.model.session.run(feeds)
+    const results = await this.compiled.session.run(feeds)
     for (const port of this.compiled.outputs) {
       const value = results[port.name]
       if (!value) throw new Error(`output ${port.name} missing`)
       const shape = [...value.dims]
-      const previous = this.#tensors.get(port.name)
-      if (previous instanceof FakeTensor && previous.getShape().join() === shape.join()) {
-        ;(previous.data as Float32Array).set(value.data as Float32Array)
-      } else if (port.element in BYTES_OF_ELEMENT) {
-        const data = new ARRAY_OF_ELEMENT[port.element]!(count(shape))
-        ;(data as Float32Array).set(value.data as Float32Array)
-        this.#tensors.set(port.name, new FakeTensor(port.element as elementTypeString, shape, data))
-      } else {
-        this.#tensors.set(port.name, new FakeOpaqueTensor(port.element, shape))
+      if (!isSupportedElement(port.tensorElement)) {
+        this.tensors.set(port.name, new FakeOpaqueTensor(port.tensorElement, shape))
+        continue
+      }
+      const data = convertElements(
+        value.data as SupportedTypedArray,
+        port.element,
+        port.tensorElement,
+        count(shape),
+      ) as SupportedTypedArray
+      // Output memory belongs to the request and is reused by its next inference.
+      const own = data === value.data ? (data as Float32Array).slice() : (data as SupportedTypedArray)
+      this.tensors.set(port.name, new FakeTensor(port.tensorElement as OvElement, shape, own))
+    }
+  }
+
+  /** Moves every output element (a device answering garbage). */
+  drift(magnitude: number): void {
+    for (const port of this.compiled.outputs) {
+      const tensor = this.tensors.get(port.name)
+      if (!(tensor instanceof FakeTensor) || !(tensor.data instanceof Float32Array)) continue
+      for (let i = 0; i < tensor.data.length; i++) {
+        const x = tensor.data[i]!
+        tensor.data[i] = x + magnitude * (1 + Math.abs(x))
       }
     }
   }
 
   #empty(port: FakePort): OvTensor {
-    const shape = port.dims.map((d) => Math.max(d, 0))
-    const ArrayOfElement = ARRAY_OF_ELEMENT[port.element]
-    return ArrayOfElement
-      ? new FakeTensor(port.element as elementTypeString, shape, new ArrayOfElement(count(shape)))
-      : new FakeOpaqueTensor(port.element, shape)
+    const shape = port.dims.map((d) => (typeof d === 'number' ? Math.max(d, 0) : d[0]))
+    if (!isSupportedElement(port.tensorElement)) return new FakeOpaqueTensor(port.tensorElement, shape)
+    return new FakeTensor(
+      port.tensorElement,
+      shape,
+      convertElements(
+        new Float32Array(count(shape)),
+        'f32',
+        port.tensorElement,
+        count(shape),
+      ) as SupportedTypedArray,
+    )
   }
 }
 
@@ -349,10 +315,59 @@ interface Deferred {
   reject: (err: Error) => void
 }
 
-/** Create a fake `openvino-node` runtime with the given devices. */
+function operatorsOf(bytes: Uint8Array): { opType: string; name: string }[] {
+  const model = onnx.ModelProto.decode(bytes)
+  return (model.graph?.node ?? []).map((n) => ({ opType: n.opType ?? '', name: n.name ?? '' }))
+}
+
+/** Create a fake `openvino-node` runtime. */
 export function createFakeOpenvino(options: FakeOpenvinoOptions = {}): FakeOpenvino {
   const devices = [...(options.devices ?? ['CPU'])]
-  const fake: Omit<FakeOpenvino, 'runtime'> = { compilations: [], queues: [], nativeErrors: [] }
+  const errorDelivery = options.errorDelivery ?? 'callback'
+  let faults = (options.faults ?? []).map((fault) => ({ fault, seen: 0, struck: 0 }))
+  const fake: Omit<FakeOpenvino, 'runtime'> = {
+    compilations: [],
+    queues: [],
+    nativeErrors: [],
+    aborts: [],
+    inferences: { CPU: 0, GPU: 0, NPU: 0 },
+    setFaults(next) {
+      faults = next.map((fault) => ({ fault, seen: 0, struck: 0 }))
+    },
+  }
+  // Emulated FP16 sessions, by model file: made once, as a real device compiles once per process.
+  const fp16Sessions = new Map<string, Promise<ort.InferenceSession>>()
+
+  /** The fault that strikes this inference, if any (counting it for every fault that applies). */
+  function faultFor(compiled: FakeCompiledModel): FakeFault | null {
+    const family = familyOf(compiled.device)
+    const parts = compiled.model.path.split(/[\\/]/)
+    let strike: FakeFault | null = null
+    for (const state of faults) {
+      const { fault } = state
+      if (fault.device && fault.device !== family) continue
+      if (fault.model && fault.model !== compiled.model.path && !parts.includes(fault.model)) continue
+      state.seen++
+      if (strike) continue
+      if (state.seen > (fault.after ?? 0) && state.struck < (fault.count ?? Number.POSITIVE_INFINITY)) {
+        state.struck++
+        strike = fault
+      }
+    }
+    return strike
+  }
+
+  /** One inference of a request, with the faults applied. */
+  async function run(request: FakeInferRequest): Promise<void> {
+    const fault = faultFor(request.compiled)
+    fake.inferences[familyOf(request.compiled.device)]++
+    if (fault?.kind === 'hang') return new Promise<never>(() => {})
+    if (fault?.kind === 'native-error') {
+      throw new Error(`Exception from src/inference/src/dev/isync_infer_request.cpp: fake native failure`)
+    }
+    await request.infer()
+    if (fault?.kind === 'drift') request.drift(fault.magnitude ?? 0.05)
+  }
 
   class Core implements OvCore {
     getAvailableDevices(): string[] {
@@ -361,13 +376,28 @@ export function createFakeOpenvino(options: FakeOpenvinoOptions = {}): FakeOpenv
 
     /** Core::get_property: `(name)` for the core, `(device, name)` for a device plugin. */
     getProperty(deviceOrName: string, name?: string): string | number {
-      if (name === undefined) throw new Error(`Unsupported property ${deviceOrName} by CPU plugin`)
-      throw new Error(`Unsupported property ${name} by ${deviceOrName} plugin`)
+      if (name === undefined) {
+        if (deviceOrName === 'AVAILABLE_DEVICES') return devices.join(' ')
+        throw new Error(`Unsupported property ${deviceOrName} by core`)
+      }
+      if (!isDeviceListed(devices, deviceOrName)) {
+        throw new Error(`Device with "${deviceOrName}" name is not registered in the OpenVINO Runtime`)
+      }
+      const family = familyOf(deviceOrName)
+      const value = { ...DEFAULT_PROPERTIES[family], ...options.deviceProperties?.[family] }[name]
+      if (value === undefined) throw new Error(`Unsupported property ${name} by ${family} plugin`)
+      return value
     }
 
     async readModel(modelPath: string): Promise<FakeModel> {
       if (!modelPath.endsWith('.onnx')) throw new Error(`The fake reads ONNX models only, not ${modelPath}`)
-      return new FakeModel(modelPath, await ort.InferenceSession.create(modelPath))
+      const bytes = new Uint8Array(await readFile(modelPath))
+      return new FakeModel(
+        modelPath,
+        bytes,
+        await ort.InferenceSession.create(bytes),
+        options.partialShapes?.[modelPath],
+      )
     }
 
     async compileModel(
@@ -376,35 +406,84 @@ export function createFakeOpenvino(options: FakeOpenvinoOptions = {}): FakeOpenv
       config: Record<string, string>,
     ): Promise<FakeCompiledModel> {
       if (!(model instanceof FakeModel)) throw new TypeError("'compileModel' expects a Model")
-      if (!devices.some((d) => d === device || d.startsWith(`${device}.`))) {
+      if (!isDeviceListed(devices, device)) {
         throw new Error(`Device with "${device}" name is not registered in the OpenVINO Runtime`)
       }
+      const family = familyOf(device)
       const hint = config.PERFORMANCE_HINT ?? 'LATENCY'
       if (!['LATENCY', 'THROUGHPUT', 'CUMULATIVE_THROUGHPUT'].includes(hint)) {
         throw new Error(`Wrong value ${hint} for property key PERFORMANCE_HINT`)
       }
-      const dynamic = model.inputs.find((p) => p.dims.some((d) => d < 0))
-      if (device.startsWith('NPU') && dynamic) {
+      const dynamic = model.inputs.find((p) => !isStaticShape(p.dims))
+      if (family === 'NPU' && dynamic) {
         throw new Error(
           `[NPU] Dynamic shapes are not supported: input ${dynamic.name} has shape ${dynamic.getPartialShape().toString()}; reshape the model to a static shape`,
         )
       }
+      const refused = options.unsupportedOps?.[family] ?? []
+      if (refused.length > 0) {
+        const op = operatorsOf(model.bytes).find((o) => refused.includes(o.opType))
+        if (op) {
+          throw new Error(
+            `[${family}] Cannot compile model: operation ${op.name || '(unnamed)'} of type ${op.opType} is not supported by the ${family} compiler`,
+          )
+        }
+      }
       await model.inferOutputShapes()
       const inputShapes = Object.fromEntries(model.inputs.map((p) => [p.name, [...p.dims]]))
+      const tensorElements = Object.fromEntries(
+        [...model.inputs, ...model.outputs].map((p) => [p.name, p.tensorElement]),
+      )
       let cacheHit = false
+      let cacheDirExisted: boolean | null = null
       if (config.CACHE_DIR) {
-        if (!existsSync(config.CACHE_DIR)) mkdirSync(config.CACHE_DIR, { recursive: true })
+        cacheDirExisted = existsSync(config.CACHE_DIR)
+        mkdirSync(config.CACHE_DIR, { recursive: true })
+        const { CACHE_DIR: _, ...compileConfig } = config
         const key = createHash('sha256')
-          .update(JSON.stringify([model.path, device, inputShapes, hint]))
+          .update(createHash('sha256').update(model.bytes).digest('hex'))
+          .update(JSON.stringify([device, inputShapes, tensorElements, compileConfig]))
           .digest('hex')
           .slice(0, 20)
         const blob = join(config.CACHE_DIR, `${key}.blob`)
         cacheHit = existsSync(blob)
         if (!cacheHit) writeFileSync(blob, JSON.stringify({ model: model.path, device, inputShapes }))
       }
-      fake.compilations.push({ device, config: { ...config }, cacheHit, inputShapes })
-      const copy = (ports: FakePort[]) => ports.map((p) => new FakePort(p.name, p.element, [...p.dims]))
-      return new FakeCompiledModel(model, device, hint, copy(model.inputs), copy(model.outputs))
+      const latency =
+        typeof options.compileLatencyMs === 'number'
+          ? options.compileLatencyMs
+          : (options.compileLatencyMs?.[family] ?? 0)
+      await sleep(cacheHit ? (options.cacheImportLatencyMs ?? 0) : latency)
+      const precision = options.precision?.[family] ?? DEFAULT_PRECISION[family]
+      let session = model.session
+      if (precision === 'f16') {
+        let made = fp16Sessions.get(model.path)
+        if (!made) {
+          made = ort.InferenceSession.create(emulateFp16(model.bytes).model)
+          fp16Sessions.set(model.path, made)
+        }
+        session = await made
+      }
+      fake.compilations.push({
+        device,
+        config: { ...config },
+        cacheHit,
+        cacheDirExisted,
+        inputShapes,
+        tensorElements,
+        precision,
+      })
+      return new FakeCompiledModel(
+        model,
+        device,
+        hint,
+        model.inputs.map((p) => p.copy()),
+        model.outputs.map((p) => p.copy()),
+        precision,
+        session,
+        options,
+        run,
+      )
     }
   }
 
@@ -412,43 +491,56 @@ export function createFakeOpenvino(options: FakeOpenvinoOptions = {}): FakeOpenv
     readonly #requests: FakeInferRequest[]
     readonly #idle: number[]
     readonly #awaiting: Deferred[] = []
-    readonly #stats: { jobs: number; maxRunning: number }
+    readonly #stats: FakeQueueStats
     #callback: OvQueueCallback | null = null
 
     constructor(compiled: OvCompiledModel, jobs: number) {
       if (!(compiled instanceof FakeCompiledModel))
-        throw new TypeError("'AsyncInferQueue' constructor: invalid CompiledModel")
+        throw new TypeError("'AsyncInferQueue' constructor method called with incorrect parameters.")
       if (!Number.isInteger(jobs) || jobs < 1)
         throw new Error(`'AsyncInferQueue' constructor: invalid jobs ${jobs}`)
       this.#requests = Array.from({ length: jobs }, () => compiled.createInferRequest())
       this.#idle = this.#requests.map((_, i) => i)
-      this.#stats = { jobs, maxRunning: 0 }
+      this.#stats = { jobs, maxRunning: 0, running: 0, released: false }
       fake.queues.push(this.#stats)
     }
 
     setCallback(callback: OvQueueCallback): void {
+      if (typeof callback !== 'function')
+        throw new Error("'setCallback' method called with incorrect parameters.")
       this.#callback = callback
     }
 
     startAsync(inputData: Record<string, OvTensor> | OvTensor[], userData: object): Promise<object> {
       if (typeof inputData !== 'object' || inputData === null)
-        throw new Error("'startAsync' expects an object")
+        throw new Error("'startAsync' method called with incorrect parameters.")
       let settle: Pick<Deferred, 'resolve' | 'reject'> | undefined
       const promise = new Promise<object>((resolve, reject) => {
         settle = { resolve, reject }
       })
       const job: Deferred = { inputs: inputData, userData, ...settle! }
       const handle = this.#idle.shift()
-      // Like the addon, a tensor the request refuses throws synchronously, and the popped request is not returned.
-      if (handle === undefined) this.#awaiting.push(job)
-      else this.#start(handle, job)
+      if (handle === undefined) {
+        this.#awaiting.push(job)
+        return promise
+      }
+      try {
+        this.#start(handle, job)
+      } catch (err) {
+        // Older addons: the error is thrown and the popped request is never returned to the pool.
+        if (errorDelivery === 'lost') throw err
+        this.#idle.push(handle)
+        job.reject(err as Error)
+      }
       return promise
     }
 
     release(): void {
       this.#callback = null
+      this.#stats.released = true
     }
 
+    /** Sets the inputs on request `handle` and starts it; throws what set_tensor or a missing callback throws. */
     #start(handle: number, job: Deferred): void {
       const request = this.#requests[handle]!
       // Inputs by name; an array would be assigned by position (the behaviour issue 37739 warns about).
@@ -458,25 +550,46 @@ export function createFakeOpenvino(options: FakeOpenvinoOptions = {}): FakeOpenv
       for (const [name, tensor] of entries) request.setTensor(name, tensor)
       if (!this.#callback)
         throw new Error("Callback has to be set before starting inference. Use 'setCallback' method.")
-      const callback = this.#callback
-      this.#stats.maxRunning = Math.max(this.#stats.maxRunning, this.#requests.length - this.#idle.length)
-      request.run().then(
-        () => {
-          try {
-            callback(null, request, job.userData)
-            job.resolve(job.userData)
-          } catch (err) {
-            job.reject(new Error(err instanceof Error ? err.message : String(err)))
-          }
-          const next = this.#awaiting.shift()
-          if (next) this.#start(handle, next)
-          else this.#idle.push(handle)
-        },
+      this.#stats.running++
+      this.#stats.maxRunning = Math.max(this.#stats.maxRunning, this.#stats.running)
+      request.compiled.run(request).then(
+        () => this.#finish(handle, job, null),
         (err: Error) => {
-          // The real queue rethrows on its native thread: the request stays busy and nothing settles.
           fake.nativeErrors.push(err)
+          // Older addons rethrow on the native thread: the request stays busy and nothing settles.
+          if (errorDelivery === 'callback') this.#finish(handle, job, err)
         },
       )
+    }
+
+    /** The request is done: call back on the main thread, then start the next waiting call on it. */
+    #finish(handle: number, job: Deferred, error: Error | null): void {
+      this.#stats.running--
+      const request = this.#requests[handle]!
+      const callback = this.#callback
+      if (!callback) {
+        fake.aborts.push(
+          'a request completed after its AsyncInferQueue was released (the real process aborts)',
+        )
+        return
+      }
+      try {
+        callback(error, request, job.userData)
+        if (error) job.reject(error)
+        else job.resolve(job.userData)
+      } catch (err) {
+        job.reject(new Error(err instanceof Error ? err.message : String(err)))
+      }
+      for (let next = this.#awaiting.shift(); next; next = this.#awaiting.shift()) {
+        try {
+          this.#start(handle, next)
+          return
+        } catch (err) {
+          // A refused tensor of a queued call: its promise rejects and the request takes the next one.
+          next.reject(err as Error)
+        }
+      }
+      this.#idle.push(handle)
     }
   }
 
@@ -485,6 +598,7 @@ export function createFakeOpenvino(options: FakeOpenvinoOptions = {}): FakeOpenv
     Core,
     Tensor: FakeTensor,
     AsyncInferQueue,
+    preprocess: { PrePostProcessor: FakePrePostProcessor },
     getOpenvinoVersion: () => version,
   } satisfies OpenvinoRuntime
   return { runtime, ...fake }

@@ -3,6 +3,7 @@
 import { mkdtemp, readdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { toleranceFor } from '@npu-fleet/protocol'
 import { afterAll, describe, expect, it } from 'vitest'
 import { OpenvinoBackend } from '../../src/backends/openvino.js'
 import { createFakeOpenvino } from '../../src/testing/fake-openvino.js'
@@ -16,6 +17,8 @@ import {
 } from './backend-contract.js'
 
 const NPU_SHAPES = { x: [1, 3, 48, 192] }
+/** The fake NPU computes in FP16, as the real one does. */
+const NPU_TOLERANCE = toleranceFor('NPU')
 
 describeBackendContract('openvino (fake runtime) on CPU', {
   backend: () => new OpenvinoBackend({ runtime: createFakeOpenvino({ devices: ['CPU'] }).runtime }),
@@ -87,7 +90,7 @@ describe('OpenvinoBackend with the fake runtime', () => {
     const input = clsInput(5, 77)
     const out = (await model.infer({ x: input }))[CLS_OUTPUT]!
     expect(out.shape).toEqual([5, 2])
-    expectClose(out.data as Float32Array, await referenceOutput(input))
+    expectClose(out.data as Float32Array, await referenceOutput(input), NPU_TOLERANCE)
     await backend.close()
   })
 
@@ -135,7 +138,7 @@ describe('OpenvinoBackend with the fake runtime', () => {
     const inputs = Array.from({ length: 8 }, (_, i) => clsInput(1, 300 + i))
     const results = await Promise.all(inputs.map((x) => throughput.infer({ x })))
     for (const [i, r] of results.entries()) {
-      expectClose(r[CLS_OUTPUT]!.data as Float32Array, await referenceOutput(inputs[i]!))
+      expectClose(r[CLS_OUTPUT]!.data as Float32Array, await referenceOutput(inputs[i]!), NPU_TOLERANCE)
     }
     expect(fake.queues[1]!.maxRunning).toBeGreaterThan(1)
     expect(fake.queues[1]!.maxRunning).toBeLessThanOrEqual(3)
@@ -174,6 +177,7 @@ describe('OpenvinoBackend with the fake runtime', () => {
     expectClose(
       (await model.infer({ x: input }))[CLS_OUTPUT]!.data as Float32Array,
       await referenceOutput(input),
+      NPU_TOLERANCE,
     )
     await second.close()
   })
