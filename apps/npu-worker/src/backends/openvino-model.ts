@@ -62,8 +62,10 @@ interface Generation {
   compiled: OvCompiledModel
   queue: OvAsyncInferQueue
   running: Set<Job>
-  /** Keys of requests abandoned after the time limit; each still holds a native request. */
-  lost: Set<object>
+  /** Keys of requests abandoned after the time limit (and when): each still holds a native request. */
+  lost: Map<object, number>
+  /** Numbers the queues of one model, for naming abandoned requests. */
+  id: number
   retired: boolean
   released: boolean
 }
@@ -79,9 +81,9 @@ type Stage =
   | { kind: 'backoff'; reason: string; attempt: number; retryAt: number; timer: NodeJS.Timeout }
   | { kind: 'closed' }
 
-/** First retry after a failed recompile, doubled per attempt up to the cap. */
+/** First wait before compiling again, doubled per attempt up to the cap. */
 const BACKOFF_BASE_MS = 1000
-const BACKOFF_MAX_MS = 60_000
+const BACKOFF_MAX_MS = 300_000
 /** A recompile that takes longer is abandoned as failed (NPU compiles take seconds to a few minutes). */
 const RECOMPILE_LIMIT_MS = 600_000
 
@@ -91,11 +93,6 @@ const RECOMPILE_LIMIT_MS = 600_000
  * `OvAsyncInferQueue`), and a garbage-collected queue would destroy native requests that may still run.
  */
 const ABANDONED = new Set<OvAsyncInferQueue>()
-
-/** Native queues abandoned by every model of this process (each holds requests that never came back). */
-export function abandonedQueueCount(): number {
-  return ABANDONED.size
-}
 
 function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err)
@@ -141,6 +138,7 @@ export class OpenvinoModel implements LoadedModel {
   #listener: ((condition: ModelCondition) => void) | null = null
   #lastCondition: ModelCondition = { kind: 'serving' }
   #onIdle: (() => void) | null = null
+  #nextGeneration = 0
 
   constructor(setup: OpenvinoModelSetup) {
     this.#setup = setup
@@ -323,7 +321,8 @@ export class OpenvinoModel implements LoadedModel {
       compiled,
       queue,
       running: new Set(),
-      lost: new Set(),
+      lost: new Map(),
+      id: this.#nextGeneration++,
       retired: false,
       released: false,
     }
@@ -423,7 +422,7 @@ export class OpenvinoModel implements LoadedModel {
     this.#jobs.delete(job.userData)
     clearTimeout(job.timer)
     generation.running.delete(job)
-    generation.lost.add(job.userData)
+    generation.lost.set(job.userData, Date.now())
     if (job.probe) this.#probeFailed(generation, error)
     else job.reject(error)
     if (generation === this.#active && this.#stage.kind === 'serving') this.#replace(reason, 1)
@@ -482,10 +481,40 @@ export class OpenvinoModel implements LoadedModel {
     this.#retire(generation)
     if (this.#active) this.#retire(this.#active)
     this.#active = null
-    this.#recompile(
-      `${stage.reason}; the check of a new request queue failed: ${messageOf(error)}`,
-      stage.attempt + 1,
+    const detail = `${stage.reason}; the check of a new request queue failed: ${messageOf(error)}`
+    // The first failed check recompiles at once; after a recompile the device is given time (each failed
+    // check leaves a request behind, so retrying without pause would pile them up).
+    if (stage.attempt <= 1) this.#recompile(detail, stage.attempt + 1)
+    else this.#backoff(stage.reason, detail, stage.attempt + 1)
+  }
+
+  /** Waits before the next recompile: 1 s, doubled per attempt, up to {@link BACKOFF_MAX_MS}. */
+  #backoff(reason: string, detail: string, attempt: number): void {
+    if (this.#closing) return
+    const delay = Math.min(BACKOFF_BASE_MS * 2 ** Math.max(0, attempt - 3), BACKOFF_MAX_MS)
+    const timer = setTimeout(() => this.#recompile(reason, attempt), delay)
+    timer.unref()
+    this.#stage = { kind: 'backoff', reason: detail, attempt, retryAt: Date.now() + delay, timer }
+    this.#failWaiting(
+      `${this.#name} cannot serve on ${this.device} now: ${detail} (recovering, attempt ${attempt})`,
     )
+    this.#notify()
+  }
+
+  /** Requests abandoned after their time limit that have not come back, across all of this model's queues. */
+  abandonedCalls(): { model: string; version: string; thread: string; since: number }[] {
+    const calls: { model: string; version: string; thread: string; since: number }[] = []
+    for (const generation of this.#generations) {
+      for (const since of generation.lost.values()) {
+        calls.push({
+          model: this.#name,
+          version: this.#setup.spec.version,
+          thread: `openvino:${this.#name}:${this.#setup.spec.version}@${this.device}#queue${generation.id}`,
+          since,
+        })
+      }
+    }
+    return calls
   }
 
   /** Compiles the model again; on success a new queue is checked, on failure the next attempt backs off. */
@@ -519,19 +548,7 @@ export class OpenvinoModel implements LoadedModel {
         this.#notify()
       })
       .catch((err: unknown) => {
-        if (this.#closing) return
-        const delay = Math.min(BACKOFF_BASE_MS * 2 ** Math.max(0, attempt - 2), BACKOFF_MAX_MS)
-        const next = `${reason}; compiling again failed: ${messageOf(err)}`
-        const retry = setTimeout(() => this.#recompile(reason, attempt + 1), delay)
-        retry.unref()
-        this.#stage = {
-          kind: 'backoff',
-          reason: next,
-          attempt: attempt + 1,
-          retryAt: Date.now() + delay,
-          timer: retry,
-        }
-        this.#notify()
+        this.#backoff(reason, `${reason}; compiling again failed: ${messageOf(err)}`, attempt + 1)
       })
       .finally(() => clearTimeout(timer))
   }

@@ -48,6 +48,8 @@ export class OpenvinoBackend implements InferenceBackend {
   readonly name = 'openvino' as const
   readonly #injected: OpenvinoRuntime | undefined
   readonly #loaded = new Set<OpenvinoModel>()
+  /** Unloaded models that left requests behind (still running in the runtime). */
+  readonly #haunted = new Set<OpenvinoModel>()
   #core: OvCore | null = null
 
   constructor(options: OpenvinoBackendOptions = {}) {
@@ -161,7 +163,10 @@ export class OpenvinoBackend implements InferenceBackend {
       precision: precisionOfDevice(spec.device, precisionHint),
       inputs,
       outputs,
-      onUnloaded: (m) => this.#loaded.delete(m),
+      onUnloaded: (m) => {
+        this.#loaded.delete(m)
+        if (m.abandonedCalls().length > 0) this.#haunted.add(m)
+      },
     })
     this.#loaded.add(loaded)
     return loaded
@@ -170,6 +175,15 @@ export class OpenvinoBackend implements InferenceBackend {
   async close(): Promise<void> {
     await Promise.all([...this.#loaded].map((model) => model.unload()))
     this.#core = null
+  }
+
+  /**
+   * Native requests abandoned after their time limit that have not come back, across every model this backend
+   * loaded (unloaded ones included): they may still run, so the process cannot count on exiting in order.
+   */
+  abandonedCalls(): { model: string; version: string; thread: string; since: number }[] {
+    for (const model of this.#haunted) if (model.abandonedCalls().length === 0) this.#haunted.delete(model)
+    return [...this.#loaded, ...this.#haunted].flatMap((model) => model.abandonedCalls())
   }
 
   #runtime(): OpenvinoRuntime {

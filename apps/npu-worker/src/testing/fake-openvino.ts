@@ -66,10 +66,11 @@ export type FakeDeviceFamily = 'CPU' | 'GPU' | 'NPU'
 export interface FakeFault {
   /**
    * `hang`: the inference never completes (its request stays busy forever, as a wedged driver's would).
+   * `delay`: it completes, but only after `ms` (a slow device: a request abandoned at its limit comes back).
    * `native-error`: it fails inside the native request (delivered as `errorDelivery` says).
-   * `drift`: it completes with every output element moved by `magnitude * (1 + |x|)` (garbled numbers).
+   * `drift`: it completes with `offset` added to every floating-point output element (garbled numbers).
    */
-  kind: 'hang' | 'native-error' | 'drift'
+  kind: 'hang' | 'delay' | 'native-error' | 'drift'
   /** Device family it strikes; every device when absent. */
   device?: FakeDeviceFamily
   /** Model file path, or the name of a folder on its path (the model's name); every model when absent. */
@@ -78,8 +79,10 @@ export interface FakeFault {
   after?: number
   /** Inferences it strikes once it started (default: all that follow). */
   count?: number
-  /** For `drift` (default 0.05). */
-  magnitude?: number
+  /** For `drift` (default 0.5). */
+  offset?: number
+  /** For `delay` (default 1000). */
+  ms?: number
 }
 
 /** Options of the fake runtime. Plain data, so a test can hand them to a child process as JSON. */
@@ -280,15 +283,14 @@ class FakeInferRequest implements OvInferRequest {
     }
   }
 
-  /** Moves every output element (a device answering garbage). */
-  drift(magnitude: number): void {
+  /** Adds `offset` to every floating-point output element (a device answering garbage). */
+  drift(offset: number): void {
     for (const port of this.compiled.outputs) {
       const tensor = this.tensors.get(port.name)
-      if (!(tensor instanceof FakeTensor) || !(tensor.data instanceof Float32Array)) continue
-      for (let i = 0; i < tensor.data.length; i++) {
-        const x = tensor.data[i]!
-        tensor.data[i] = x + magnitude * (1 + Math.abs(x))
-      }
+      if (!(tensor instanceof FakeTensor)) continue
+      const { data } = tensor
+      if (!(data instanceof Float32Array || data instanceof Float64Array)) continue
+      for (let i = 0; i < data.length; i++) data[i] = data[i]! + offset
     }
   }
 
@@ -362,11 +364,12 @@ export function createFakeOpenvino(options: FakeOpenvinoOptions = {}): FakeOpenv
     const fault = faultFor(request.compiled)
     fake.inferences[familyOf(request.compiled.device)]++
     if (fault?.kind === 'hang') return new Promise<never>(() => {})
+    if (fault?.kind === 'delay') await sleep(fault.ms ?? 1000)
     if (fault?.kind === 'native-error') {
       throw new Error(`Exception from src/inference/src/dev/isync_infer_request.cpp: fake native failure`)
     }
     await request.infer()
-    if (fault?.kind === 'drift') request.drift(fault.magnitude ?? 0.05)
+    if (fault?.kind === 'drift') request.drift(fault.offset ?? 0.5)
   }
 
   class Core implements OvCore {

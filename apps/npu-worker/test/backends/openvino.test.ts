@@ -3,11 +3,15 @@
 import { mkdtemp, readdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { toleranceFor } from '@npu-fleet/protocol'
+import { compareOutputs, TOLERANCE_OF_PRECISION, toleranceFor } from '@npu-fleet/protocol'
 import { afterAll, describe, expect, it } from 'vitest'
 import { OpenvinoBackend } from '../../src/backends/openvino.js'
+import { fromHalfBits, toHalfBits } from '../../src/kserve/half-float.js'
 import { createFakeOpenvino } from '../../src/testing/fake-openvino.js'
+import { writeTypedIoModel } from '../helpers/typed-io-model.js'
+import { GENERATED_MODELS_DIR } from '../helpers/worker-process.js'
 import {
+  CLS_MODEL_PATH,
   CLS_OUTPUT,
   clsInput,
   clsSpec,
@@ -17,6 +21,10 @@ import {
 } from './backend-contract.js'
 
 const NPU_SHAPES = { x: [1, 3, 48, 192] }
+const MLP_PATH = join(GENERATED_MODELS_DIR, 'mlp', '1', 'model.onnx')
+const BERT_PATH = join(GENERATED_MODELS_DIR, 'tiny-bert-embed', '1', 'model.onnx')
+/** The release self-test's input (scripts/release/make-selftest-fixture.mjs). */
+const MLP_FIXTURE = Array.from({ length: 384 }, (_, i) => Math.sin(i * 0.37) * 1.5 + (i % 7) * 0.1)
 /** The fake NPU computes in FP16, as the real one does. */
 const NPU_TOLERANCE = toleranceFor('NPU')
 
@@ -145,7 +153,7 @@ describe('OpenvinoBackend with the fake runtime', () => {
     await backend.close()
   })
 
-  it('passes the hint, the cache folder (created) and CPU threads to compileModel as strings', async () => {
+  it('passes the hint, the cache folder (which it creates itself) and CPU threads to compileModel as strings', async () => {
     const root = await mkdtemp(join(tmpdir(), 'ov-cache-'))
     dirs.push(root)
     const cacheDir = join(root, 'nested', 'cache')
@@ -157,6 +165,9 @@ describe('OpenvinoBackend with the fake runtime', () => {
       { PERFORMANCE_HINT: 'THROUGHPUT', CACHE_DIR: cacheDir, INFERENCE_NUM_THREADS: '3' },
       { PERFORMANCE_HINT: 'LATENCY', CACHE_DIR: cacheDir },
     ])
+    // The backend made the folder before compiling (OpenVINO would too, but then a permission problem would
+    // surface as an OpenVINO error instead of naming the folder).
+    expect(fake.compilations.map((c) => c.cacheDirExisted)).toEqual([true, true])
     await backend.close()
   })
 
@@ -187,5 +198,139 @@ describe('OpenvinoBackend with the fake runtime', () => {
     await expect(backend.load(clsSpec({ modelPath: '/nonexistent/model.onnx' }))).rejects.toThrow(
       /^OpenVINO cannot read \/nonexistent\/model\.onnx: .+/,
     )
+  })
+})
+
+describe('OpenvinoBackend: precision, shapes and element types', () => {
+  const dirs: string[] = []
+  afterAll(async () => {
+    await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })))
+  })
+
+  it('reports the precision from INFERENCE_PRECISION_HINT, else the device default', async () => {
+    const backend = new OpenvinoBackend({ runtime: createFakeOpenvino({ devices: ['CPU', 'NPU'] }).runtime })
+    expect((await backend.load(clsSpec({ device: 'NPU', staticShapes: NPU_SHAPES }))).precision).toBe('FP16')
+    expect((await backend.load(clsSpec({ device: 'CPU' }))).precision).toBe('FP32')
+    await backend.close()
+    const silent = new OpenvinoBackend({
+      runtime: createFakeOpenvino({ devices: ['CPU', 'NPU'], reportPrecisionHint: false }).runtime,
+    })
+    expect((await silent.load(clsSpec({ device: 'NPU', staticShapes: NPU_SHAPES }))).precision).toBe('FP16')
+    await silent.close()
+  })
+
+  it("the fake NPU answers as an FP16 device: outside the FP32 tolerance of the mlp, inside FP16's", async () => {
+    const fake = createFakeOpenvino({ devices: ['CPU', 'NPU'] })
+    const backend = new OpenvinoBackend({ runtime: fake.runtime })
+    const spec = {
+      ...clsSpec(),
+      name: 'mlp',
+      modelPath: MLP_PATH,
+      staticShapes: { input: [1, 384] },
+    }
+    const npu = await backend.load({ ...spec, device: 'NPU' })
+    const cpu = await backend.load({ ...spec, device: 'CPU' })
+    const input = { datatype: 'FP32' as const, shape: [1, 384], data: Float32Array.from(MLP_FIXTURE) }
+    const a = (await npu.infer({ input })).output!.data as Float32Array
+    const e = (await cpu.infer({ input })).output!.data as Float32Array
+    expect(compareOutputs(a, e, TOLERANCE_OF_PRECISION.FP32)).toMatchObject({ ok: false, mismatches: 2 })
+    expect(compareOutputs(a, e, TOLERANCE_OF_PRECISION[npu.precision]).ok).toBe(true)
+    await backend.close()
+  })
+
+  it('serves FP16 and BOOL ports, converted at the boundary by PrePostProcessor, on the CPU and the NPU', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ov-typed-'))
+    dirs.push(dir)
+    const modelPath = join(dir, 'typed.onnx')
+    writeTypedIoModel(modelPath)
+    for (const device of ['CPU', 'NPU']) {
+      const fake = createFakeOpenvino({ devices: ['CPU', 'NPU'] })
+      const backend = new OpenvinoBackend({ runtime: fake.runtime })
+      const model = await backend.load({ ...clsSpec(), name: 'typed', modelPath, device })
+      expect(model.inputs.map((i) => [i.name, i.datatype])).toEqual([
+        ['half', 'FP16'],
+        ['flag', 'BOOL'],
+      ])
+      expect(model.outputs.map((o) => [o.name, o.datatype])).toEqual([
+        ['doubled', 'FP16'],
+        ['inverted', 'BOOL'],
+      ])
+      // Input element types are known only once compiled: the first compile finds f16/boolean inputs and the
+      // model is compiled again with the conversions; callers exchange f32 and u8.
+      expect(fake.compilations).toHaveLength(2)
+      expect(fake.compilations[1]!.tensorElements).toEqual({
+        half: 'f32',
+        flag: 'u8',
+        doubled: 'f32',
+        inverted: 'u8',
+      })
+      const half = Uint16Array.from([1, 2.5, -3, 0.5], toHalfBits)
+      const out = await model.infer({
+        half: { datatype: 'FP16', shape: [1, 4], data: half },
+        flag: { datatype: 'BOOL', shape: [1, 4], data: Uint8Array.from([1, 0, 1, 0]) },
+      })
+      expect(out.doubled!.datatype).toBe('FP16')
+      expect(Array.from(out.doubled!.data as Uint16Array, fromHalfBits)).toEqual([2, 5, -6, 1])
+      expect(out.inverted).toEqual({ datatype: 'BOOL', shape: [1, 4], data: Uint8Array.from([0, 1, 0, 1]) })
+      await backend.close()
+    }
+  })
+
+  it('gives a multi-input model static shapes through PrePostProcessor (there is no per-input reshape)', async () => {
+    const fake = createFakeOpenvino({ devices: ['CPU', 'NPU'] })
+    const backend = new OpenvinoBackend({ runtime: fake.runtime })
+    const shape = [1, 128]
+    const model = await backend.load({
+      ...clsSpec(),
+      name: 'tiny-bert-embed',
+      modelPath: BERT_PATH,
+      device: 'NPU',
+      staticShapes: { input_ids: shape, attention_mask: shape, token_type_ids: shape },
+    })
+    expect(fake.compilations[0]!.inputShapes).toEqual({
+      input_ids: shape,
+      attention_mask: shape,
+      token_type_ids: shape,
+    })
+    expect(model.inputs.map((i) => i.shape)).toEqual([shape, shape, shape])
+    const ids = new BigInt64Array(128).fill(1n)
+    const out = await model.infer({
+      input_ids: { datatype: 'INT64', shape, data: ids },
+      attention_mask: { datatype: 'INT64', shape, data: new BigInt64Array(128).fill(1n) },
+      token_type_ids: { datatype: 'INT64', shape, data: new BigInt64Array(128) },
+    })
+    expect(out.last_hidden_state!.shape).toEqual([1, 128, 128])
+    await backend.close()
+  })
+
+  it('fills TensorInfo.bounds from IR intervals and refuses dimensions outside them, and zero-sized ones', async () => {
+    const fake = createFakeOpenvino({ partialShapes: { [CLS_MODEL_PATH]: { x: '[1..4,3,48,192]' } } })
+    const backend = new OpenvinoBackend({ runtime: fake.runtime })
+    const model = await backend.load(clsSpec())
+    expect(model.inputs[0]).toMatchObject({ shape: [-1, 3, 48, 192], bounds: [[1, 4], null, null, null] })
+    const two = clsInput(2, 4)
+    expectClose((await model.infer({ x: two }))[CLS_OUTPUT]!.data as Float32Array, await referenceOutput(two))
+    await expect(model.infer({ x: clsInput(5, 4) })).rejects.toThrow(
+      'input "x" has shape [5,3,48,192]; ppocr-cls is compiled on CPU for [-1,3,48,192] within [1..4,3,48,192] (-1 is dynamic)',
+    )
+    await expect(
+      model.infer({ x: { datatype: 'FP32', shape: [1, 3, 0, 192], data: new Float32Array(0) } }),
+    ).rejects.toThrow('input "x" has a zero-sized dimension in [1,3,0,192]')
+    await expect(backend.load(clsSpec({ staticShapes: { x: [8, 3, 48, 192] } }))).rejects.toThrow(
+      /static_shapes.x \[8,3,48,192\] does not fit input "x" of shape \[-1,3,48,192\] \(bounds \[1..4,3,48,192\]\)/,
+    )
+    await backend.close()
+  })
+
+  it('says which operator the NPU cannot compile', async () => {
+    const backend = new OpenvinoBackend({
+      runtime: createFakeOpenvino({ devices: ['CPU', 'NPU'], unsupportedOps: { NPU: ['HardSigmoid'] } })
+        .runtime,
+    })
+    await expect(backend.load(clsSpec({ device: 'NPU', staticShapes: NPU_SHAPES }))).rejects.toThrow(
+      /^OpenVINO cannot compile ppocr-cls for NPU: \[NPU\] Cannot compile model: operation .* of type HardSigmoid/,
+    )
+    await expect(backend.load(clsSpec({ device: 'CPU' }))).resolves.toBeDefined()
+    await backend.close()
   })
 })

@@ -80,4 +80,43 @@ describe('runDoctor with the fake NPU', () => {
     expect(strict.problems).toContain('openvino.devices: devices: CPU; no NPU listed')
     expect(strict.problems.some((p) => p.startsWith('model.mlp:1: NPU not listed by OpenVINO'))).toBe(true)
   })
+
+  it('a device that answers wrong numbers fails the model and the host (exit 1), naming the output', async () => {
+    const report = await doctorOn({
+      devices: ['CPU', 'NPU'],
+      faults: [{ kind: 'drift', device: 'NPU', offset: 0.5 }],
+    })
+    expect(report.exit_code).toBe(1)
+    const [mlp] = report.models
+    expect(mlp).toMatchObject({ status: 'fail', device: 'NPU', precision: 'FP16' })
+    expect(mlp!.outputs[0]).toMatchObject({ name: 'output', elements: 16, mismatches: 16 })
+    expect(report.problems).toEqual([
+      expect.stringMatching(
+        /^model\.mlp:1: wrong answer on NPU \(FP16\): output: 16 of 16 outside atol 0\.03 rtol 0\.01 \(max error 0\.5\d*, first at 0\)/,
+      ),
+    ])
+  })
+
+  it('an operator the NPU refuses: a warning and the fallback, or a failure with --require-npu', async () => {
+    const fake = { devices: ['CPU', 'NPU'], unsupportedOps: { NPU: ['Gemm'] } }
+    const relaxed = await doctorOn(fake)
+    expect(relaxed.exit_code).toBe(0)
+    expect(relaxed.models[0]).toMatchObject({ status: 'warn', backend: 'onnxruntime', device: 'CPU' })
+    expect(relaxed.models[0]!.detail).toMatch(/^compile on NPU failed: .*of type Gemm is not supported/)
+    const strict = await doctorOn(fake, { requireNpu: true })
+    expect(strict.exit_code).toBe(1)
+  })
+
+  it('every native call has a limit: a compile that does not finish, and a child that must be killed', async () => {
+    const slow = await doctorOn(
+      { devices: ['CPU', 'NPU'], compileLatencyMs: { NPU: 120_000 } },
+      { compileLimitMs: 500 },
+    )
+    expect(slow.models[0]!.detail).toMatch(
+      /^compile on NPU failed: compiling mlp:1 for NPU did not finish within 500 ms/,
+    )
+    const killed = await doctorOn({ devices: ['CPU', 'NPU'] }, { probeLimitMs: 1 })
+    expect(killed.openvino.error).toMatch(/^probing OpenVINO did not finish within 1 ms and was killed/)
+    expect(killed.checks.find((c) => c.id === 'openvino.load')).toMatchObject({ status: 'warn' })
+  })
 })
