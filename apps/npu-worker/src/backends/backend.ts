@@ -103,6 +103,16 @@ export interface LoadedModel {
   unload(): Promise<void>
 }
 
+/** A native inference given up on after its hard limit, whose thread could not be stopped (see onnxruntime.ts). */
+export interface AbandonedCall {
+  model: string
+  version: string
+  /** The thread (or request) still inside the runtime, e.g. `ort:mlp:1#0`. */
+  thread: string
+  /** When it was given up on (epoch ms). */
+  since: number
+}
+
 /** What a runtime reports about itself and the machine. */
 export interface BackendProbe {
   /** False when the runtime cannot be loaded here (no native addon, no driver). */
@@ -124,4 +134,10 @@ export interface InferenceBackend {
   load(spec: ModelLoadSpec): Promise<LoadedModel>
   /** Release everything the backend holds. */
   close(): Promise<void>
+  /**
+   * Native calls abandoned after their hard limit that are still running, across every model this backend
+   * loaded (unloaded ones included). The process cannot exit in order while any runs (server.ts). Absent: the
+   * backend never leaves native work behind.
+   */
+  abandonedCalls?(): readonly AbandonedCall[]
 }

@@ -1,6 +1,7 @@
 import type { InferencePrecision } from '@npu-fleet/protocol'
 import { fromHalfBits, toHalfBits } from '../kserve/half-float.js'
 import {
+  type AbandonedCall,
   InferTimeoutError,
   type LoadedModel,
   type ModelCondition,
@@ -502,8 +503,8 @@ export class OpenvinoModel implements LoadedModel {
   }
 
   /** Requests abandoned after their time limit that have not come back, across all of this model's queues. */
-  abandonedCalls(): { model: string; version: string; thread: string; since: number }[] {
-    const calls: { model: string; version: string; thread: string; since: number }[] = []
+  abandonedCalls(): AbandonedCall[] {
+    const calls: AbandonedCall[] = []
     for (const generation of this.#generations) {
       for (const since of generation.lost.values()) {
         calls.push({

@@ -1,6 +1,13 @@
 import { mkdir } from 'node:fs/promises'
 import { precisionOfDevice } from '@npu-fleet/protocol'
-import type { BackendProbe, InferenceBackend, LoadedModel, ModelLoadSpec, TensorInfo } from './backend.js'
+import type {
+  AbandonedCall,
+  BackendProbe,
+  InferenceBackend,
+  LoadedModel,
+  ModelLoadSpec,
+  TensorInfo,
+} from './backend.js'
 import { isDeviceListed } from './device-name.js'
 import { OpenvinoModel, type PortPlan } from './openvino-model.js'
 import {
@@ -181,7 +188,7 @@ export class OpenvinoBackend implements InferenceBackend {
    * Native requests abandoned after their time limit that have not come back, across every model this backend
    * loaded (unloaded ones included): they may still run, so the process cannot count on exiting in order.
    */
-  abandonedCalls(): { model: string; version: string; thread: string; since: number }[] {
+  abandonedCalls(): AbandonedCall[] {
     for (const model of this.#haunted) if (model.abandonedCalls().length === 0) this.#haunted.delete(model)
     return [...this.#loaded, ...this.#haunted].flatMap((model) => model.abandonedCalls())
   }
