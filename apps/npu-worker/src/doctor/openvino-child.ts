@@ -5,7 +5,7 @@ import { readdirSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import { OpenvinoBackend } from '../backends/openvino.js'
 import { loadOpenvinoRuntime, type OpenvinoRuntime } from '../backends/openvino-runtime.js'
-import { goldenInputs } from './golden-input.js'
+import { goldenInputs } from '../models/golden-input.js'
 import {
   type ModelResult,
   type ModelTask,

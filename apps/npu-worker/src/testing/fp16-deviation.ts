@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import type { Tolerance } from '@npu-fleet/protocol'
 import ort from 'onnxruntime-node'
-import { goldenInputs } from '../doctor/golden-input.js'
+import { goldenInputs } from '../models/golden-input.js'
 import { scanModelRepository } from '../models/model-repository.js'
 import { emulateFp16 } from './fp16-onnx.js'
 

@@ -3,10 +3,11 @@ import { elementCount, type Tensor, TYPED_ARRAY_OF } from '../backends/tensor.js
 import { toHalfBits } from '../kserve/half-float.js'
 
 /**
- * A deterministic input for every model input, the same on every host and run: the doctor compares the
- * device's answer to it with ONNX Runtime's. Floats vary smoothly in [-0.9, 0.9] (the normalised range of
- * image models; never all equal, so a transposed or shuffled layer shows); integers are 0/1 (valid token,
- * mask and type ids for any vocabulary); booleans alternate. Dynamic dimensions take `shapes`, else 1.
+ * A deterministic input for every model input, the same on every host and run: `npu-worker doctor` and the
+ * worker's output self-test (golden-case.ts) compare the device's answer to it with ONNX Runtime's. Floats vary
+ * smoothly in [-0.9, 0.9] (the normalised range of image models; never all equal, so a transposed or shuffled
+ * layer shows); integers are 0/1 (valid token, mask and type ids for any vocabulary); booleans alternate.
+ * Dynamic dimensions take `shapes`, else the lower end of their bound, else 1.
  */
 export function goldenInputs(
   inputs: readonly TensorInfo[],
@@ -15,7 +16,10 @@ export function goldenInputs(
 ): Record<string, Tensor> {
   const out: Record<string, Tensor> = {}
   for (const [k, info] of inputs.entries()) {
-    const shape = [...(shapes[info.name] ?? info.shape.map((d) => (d > 0 ? d : 1)))]
+    const shape = [
+      ...(shapes[info.name] ??
+        info.shape.map((d, axis) => (d > 0 ? d : Math.max(1, info.bounds?.[axis]?.[0] ?? 1)))),
+    ]
     const n = elementCount(shape)
     const data = new TYPED_ARRAY_OF[info.datatype](n)
     for (let i = 0; i < n; i++) {
