@@ -9,6 +9,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks'
 import sharp from 'sharp'
 import { OnnxRuntimeBackend } from '../dist/backends/onnxruntime.js'
 import { createOcrPipeline } from '../dist/tasks/ocr/ocr-pipeline.js'
+import { COMPILED_THREAD_ENTRIES } from '../dist/threads/thread-entries.js'
 import { fmt, machine, percentile, smoke, writeResult } from './lib.mjs'
 
 const runs = smoke ? 2 : 20
@@ -72,7 +73,7 @@ const pages = [
   { name: 'A4 at 150 dpi 1240×1754, 45 lines', width: 1240, height: 1754, lines: 45, fontPx: 20 },
 ]
 
-const backend = new OnnxRuntimeBackend()
+const backend = new OnnxRuntimeBackend({ threadEntry: COMPILED_THREAD_ENTRIES.onnxruntime })
 const loaded = {}
 for (const [name, file] of Object.entries(modelFiles)) {
   loaded[name] = await backend.load({

@@ -14,6 +14,7 @@ import Fastify from 'fastify'
 import { Pool } from 'undici'
 import { OnnxRuntimeBackend } from '../dist/backends/onnxruntime.js'
 import { DEFAULT_MODELS_DIR } from '../dist/models/default-model-repository.js'
+import { COMPILED_THREAD_ENTRIES } from '../dist/threads/thread-entries.js'
 import { binaryRequest, fmt, measure, percentile, verdict } from './lib.mjs'
 
 process.env.ORT_DISABLE_TELEMETRY ??= '1'
@@ -40,7 +41,7 @@ const models = {
 /** Loads `name` in this process through the same backend and settings the worker uses; measure() runs it. */
 async function inProcess(name) {
   const m = models[name]
-  const backend = new OnnxRuntimeBackend()
+  const backend = new OnnxRuntimeBackend({ threadEntry: COMPILED_THREAD_ENTRIES.onnxruntime })
   const loaded = await backend.load({
     name,
     version: '1',

@@ -8,7 +8,8 @@ import Fastify, {
   type FastifyServerOptions,
   LogController,
 } from 'fastify'
-import type { InferenceBackend } from './backends/backend.js'
+import { OnnxRuntimeBackend } from './backends/onnxruntime.js'
+import { OpenvinoBackend } from './backends/openvino.js'
 import type { WorkerConfig } from './config.js'
 import {
   ErrBadRequest,
@@ -23,7 +24,7 @@ import configPlugin from './plugins/config.js'
 import lifecyclePlugin from './plugins/lifecycle.js'
 import metricsPlugin from './plugins/metrics.js'
 import pipelinesPlugin from './plugins/pipelines.js'
-import registryPlugin from './plugins/registry.js'
+import registryPlugin, { type RegistryBackends } from './plugins/registry.js'
 import schedulerPlugin from './plugins/scheduler.js'
 import tasksPlugin from './plugins/tasks.js'
 import healthRoutes from './routes/health.js'
@@ -33,14 +34,33 @@ import metricsRoutes from './routes/metrics.js'
 import openAiEmbeddingsRoutes from './routes/openai-embeddings.js'
 import taskRoutes from './routes/tasks.js'
 import testHookRoutes from './routes/test-hooks.js'
+import { COMPILED_THREAD_ENTRIES, type ThreadEntries } from './threads/thread-entries.js'
 
 /** Options of `buildApp`. */
 export interface BuildAppOptions {
   config: WorkerConfig
   /** Fastify logger option (a pino config or instance); server.ts passes its logger. */
   logger?: FastifyServerOptions['loggerInstance'] | boolean
-  /** Injected runtimes (tests); default: the real OpenVINO and ONNX Runtime backends. */
-  backends?: { openvino: InferenceBackend; onnxruntime: InferenceBackend }
+  /**
+   * Injected runtimes (tests); default: the real OpenVINO (loaded lazily) and ONNX Runtime backends, or under
+   * `test_hooks` the ones they ask for (a fake OpenVINO, fault injection: src/testing/test-backends.ts).
+   */
+  backends?: RegistryBackends
+  /** Compiled thread entry files; default: the ones beside the compiled app. Tests running src/ pass dist's. */
+  threadEntries?: ThreadEntries
+}
+
+/** The runtimes of a worker, composed here and nowhere else. */
+async function composeBackends(config: WorkerConfig, entries: ThreadEntries): Promise<RegistryBackends> {
+  if (config.test_hooks) {
+    // Loaded only with test hooks on: no test code is even imported by a production worker.
+    const { createTestBackends } = await import('./testing/test-backends.js')
+    return createTestBackends(config.test_hooks, entries)
+  }
+  return {
+    openvino: new OpenvinoBackend(),
+    onnxruntime: new OnnxRuntimeBackend({ threadEntry: entries.onnxruntime }),
+  }
 }
 
 /** Fastify's own errors, mapped onto the worker's stable codes. */
@@ -122,7 +142,9 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   await app.register(configPlugin, { config })
   await app.register(lifecyclePlugin)
   await app.register(metricsPlugin)
-  await app.register(registryPlugin, { config, ...(options.backends ? { backends: options.backends } : {}) })
+  const threadEntries = options.threadEntries ?? COMPILED_THREAD_ENTRIES
+  const backends = options.backends ?? (await composeBackends(config, threadEntries))
+  await app.register(registryPlugin, { config, backends })
   await app.register(schedulerPlugin, { config })
   await app.register(tasksPlugin)
   await app.register(pipelinesPlugin)
@@ -148,11 +170,11 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   // encapsulated contexts inherit our error handler (an awaited register would capture Fastify's default).
   app.register(healthRoutes)
   app.register(metricsRoutes)
-  app.register(kserveRoutes)
+  app.register(kserveRoutes, { jsonCodecEntry: threadEntries.jsonCodec })
   app.register(taskRoutes)
   app.register(openAiEmbeddingsRoutes)
   app.register(legacyRoutes)
-  if (config.test_hooks) app.register(testHookRoutes)
+  if (config.test_hooks?.freeze_route) app.register(testHookRoutes)
 
   // One error shape for everything: {"error", "code"}; 5xx details go to the log only.
   app.setErrorHandler((rawError: FastifyError, request, reply) => {

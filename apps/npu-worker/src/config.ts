@@ -6,6 +6,13 @@ import { parse as parseYaml } from 'yaml'
 import { z } from 'zod'
 import { issuePath } from './format-issues.js'
 import { DEFAULT_MODELS_DIR } from './models/default-model-repository.js'
+import {
+  enabledByDefault,
+  mergeTestHooks,
+  resolveTestHooks,
+  type TestHooks,
+  TestHooksLayerSchema,
+} from './test-hooks.js'
 
 const intIn = (min: number, max: number) => {
   const error = `expected integer ${min}..${max}`
@@ -32,8 +39,9 @@ const layerShape = {
   default_threads: intIn(1, 256),
   default_instances: intIn(1, 64),
   queue: z.object({ max_queued: intIn(0, 100_000).optional() }, { error: 'expected a mapping' }).strict(),
+  self_test_interval_seconds: intIn(0, 86_400),
   log_level: z.enum(LOG_LEVELS, { error: `expected one of ${LOG_LEVELS.join(', ')}` }),
-  test_hooks: z.boolean({ error: 'expected true or false' }),
+  test_hooks: TestHooksLayerSchema,
 }
 
 /** One configuration layer (YAML file, environment or flags): snake_case keys, all optional, unknown keys rejected. */
@@ -63,16 +71,22 @@ export const WorkerConfigSchema = z
       .object({ max_queued: intIn(0, 100_000).default(64) })
       .strict()
       .default({ max_queued: 64 }),
+    /** Seconds between output-correctness self-tests of every model; 0 = only before a model turns ready. */
+    self_test_interval_seconds: layerShape.self_test_interval_seconds.default(60),
     log_level: layerShape.log_level.default('info'),
-    /** Test-only routes and delays; never on in production. */
-    test_hooks: layerShape.test_hooks.default(false),
+    /** Test-only routes, delays, a fake OpenVINO and fault injection (test-hooks.ts); null = off. */
+    test_hooks: layerShape.test_hooks.optional().transform(resolveTestHooks),
   })
   .strict()
 
 /** The resolved worker configuration: defaults applied, `models_dir` and `cache_dir` always set. */
-export type WorkerConfig = Omit<z.infer<typeof WorkerConfigSchema>, 'models_dir' | 'cache_dir'> & {
+export type WorkerConfig = Omit<
+  z.infer<typeof WorkerConfigSchema>,
+  'models_dir' | 'cache_dir' | 'test_hooks'
+> & {
   models_dir: string
   cache_dir: string
+  test_hooks: TestHooks | null
 }
 
 /** A configuration error; the message names the source and key (`config.yaml: port: expected integer 0..65535`). */
@@ -94,8 +108,10 @@ export const ENV_KEYS = {
   NPU_WORKER_DEFAULT_THREADS: 'default_threads',
   NPU_WORKER_DEFAULT_INSTANCES: 'default_instances',
   NPU_WORKER_QUEUE_MAX_QUEUED: 'queue.max_queued',
+  NPU_WORKER_SELF_TEST_INTERVAL_SECONDS: 'self_test_interval_seconds',
   NPU_WORKER_LOG_LEVEL: 'log_level',
   NPU_WORKER_TEST_HOOKS: 'test_hooks',
+  NPU_WORKER_TEST_LOAD_DELAY_MS: 'test_hooks.load_delay_ms',
 } as const
 
 /** Command-line flags and the config key each sets (`--config` and `--check-config` are handled apart). */
@@ -116,6 +132,8 @@ const NUMERIC_KEYS = new Set([
   'default_threads',
   'default_instances',
   'queue.max_queued',
+  'self_test_interval_seconds',
+  'test_hooks.load_delay_ms',
 ])
 
 /** Inputs of {@link loadWorkerConfig}: everything it would otherwise take from `process`. */
@@ -164,16 +182,24 @@ export function loadWorkerConfig(options: LoadWorkerConfigOptions): LoadedWorker
   )
 
   const merged = mergeLayers([fileLayer, envLayer, flagLayer])
-  return { config: resolveWorkerConfig(merged, env), checkConfig: flags.checkConfig, configFile }
+  return { config: resolveMerged(merged, env), checkConfig: flags.checkConfig, configFile }
 }
 
 /**
- * Applies defaults to one merged layer and resolves `models_dir` and `cache_dir`.
- * Tests build configs with it: `resolveWorkerConfig({ port: 0, models_dir: dir })`.
+ * Applies defaults to one layer and resolves `models_dir` and `cache_dir`; a `test_hooks` mapping turns the
+ * hooks on, as in a YAML file. Tests build configs with it: `resolveWorkerConfig({ port: 0, models_dir: dir })`.
  */
 export function resolveWorkerConfig(
   layer: WorkerConfigLayer,
   env: Readonly<Record<string, string | undefined>> = {},
+): WorkerConfig {
+  const hooks = enabledByDefault(layer.test_hooks)
+  return resolveMerged(hooks === undefined ? layer : { ...layer, test_hooks: hooks }, env)
+}
+
+function resolveMerged(
+  layer: WorkerConfigLayer,
+  env: Readonly<Record<string, string | undefined>>,
 ): WorkerConfig {
   const parsed = WorkerConfigSchema.safeParse(layer)
   if (!parsed.success) throw new ConfigError(describeIssues(parsed.error, 'config'))
@@ -241,7 +267,8 @@ function readFileLayer(
   }
   const parsed = WorkerConfigLayerSchema.safeParse(raw)
   if (!parsed.success) throw new ConfigError(describeIssues(parsed.error, label))
-  const layer = parsed.data
+  const layer = { ...parsed.data, test_hooks: enabledByDefault(parsed.data.test_hooks) }
+  if (layer.test_hooks === undefined) delete layer.test_hooks
   // Paths in the file are relative to the file, so a config and its models can move together.
   const base = dirname(file)
   if (layer.models_dir) layer.models_dir = resolve(base, layer.models_dir)
@@ -256,13 +283,18 @@ function layerFromStrings(entries: readonly (readonly [string, string, string | 
   for (const [source, key, text] of entries) {
     if (text === undefined) continue
     const value = coerce(key, text)
-    const single = key === 'queue.max_queued' ? { queue: { max_queued: value } } : { [key]: value }
+    const [head, leaf] = key.split('.') as [string, string | undefined]
+    const single = leaf !== undefined ? { [head]: { [leaf]: value } } : { [key]: value }
     const parsed = WorkerConfigLayerSchema.safeParse(single)
     if (!parsed.success) {
       errors.push(`${source}: ${parsed.error.issues.map((i) => i.message).join(', ')}`)
       continue
     }
-    Object.assign(layer, parsed.data)
+    const { test_hooks, ...rest } = parsed.data
+    Object.assign(layer, rest)
+    // Two variables may set test_hooks (the switch and the load delay): merged, not replaced.
+    const hooks = mergeTestHooks(layer.test_hooks as WorkerConfigLayer['test_hooks'], test_hooks)
+    if (hooks !== undefined) layer.test_hooks = hooks
   }
   if (errors.length > 0) throw new ConfigError(errors.join('; '))
   if (typeof layer.models_dir === 'string') layer.models_dir = resolve(cwd, layer.models_dir)
@@ -276,6 +308,14 @@ function coerce(key: string, text: string): unknown {
     const lower = text.trim().toLowerCase()
     if (['1', 'true', 'yes', 'on'].includes(lower)) return true
     if (['0', 'false', 'no', 'off', ''].includes(lower)) return false
+    // A JSON mapping sets the hooks' settings (and turns them on, as in YAML).
+    if (lower.startsWith('{')) {
+      try {
+        return enabledByDefault(JSON.parse(text))
+      } catch {
+        return text
+      }
+    }
     return text
   }
   // An empty token or models dir means "not set" (the default), the usual convention for env files.
@@ -286,9 +326,11 @@ function coerce(key: string, text: string): unknown {
 function mergeLayers(layers: readonly WorkerConfigLayer[]): WorkerConfigLayer {
   const merged: WorkerConfigLayer = {}
   for (const layer of layers) {
-    const { queue, ...rest } = layer
+    const { queue, test_hooks, ...rest } = layer
     Object.assign(merged, rest)
     if (queue) merged.queue = { ...merged.queue, ...queue }
+    const hooks = mergeTestHooks(merged.test_hooks, test_hooks)
+    if (hooks !== undefined) merged.test_hooks = hooks
   }
   return merged
 }

@@ -49,7 +49,7 @@ export const ErrUnsupportedMediaType = createError(
 )
 /** 499-like: the client went away; never sent, used to cancel queued work. */
 export const ErrCancelled = createError('NPU_ERR_CANCELLED', 'Request cancelled by the client', 499)
-/** 503: the model is loading, failed, or unloading. */
+/** 503: the model is loading, recovering, failed, or unloading (Retry-After while recovering). */
 export const ErrModelNotReady = createError('NPU_ERR_MODEL_NOT_READY', 'Model %s is not ready (%s)', 503)
 /** 503: the model's queue is full; the reply carries Retry-After. */
 export const ErrQueueFull = createError(
@@ -61,6 +61,12 @@ export const ErrQueueFull = createError(
 export const ErrNotServing = createError('NPU_ERR_NOT_SERVING', 'Worker is %s', 503)
 /** 504: the request's deadline passed before it finished. */
 export const ErrDeadlineExceeded = createError('NPU_ERR_DEADLINE_EXCEEDED', 'Deadline of %s ms exceeded', 504)
+/** 504: the native inference passed the model's hard limit (`inference_timeout_ms`); its slot is recycled. */
+export const ErrInferenceTimeout = createError(
+  'NPU_ERR_INFERENCE_TIMEOUT',
+  'Inference on %s did not finish within its hard limit of %s ms; its slot is being recycled',
+  504,
+)
 /** 500: the runtime failed while running a valid request. Never answered with made-up output. */
 export const ErrInferenceFailed = createError('NPU_ERR_INFERENCE_FAILED', 'Inference failed on %s: %s', 500)
 /** 500: anything unexpected; the log has the stack. */

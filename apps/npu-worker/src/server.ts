@@ -71,6 +71,12 @@ const notify = new SdNotify({
   watchdogPid: process.env.WATCHDOG_PID,
   pid: process.pid,
 })
+if (config.test_hooks) {
+  logger.warn(
+    { test_hooks: config.test_hooks },
+    'TEST HOOKS ENABLED (test routes, fake runtimes, fault injection): never run this configuration in production',
+  )
+}
 const app = await buildApp({ config, logger }).catch((err: Error) => {
   // A repository that vanished between --check-config and start, for example: say so and exit non-zero,
   // so systemd (Restart=on-failure) and the deploy verification see a failed start, not a hang.
@@ -78,18 +84,25 @@ const app = await buildApp({ config, logger }).catch((err: Error) => {
   flushLogs()
   process.exit(1)
 })
-if (config.test_hooks) logger.warn('TEST HOOKS ENABLED: never run this configuration in production')
+
+/** True while native inference runs: in the scheduler, or abandoned after its hard limit inside a thread. */
+function nativeWorkRunning(): boolean {
+  return app.scheduler.load(app.registry.all()).active > 0 || app.registry.abandonedCalls().length > 0
+}
 
 /**
  * Ends the process now, with `code` when it can. `process.exit` first stops every worker thread, and a
  * thread inside ONNX Runtime's native `run` cannot stop: the exit would wait for that inference and then
- * ONNX Runtime aborts the process (SIGABRT) as the thread's environment is torn down. So while an
- * inference runs, the only immediate exit is SIGKILL on ourselves (systemd records it as a failure too).
+ * ONNX Runtime aborts the process (SIGABRT) as the thread's environment is torn down (backends/onnxruntime.ts
+ * says how that was checked). So while an inference runs, or one abandoned after its hard limit still does,
+ * the only immediate exit is SIGKILL on ourselves (systemd records it as a failure too).
  */
 function forceExit(code: number, why: string): never {
-  const models = app.registry.all()
-  const busy = app.scheduler.load(models).active > 0
-  logger.error({ busy }, busy ? `${why}: inference running, killing the process` : why)
+  const busy = nativeWorkRunning()
+  logger.error(
+    { busy, abandoned_calls: app.registry.abandonedCalls() },
+    busy ? `${why}: native inference running, killing the process` : why,
+  )
   flushLogs()
   if (busy) process.kill(process.pid, 'SIGKILL')
   return process.exit(code)
@@ -117,6 +130,9 @@ closeWithGrace(
     await modelsLoading
     await app.close() // unloads models (registry onClose hook)
     notify.close()
+    const abandoned = app.registry.abandonedCalls()
+    // An exit in order would wait for the abandoned native calls, then abort (see forceExit).
+    if (abandoned.length > 0) forceExit(1, `stopped with ${abandoned.length} native inference(s) still stuck`)
     logger.info('stopped')
   },
 )
@@ -132,26 +148,24 @@ await notify
 
 /** Loads every model in the background, then flips the lifecycle to serving (unless already draining). */
 async function loadModels(port: number): Promise<void> {
-  const loadDelayMs = config.test_hooks ? Number(process.env.NPU_WORKER_TEST_LOAD_DELAY_MS ?? 0) : 0
+  const loadDelayMs = config.test_hooks?.load_delay_ms ?? 0
   if (loadDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, loadDelayMs))
   if (app.lifecycle.state !== 'starting') return
   await app.registry.loadAll()
   app.lifecycle.markServing()
-  const ready = app.registry.all().filter((m) => m.state === 'ready')
+  const ready = app.registry.all().filter((m) => m.ready() !== null)
   const tasks = app.tasks.available()
   logger.info(
-    { ready: ready.map((m) => `${m.name}:${m.version}@${m.model?.backend}/${m.model?.device}`), tasks },
+    {
+      ready: ready.map((m) => `${m.name}:${m.version}@${m.ready()?.backend}/${m.ready()?.device}`),
+      tasks,
+    },
     'models loaded',
   )
-  // A task whose models are present but cannot serve (failed load, unreadable tokenizer) would otherwise only
-  // be missing from capabilities.tasks.
-  for (const pipeline of app.tasks.all()) {
-    if (!tasks.includes(pipeline.type)) {
-      logger.warn(
-        { task: pipeline.type, models: pipeline.models },
-        'task unavailable: its models cannot serve; see /health',
-      )
-    }
+  // A task whose models are present but cannot serve (failed load, unreadable tokenizer) degrades /health too.
+  for (const { type, reason } of app.tasks.unavailable()) {
+    const pipeline = app.tasks.all().find((p) => p.type === type)
+    logger.warn({ task: type, models: pipeline?.models, reason }, 'task unavailable: see /health')
   }
   await notify.status(`serving ${ready.length} model version(s) on port ${port}`).catch(() => {})
 }

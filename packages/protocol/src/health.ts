@@ -1,6 +1,9 @@
 import { z } from 'zod'
 
-/** Overall worker state: healthy = every model on its preferred device; degraded = serving on a fallback. */
+/**
+ * Overall worker state: healthy = every model serves fully on its preferred device; degraded = serving, but
+ * on a fallback, with a model impaired, recovering, drifting or failed, or with a task that cannot serve.
+ */
 export const HealthStatusSchema = z.enum(['starting', 'healthy', 'degraded', 'unhealthy', 'draining'])
 /** Overall worker state. */
 export type HealthStatus = z.infer<typeof HealthStatusSchema>
@@ -19,8 +22,12 @@ export const FallbackStepSchema = z.object({
 /** One failed step of a model's fallback chain. */
 export type FallbackStep = z.infer<typeof FallbackStepSchema>
 
-/** Lifecycle of one model on the worker. */
-export const ModelStateSchema = z.enum(['loading', 'ready', 'failed', 'unloading'])
+/**
+ * Lifecycle of one model on the worker: `ready` serves fully; `degraded` serves, but with fewer slots than it
+ * loaded with or with outputs outside the device tolerance (`reason` says which); `recovering` cannot serve now
+ * and recovers by itself (`recovery` says when it tries next); `failed` never loaded.
+ */
+export const ModelStateSchema = z.enum(['loading', 'ready', 'degraded', 'recovering', 'failed', 'unloading'])
 /** Lifecycle of one model. */
 export type ModelState = z.infer<typeof ModelStateSchema>
 
@@ -37,6 +44,52 @@ export const BatchingHealthSchema = z.object({
 })
 /** Batching state in `/health`. */
 export type BatchingHealth = z.infer<typeof BatchingHealthSchema>
+
+/** Arithmetic precision a device computes a model in (see tolerance.ts). */
+export const PrecisionSchema = z.enum(['FP32', 'FP16', 'BF16'])
+
+/**
+ * The last output-correctness self-test of one model: its golden input run on the device and compared with the
+ * reference output within the device's tolerance (tolerance.ts).
+ */
+export const SelfTestHealthSchema = z.object({
+  /**
+   * `pass`: every output within tolerance; `drift`: some outside it (the model is `degraded`, reason
+   * `output drift`); `error`: the golden input failed to run on the device; `no_reference`: nothing to compare
+   * with (an IR model with neither a sibling `.onnx` nor a shipped sample).
+   */
+  result: z.enum(['pass', 'drift', 'error', 'no_reference']),
+  /** When it ran (ISO 8601). */
+  at: z.string(),
+  /** `onnxruntime_cpu`: computed with ONNX Runtime on the CPU at load; `shipped`: model.yaml `self_test.sample`. */
+  reference: z.enum(['onnxruntime_cpu', 'shipped']).nullable(),
+  precision: PrecisionSchema,
+  tolerance: z.object({ atol: z.number(), rtol: z.number() }).nullable(),
+  /** Largest |device - reference| (null when not compared, or infinite: NaN or a missing element). */
+  max_abs_error: z.number().nullable(),
+  /** Elements outside the tolerance, of `elements` compared. */
+  mismatches: z.number().int().nonnegative().nullable(),
+  elements: z.number().int().nonnegative().nullable(),
+  duration_ms: z.number().nonnegative().nullable(),
+  /** What happened, in words (the error, or where the reference came from). */
+  message: z.string().nullable(),
+})
+/** A model's last self-test in `/health`. */
+export type SelfTestHealth = z.infer<typeof SelfTestHealthSchema>
+
+/** Parallel inferences of one model: as configured, as the backend loaded it, and serving now. */
+export const ParallelismHealthSchema = z.object({
+  /** `instances` from model.yaml, else the worker's `default_instances`. */
+  configured: z.number().int().nonnegative(),
+  /** What the backend runs (ONNX Runtime threads; OpenVINO infer requests). */
+  loaded: z.number().int().nonnegative(),
+  /** Slots serving now (threads being replaced, requests being recycled are not). */
+  live: z.number().int().nonnegative(),
+  /** Why `loaded` or `live` is below `configured`, or null. */
+  reason: z.string().nullable(),
+})
+/** A model's parallelism in `/health`. */
+export type ParallelismHealth = z.infer<typeof ParallelismHealthSchema>
 
 /** One model's state in `/health`. */
 export const ModelHealthSchema = z.object({
@@ -55,6 +108,18 @@ export const ModelHealthSchema = z.object({
   /** Present when `model.yaml` configures batching. */
   batching: BatchingHealthSchema.nullable().optional(),
   error: z.string().nullable(),
+  /** Why the model is `degraded`, `recovering` or `failed`, or null. */
+  reason: z.string().nullable().optional(),
+  /** When the model entered its state (ISO 8601). */
+  since: z.string().optional(),
+  /** While `recovering`: the attempt the backend is on and when it tries next (ISO 8601). */
+  recovery: z.object({ attempt: z.number().int().positive(), retry_at: z.string() }).nullable().optional(),
+  parallelism: ParallelismHealthSchema.nullable().optional(),
+  /** Precision the device computes the model in; null before it loads. */
+  precision: PrecisionSchema.nullable().optional(),
+  self_test: SelfTestHealthSchema.nullable().optional(),
+  /** Native inferences of this model given up on after their hard limit that are still running. */
+  abandoned_calls: z.number().int().nonnegative().optional(),
 })
 /** One model's state in `/health`. */
 export type ModelHealth = z.infer<typeof ModelHealthSchema>
@@ -74,7 +139,7 @@ export const CapabilitiesSchema = z
   .object({
     /** The best device any ready model runs on (`NPU`, `GPU`, `CPU`), or `none`. */
     device: z.string(),
-    /** True when an NPU is present and usable by the runtime. */
+    /** True when at least one model runs on the NPU now. */
     available: z.boolean(),
     /** Backend of the device above. */
     backend: BackendNameSchema.nullable(),
@@ -101,6 +166,37 @@ export const PROTOCOL_VERSION = 1
 /** Protocol versions this build of the pool can speak to. */
 export const SUPPORTED_PROTOCOL_VERSIONS: readonly number[] = [1]
 
+/** The worker's self-tests at a glance: how often they run and how the last one of each model went. */
+export const SelfTestSummarySchema = z.object({
+  /** `self_test_interval_seconds`; 0 = only at load. */
+  interval_seconds: z.number().nonnegative(),
+  /** When the last self-test of any model ran (ISO 8601), or null. */
+  last_run_at: z.string().nullable(),
+  passed: z.number().int().nonnegative(),
+  drifted: z.number().int().nonnegative(),
+  failed: z.number().int().nonnegative(),
+  no_reference: z.number().int().nonnegative(),
+})
+/** Self-test summary in `/health`. */
+export type SelfTestSummary = z.infer<typeof SelfTestSummarySchema>
+
+/** A native inference given up on after its hard limit, still running inside the runtime. */
+export const AbandonedCallSchema = z.object({
+  model: z.string(),
+  version: z.string(),
+  /** The thread or request still inside the runtime, e.g. `ort:mlp:1#0`. */
+  thread: z.string(),
+  /** When it was given up on (ISO 8601). */
+  since: z.string(),
+})
+/** An abandoned native call in `/health`. */
+export type AbandonedCallHealth = z.infer<typeof AbandonedCallSchema>
+
+/** A registered task that cannot serve now, and why. */
+export const UnavailableTaskSchema = z.object({ type: z.string(), reason: z.string() })
+/** An unavailable task in `/health`. */
+export type UnavailableTask = z.infer<typeof UnavailableTaskSchema>
+
 /** `GET /health` body: what operators curl and what the pool probes. */
 export const HealthResponseSchema = z
   .object({
@@ -115,6 +211,11 @@ export const HealthResponseSchema = z
     uptime_seconds: z.number().nonnegative(),
     /** Short human summary of why the status is what it is. */
     message: z.string().optional(),
+    self_test: SelfTestSummarySchema.optional(),
+    /** Native inferences abandoned after their hard limit and still running (they keep a core busy). */
+    abandoned_calls: z.array(AbandonedCallSchema).optional(),
+    /** Registered tasks that cannot serve now (an unreadable tokenizer, a failed model), with the reason. */
+    unavailable_tasks: z.array(UnavailableTaskSchema).optional(),
   })
   .passthrough()
 /** `GET /health` body. */

@@ -33,6 +33,8 @@ export {
 } from './doctor.js'
 export { type ErrorBody, ErrorBodySchema } from './errors.js'
 export {
+  type AbandonedCallHealth,
+  AbandonedCallSchema,
   type BackendName,
   BackendNameSchema,
   type BatchingHealth,
@@ -51,8 +53,17 @@ export {
   ModelHealthSchema,
   type ModelState,
   ModelStateSchema,
+  type ParallelismHealth,
+  ParallelismHealthSchema,
   PROTOCOL_VERSION,
+  PrecisionSchema,
+  type SelfTestHealth,
+  SelfTestHealthSchema,
+  type SelfTestSummary,
+  SelfTestSummarySchema,
   SUPPORTED_PROTOCOL_VERSIONS,
+  type UnavailableTask,
+  UnavailableTaskSchema,
 } from './health.js'
 export {
   type Datatype,

@@ -1,53 +1,85 @@
-import { existsSync } from 'node:fs'
-import { fileURLToPath } from 'node:url'
-import { Worker } from 'node:worker_threads'
-import type {
-  BackendProbe,
-  InferenceBackend,
-  InferOptions,
-  LoadedModel,
-  ModelCondition,
-  ModelLoadSpec,
-  TensorInfo,
+import { ThreadChannel, type ThreadExit, ThreadLostError } from '../threads/thread-channel.js'
+import {
+  type AbandonedCall,
+  type BackendProbe,
+  type InferenceBackend,
+  type InferOptions,
+  InferTimeoutError,
+  type LoadedModel,
+  type ModelCondition,
+  type ModelLoadSpec,
+  type TensorInfo,
 } from './backend.js'
-import type { OnnxThreadData, OnnxThreadReply, OnnxThreadRequest } from './onnxruntime-thread.js'
+import type { OnnxRunReply, OnnxRunRequest, OnnxSessionInfo, OnnxThreadData } from './onnxruntime-session.js'
 import type { Tensor } from './tensor.js'
 import { staticBatchSizes } from './tensor-batching.js'
 
-/** Where the worker_threads entry is: beside this module once compiled, else the compiled copy in dist/. */
-export function onnxThreadEntry(): URL {
-  const beside = new URL('./onnxruntime-thread.js', import.meta.url)
-  if (existsSync(beside)) return beside
-  // Under vitest this module runs from src/backends/*.ts, where no .js sits beside it. Worker threads cannot
-  // load TypeScript, so use the compiled entry under dist/backends/ (turbo builds before tests).
-  const compiled = new URL('../../dist/backends/onnxruntime-thread.js', import.meta.url)
-  if (existsSync(compiled)) return compiled
-  throw new Error(
-    `ONNX Runtime thread entry not found at ${fileURLToPath(beside)} or ${fileURLToPath(compiled)}: build the worker first`,
-  )
+// Why a stuck thread is abandoned, not terminated (checked here with a real native hang, an ONNX Loop that runs
+// for minutes; test/backends/onnxruntime-hang.test.ts keeps the evidence): `worker.terminate()` cannot interrupt
+// `session.run`. It resolves only once `run` returns, and then onnxruntime-node throws a Napi::Error into the
+// dying environment and the whole process aborts (SIGABRT, "terminate called after throwing an instance of
+// 'Napi::Error'"). `process.exit()` ends in the same abort. So a thread past its limit is left to finish on its
+// own, excluded from capacity and reported; a replacement serves in its place; server.ts ends a process that still
+// has one with SIGKILL.
+
+type SessionChannel = ThreadChannel<OnnxRunRequest, OnnxRunReply, OnnxSessionInfo>
+
+/** Options of the ONNX Runtime backend. */
+export interface OnnxRuntimeBackendOptions {
+  /** The compiled thread entry (threads/thread-entries.ts), or a test entry standing in for it (src/testing/). */
+  threadEntry: URL
+  /** Given to every thread as `workerData.extra`: settings of an injected test entry. */
+  threadExtra?: unknown
+  /** Milliseconds before respawn attempt `n` (n >= 2) of a thread; the first attempt is immediate. */
+  respawnDelayMs?: (attempt: number) => number
+}
+
+/** 250 ms, 500 ms, 1 s ... up to 30 s between attempts to restart a thread that will not start. */
+export function defaultRespawnDelayMs(attempt: number): number {
+  return Math.min(30_000, 250 * 2 ** Math.max(0, attempt - 2))
 }
 
 /** One pending `infer` call. */
 interface Job {
-  id: number
-  message: Extract<OnnxThreadRequest, { type: 'run' }>
+  request: OnnxRunRequest
   transfer: ArrayBuffer[]
   resolve: (outputs: Record<string, Tensor>) => void
   reject: (err: Error) => void
+  settled: boolean
 }
 
-/** One worker thread with its own InferenceSession. */
-interface ThreadSlot {
-  worker: Worker
-  state: 'starting' | 'idle' | 'busy' | 'dead'
-  job: Job | null
-  /** Uncaught error the thread reported before exiting, for the rejection message. */
-  lastError: string | null
+/** What one thread slot of a model is doing. */
+type SlotState =
+  /** A thread is creating its session (`attempt` counts starts since the slot last served). */
+  | { kind: 'starting'; channel: SessionChannel; attempt: number }
+  | { kind: 'idle'; channel: SessionChannel }
+  /** Running `job`; `timer` fires at the hard limit. */
+  | { kind: 'busy'; channel: SessionChannel; job: Job; timer: NodeJS.Timeout }
+  /** No thread: the next start is attempt `attempt`, at `retryAt` (epoch ms). */
+  | { kind: 'down'; attempt: number; retryAt: number; timer: NodeJS.Timeout; reason: string }
+  | { kind: 'closed' }
+
+interface Slot {
+  readonly index: number
+  state: SlotState
 }
 
-type ThreadStart = { ok: true; inputs: TensorInfo[]; outputs: TensorInfo[] } | { ok: false; message: string }
+/** Everything a model needs from its backend, shared by the backend's models. */
+interface ModelContext {
+  entry: URL
+  extra: unknown
+  respawnDelayMs: (attempt: number) => number
+  /** Calls abandoned by every model of the backend, still running. */
+  abandoned: Set<AbandonedCall>
+  onUnloaded: (model: OnnxRuntimeModel) => void
+}
 
-/** A model served by `spec.instances` worker threads, each with one ONNX Runtime session. */
+/**
+ * A model served by `spec.instances` worker threads, each with one ONNX Runtime session. Every inference has
+ * a hard limit (`spec.inferTimeoutMs`): past it the call rejects with InferTimeoutError, its thread is abandoned
+ * (see the top of this file) and a new one takes its slot. A thread that dies is replaced at once, and a
+ * replacement that cannot start is retried with backoff; `condition()` reports the live threads meanwhile.
+ */
 export class OnnxRuntimeModel implements LoadedModel {
   readonly backend = 'onnxruntime' as const
   readonly device = 'CPU'
@@ -55,77 +87,90 @@ export class OnnxRuntimeModel implements LoadedModel {
   readonly parallelism: number
   readonly compiledBatchSizes: readonly number[] | null
   readonly #spec: ModelLoadSpec
-  readonly #entry: URL
-  readonly #slots: ThreadSlot[] = []
+  readonly #context: ModelContext
+  readonly #slots: Slot[]
   readonly #waiting: Job[] = []
-  #nextId = 1
   #closing = false
   #onIdle: (() => void) | null = null
-  readonly #onUnloaded: (model: OnnxRuntimeModel) => void
   #conditionListener: ((condition: ModelCondition) => void) | null = null
-  #lastCondition: ModelCondition = { kind: 'serving' }
+  #lastCondition = JSON.stringify({ kind: 'serving' })
+  /** The reason the last thread left service, for condition(). */
+  #lastLoss: string | null = null
 
   private constructor(
     spec: ModelLoadSpec,
-    entry: URL,
+    context: ModelContext,
     readonly inputs: readonly TensorInfo[],
     readonly outputs: readonly TensorInfo[],
-    onUnloaded: (model: OnnxRuntimeModel) => void,
+    channels: SessionChannel[],
   ) {
-    this.#onUnloaded = onUnloaded
     this.#spec = spec
-    this.#entry = entry
+    this.#context = context
     this.parallelism = spec.instances
     this.compiledBatchSizes = staticBatchSizes(inputs)
+    this.#slots = channels.map((channel, index) => ({ index, state: { kind: 'idle', channel } }))
+    for (const slot of this.#slots) this.#watch(slot, (slot.state as { channel: SessionChannel }).channel)
   }
 
-  /** Start every thread and wait until each has its session; rejects with the runtime's load error. */
+  /** Starts every thread and waits until each has its session; rejects with the runtime's load error. */
   static async start(
     spec: ModelLoadSpec,
-    entry: URL,
+    options: OnnxRuntimeBackendOptions,
+    abandoned: Set<AbandonedCall> = new Set(),
     onUnloaded: (model: OnnxRuntimeModel) => void = () => {},
   ): Promise<OnnxRuntimeModel> {
     const instances = Math.max(1, Math.floor(spec.instances))
-    const workers = Array.from({ length: instances }, () => spawn(spec, entry))
-    const starts = await Promise.all(workers.map(({ started }) => started))
+    const context: ModelContext = {
+      entry: options.threadEntry,
+      extra: options.threadExtra,
+      respawnDelayMs: options.respawnDelayMs ?? defaultRespawnDelayMs,
+      abandoned,
+      onUnloaded,
+    }
+    const channels = Array.from({ length: instances }, (_, index) => openSession(spec, context, index))
+    const starts = await Promise.all(channels.map((channel) => channel.started))
     const failed = starts.find((s) => !s.ok)
     const first = starts[0]
     if (failed || !first?.ok) {
-      await Promise.all(workers.map(({ worker }) => worker.terminate()))
+      await Promise.all(channels.map((channel) => channel.terminate()))
       throw new Error(
         `ONNX Runtime could not load ${spec.modelPath}: ${failed && !failed.ok ? failed.message : ''}`,
       )
     }
-    const model = new OnnxRuntimeModel({ ...spec, instances }, entry, first.inputs, first.outputs, onUnloaded)
-    for (const { worker } of workers) model.#adopt(worker)
-    return model
+    return new OnnxRuntimeModel(
+      { ...spec, instances },
+      context,
+      first.info.inputs,
+      first.info.outputs,
+      channels,
+    )
   }
 
   condition(): ModelCondition {
-    const live = this.#slots.filter((s) => s.state === 'idle' || s.state === 'busy').length
+    const live = this.#slots.filter((s) => s.state.kind === 'idle' || s.state.kind === 'busy').length
     if (live === this.parallelism) return { kind: 'serving' }
-    const dead = this.#slots.find((s) => s.state !== 'idle' && s.state !== 'busy')
-    const reason = `${this.parallelism - live} of ${this.parallelism} ONNX Runtime threads down${dead?.lastError ? ` (${dead.lastError})` : ''}`
+    const out = this.parallelism - live
+    const reason = `${out} of ${this.parallelism} ONNX Runtime threads down${this.#lastLoss ? `: ${this.#lastLoss}` : ''}`
     if (live > 0) return { kind: 'impaired', live, reason }
-    return { kind: 'recovering', reason, attempt: 1, retryAt: Date.now() }
+    let attempt = 1
+    let retryAt = Number.POSITIVE_INFINITY
+    for (const { state } of this.#slots) {
+      if (state.kind === 'down' || state.kind === 'starting') attempt = Math.max(attempt, state.attempt)
+      if (state.kind === 'down') retryAt = Math.min(retryAt, state.retryAt)
+      if (state.kind === 'starting') retryAt = Math.min(retryAt, Date.now())
+    }
+    return { kind: 'recovering', reason, attempt, retryAt: Number.isFinite(retryAt) ? retryAt : Date.now() }
   }
 
   onConditionChange(listener: (condition: ModelCondition) => void): void {
     this.#conditionListener = listener
   }
 
-  /** Tells the listener when the condition changed since last told. */
-  #conditionMayHaveChanged(): void {
-    const next = this.condition()
-    const previous = this.#lastCondition
-    if (next.kind === previous.kind && JSON.stringify(next) === JSON.stringify(previous)) return
-    this.#lastCondition = next
-    this.#conditionListener?.(next)
-  }
-
-  /** The live worker threads, for diagnostics and for tests that kill one. */
-  get workers(): readonly Worker[] {
-    return this.#slots.filter((s) => s.state !== 'dead').map((s) => s.worker)
+  /** The threads serving now (idle or busy), for diagnostics and for tests that stop one. */
+  get threads(): readonly SessionChannel[] {
+    return this.#slots.flatMap(({ state }) =>
+      state.kind === 'idle' || state.kind === 'busy' ? [state.channel] : [],
+    )
   }
 
   infer(
@@ -134,9 +179,7 @@ export class OnnxRuntimeModel implements LoadedModel {
     options: InferOptions = {},
   ): Promise<Record<string, Tensor>> {
     if (this.#closing) return Promise.reject(new Error(`model ${this.#spec.name} is unloading`))
-    if (this.#slots.every((s) => s.state === 'dead')) {
-      return Promise.reject(new Error(`every ONNX Runtime thread of model ${this.#spec.name} has died`))
-    }
+    if (!this.#canServeSoon()) return Promise.reject(this.#allDownError())
     const copies: Record<string, Tensor> = {}
     const transfer = new Set<ArrayBuffer>()
     for (const [name, tensor] of Object.entries(inputs)) {
@@ -148,45 +191,75 @@ export class OnnxRuntimeModel implements LoadedModel {
       transfer.add(data.buffer as ArrayBuffer)
     }
     return new Promise((resolve, reject) => {
-      const id = this.#nextId++
-      const message = { type: 'run', id, inputs: copies, outputNames: outputNames ?? null } as const
-      this.#waiting.push({ id, message, transfer: [...transfer], resolve, reject })
+      this.#waiting.push({
+        request: { inputs: copies, outputNames: outputNames ?? null },
+        transfer: [...transfer],
+        resolve,
+        reject,
+        settled: false,
+      })
       this.#dispatch()
     })
   }
 
+  /**
+   * Lets running and queued calls finish (each within its hard limit), then ends every thread. A thread
+   * abandoned inside `run` is not waited for: it ends on its own when `run` returns.
+   */
   async unload(): Promise<void> {
     this.#closing = true
+    for (const slot of this.#slots) {
+      if (slot.state.kind === 'down') {
+        clearTimeout(slot.state.timer)
+        slot.state = { kind: 'closed' }
+      }
+    }
+    this.#dispatch()
     if (this.#busy()) await new Promise<void>((resolve) => (this.#onIdle = resolve))
-    await Promise.all(
-      this.#slots.map(async (slot) => {
-        if (slot.state === 'dead') return
-        slot.state = 'dead'
-        const exited = new Promise((resolve) => slot.worker.once('exit', resolve))
-        slot.worker.postMessage({ type: 'close' } satisfies OnnxThreadRequest)
-        // The thread releases its session and exits. Only an idle thread is ever terminated: terminating one
-        // inside session.run aborts the whole process (onnxruntime-node throws a Napi::Error into a dead env).
-        const timer = setTimeout(() => void slot.worker.terminate(), 10_000)
-        await exited
-        clearTimeout(timer)
-      }),
-    )
-    this.#onUnloaded(this)
+    await Promise.all(this.#slots.map((slot) => this.#closeSlot(slot)))
+    this.#context.onUnloaded(this)
+  }
+
+  async #closeSlot(slot: Slot): Promise<void> {
+    const { state } = slot
+    if (state.kind === 'starting') await state.channel.started
+    const current = slot.state
+    slot.state = { kind: 'closed' }
+    // Idle now: the thread releases its session and exits (terminated only if it does not within 10 s).
+    if (current.kind === 'idle' || current.kind === 'starting') await current.channel.close(10_000)
   }
 
   #busy(): boolean {
-    return this.#waiting.length > 0 || this.#slots.some((s) => s.job !== null)
+    return this.#waiting.length > 0 || this.#slots.some((s) => s.state.kind === 'busy')
   }
 
-  /** Hand waiting jobs to idle threads, in arrival order. */
+  /** True while some thread serves or is starting. */
+  #canServeSoon(): boolean {
+    return this.#slots.some(
+      (s) => s.state.kind === 'idle' || s.state.kind === 'busy' || s.state.kind === 'starting',
+    )
+  }
+
+  #allDownError(): Error {
+    const condition = this.condition()
+    const when =
+      condition.kind === 'recovering' ? `; next start at ${new Date(condition.retryAt).toISOString()}` : ''
+    return new Error(
+      `every ONNX Runtime thread of model ${this.#spec.name} is down (${this.#lastLoss ?? 'closed'})${when}`,
+    )
+  }
+
+  /** Hands waiting jobs to idle threads, in arrival order. */
   #dispatch(): void {
     for (const slot of this.#slots) {
-      if (slot.state !== 'idle') continue
+      if (slot.state.kind !== 'idle') continue
       const job = this.#waiting.shift()
       if (!job) break
-      slot.state = 'busy'
-      slot.job = job
-      slot.worker.postMessage(job.message, job.transfer)
+      this.#run(slot, slot.state.channel, job)
+    }
+    if (this.#waiting.length > 0 && !this.#canServeSoon()) {
+      const error = this.#allDownError()
+      for (const job of this.#waiting.splice(0)) settle(job, () => job.reject(error))
     }
     if (this.#onIdle && !this.#busy()) {
       this.#onIdle()
@@ -194,104 +267,197 @@ export class OnnxRuntimeModel implements LoadedModel {
     }
   }
 
-  /** Take a started thread into the pool and watch it for replies and for death. */
-  #adopt(worker: Worker, replacing?: ThreadSlot): void {
-    const slot: ThreadSlot = replacing ?? { worker, state: 'idle', job: null, lastError: null }
-    slot.worker = worker
-    slot.state = 'idle'
-    slot.lastError = null
-    if (!replacing) this.#slots.push(slot)
-    worker.on('message', (reply: OnnxThreadReply) => {
-      const job = slot.job
-      if ((reply.type !== 'result' && reply.type !== 'error') || !job || job.id !== reply.id) return
-      slot.job = null
-      if (slot.state === 'busy') slot.state = 'idle'
-      if (reply.type === 'result') job.resolve(reply.outputs)
-      else job.reject(new Error(reply.message))
-      this.#dispatch()
-    })
-    worker.on('error', (err) => {
-      slot.lastError = err.message
-    })
-    worker.on('exit', (code) => this.#onThreadExit(slot, worker, code))
-    this.#conditionMayHaveChanged()
+  #run(slot: Slot, channel: SessionChannel, job: Job): void {
+    const timer = setTimeout(() => this.#timedOut(slot, channel, job), this.#spec.inferTimeoutMs)
+    slot.state = { kind: 'busy', channel, job, timer }
+    const finish = (settleJob: () => void) => {
+      const { state } = slot
+      if (state.kind === 'busy' && state.job === job) {
+        clearTimeout(state.timer)
+        slot.state = { kind: 'idle', channel }
+        settle(job, settleJob)
+        this.#dispatch()
+      } else if (this.#isAbandoned(channel)) {
+        // The call came back after its limit: the thread is in JavaScript again and can end in order.
+        this.#releaseAbandoned(channel)
+      }
+    }
+    channel.call(job.request, job.transfer).then(
+      (outputs) => finish(() => job.resolve(outputs)),
+      (error: Error) => {
+        // A lost thread is handled by #watch (it rejects the job with how the thread died).
+        if (error instanceof ThreadLostError) return
+        finish(() => job.reject(error))
+      },
+    )
   }
 
-  #onThreadExit(slot: ThreadSlot, worker: Worker, code: number): void {
-    if (slot.worker !== worker) return
-    const job = slot.job
-    slot.job = null
-    const wasClosing = slot.state === 'dead'
-    slot.state = 'dead'
-    if (job) {
-      const why = slot.lastError ?? `exit code ${code}`
-      job.reject(new Error(`ONNX Runtime thread of model ${this.#spec.name} died during inference (${why})`))
+  /** The hard limit passed: the caller gets InferTimeoutError, the thread is abandoned and replaced. */
+  #timedOut(slot: Slot, channel: SessionChannel, job: Job): void {
+    const { state } = slot
+    if (state.kind !== 'busy' || state.job !== job) return
+    settle(job, () => job.reject(new InferTimeoutError(this.#spec.name, this.#spec.inferTimeoutMs)))
+    channel.unref()
+    this.#context.abandoned.add({
+      model: this.#spec.name,
+      version: this.#spec.version,
+      thread: channel.name,
+      since: Date.now(),
+    })
+    this.#lastLoss = `an inference on ${channel.name} did not return within ${this.#spec.inferTimeoutMs} ms (thread abandoned)`
+    this.#replace(slot, 1)
+  }
+
+  #isAbandoned(channel: SessionChannel): boolean {
+    for (const call of this.#context.abandoned) if (call.thread === channel.name) return true
+    return false
+  }
+
+  /** An abandoned thread came back (or ended): forget it, end it in order, and retry slots it held up. */
+  #releaseAbandoned(channel: SessionChannel): void {
+    for (const call of this.#context.abandoned) {
+      if (call.thread === channel.name) this.#context.abandoned.delete(call)
     }
-    if (wasClosing || this.#closing) {
+    if (!channel.exit) void channel.close(10_000)
+    for (const slot of this.#slots) {
+      if (slot.state.kind === 'down' && !this.#closing) {
+        clearTimeout(slot.state.timer)
+        this.#spawn(slot, slot.state.attempt)
+      }
+    }
+  }
+
+  /** Watches a serving thread for its end: its job fails with how it died, and the slot gets a new thread. */
+  #watch(slot: Slot, channel: SessionChannel): void {
+    void channel.exited.then((exit) => {
+      if (this.#isAbandoned(channel)) {
+        this.#releaseAbandoned(channel)
+        return
+      }
+      const { state } = slot
+      if ((state.kind !== 'idle' && state.kind !== 'busy') || state.channel !== channel) return
+      const why = describeExit(exit)
+      this.#lastLoss = `thread ${channel.name} died (${why})`
+      if (state.kind === 'busy') {
+        clearTimeout(state.timer)
+        const { job } = state
+        settle(job, () =>
+          job.reject(
+            new Error(`ONNX Runtime thread of model ${this.#spec.name} died during inference (${why})`),
+          ),
+        )
+      }
+      this.#replace(slot, 1)
+    })
+  }
+
+  /** Gives the slot a new thread now (attempt 1) or after the backoff of `attempt`. */
+  #replace(slot: Slot, attempt: number): void {
+    if (this.#closing) {
+      slot.state = { kind: 'closed' }
       this.#dispatch()
       return
     }
+    if (attempt <= 1) this.#spawn(slot, 1)
+    else this.#down(slot, attempt, this.#lastLoss ?? 'thread down')
+    this.#dispatch()
     this.#conditionMayHaveChanged()
-    // Replace the thread so the model keeps its parallelism; queued jobs wait for the replacement.
-    slot.state = 'starting'
-    const replacement = spawn(this.#spec, this.#entry)
-    slot.worker = replacement.worker
-    void replacement.started.then((start) => {
+  }
+
+  #spawn(slot: Slot, attempt: number): void {
+    const stuck = [...this.#context.abandoned].filter(
+      (c) => c.model === this.#spec.name && c.version === this.#spec.version,
+    ).length
+    // Each abandoned thread may still burn a core inside `run`: with more than `instances` of them, wait for
+    // one to return before starting more (at most twice the configured threads exist at any time).
+    if (stuck > this.parallelism) {
+      this.#down(
+        slot,
+        attempt + 1,
+        `${stuck} threads are stuck in native inference; no more replacements until one returns`,
+      )
+      return
+    }
+    let channel: SessionChannel
+    try {
+      channel = openSession(this.#spec, this.#context, slot.index)
+    } catch (error) {
+      this.#down(slot, attempt + 1, (error as Error).message)
+      return
+    }
+    slot.state = { kind: 'starting', channel, attempt }
+    this.#conditionMayHaveChanged()
+    void channel.started.then((start) => {
+      if (slot.state.kind !== 'starting' || slot.state.channel !== channel) return
       if (start.ok && !this.#closing) {
-        this.#adopt(replacement.worker, slot)
+        slot.state = { kind: 'idle', channel }
+        this.#watch(slot, channel)
+      } else if (start.ok) {
+        return // unload() closes it
       } else {
-        slot.state = 'dead'
-        void replacement.worker.terminate()
-        if (!start.ok) slot.lastError = start.message
-        if (this.#slots.every((s) => s.state === 'dead')) this.#failWaiting(slot.lastError)
-        this.#conditionMayHaveChanged()
+        void channel.terminate()
+        this.#lastLoss = `a replacement thread could not start: ${start.message}`
+        this.#down(slot, attempt + 1, this.#lastLoss)
       }
       this.#dispatch()
+      this.#conditionMayHaveChanged()
     })
   }
 
-  #failWaiting(reason: string | null): void {
-    for (const job of this.#waiting.splice(0)) {
-      job.reject(new Error(`every ONNX Runtime thread of model ${this.#spec.name} has died (${reason})`))
+  /** No thread in the slot: try again after the backoff of `attempt`. */
+  #down(slot: Slot, attempt: number, reason: string): void {
+    if (this.#closing) {
+      slot.state = { kind: 'closed' }
+      return
     }
+    const delay = this.#context.respawnDelayMs(attempt)
+    const timer = setTimeout(() => {
+      if (slot.state.kind === 'down' && slot.state.timer === timer) this.#spawn(slot, attempt)
+    }, delay)
+    timer.unref()
+    slot.state = { kind: 'down', attempt, retryAt: Date.now() + delay, timer, reason }
+    this.#dispatch()
+    this.#conditionMayHaveChanged()
+  }
+
+  /** Tells the listener when the condition changed since it was last told. */
+  #conditionMayHaveChanged(): void {
+    const next = this.condition()
+    const text = JSON.stringify(next)
+    if (text === this.#lastCondition) return
+    this.#lastCondition = text
+    this.#conditionListener?.(next)
   }
 }
 
-/** Start one thread and learn whether its session loaded. */
-function spawn(spec: ModelLoadSpec, entry: URL): { worker: Worker; started: Promise<ThreadStart> } {
-  const workerData: OnnxThreadData = { modelPath: spec.modelPath, threads: spec.threads }
-  const worker = new Worker(entry, { workerData, name: `ort:${spec.name}:${spec.version}` })
-  const started = new Promise<ThreadStart>((resolve) => {
-    const onMessage = (reply: OnnxThreadReply) => {
-      if (reply.type === 'ready') resolve({ ok: true, inputs: reply.inputs, outputs: reply.outputs })
-      else if (reply.type === 'load-error') resolve({ ok: false, message: reply.message })
-      else return
-      cleanup()
-    }
-    const onError = (err: Error) => {
-      resolve({ ok: false, message: err.message })
-      cleanup()
-    }
-    const onExit = (code: number) => {
-      resolve({ ok: false, message: `thread exited with code ${code} before its session was ready` })
-      cleanup()
-    }
-    const cleanup = () => {
-      worker.off('message', onMessage)
-      worker.off('error', onError)
-      worker.off('exit', onExit)
-    }
-    worker.on('message', onMessage)
-    worker.on('error', onError)
-    worker.on('exit', onExit)
-  })
-  return { worker, started }
+function settle(job: Job, how: () => void): void {
+  if (job.settled) return
+  job.settled = true
+  how()
+}
+
+function describeExit(exit: ThreadExit): string {
+  return exit.error ?? `exit code ${exit.code}`
+}
+
+/** Starts one session thread for slot `index` of a model. */
+function openSession(spec: ModelLoadSpec, context: ModelContext, index: number): SessionChannel {
+  const workerData: OnnxThreadData = {
+    modelPath: spec.modelPath,
+    threads: spec.threads,
+    model: { name: spec.name, version: spec.version },
+    ...(context.extra !== undefined ? { extra: context.extra } : {}),
+  }
+  return ThreadChannel.open(context.entry, { name: `ort:${spec.name}:${spec.version}#${index}`, workerData })
 }
 
 /** ONNX Runtime on the CPU, with inference in worker threads. */
 export class OnnxRuntimeBackend implements InferenceBackend {
   readonly name = 'onnxruntime' as const
   readonly #loaded = new Set<OnnxRuntimeModel>()
+  readonly #abandoned = new Set<AbandonedCall>()
+
+  constructor(readonly options: OnnxRuntimeBackendOptions) {}
 
   async probe(): Promise<BackendProbe> {
     try {
@@ -318,7 +484,7 @@ export class OnnxRuntimeBackend implements InferenceBackend {
       throw new Error(`ONNX Runtime reads ONNX files only, not ${spec.modelPath}`)
     }
     disableOrtTelemetry()
-    const model = await OnnxRuntimeModel.start(spec, onnxThreadEntry(), (unloaded) =>
+    const model = await OnnxRuntimeModel.start(spec, this.options, this.#abandoned, (unloaded) =>
       this.#loaded.delete(unloaded),
     )
     this.#loaded.add(model)
@@ -327,6 +493,10 @@ export class OnnxRuntimeBackend implements InferenceBackend {
 
   async close(): Promise<void> {
     await Promise.all([...this.#loaded].map((model) => model.unload()))
+  }
+
+  abandonedCalls(): readonly AbandonedCall[] {
+    return [...this.#abandoned]
   }
 }
 

@@ -5,29 +5,29 @@
 //   (secure-json-parse), the protocol schema, every element.
 // - encode: writes the JSON answer of an inference with large outputs (~10 ms for 1×1×320×320 on the
 //   event loop otherwise).
-import { parentPort } from 'node:worker_threads'
 import { InferRequestSchema, type InferResponse } from '@npu-fleet/protocol'
 import secureJson from 'secure-json-parse'
 import type { Tensor } from '../backends/tensor.js'
 import { lowerThreadPriority } from '../backends/thread-priority.js'
 import { formatIssues } from '../format-issues.js'
+import { serveThread, type TransferableReply } from '../threads/thread-service.js'
 import { decodeJsonData, encodeOutput } from './tensor-codec.js'
 
 /** Work for the thread: a body to decode, or an answer to encode (buffers transferred to the thread). */
 export type JsonCodecRequest =
-  | { id: number; kind: 'decode'; bytes: Uint8Array }
-  | { id: number; kind: 'encode'; response: InferResponse; tensors: Array<{ name: string; tensor: Tensor }> }
+  | { kind: 'decode'; bytes: Uint8Array }
+  | { kind: 'encode'; response: InferResponse; tensors: Array<{ name: string; tensor: Tensor }> }
 
 /** The decoded request (inputs' `data` as typed arrays, transferred back), the encoded answer, or a 400. */
 export type JsonCodecReply =
-  | { id: number; ok: true; request: unknown }
-  | { id: number; ok: true; json: Uint8Array }
-  | { id: number; ok: false; kind: 'malformed' | 'invalid'; message: string }
+  | { ok: true; request: unknown }
+  | { ok: true; json: Uint8Array }
+  | { ok: false; kind: 'malformed' | 'invalid'; message: string }
 
 // Bulk work: below the event loop's priority, like the inference threads.
 lowerThreadPriority()
 
-function decode(id: number, bytes: Uint8Array): [JsonCodecReply, ArrayBuffer[]] {
+function decode(bytes: Uint8Array): TransferableReply<JsonCodecReply> {
   let json: unknown
   try {
     json = secureJson.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'), {
@@ -35,13 +35,13 @@ function decode(id: number, bytes: Uint8Array): [JsonCodecReply, ArrayBuffer[]] 
       constructorAction: 'error',
     })
   } catch (error) {
-    return [{ id, ok: false, kind: 'malformed', message: (error as Error).message }, []]
+    return { reply: { ok: false, kind: 'malformed', message: (error as Error).message } }
   }
   if (json === null || typeof json !== 'object' || Array.isArray(json)) {
-    return [{ id, ok: false, kind: 'malformed', message: 'expected a JSON object with "inputs"' }, []]
+    return { reply: { ok: false, kind: 'malformed', message: 'expected a JSON object with "inputs"' } }
   }
   const parsed = InferRequestSchema.safeParse(json)
-  if (!parsed.success) return [{ id, ok: false, kind: 'invalid', message: formatIssues(parsed.error) }, []]
+  if (!parsed.success) return { reply: { ok: false, kind: 'invalid', message: formatIssues(parsed.error) } }
   try {
     const transfer: ArrayBuffer[] = []
     const inputs = parsed.data.inputs.map((input, index) => {
@@ -50,17 +50,16 @@ function decode(id: number, bytes: Uint8Array): [JsonCodecReply, ArrayBuffer[]] 
       transfer.push(data.buffer as ArrayBuffer)
       return { ...input, data }
     })
-    return [{ id, ok: true, request: { ...parsed.data, inputs } }, transfer]
+    return { reply: { ok: true, request: { ...parsed.data, inputs } }, transfer }
   } catch (error) {
-    return [{ id, ok: false, kind: 'invalid', message: (error as Error).message }, []]
+    return { reply: { ok: false, kind: 'invalid', message: (error as Error).message } }
   }
 }
 
 function encode(
-  id: number,
   response: InferResponse,
   tensors: Array<{ name: string; tensor: Tensor }>,
-): [JsonCodecReply, ArrayBuffer[]] {
+): TransferableReply<JsonCodecReply> {
   const outputs = tensors.map(({ name, tensor }) => encodeOutput(name, tensor))
   const json = Buffer.from(
     JSON.stringify({ ...response, outputs: [...response.outputs, ...outputs] }),
@@ -69,13 +68,11 @@ function encode(
   // A fresh copy that owns its buffer (Buffer.from may sit in the shared pool), so it can be transferred.
   const owned = new Uint8Array(json.length)
   owned.set(json)
-  return [{ id, ok: true, json: owned }, [owned.buffer]]
+  return { reply: { ok: true, json: owned }, transfer: [owned.buffer] }
 }
 
-parentPort?.on('message', (request: JsonCodecRequest) => {
-  const [reply, transfer] =
-    request.kind === 'decode'
-      ? decode(request.id, request.bytes)
-      : encode(request.id, request.response, request.tensors)
-  parentPort?.postMessage(reply, transfer)
-})
+serveThread<JsonCodecRequest, JsonCodecReply, null>(() => ({
+  start: () => null,
+  handle: (request) =>
+    request.kind === 'decode' ? decode(request.bytes) : encode(request.response, request.tensors),
+}))

@@ -57,6 +57,17 @@ export const ModelManifestSchema = z
       .optional(),
     embeddings: EmbeddingsSectionSchema.optional(),
     generation: GenerationSectionSchema.optional(),
+    /**
+     * The output-correctness self-test's golden case shipped with the model: a JSON file (version folder, else
+     * model folder) `{"inputs": [KServe inputs with data], "outputs": [KServe outputs with data]}`. Without it the
+     * reference is computed with ONNX Runtime on the CPU at load (self-test.ts).
+     */
+    self_test: z
+      .object({
+        sample: z.string().regex(/^[A-Za-z0-9._-]+\.json$/, 'must be a .json file name, without folders'),
+      })
+      .strict()
+      .optional(),
   })
   .strict()
 

@@ -1,92 +1,77 @@
-import type { BackendName, FallbackStep, ModelHealth, ModelState } from '@npu-fleet/protocol'
+import type { BackendName } from '@npu-fleet/protocol'
 import type { FastifyBaseLogger } from 'fastify'
-import type { BackendProbe, InferenceBackend, LoadedModel, ModelLoadSpec } from '../backends/backend.js'
-import { batchingHealth, batchingPolicy } from '../scheduler/batching-policy.js'
+import type {
+  AbandonedCall,
+  BackendProbe,
+  InferenceBackend,
+  LoadedModel,
+  ModelLoadSpec,
+} from '../backends/backend.js'
+import { hasDevice } from '../backends/device-name.js'
+import { batchingPolicy } from './batching-policy.js'
+import { prepareGoldenCase, referenceOnnxPath } from './golden-case.js'
 import { loadSpecFor, type ModelDefaults } from './model-load-spec.js'
-import type { ModelManifest } from './model-manifest.js'
 import type { ModelVersionSpec } from './model-repository.js'
+import { RegisteredModel } from './registered-model.js'
+import { runSelfTest, type SelfTestRecord } from './self-test.js'
 
 export type { ModelDefaults } from './model-load-spec.js'
+export { RegisteredModel } from './registered-model.js'
 
 /** Options of the registry. */
 export interface ModelRegistryOptions {
   specs: ModelVersionSpec[]
   backends: { openvino: InferenceBackend; onnxruntime: InferenceBackend }
+  /** ONNX Runtime sessions that compute self-test references on the CPU; default `backends.onnxruntime`. */
+  reference?: InferenceBackend
   defaults: ModelDefaults
   cacheDir: string | null
   log: Pick<FastifyBaseLogger, 'info' | 'warn' | 'error'>
   /** Models loading at once: compiling is CPU- and memory-heavy, and the port must stay responsive. */
   loadConcurrency?: number
+  /** Seconds between self-tests of every model (`self_test_interval_seconds`); 0 = only at load. */
+  selfTestIntervalSeconds?: number
 }
 
-/** One attempt of the fallback chain. */
+/** One step of the fallback chain. */
 interface LoadAttempt {
   backend: BackendName
   device: string
+  /** The file this step loads: the model's, or an OpenVINO IR's sibling `.onnx` for ONNX Runtime. */
+  modelPath: string
 }
 
-/** One model version and its lifecycle on this worker. */
-export class RegisteredModel {
-  state: ModelState = 'loading'
-  model: LoadedModel | null = null
-  fallbackChain: FallbackStep[] = []
-  error: string | null = null
+/** Extra time an unload or a self-test gets beyond the model's hard inference limit before it is given up on. */
+const GRACE_MS = 5_000
 
-  constructor(readonly spec: ModelVersionSpec) {}
-
-  get name(): string {
-    return this.spec.name
-  }
-  get version(): string {
-    return this.spec.version
-  }
-  get manifest(): ModelManifest {
-    return this.spec.manifest
-  }
-  get modelPath(): string {
-    return this.spec.modelPath
-  }
-  /** Requests allowed to wait beyond those running. */
-  queueCapacity(defaultMaxQueued: number): number {
-    return this.manifest.queue.max_queued ?? defaultMaxQueued
-  }
-
-  /** True when the model runs somewhere other than its first choice (OpenVINO on its first device). */
-  get onFallback(): boolean {
-    if (!this.model) return false
-    return this.model.backend !== 'openvino' || this.model.device !== this.manifest.devices[0]
-  }
-
-  /** This version's state in the protocol's `/health` shape. */
-  health(): ModelHealth {
-    return {
-      name: this.name,
-      version: this.version,
-      state: this.state,
-      ready: this.state === 'ready',
-      backend: this.model?.backend ?? null,
-      device: this.model?.device ?? null,
-      preferred_device: this.manifest.devices[0] ?? 'NPU',
-      fallback: this.onFallback,
-      fallback_chain: this.fallbackChain,
-      compiled_batch_sizes: this.model?.compiledBatchSizes ? [...this.model.compiledBatchSizes] : null,
-      ...(this.manifest.batching && this.model
-        ? { batching: batchingHealth(this.manifest, batchingPolicy(this.manifest, this.model)) }
-        : {}),
-      error: this.error,
-    }
-  }
+/** Settles with `promise`, or with `'timeout'` after `ms`. */
+function bounded<T>(promise: Promise<T>, ms: number): Promise<T | 'timeout'> {
+  let timer: NodeJS.Timeout | undefined
+  const limit = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), ms)
+    timer.unref()
+  })
+  return Promise.race([promise, limit]).finally(() => clearTimeout(timer))
 }
 
-/** Holds every model version, loads each through the fallback chain, and unloads them at shutdown. */
+/**
+ * Holds every model version, loads each through the fallback chain (a step serves only once its self-test
+ * passes), reruns the self-tests every interval, and unloads them at shutdown within bounded time.
+ */
 export class ModelRegistry {
   readonly #models: RegisteredModel[]
   readonly #options: ModelRegistryOptions
   #probes: Record<BackendName, BackendProbe> | null = null
+  #selfTestTimer: NodeJS.Timeout | null = null
+  #selfTestRound: Promise<void> | null = null
+  #lastSelfTestAt: number | null = null
+  #stopped = false
 
   constructor(options: ModelRegistryOptions) {
     this.#options = options
-    this.#models = options.specs.map((spec) => new RegisteredModel(spec))
+    this.#models = options.specs.map(
+      (spec) => new RegisteredModel(spec, loadSpecFor(spec, 'CPU', options.defaults, null).instances),
+    )
   }
 
   /** Backend probes from the last `loadAll` (null before it). */
@@ -99,6 +84,16 @@ export class ModelRegistry {
     return [...new Set(this.#models.map((m) => m.name))].sort()
   }
 
+  /** Seconds between periodic self-tests; 0 when they run only at load. */
+  get selfTestIntervalSeconds(): number {
+    return this.#options.selfTestIntervalSeconds ?? 0
+  }
+
+  /** When the last self-test of any model ran (epoch ms), or null. */
+  get lastSelfTestAt(): number | null {
+    return this.#lastSelfTestAt
+  }
+
   /** Every registered version. */
   all(): RegisteredModel[] {
     return [...this.#models]
@@ -109,14 +104,23 @@ export class ModelRegistry {
     return this.#models.filter((m) => m.name === name).sort((a, b) => Number(b.version) - Number(a.version))
   }
 
-  /** A specific version, or (without one) the highest ready version, else the highest. */
+  /** A specific version, or (without one) the highest version that can serve now, else the highest. */
   resolve(name: string, version?: string): RegisteredModel | undefined {
     const versions = this.versions(name)
     if (version !== undefined) return versions.find((m) => m.version === version)
-    return versions.find((m) => m.state === 'ready') ?? versions[0]
+    return versions.find((m) => m.ready() !== null) ?? versions[0]
   }
 
-  /** Probes both backends, then loads every version; never throws (failures are recorded per model). */
+  /** Native calls abandoned after their hard limit and still running, across both backends. */
+  abandonedCalls(): AbandonedCall[] {
+    const { openvino, onnxruntime } = this.#options.backends
+    return [...(openvino.abandonedCalls?.() ?? []), ...(onnxruntime.abandonedCalls?.() ?? [])]
+  }
+
+  /**
+   * Probes both backends, then loads every version; never throws (failures are recorded per model). Then
+   * starts the periodic self-tests when an interval is configured.
+   */
   async loadAll(): Promise<void> {
     const { openvino, onnxruntime } = this.#options.backends
     const [ov, ort] = await Promise.all([openvino.probe(), onnxruntime.probe()])
@@ -126,64 +130,161 @@ export class ModelRegistry {
       for (let next = queue.shift(); next; next = queue.shift()) await this.#load(next)
     })
     await Promise.all(runners)
+    this.#scheduleSelfTests()
   }
 
-  /** Unloads every loaded model. */
+  /**
+   * Reruns every loaded model's golden input now, one model at a time, and records each result (drift
+   * degrades the model, a pass clears it). Models recovering are skipped. Resolves when the round is done.
+   */
+  selfTestAll(): Promise<void> {
+    this.#selfTestRound ??= (async () => {
+      for (const m of this.#models) {
+        const serving = m.serving()
+        if (!serving || m.state.kind === 'recovering' || this.#stopped) continue
+        const record = await runSelfTest(serving.model, serving.golden, this.#limitMs(m) + GRACE_MS)
+        // The model may have unloaded or been replaced while the test ran.
+        if (m.serving() !== serving) continue
+        this.#lastSelfTestAt = record.at
+        this.#logSelfTest(m, record, m.selfTest)
+        m.recordSelfTest(record)
+      }
+    })().finally(() => {
+      this.#selfTestRound = null
+    })
+    return this.#selfTestRound
+  }
+
+  /**
+   * Stops the self-tests and unloads every loaded model. Each unload waits for its running inferences at most
+   * the model's hard limit (plus a grace); one that takes longer is given up on and logged, never waited for.
+   */
   async unloadAll(): Promise<void> {
+    this.#stopped = true
+    if (this.#selfTestTimer) clearTimeout(this.#selfTestTimer)
+    this.#selfTestTimer = null
     await Promise.all(
       this.#models.map(async (m) => {
-        const model = m.model
+        const model = m.serving()?.model
+        m.unloading()
         if (!model) return
-        m.state = 'unloading'
-        try {
-          await model.unload()
-        } finally {
-          m.model = null
-        }
+        await this.#unloadBounded(m, model)
       }),
     )
   }
 
-  /** The fallback chain: OpenVINO on each preferred device, then OpenVINO CPU, then ONNX Runtime CPU. */
+  #scheduleSelfTests(): void {
+    const seconds = this.selfTestIntervalSeconds
+    if (seconds <= 0 || this.#stopped) return
+    this.#selfTestTimer = setTimeout(() => {
+      void this.selfTestAll().finally(() => this.#scheduleSelfTests())
+    }, seconds * 1000)
+    // The timer alone must not keep a process alive that is otherwise done.
+    this.#selfTestTimer.unref()
+  }
+
+  async #unloadBounded(m: RegisteredModel, model: LoadedModel): Promise<void> {
+    const limit = this.#limitMs(m) + GRACE_MS
+    const outcome = await bounded(
+      model.unload().catch((error: Error) => {
+        this.#options.log.error({ model: m.name, version: m.version, err: error }, 'model unload failed')
+      }),
+      limit,
+    )
+    if (outcome === 'timeout') {
+      this.#options.log.error(
+        { model: m.name, version: m.version, backend: model.backend, device: model.device },
+        `model unload did not finish within ${limit} ms; given up on`,
+      )
+    }
+  }
+
+  #limitMs(m: RegisteredModel): number {
+    return m.manifest.inference_timeout_ms ?? this.#options.defaults.inferTimeoutMs
+  }
+
+  /**
+   * The fallback chain: OpenVINO on each preferred device, then OpenVINO CPU, then ONNX Runtime CPU (an ONNX
+   * model, or an IR with a sibling `.onnx` of the same name).
+   */
   #attempts(m: RegisteredModel): LoadAttempt[] {
-    const attempts: LoadAttempt[] = m.manifest.devices.map((device) => ({ backend: 'openvino', device }))
-    if (!m.manifest.devices.includes('CPU')) attempts.push({ backend: 'openvino', device: 'CPU' })
-    if (m.modelPath.endsWith('.onnx')) attempts.push({ backend: 'onnxruntime', device: 'CPU' })
+    const { modelPath } = m
+    const attempts: LoadAttempt[] = m.manifest.devices.map((device) => ({
+      backend: 'openvino',
+      device,
+      modelPath,
+    }))
+    if (!m.manifest.devices.includes('CPU')) attempts.push({ backend: 'openvino', device: 'CPU', modelPath })
+    const onnx = referenceOnnxPath(modelPath)
+    if (onnx) attempts.push({ backend: 'onnxruntime', device: 'CPU', modelPath: onnx })
     return attempts
   }
 
   async #load(m: RegisteredModel): Promise<void> {
     const { log } = this.#options
     for (const attempt of this.#attempts(m)) {
+      const step = { backend: attempt.backend, device: attempt.device }
       const skip = this.#skipReason(attempt)
       if (skip) {
-        m.fallbackChain.push({ ...attempt, reason: skip })
+        m.recordFallback({ ...step, reason: skip })
         continue
       }
+      let loaded: LoadedModel
       try {
-        m.model = await this.#options.backends[attempt.backend].load(this.#loadSpec(m, attempt.device))
-        m.state = 'ready'
-        const level = m.fallbackChain.length > 0 ? 'warn' : 'info'
-        log[level](
-          {
-            model: m.name,
-            version: m.version,
-            backend: attempt.backend,
-            device: attempt.device,
-            fallback: m.fallbackChain,
-          },
-          'model ready',
-        )
-        return
+        loaded = await this.#options.backends[attempt.backend].load(this.#loadSpec(m, attempt))
       } catch (error) {
-        m.fallbackChain.push({ ...attempt, reason: (error as Error).message })
+        m.recordFallback({ ...step, reason: (error as Error).message })
+        continue
       }
+      const golden = await prepareGoldenCase({
+        spec: m.spec,
+        loaded,
+        loadedPath: attempt.modelPath,
+        reference: this.#options.reference ?? this.#options.backends.onnxruntime,
+        referenceSpec: (onnxPath) => ({
+          ...this.#loadSpec(m, { backend: 'onnxruntime', device: 'CPU', modelPath: onnxPath }),
+          instances: 1,
+        }),
+        limitMs: this.#limitMs(m) + GRACE_MS,
+      })
+      const selfTest = await runSelfTest(loaded, golden, this.#limitMs(m) + GRACE_MS)
+      this.#lastSelfTestAt = selfTest.at
+      if (selfTest.result === 'drift' || selfTest.result === 'error') {
+        // A device that answers wrongly at load is not served: the next step of the chain is.
+        m.recordFallback({ ...step, reason: `self-test ${selfTest.result}: ${selfTest.message}` })
+        this.#logSelfTest(m, selfTest, null)
+        await this.#unloadBounded(m, loaded)
+        continue
+      }
+      m.serve({ model: loaded, batching: batchingPolicy(m.manifest, loaded), golden }, selfTest)
+      const level = m.fallbackChain.length > 0 ? 'warn' : 'info'
+      log[level](
+        {
+          model: m.name,
+          version: m.version,
+          backend: attempt.backend,
+          device: attempt.device,
+          fallback: m.fallbackChain,
+          self_test: selfTest.result,
+        },
+        'model ready',
+      )
+      return
     }
-    m.state = 'failed'
-    m.error =
+    m.fail(
       m.fallbackChain.map((s) => `${s.backend}/${s.device}: ${s.reason}`).join('; ') ||
-      'no backend can load it'
+        'no backend can load it',
+    )
     log.error({ model: m.name, version: m.version, fallback: m.fallbackChain }, 'model failed to load')
+  }
+
+  /** Logs a self-test that changed the verdict, or that failed. */
+  #logSelfTest(m: RegisteredModel, record: SelfTestRecord, previous: SelfTestRecord | null): void {
+    const bad = record.result === 'drift' || record.result === 'error'
+    if (!bad && previous?.result === record.result) return
+    const fields = { model: m.name, version: m.version, self_test: record.result, message: record.message }
+    if (bad) this.#options.log.error(fields, `self-test ${record.result}`)
+    else if (previous) this.#options.log.info(fields, `self-test ${record.result} again`)
   }
 
   /** Why an attempt cannot work, known from the probes without trying it. */
@@ -192,13 +293,16 @@ export class ModelRegistry {
     if (!probe) return null
     const runtime = backend === 'openvino' ? 'OpenVINO' : 'ONNX Runtime'
     if (!probe.available) return `${runtime} runtime unavailable: ${probe.error ?? 'unknown reason'}`
-    if (!probe.devices.includes(device)) {
+    if (!hasDevice(probe.devices, device)) {
       return `device ${device} not present (${runtime} devices: ${probe.devices.join(', ') || 'none'})`
     }
     return null
   }
 
-  #loadSpec(m: RegisteredModel, device: string): ModelLoadSpec {
-    return loadSpecFor(m.spec, device, this.#options.defaults, this.#options.cacheDir)
+  #loadSpec(m: RegisteredModel, attempt: LoadAttempt): ModelLoadSpec {
+    return {
+      ...loadSpecFor(m.spec, attempt.device, this.#options.defaults, this.#options.cacheDir),
+      modelPath: attempt.modelPath,
+    }
   }
 }

@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin'
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
-import type { ModelRegistry, RegisteredModel } from '../models/model-registry.js'
+import type { ModelRegistry } from '../models/model-registry.js'
+import type { RegisteredModel } from '../models/registered-model.js'
 import type { Scheduler } from '../scheduler/scheduler.js'
 
 /** Prometheus instruments of the worker, on a registry of its own (never prom-client's global one). */
@@ -50,13 +51,13 @@ export class WorkerMetrics {
         },
       })
     perModel('npu_worker_queue_depth', 'Inferences waiting per model', (m, s) =>
-      m.state === 'ready' ? s.queue(m).queued : null,
+      m.ready() ? s.queue(m).queued : null,
     )
     perModel('npu_worker_active_inferences', 'Inferences running per model', (m, s) =>
-      m.state === 'ready' ? s.queue(m).active : null,
+      m.ready() ? s.queue(m).active : null,
     )
-    perModel('npu_worker_model_ready', '1 when the model version is ready', (m) =>
-      m.state === 'ready' ? 1 : 0,
+    perModel('npu_worker_model_ready', '1 when the model version can serve (ready or degraded)', (m) =>
+      m.ready() ? 1 : 0,
     )
     perModel('npu_worker_model_fallback', '1 when the model runs on a fallback backend or device', (m) =>
       m.onFallback ? 1 : 0,
@@ -76,8 +77,8 @@ export class WorkerMetrics {
       {
         model: model.name,
         version: model.version,
-        backend: model.model?.backend ?? 'none',
-        device: model.model?.device ?? 'none',
+        backend: model.serving()?.model.backend ?? 'none',
+        device: model.serving()?.model.device ?? 'none',
         outcome: ok ? 'ok' : 'error',
       },
       seconds,

@@ -22,7 +22,7 @@ export default fp(
         createOcrPipeline({
           ...(dictionary && existsSync(dictionary) ? { dictionaryPath: dictionary } : {}),
           clsModel: has('ppocr-cls') ? 'ppocr-cls' : null,
-          modelInputShape: (name) => registry.resolve(name)?.model?.inputs[0]?.shape,
+          modelInputShape: (name) => registry.resolve(name)?.ready()?.inputs[0]?.shape,
         }),
       )
     }

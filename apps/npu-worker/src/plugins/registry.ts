@@ -1,33 +1,40 @@
 import fp from 'fastify-plugin'
 import type { InferenceBackend } from '../backends/backend.js'
-import { OnnxRuntimeBackend } from '../backends/onnxruntime.js'
-import { OpenvinoBackend } from '../backends/openvino.js'
 import type { WorkerConfig } from '../config.js'
 import { modelDefaultsOf } from '../models/model-load-spec.js'
 import { ModelRegistry } from '../models/model-registry.js'
 import { scanModelRepository } from '../models/model-repository.js'
 
+/** The runtimes a registry loads models with. */
+export interface RegistryBackends {
+  openvino: InferenceBackend
+  onnxruntime: InferenceBackend
+  /** ONNX Runtime for self-test references; default `onnxruntime` (a faulted one under test hooks must not be). */
+  reference?: InferenceBackend
+}
+
 /** Options of the registry plugin. */
 export interface RegistryPluginOptions {
   config: WorkerConfig
-  /** Injected runtimes (tests); default: real OpenVINO (lazily loaded) and ONNX Runtime. */
-  backends?: { openvino: InferenceBackend; onnxruntime: InferenceBackend }
+  backends: RegistryBackends
 }
 
 /** Builds the registry for a config: scans the model repository and wires the backends. */
 export function createModelRegistry(
   config: WorkerConfig,
-  backends: { openvino: InferenceBackend; onnxruntime: InferenceBackend },
+  backends: RegistryBackends,
   log: ModelRegistryLog,
 ): ModelRegistry {
   const scan = scanModelRepository(config.models_dir)
   for (const { name, error } of scan.errors) log.error({ model: name }, `model skipped: ${error}`)
   return new ModelRegistry({
     specs: scan.specs,
-    backends,
+    backends: { openvino: backends.openvino, onnxruntime: backends.onnxruntime },
+    ...(backends.reference ? { reference: backends.reference } : {}),
     defaults: modelDefaultsOf(config),
     cacheDir: config.cache_dir,
     log,
+    selfTestIntervalSeconds: config.self_test_interval_seconds,
   })
 }
 
@@ -39,18 +46,18 @@ declare module 'fastify' {
   }
 }
 
-/** Decorates `app.registry`; unloads every model when the app closes. */
+/** Decorates `app.registry`; unloads every model and closes the backends when the app closes. */
 export default fp<RegistryPluginOptions>(
   async (app, options) => {
-    const backends = options.backends ?? {
-      openvino: new OpenvinoBackend(),
-      onnxruntime: new OnnxRuntimeBackend(),
-    }
+    const { backends } = options
     const registry = createModelRegistry(options.config, backends, app.log)
     app.decorate('registry', registry)
     app.addHook('onClose', async () => {
       await registry.unloadAll()
-      await Promise.all([backends.openvino.close(), backends.onnxruntime.close()])
+      const all = new Set(
+        [backends.openvino, backends.onnxruntime, backends.reference].filter((b) => b !== undefined),
+      )
+      await Promise.all([...all].map((backend) => backend.close()))
     })
   },
   { name: 'registry', fastify: '5.x' },

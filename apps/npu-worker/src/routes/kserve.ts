@@ -13,7 +13,6 @@ import {
   ErrBadModelName,
   ErrMalformedBody,
   ErrModelNotFound,
-  ErrModelNotReady,
   ErrNotServing,
   ErrUnsupportedMediaType,
   ErrVersionNotFound,
@@ -22,8 +21,8 @@ import { formatIssues } from '../format-issues.js'
 import { frameBinaryResponse, type InferBody, readInferBody } from '../kserve/binary-body.js'
 import { JsonCodecPool, OFF_THREAD_JSON_ELEMENTS } from '../kserve/json-codec-pool.js'
 import { decodeInputs, encodeOutput, encodeOutputBinary } from '../kserve/tensor-codec.js'
-import type { RegisteredModel } from '../models/model-registry.js'
 import { isValidModelName } from '../models/model-repository.js'
+import type { RegisteredModel } from '../models/registered-model.js'
 import { requestDeadline } from '../scheduler/request-deadline.js'
 import { WORKER_VERSION } from '../worker-version.js'
 
@@ -44,8 +43,9 @@ function findModel(app: FastifyInstance, { name, version }: ModelParams): Regist
 }
 
 function tensorMetadata(model: RegisteredModel): { inputs: TensorMetadata[]; outputs: TensorMetadata[] } {
-  const loaded = model.model
-  if (!loaded) throw new ErrModelNotReady(`${model.name}:${model.version}`, model.error ?? model.state)
+  // Metadata describes the loaded model, also while it recovers; only a model never loaded has none.
+  const loaded = model.serving()?.model
+  if (!loaded) throw model.notReadyError()
   const meta = (t: { name: string; datatype: TensorMetadata['datatype']; shape: number[] }) => ({
     name: t.name,
     datatype: t.datatype,
@@ -72,8 +72,14 @@ function wantsBinary(body: InferRequest, name: string): boolean {
   return own ?? flag(body.parameters?.binary_data_output, 'parameters.binary_data_output') ?? false
 }
 
+/** Options of the KServe routes. */
+export interface KserveRoutesOptions {
+  /** The compiled JSON codec thread entry (threads/thread-entries.ts). */
+  jsonCodecEntry: URL
+}
+
 /** KServe v2 / Open Inference Protocol REST routes, as OpenVINO Model Server and Triton serve them. */
-const kserveRoutes: FastifyPluginAsync = async (app) => {
+const kserveRoutes: FastifyPluginAsync<KserveRoutesOptions> = async (app, options) => {
   // Infer bodies are read as bytes: with the binary tensor extension (Inference-Header-Content-Length) the
   // JSON part is followed by raw tensor bytes, under any content type (Triton's client sends none).
   const parseJson = app.getDefaultJsonParser('error', 'error')
@@ -88,7 +94,7 @@ const kserveRoutes: FastifyPluginAsync = async (app) => {
     return result
   }
   // Large JSON bodies are parsed and decoded on a thread of their own (json-codec-pool.ts).
-  const jsonPool = new JsonCodecPool()
+  const jsonPool = new JsonCodecPool(options.jsonCodecEntry)
   app.addHook('onClose', () => jsonPool.close())
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', (request, payload, done) => {
@@ -110,7 +116,7 @@ const kserveRoutes: FastifyPluginAsync = async (app) => {
   app.get('/v2/health/live', async () => ({ live: true }))
 
   app.get('/v2/health/ready', async (_request, reply) => {
-    const ready = app.lifecycle.state === 'serving' && app.registry.all().some((m) => m.state === 'ready')
+    const ready = app.lifecycle.state === 'serving' && app.registry.all().some((m) => m.ready() !== null)
     return reply.code(ready ? 200 : 503).send({ ready })
   })
 
@@ -141,7 +147,7 @@ const kserveRoutes: FastifyPluginAsync = async (app) => {
     reply: { code: (c: number) => { send: (b: unknown) => unknown } },
   ) => {
     const model = findModel(app, request.params)
-    const isReady = model.state === 'ready' && app.lifecycle.state !== 'draining'
+    const isReady = model.ready() !== null && app.lifecycle.state !== 'draining'
     return reply.code(isReady ? 200 : 503).send({ name: model.name, version: model.version, ready: isReady })
   }
   app.get<{ Params: ModelParams }>('/v2/models/:name/ready', ready)
@@ -175,9 +181,8 @@ const kserveRoutes: FastifyPluginAsync = async (app) => {
       if (!parsed.success) throw new ErrBadInferRequest(formatIssues(parsed.error))
       body = parsed.data
     }
-    const loaded = model.model
-    if (model.state !== 'ready' || !loaded)
-      throw new ErrModelNotReady(`${model.name}:${model.version}`, model.error ?? model.state)
+    const loaded = model.ready()
+    if (!loaded) throw model.notReadyError()
 
     const inputs = decodeInputs(body.inputs, loaded.inputs, binary, binaryOwned === true)
     if (body.outputs?.length === 0) {

@@ -1,14 +1,15 @@
-import type { LoadedModel } from '../backends/backend.js'
+import { InferTimeoutError } from '../backends/backend.js'
 import type { Tensor } from '../backends/tensor.js'
 import {
   ErrCancelled,
   ErrDeadlineExceeded,
   ErrInferenceFailed,
-  ErrModelNotReady,
+  ErrInferenceTimeout,
   ErrQueueFull,
 } from '../errors.js'
-import type { RegisteredModel } from '../models/model-registry.js'
-import { type BatchingPolicy, batchingPolicy } from './batching-policy.js'
+import type { BatchingPolicy } from '../models/batching-policy.js'
+import { liveParallelism } from '../models/model-state.js'
+import type { RegisteredModel } from '../models/registered-model.js'
 import { batchShape, mergeInputs, selectBatch, splitOutputs } from './dynamic-batcher.js'
 
 /** Options of one scheduled inference. */
@@ -50,9 +51,11 @@ interface Job {
 }
 
 /**
- * Admission control for one model version: at most `parallelism` inferences run, at most `queueCapacity`
- * wait behind them in FIFO order, and anything beyond is refused at once (503 + Retry-After) so memory
- * never grows without bound. Deadlines and client cancellation apply while queued and while running.
+ * Admission control for one model version: at most `parallelism` inferences run (the slots that serve now:
+ * fewer while its backend replaces a thread), at most `queueCapacity` wait behind them in FIFO order, and
+ * anything beyond is refused at once (503 + Retry-After) so memory never grows without bound. Deadlines and
+ * client cancellation apply while queued and while running. A model that cannot serve (loading, recovering,
+ * failed) refuses new requests with 503; requests already waiting wait for it within their deadlines.
  *
  * With `batching:` in model.yaml, waiting requests that fit together are merged along the batch dimension
  * into one inference (up to the policy's rows, waiting at most its delay for batch-mates) and the outputs
@@ -64,8 +67,6 @@ export class ModelQueue {
   readonly #waiting: Job[] = []
   /** Exponentially weighted mean inference time, for the Retry-After estimate. */
   #meanSeconds = 0.05
-  /** The batching policy of the loaded model it was computed for (recomputed if the model reloads). */
-  #policy: { for: LoadedModel; policy: BatchingPolicy | null } | null = null
   /** Timer that dispatches once the oldest request has waited the batching delay. */
   #delayTimer: NodeJS.Timeout | null = null
 
@@ -73,7 +74,10 @@ export class ModelQueue {
     readonly model: RegisteredModel,
     readonly queueCapacity: number,
     readonly observe?: InferenceObserver,
-  ) {}
+  ) {
+    // Capacity comes back (a replaced thread, a recovered model): start what waits for it.
+    model.onStateChange(() => this.#dispatch())
+  }
 
   /** Inferences running now. */
   get active(): number {
@@ -83,9 +87,9 @@ export class ModelQueue {
   get queued(): number {
     return this.#waiting.length
   }
-  /** Inferences that can run at once. */
+  /** Inferences that can run at once now (the model's live slots). */
   get parallelism(): number {
-    return this.model.model?.parallelism ?? 0
+    return liveParallelism(this.model.state)
   }
 
   /** Seconds a refused client should wait before retrying: the time to drain the current queue. */
@@ -97,11 +101,7 @@ export class ModelQueue {
   /** Runs one inference under admission control; see the class comment for the failure modes. */
   run(inputs: Record<string, Tensor>, options: RunOptions = {}): Promise<Record<string, Tensor>> {
     const { model } = this
-    if (model.state !== 'ready' || !model.model) {
-      return Promise.reject(
-        new ErrModelNotReady(`${model.name}:${model.version}`, model.error ?? model.state),
-      )
-    }
+    if (!model.ready()) return Promise.reject(model.notReadyError())
     if (options.signal?.aborted) return Promise.reject(new ErrCancelled())
     if (this.#active >= this.parallelism && this.#waiting.length >= this.queueCapacity) {
       const error = new ErrQueueFull(model.name, this.#waiting.length)
@@ -157,14 +157,9 @@ export class ModelQueue {
     })
   }
 
-  /** Batching policy of the model as loaded now, or null (no `batching:` section, or it cannot batch). */
+  /** Batching policy decided when the model loaded, or null (no `batching:` section, or it cannot batch). */
   #batching(): BatchingPolicy | null {
-    const loaded = this.model.model
-    if (!loaded) return null
-    if (this.#policy?.for !== loaded) {
-      this.#policy = { for: loaded, policy: batchingPolicy(this.model.manifest, loaded).policy }
-    }
-    return this.#policy.policy
+    return this.model.serving()?.batching.policy ?? null
   }
 
   /** Starts inferences while slots are free: one request each, or merged batches under a batching policy. */
@@ -209,10 +204,9 @@ export class ModelQueue {
 
   /** Runs `jobs` as one inference (merged when more than one, or padded to a compiled batch size). */
   #start(jobs: Job[], policy: BatchingPolicy | null = null): void {
-    const loaded = this.model.model
+    const loaded = this.model.ready()
     if (!loaded) {
-      for (const job of jobs)
-        job.fail(new ErrModelNotReady(`${this.model.name}:${this.model.version}`, this.model.state))
+      for (const job of jobs) job.fail(this.model.notReadyError())
       return
     }
     // Requests that timed out or were cancelled while queued have left the queue; late ones are dropped below.
@@ -239,8 +233,9 @@ export class ModelQueue {
               )
             : [outputs]
         } catch {
-          // The model does not batch along dimension 0 after all: stop merging for it, answer one by one.
-          this.#policy = { for: loaded, policy: null }
+          // The model does not batch along dimension 0 after all: stop merging for it (recorded on the model,
+          // so /health says so), answer one by one.
+          this.model.turnBatchingOff('outputs do not batch along dimension 0: turned off at runtime')
           this.#finish(started, false, live.length, () => {
             if (live.length > 1) this.#runAlone(live)
             else {
@@ -269,8 +264,13 @@ export class ModelQueue {
           if (live.length > 1) this.#runAlone(live)
           else {
             const job = live[0] as Job
+            const name = `${this.model.name}:${this.model.version}`
             this.#settle(job, () =>
-              job.reject(new ErrInferenceFailed(`${this.model.name}:${this.model.version}`, error.message)),
+              job.reject(
+                error instanceof InferTimeoutError
+                  ? new ErrInferenceTimeout(name, error.timeoutMs)
+                  : new ErrInferenceFailed(name, error.message),
+              ),
             )
           }
         }),

@@ -1,6 +1,7 @@
 import type { Load } from '@npu-fleet/protocol'
 import type { Tensor } from '../backends/tensor.js'
-import type { ModelDefaults, RegisteredModel } from '../models/model-registry.js'
+import type { ModelDefaults } from '../models/model-registry.js'
+import type { RegisteredModel } from '../models/registered-model.js'
 import { type InferenceObserver, ModelQueue, type RunOptions } from './model-queue.js'
 
 /** Options of the scheduler. */
@@ -38,11 +39,11 @@ export class Scheduler {
     return this.queue(model).run(inputs, options)
   }
 
-  /** Aggregate load over every model that has a queue. */
+  /** Aggregate load over the models that can serve now; `capacity` counts their live slots. */
   load(models: readonly RegisteredModel[]): Load {
     const load = { active: 0, queued: 0, capacity: 0, queue_capacity: 0 }
     for (const model of models) {
-      if (model.state !== 'ready') continue
+      if (!model.ready()) continue
       const queue = this.queue(model)
       load.active += queue.active
       load.queued += queue.queued

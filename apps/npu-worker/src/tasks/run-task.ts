@@ -1,13 +1,7 @@
 import type { TaskResponse } from '@npu-fleet/protocol'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Tensor } from '../backends/tensor.js'
-import {
-  ErrBadTaskInput,
-  ErrDeadlineExceeded,
-  ErrModelNotFound,
-  ErrModelNotReady,
-  ErrNotServing,
-} from '../errors.js'
+import { ErrBadTaskInput, ErrDeadlineExceeded, ErrModelNotFound, ErrNotServing } from '../errors.js'
 import { formatIssues } from '../format-issues.js'
 import { requestDeadline } from '../scheduler/request-deadline.js'
 import type { ModelCallResult, TaskOutcome, TaskPipeline } from './task-pipeline.js'
@@ -50,9 +44,8 @@ export async function runTask<I, R>(
   ): Promise<ModelCallResult> => {
     const model = app.registry.resolve(name)
     if (!model) throw new ErrModelNotFound(name)
-    const loaded = model.model
-    if (model.state !== 'ready' || !loaded)
-      throw new ErrModelNotReady(`${model.name}:${model.version}`, model.error ?? model.state)
+    const loaded = model.ready()
+    if (!loaded) throw model.notReadyError()
     const left = deadlineAt - performance.now()
     if (left <= 0) throw new ErrDeadlineExceeded(deadlineMs)
     const outputs = await app.scheduler.run(model, inputs, {

@@ -39,10 +39,13 @@ export interface TaskOutcome<R> {
 export interface TaskPipeline<I = unknown, R = unknown> {
   /** The `{type}` in the route, e.g. `ocr`, `embeddings`. */
   readonly type: string
-  /** Models this pipeline needs; the task is offered only while all of them are ready (unless `isReady` says otherwise). */
+  /** Models this pipeline needs; the task is offered only while all of them can serve (unless `unavailableReason` says otherwise). */
   readonly models: readonly string[]
-  /** Overrides the all-models-ready rule, e.g. "at least one embedding model is ready". */
-  isReady?(): boolean
+  /**
+   * Why the task cannot serve now, or null when it can; overrides the all-models-serve rule, e.g. "at least
+   * one embedding model can serve, with its tokenizer".
+   */
+  unavailableReason?(): string | null
   /** Validates the JSON body; errors become 400 NPU_ERR_BAD_TASK_INPUT naming the field. */
   readonly inputSchema: ZodType<I>
   /**

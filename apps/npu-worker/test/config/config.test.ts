@@ -52,8 +52,9 @@ describe('loadWorkerConfig defaults', () => {
       default_threads: 1,
       default_instances: 2,
       queue: { max_queued: 64 },
+      self_test_interval_seconds: 60,
       log_level: 'info',
-      test_hooks: false,
+      test_hooks: null,
     })
     expect(checkConfig).toBe(false)
     expect(configFile).toBeNull()
@@ -99,7 +100,12 @@ describe('loadWorkerConfig precedence: defaults < YAML < env < flags', () => {
     expect(config.host).toBe('127.0.0.1')
     expect(config.queue.max_queued).toBe(7)
     expect(config.auth_token).toBe('a-token-of-sixteen-chars')
-    expect(config.test_hooks).toBe(true)
+    expect(config.test_hooks).toEqual({
+      freeze_route: true,
+      load_delay_ms: 0,
+      fake_openvino: null,
+      faults: {},
+    })
     // Paths from env and flags are relative to the working directory.
     expect(config.models_dir).toBe('/srv/rel/models')
   })
@@ -167,7 +173,7 @@ describe('loadWorkerConfig errors name the source and key', () => {
       /^NPU_WORKER_LOG_LEVEL: expected one of fatal/,
     )
     expect(loadError({ env: { NPU_WORKER_TEST_HOOKS: 'maybe' } })).toBe(
-      'NPU_WORKER_TEST_HOOKS: expected true or false',
+      'NPU_WORKER_TEST_HOOKS: expected true, false or a mapping',
     )
     expect(loadError({ env: { NPU_WORKER_TOKEN: 'short' } })).toBe(
       'NPU_WORKER_TOKEN: must be at least 16 characters',

@@ -179,9 +179,13 @@ describe('buildHealthReport: capabilities', () => {
     expect(report({ models: [onNpu('a')] }).capabilities.fallback_reason).toBeNull()
   })
 
-  it('NPU is available only when OpenVINO loads and lists it', () => {
-    const noNpu = { ...probes.npuHost, openvino: { ...probes.npuHost.openvino, devices: ['CPU'] } }
-    expect(report({ probes: noNpu, models: [onNpu('a')] }).capabilities.available).toBe(false)
+  it('NPU is available only while some model runs on it', () => {
+    // OpenVINO lists an NPU, but every model fell back (every NPU compile failed): not available.
+    expect(report({ models: [onCpuFallback('a'), failed('b')] }).capabilities.available).toBe(false)
+    expect(report({ models: [onCpuFallback('a'), onNpu('b')] }).capabilities.available).toBe(true)
+    expect(
+      report({ models: [{ ...onNpu('a'), state: 'recovering', ready: false }] }).capabilities.available,
+    ).toBe(false)
     expect(report({ probes: null, models: [] }).capabilities.available).toBe(false)
   })
 

@@ -4,11 +4,13 @@ import type { LoadedModel } from '../../src/backends/backend.js'
 import { OnnxRuntimeBackend } from '../../src/backends/onnxruntime.js'
 import type { Tensor } from '../../src/backends/tensor.js'
 import { ErrCancelled, ErrDeadlineExceeded } from '../../src/errors.js'
+import { batchingPolicy } from '../../src/models/batching-policy.js'
 import { type ModelManifest, ModelManifestSchema } from '../../src/models/model-manifest.js'
-import { RegisteredModel } from '../../src/models/model-registry.js'
-import { batchingPolicy } from '../../src/scheduler/batching-policy.js'
+import { RegisteredModel } from '../../src/models/registered-model.js'
 import { batchShape, mergeInputs, selectBatch, splitOutputs } from '../../src/scheduler/dynamic-batcher.js'
 import { ModelQueue } from '../../src/scheduler/model-queue.js'
+import { serveModel } from '../helpers/serve-model.js'
+import { DIST_THREAD_ENTRIES } from '../helpers/thread-entries.js'
 import { GENERATED_MODELS_DIR } from '../helpers/worker-process.js'
 
 // Dynamic batching: the merge/split logic, the policy a model gets, and the queue's behaviour with a real
@@ -25,9 +27,7 @@ const manifest = (yaml: Record<string, unknown>): ModelManifest => ModelManifest
 
 function registered(model: LoadedModel, m: ModelManifest): RegisteredModel {
   const r = new RegisteredModel({ name: 'm', version: '1', manifest: m, modelPath: '/m.onnx', modelDir: '/' })
-  r.state = 'ready'
-  r.model = model
-  return r
+  return serveModel(r, model)
 }
 
 describe('dynamic batcher (pure logic)', () => {
@@ -94,7 +94,7 @@ describe('dynamic batcher (pure logic)', () => {
 })
 
 describe('ModelQueue with batching, on the real MLP through ONNX Runtime', () => {
-  const backend = new OnnxRuntimeBackend()
+  const backend = new OnnxRuntimeBackend({ threadEntry: DIST_THREAD_ENTRIES.onnxruntime })
   let model: LoadedModel
   beforeAll(async () => {
     model = await backend.load({

@@ -2,9 +2,10 @@ import { describe, expect, it } from 'vitest'
 import type { LoadedModel } from '../../src/backends/backend.js'
 import type { Tensor } from '../../src/backends/tensor.js'
 import type { ModelManifest } from '../../src/models/model-manifest.js'
-import { RegisteredModel } from '../../src/models/model-registry.js'
+import { RegisteredModel } from '../../src/models/registered-model.js'
 import { ModelQueue } from '../../src/scheduler/model-queue.js'
 import { Scheduler } from '../../src/scheduler/scheduler.js'
+import { serveModel } from '../helpers/serve-model.js'
 
 /** A LoadedModel whose inferences finish only when the test says so (queueing logic only). */
 function controllableModel(parallelism: number) {
@@ -36,8 +37,7 @@ function controllableModel(parallelism: number) {
     modelPath: '/m.onnx',
     modelDir: '/',
   })
-  registered.state = 'ready'
-  registered.model = model
+  serveModel(registered, model)
   const finish = (i = 0) => {
     const job = pending.splice(i, 1)[0]
     job?.resolve({ y: { datatype: 'FP32', shape: [1], data: Float32Array.of(job.tag) } })
@@ -130,8 +130,14 @@ describe('ModelQueue admission control', () => {
   })
 
   it('refuses models that are not ready with 503', async () => {
-    const { registered } = controllableModel(1)
-    registered.state = 'loading'
+    const registered = new RegisteredModel({
+      name: 'm',
+      version: '1',
+      manifest: { devices: ['CPU'], queue: {} } as unknown as ModelManifest,
+      modelPath: '/m.onnx',
+      modelDir: '/',
+    })
+    expect(registered.state.kind).toBe('loading')
     await expect(new ModelQueue(registered, 1).run(x(1))).rejects.toMatchObject({
       code: 'NPU_ERR_MODEL_NOT_READY',
       statusCode: 503,

@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { buildApp } from '../../src/app.js'
 import { resolveWorkerConfig } from '../../src/config.js'
 import { ErrBadTaskInput, ErrQueueFull } from '../../src/errors.js'
+import { DIST_THREAD_ENTRIES } from '../helpers/thread-entries.js'
 import { makeMlpModelRepository, type TempModelRepository } from '../helpers/worker-process.js'
 
 // The error handler's mapping logic, exercised in-process with inject (fastify/demo style); the same shapes
@@ -27,6 +28,7 @@ beforeEach(async () => {
   app = await buildApp({
     config: resolveWorkerConfig({ models_dir: repository.dir, body_limit_bytes: 2048 }),
     logger: pino({ level: 'info' }, sink),
+    threadEntries: DIST_THREAD_ENTRIES,
   })
   // Routes added by the test, after buildApp: they live in the root context, like every route plugin's.
   app.get('/boom', async () => {

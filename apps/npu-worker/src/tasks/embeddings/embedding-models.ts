@@ -3,7 +3,8 @@ import { dirname, join } from 'node:path'
 import type { LoadedModel } from '../../backends/backend.js'
 import { ErrModelNotFound, ErrModelNotReady } from '../../errors.js'
 import type { EmbeddingsSection } from '../../models/model-manifest.js'
-import type { ModelRegistry, RegisteredModel } from '../../models/model-registry.js'
+import type { ModelRegistry } from '../../models/model-registry.js'
+import type { RegisteredModel } from '../../models/registered-model.js'
 import { encoderInputProblem } from './encoder-batch.js'
 import { SentenceTokenizer } from './sentence-tokenizer.js'
 
@@ -49,9 +50,15 @@ export class EmbeddingModels {
     return this.names[0]
   }
 
-  /** True when at least one embeddings model can serve. */
-  anyReady(): boolean {
-    return this.names.some((name) => this.#usable(name).ok)
+  /** Null when at least one embeddings model can serve, else why none can (per model). */
+  unavailableReason(): string | null {
+    const reasons: string[] = []
+    for (const name of this.names) {
+      const usable = this.#usable(name)
+      if (usable.ok) return null
+      reasons.push(`${name}: ${usable.reason}`)
+    }
+    return reasons.length > 0 ? `no embeddings model can serve: ${reasons.join('; ')}` : 'no embeddings model'
   }
 
   /**
@@ -79,10 +86,8 @@ export class EmbeddingModels {
     if (!registered) return { ok: false, reason: 'not in the repository' }
     const config = registered.manifest.embeddings
     if (!config) return { ok: false, reason: `version ${registered.version} has no embeddings section` }
-    const model = registered.model
-    if (registered.state !== 'ready' || !model) {
-      return { ok: false, reason: registered.error ?? registered.state }
-    }
+    const model = registered.ready()
+    if (!model) return { ok: false, reason: registered.reason() ?? registered.state.kind }
     const tokenizer = this.#tokenizer(registered, config)
     if (tokenizer instanceof Error) return { ok: false, reason: tokenizer.message }
     const inputProblem = encoderInputProblem(model.inputs)

@@ -30,7 +30,7 @@ export function createEmbeddingsPipeline(registry: ModelRegistry): EmbeddingsPip
   return {
     type: 'embeddings',
     models: models.names,
-    isReady: () => models.anyReady(),
+    unavailableReason: () => models.unavailableReason(),
     inputSchema: EmbeddingsTaskInputSchema,
     run: async (input, ctx) => embed(models.target(input.model), input, ctx),
   }

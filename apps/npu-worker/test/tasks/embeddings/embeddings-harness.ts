@@ -14,6 +14,7 @@ import {
   type EmbeddingsPipeline,
 } from '../../../src/tasks/embeddings/embeddings-pipeline.js'
 import type { ModelCallResult, TaskContext } from '../../../src/tasks/task-pipeline.js'
+import { DIST_THREAD_ENTRIES } from '../../helpers/thread-entries.js'
 
 /** Files of one model folder, by path relative to it (e.g. `model.yaml`, `1/model.onnx`). */
 export type ModelFiles = Record<string, string | Uint8Array>
@@ -48,7 +49,10 @@ export async function startEmbeddingsHarness(models: Record<string, ModelFiles>)
       writeFileSync(path, data)
     }
   }
-  const backends = { openvino: new OpenvinoBackend(), onnxruntime: new OnnxRuntimeBackend() }
+  const backends = {
+    openvino: new OpenvinoBackend(),
+    onnxruntime: new OnnxRuntimeBackend({ threadEntry: DIST_THREAD_ENTRIES.onnxruntime }),
+  }
   const registry = new ModelRegistry({
     specs: scanModelRepository(dir).specs,
     backends,
@@ -88,7 +92,7 @@ export async function startEmbeddingsHarness(models: Record<string, ModelFiles>)
             signal,
             ...(outputNames ? { outputNames } : {}),
           })
-          const loaded = registered.model
+          const loaded = registered.ready()
           if (!loaded) throw new Error(`${model} unloaded during the call`)
           return { outputs, model, backend: loaded.backend, device: loaded.device }
         },

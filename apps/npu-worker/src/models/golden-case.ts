@@ -1,0 +1,198 @@
+import { existsSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { RequestInputSchema, ResponseOutputSchema } from '@npu-fleet/protocol'
+import { z } from 'zod'
+import type { InferenceBackend, LoadedModel, ModelLoadSpec, TensorInfo } from '../backends/backend.js'
+import { elementCount, type Tensor, TYPED_ARRAY_OF } from '../backends/tensor.js'
+import { formatIssues } from '../format-issues.js'
+import { toHalfBits } from '../kserve/half-float.js'
+import { decodeJsonData } from '../kserve/tensor-codec.js'
+import type { ModelManifest } from './model-manifest.js'
+import type { ModelVersionSpec } from './model-repository.js'
+import { mulberry32 } from './seeded-random.js'
+import type { GoldenCase } from './self-test.js'
+import { tensorNumbers } from './self-test.js'
+
+/** A shipped sample: KServe inputs and the outputs they must produce, both with data. */
+const SampleSchema = z.object({
+  inputs: z.array(RequestInputSchema).min(1),
+  outputs: z.array(ResponseOutputSchema).min(1),
+})
+
+/**
+ * The shape the golden input takes for one input: static dimensions as compiled; a dynamic one takes its bound's
+ * minimum, else its `static_shapes` value, else 1 for the batch dimension and 16 for others.
+ */
+function goldenShape(info: TensorInfo, manifest: ModelManifest): number[] {
+  const configured = manifest.static_shapes?.[info.name]
+  return info.shape.map((d, i) => {
+    if (d >= 0) return d
+    const bound = info.bounds?.[i]
+    if (bound && bound[0] >= 1) return bound[0]
+    return configured?.[i] ?? (i === 0 ? 1 : 16)
+  })
+}
+
+/**
+ * A deterministic golden input for a model: floating-point inputs uniform in [0, 1) from a fixed seed, integer
+ * and boolean inputs all 1 (valid ids, masks and flags for the models this worker ships). A model that needs a
+ * particular input ships one (`self_test.sample`).
+ */
+export function goldenInputs(inputs: readonly TensorInfo[], manifest: ModelManifest): Record<string, Tensor> {
+  const tensors: Record<string, Tensor> = {}
+  inputs.forEach((info, index) => {
+    const shape = goldenShape(info, manifest)
+    const count = elementCount(shape)
+    const data = new TYPED_ARRAY_OF[info.datatype](count)
+    if (info.datatype === 'FP32' || info.datatype === 'FP64' || info.datatype === 'FP16') {
+      const random = mulberry32(0x5e1f7e57 + index)
+      for (let i = 0; i < count; i++) {
+        const value = random()
+        data[i] = info.datatype === 'FP16' ? toHalfBits(value) : value
+      }
+    } else if (data instanceof BigInt64Array || data instanceof BigUint64Array) {
+      data.fill(1n)
+    } else {
+      ;(data as Uint8Array).fill(1)
+    }
+    tensors[info.name] = { datatype: info.datatype, shape, data }
+  })
+  return tensors
+}
+
+/** Reads a shipped sample (`self_test.sample`); throws with the file and field named. */
+export function readSample(path: string): {
+  inputs: Record<string, Tensor>
+  expected: Record<string, Tensor>
+} {
+  const parsed = SampleSchema.safeParse(JSON.parse(readFileSync(path, 'utf8')))
+  if (!parsed.success) throw new Error(formatIssues(parsed.error, path))
+  const decode = (tensors: z.infer<typeof SampleSchema>['inputs'], field: string) =>
+    Object.fromEntries(
+      tensors.map((t, i) => {
+        if (t.datatype === 'BYTES')
+          throw new Error(`${path}: ${field}[${i}]: BYTES tensors are not supported`)
+        return [
+          t.name,
+          { datatype: t.datatype, shape: [...t.shape], data: decodeJsonData(t, `${field}[${i}]`) },
+        ]
+      }),
+    )
+  return { inputs: decode(parsed.data.inputs, 'inputs'), expected: decode(parsed.data.outputs, 'outputs') }
+}
+
+/** The ONNX file a reference can be computed from: the model itself, or an IR's sibling `.onnx`. */
+export function referenceOnnxPath(modelPath: string): string | null {
+  if (modelPath.endsWith('.onnx')) return modelPath
+  const sibling = modelPath.replace(/\.xml$/, '.onnx')
+  return sibling !== modelPath && existsSync(sibling) ? sibling : null
+}
+
+/** What {@link prepareGoldenCase} needs. */
+export interface GoldenCaseOptions {
+  spec: ModelVersionSpec
+  /** The model as the device loaded it (its input shapes decide the golden input's). */
+  loaded: LoadedModel
+  /** The file `loaded` was loaded from (an IR's sibling `.onnx` when ONNX Runtime serves it). */
+  loadedPath: string
+  /** ONNX Runtime, for a reference session on the CPU (loaded, run once, released). */
+  reference: InferenceBackend
+  /** Load spec of the reference session for an ONNX file. */
+  referenceSpec: (onnxPath: string) => ModelLoadSpec
+  /** Limit of the reference computation (ms). */
+  limitMs: number
+}
+
+/**
+ * The golden case of a loaded model: a shipped sample when model.yaml names one; else a generated input whose
+ * reference output is computed with ONNX Runtime on the CPU now, off the event loop (its worker threads). When
+ * ONNX Runtime serves the model itself, the served session's answer at load is the reference. Never throws:
+ * a case without a reference says why in `note`.
+ */
+export async function prepareGoldenCase(options: GoldenCaseOptions): Promise<GoldenCase> {
+  const { spec, loaded } = options
+  const sample = spec.manifest.self_test?.sample
+  if (sample) {
+    const folders = [...new Set([join(spec.modelPath, '..'), spec.modelDir])]
+    const path = folders.map((folder) => join(folder, sample)).find((p) => existsSync(p))
+    if (!path) {
+      return noReference(`self_test.sample ${sample} not found in ${folders.join(' or ')}`)
+    }
+    try {
+      const { inputs, expected } = readSample(path)
+      return { inputs, expected, reference: 'shipped', note: `reference shipped in ${sample}` }
+    } catch (error) {
+      return noReference(`self_test.sample ${sample} is unusable: ${(error as Error).message}`)
+    }
+  }
+  const onnx = referenceOnnxPath(options.loadedPath) ?? referenceOnnxPath(spec.modelPath)
+  const inputs = goldenInputs(loaded.inputs, spec.manifest)
+  if (!onnx) {
+    return {
+      inputs,
+      expected: null,
+      reference: null,
+      note: 'no reference: an OpenVINO IR model with neither a sibling .onnx nor model.yaml self_test.sample',
+    }
+  }
+  const sameRuntime = loaded.backend === 'onnxruntime' && onnx === options.loadedPath
+  let expected: Record<string, Tensor>
+  try {
+    expected = sameRuntime
+      ? await loaded.infer(inputs)
+      : await referenceOutputs(options.reference, options.referenceSpec(onnx), inputs, options.limitMs)
+  } catch (error) {
+    return {
+      inputs,
+      expected: null,
+      reference: null,
+      note: `no reference: the golden input failed on ONNX Runtime (CPU): ${(error as Error).message}`,
+    }
+  }
+  const infinite = Object.entries(expected).find(
+    ([, t]) => !Array.from(tensorNumbers(t)).every(Number.isFinite),
+  )
+  if (infinite) {
+    return {
+      inputs,
+      expected: null,
+      reference: null,
+      note: `no reference: output "${infinite[0]}" is not finite for the generated golden input; ship a self_test.sample`,
+    }
+  }
+  return {
+    inputs,
+    expected,
+    reference: 'onnxruntime_cpu',
+    note: sameRuntime
+      ? 'reference: the answer of this ONNX Runtime session at load'
+      : 'reference computed with ONNX Runtime on the CPU at load',
+  }
+}
+
+function noReference(note: string): GoldenCase {
+  return { inputs: {}, expected: null, reference: null, note }
+}
+
+/** Loads a one-thread reference session, runs the golden input, and releases it. */
+async function referenceOutputs(
+  backend: InferenceBackend,
+  spec: ModelLoadSpec,
+  inputs: Record<string, Tensor>,
+  limitMs: number,
+): Promise<Record<string, Tensor>> {
+  const model = await backend.load(spec)
+  try {
+    return await model.infer(inputs)
+  } finally {
+    // Bounded: the session's hard limit ends a stuck run, and unload waits at most that long.
+    let timer: NodeJS.Timeout | undefined
+    await Promise.race([
+      model.unload(),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, limitMs)
+        timer.unref()
+      }),
+    ]).finally(() => clearTimeout(timer))
+  }
+}

@@ -1,0 +1,161 @@
+import {
+  compareOutputs,
+  type InferencePrecision,
+  TOLERANCE_OF_PRECISION,
+  type Tolerance,
+} from '@npu-fleet/protocol'
+import type { LoadedModel } from '../backends/backend.js'
+import type { Tensor } from '../backends/tensor.js'
+import { fromHalfBits } from '../kserve/half-float.js'
+
+// The output-correctness self-test: NPUs fail silently, with garbled numbers, so every model keeps a golden input
+// and the reference output for it (golden-case.ts) and reruns it on its device before it turns ready and then
+// every `self_test_interval_seconds`. Outside the device's tolerance (tolerance.ts in @npu-fleet/protocol) the
+// model is `degraded` with reason `output drift`.
+
+/** A model's golden input and the output it must produce. */
+export interface GoldenCase {
+  inputs: Record<string, Tensor>
+  /** Reference outputs by name; null when there is nothing to compare with (`note` says why). */
+  expected: Record<string, Tensor> | null
+  /** Where `expected` came from. */
+  reference: 'onnxruntime_cpu' | 'shipped' | null
+  /** Where the reference came from, or why there is none, in words. */
+  note: string
+}
+
+/** How one self-test went. */
+export interface SelfTestRecord {
+  result: 'pass' | 'drift' | 'error' | 'no_reference'
+  /** When it ran (epoch ms). */
+  at: number
+  reference: GoldenCase['reference']
+  precision: InferencePrecision
+  tolerance: Tolerance | null
+  /** Largest |device - reference|; Infinity for NaN or a missing element; null when not compared. */
+  maxAbsError: number | null
+  mismatches: number | null
+  elements: number | null
+  durationMs: number | null
+  message: string
+}
+
+/** The numbers of a tensor as JavaScript numbers (FP16 half bits decoded, 64-bit integers converted). */
+export function tensorNumbers(tensor: Tensor): ArrayLike<number> {
+  const { data, datatype } = tensor
+  if (datatype === 'FP16') return Array.from(data as Uint16Array, fromHalfBits)
+  if (datatype === 'INT64' || datatype === 'UINT64') return Array.from(data as BigInt64Array, Number)
+  return data as ArrayLike<number>
+}
+
+/** Compares every reference output with the device's, element by element, within `tolerance`. */
+export function compareWithReference(
+  actual: Readonly<Record<string, Tensor>>,
+  expected: Readonly<Record<string, Tensor>>,
+  tolerance: Tolerance,
+): { maxAbsError: number; mismatches: number; elements: number; worst: string | null } {
+  let maxAbsError = 0
+  let mismatches = 0
+  let elements = 0
+  let worst: string | null = null
+  for (const [name, reference] of Object.entries(expected)) {
+    const want = tensorNumbers(reference)
+    elements += want.length
+    const got = actual[name]
+    if (!got || got.shape.join() !== reference.shape.join()) {
+      mismatches += want.length
+      maxAbsError = Number.POSITIVE_INFINITY
+      worst = `output "${name}" ${got ? `has shape [${got.shape}], expected [${reference.shape}]` : 'is missing'}`
+      continue
+    }
+    const comparison = compareOutputs(tensorNumbers(got), want, tolerance)
+    mismatches += comparison.mismatches
+    if (comparison.maxAbsError >= maxAbsError) {
+      maxAbsError = comparison.maxAbsError
+      if (comparison.mismatches > 0) worst = `output "${name}"`
+    }
+  }
+  return { maxAbsError, mismatches, elements, worst }
+}
+
+/** Runs `promise`, rejecting after `ms` (a backstop: every backend also limits its own native calls). */
+function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const limit = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms)
+    timer.unref()
+  })
+  return Promise.race([promise, limit]).finally(() => clearTimeout(timer))
+}
+
+/** Runs the golden input on `model` and compares with the reference within the tolerance of its precision. */
+export async function runSelfTest(
+  model: LoadedModel,
+  golden: GoldenCase | null,
+  limitMs: number,
+): Promise<SelfTestRecord> {
+  const at = Date.now()
+  const base = { at, precision: model.precision, reference: golden?.reference ?? null }
+  if (!golden?.expected) {
+    return {
+      ...base,
+      result: 'no_reference',
+      tolerance: null,
+      maxAbsError: null,
+      mismatches: null,
+      elements: null,
+      durationMs: null,
+      message: golden?.note ?? 'no reference',
+    }
+  }
+  const tolerance = TOLERANCE_OF_PRECISION[model.precision]
+  const started = performance.now()
+  let outputs: Record<string, Tensor>
+  try {
+    outputs = await within(
+      model.infer(golden.inputs, Object.keys(golden.expected)),
+      limitMs,
+      'the golden inference',
+    )
+  } catch (error) {
+    return {
+      ...base,
+      result: 'error',
+      tolerance,
+      maxAbsError: null,
+      mismatches: null,
+      elements: null,
+      durationMs: performance.now() - started,
+      message: `the golden input failed on ${model.backend}/${model.device}: ${(error as Error).message}`,
+    }
+  }
+  const durationMs = performance.now() - started
+  const { maxAbsError, mismatches, elements, worst } = compareWithReference(
+    outputs,
+    golden.expected,
+    tolerance,
+  )
+  const error = Number.isFinite(maxAbsError) ? maxAbsError.toPrecision(3) : 'infinite (NaN or missing)'
+  if (mismatches === 0) {
+    return {
+      ...base,
+      result: 'pass',
+      tolerance,
+      maxAbsError,
+      mismatches,
+      elements,
+      durationMs,
+      message: `${elements} outputs within ${model.precision} tolerance (max error ${error}); ${golden.note}`,
+    }
+  }
+  return {
+    ...base,
+    result: 'drift',
+    tolerance,
+    maxAbsError,
+    mismatches,
+    elements,
+    durationMs,
+    message: `${mismatches} of ${elements} outputs outside ${model.precision} tolerance (atol ${tolerance.atol}, rtol ${tolerance.rtol}) on ${model.backend}/${model.device}, max error ${error}${worst ? `, worst in ${worst}` : ''}`,
+  }
+}
