@@ -48,7 +48,10 @@ function overallStatus(input: HealthInputs): { status: HealthStatus; message: st
   const ready = models.filter((m) => m.ready)
   const notServing = models
     .filter((m) => !m.ready)
-    .map((m) => `${label(m)} ${m.state}${m.reason && m.reason !== m.state ? ` (${m.reason})` : ''}`)
+    .map((m) => {
+      const why = m.reason ?? m.error
+      return `${label(m)} ${m.state}${why ? ` (${why})` : ''}`
+    })
   if (ready.length === 0) {
     return {
       status: 'unhealthy',

@@ -37,10 +37,19 @@ function checkShape(input: RequestInput, field: string, info: TensorInfo): void 
     )
   }
   input.shape.forEach((dim, i) => {
+    // A zero-sized dimension is legal in the protocol but no runtime here serves it (OpenVINO never settles
+    // such a request), so it stops here, before any runtime sees it.
+    if (dim === 0) bad(`${field}.shape[${i}]: dimensions must be at least 1, got 0`)
     const want = expected[i] as number
     if (want >= 0 && dim !== want) {
       bad(
         `${field}.shape[${i}]: model input "${info.name}" expects ${want}, got ${dim} (shape [${expected.join(',')}], -1 is any)`,
+      )
+    }
+    const bound = info.bounds?.[i]
+    if (bound && (dim < bound[0] || (bound[1] >= 0 && dim > bound[1]))) {
+      bad(
+        `${field}.shape[${i}]: model input "${info.name}" takes ${bound[0]}..${bound[1] >= 0 ? bound[1] : ''} here, got ${dim}`,
       )
     }
   })

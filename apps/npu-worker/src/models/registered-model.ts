@@ -76,27 +76,29 @@ export class RegisteredModel {
     return model.backend !== 'openvino' || model.device !== this.manifest.devices[0]
   }
 
-  /** Why the model is not `ready` (degraded, recovering, failed, loading, unloading), or null. */
+  /** Why the model is degraded, recovering or failed, or null (ready, loading, unloading need no reason). */
   reason(): string | null {
     const state = this.#state
     switch (state.kind) {
-      case 'ready':
-        return null
       case 'degraded':
         return state.reasons.join('; ')
       case 'recovering':
-        return `recovering (attempt ${state.attempt}, next at ${iso(state.retryAt)}): ${state.reason}`
+        return `attempt ${state.attempt}, next at ${iso(state.retryAt)}: ${state.reason}`
       case 'failed':
         return state.error
       default:
-        return state.kind
+        return null
     }
   }
 
   /** The 503 a request for this model gets while `ready()` is null; Retry-After says when recovery tries next. */
   notReadyError(): Error {
-    const error = new ErrModelNotReady(`${this.name}:${this.version}`, this.reason() ?? this.#state.kind)
     const state = this.#state
+    const reason = this.reason()
+    const error = new ErrModelNotReady(
+      `${this.name}:${this.version}`,
+      reason ? `${state.kind}: ${reason}` : state.kind,
+    )
     if (state.kind === 'recovering') {
       Object.assign(error, { retryAfterSeconds: Math.max(1, Math.ceil((state.retryAt - Date.now()) / 1000)) })
     }
@@ -179,7 +181,7 @@ export class RegisteredModel {
         ? { batching: batchingHealth(this.manifest, serving.batching) }
         : {}),
       error: state.kind === 'failed' ? state.error : null,
-      reason: state.kind === 'ready' ? null : this.reason(),
+      reason: this.reason(),
       since: iso(state.since),
       recovery: state.kind === 'recovering' ? { attempt: state.attempt, retry_at: iso(state.retryAt) } : null,
       parallelism: model

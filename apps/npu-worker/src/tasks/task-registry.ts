@@ -51,7 +51,10 @@ export class TaskRegistry {
     const blocked = pipeline.models.flatMap((name) => {
       const model = this.models.resolve(name)
       if (!model) return [`${name} is not in the repository`]
-      return model.ready() ? [] : [`model ${name}:${model.version} ${model.reason() ?? model.state.kind}`]
+      const why = model.reason()
+      return model.ready()
+        ? []
+        : [`model ${name}:${model.version} ${model.state.kind}${why ? ` (${why})` : ''}`]
     })
     return blocked.length > 0 ? blocked.join('; ') : null
   }

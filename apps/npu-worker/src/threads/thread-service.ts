@@ -29,30 +29,33 @@ export function serveThread<Request, Reply, Info>(
   if (!port) throw new Error('serveThread runs inside a worker thread only')
   const post = (message: FromThread<Reply, Info>, transfer: ArrayBuffer[] = []) =>
     port.postMessage(message, transfer)
-  void (async () => {
-    let service: ThreadService<Request, Reply, Info>
+  const started: Promise<ThreadService<Request, Reply, Info> | null> = (async () => {
     try {
-      service = create(workerData)
+      const service = create(workerData)
       post({ kind: 'started', info: await service.start() })
+      return service
     } catch (error) {
       post({ kind: 'start-failed', message: messageOf(error) })
       port.close()
+      return null
+    }
+  })()
+  // Listening from the start: a call sent before the service is up waits for it here instead of being lost.
+  port.on('message', async (message: ToThread<Request>) => {
+    const service = await started
+    if (!service) return
+    if (message.kind === 'close') {
+      await service.close?.()
+      port.close()
       return
     }
-    port.on('message', async (message: ToThread<Request>) => {
-      if (message.kind === 'close') {
-        await service.close?.()
-        port.close()
-        return
-      }
-      try {
-        const { reply, transfer } = await service.handle(message.request)
-        post({ kind: 'reply', id: message.id, reply }, transfer)
-      } catch (error) {
-        post({ kind: 'failed', id: message.id, message: messageOf(error) })
-      }
-    })
-  })()
+    try {
+      const { reply, transfer } = await service.handle(message.request)
+      post({ kind: 'reply', id: message.id, reply }, transfer)
+    } catch (error) {
+      post({ kind: 'failed', id: message.id, message: messageOf(error) })
+    }
+  })
 }
 
 function messageOf(error: unknown): string {

@@ -79,6 +79,36 @@ function failed(name: string): ModelHealth {
   }
 }
 
+/** A model on the NPU whose backend lost some slots (a thread being replaced, a request being recycled). */
+function impaired(name: string): ModelHealth {
+  return {
+    ...onNpu(name),
+    state: 'degraded',
+    reason: '1 of 2 ONNX Runtime threads down: thread ort:a:1#0 died (exit code 70)',
+    parallelism: { configured: 2, loaded: 2, live: 1, reason: '1 of 2 ONNX Runtime threads down' },
+  }
+}
+
+/** A model whose answers drift from its reference. */
+function drifting(name: string): ModelHealth {
+  return {
+    ...onNpu(name),
+    state: 'degraded',
+    reason: 'output drift: 16 of 16 outputs outside FP16 tolerance',
+  }
+}
+
+/** A loaded model that cannot serve now and recovers by itself. */
+function recovering(name: string): ModelHealth {
+  return {
+    ...onNpu(name),
+    state: 'recovering',
+    ready: false,
+    reason: 'attempt 2, next at 2026-01-01T00:00:00.000Z: 1 of 1 threads down',
+    recovery: { attempt: 2, retry_at: '2026-01-01T00:00:00.000Z' },
+  }
+}
+
 function report(overrides: Partial<HealthInputs>) {
   const body = buildHealthReport({
     lifecycle: 'serving',
@@ -130,6 +160,40 @@ describe('buildHealthReport: status truth table', () => {
       'degraded',
       200,
     ],
+    [
+      'degraded while a model serves with fewer slots',
+      { models: [onNpu('a'), impaired('b')] },
+      'degraded',
+      200,
+    ],
+    ['degraded while a model drifts from its reference', { models: [drifting('a')] }, 'degraded', 200],
+    [
+      'degraded while a model recovers and others serve',
+      { models: [onNpu('a'), recovering('b')] },
+      'degraded',
+      200,
+    ],
+    ['unhealthy while the only model recovers', { models: [recovering('a')] }, 'unhealthy', 503],
+    [
+      'degraded when a registered task cannot serve',
+      {
+        models: [onNpu('a')],
+        unavailableTasks: [{ type: 'embeddings', reason: 'tokenizer.json: not valid JSON' }],
+      },
+      'degraded',
+      200,
+    ],
+    [
+      'degraded while a native inference abandoned after its limit still runs',
+      {
+        models: [onNpu('a')],
+        abandonedCalls: [
+          { model: 'a', version: '1', thread: 'ort:a:1#0', since: '2026-01-01T00:00:00.000Z' },
+        ],
+      },
+      'degraded',
+      200,
+    ],
   ]
   it.each(cases)('%s', (_name, inputs, status, http) => {
     const body = report(inputs)
@@ -141,6 +205,61 @@ describe('buildHealthReport: status truth table', () => {
     const body = report({ models: [onCpuFallback('a'), failed('b')] })
     expect(body.message).toContain('models failed to load: b:1')
     expect(body.message).toContain('serving on a fallback: a:1 on onnxruntime/CPU')
+  })
+
+  it('says why in the message: drift, recovery, tasks and stuck native work, each named', () => {
+    const body = report({
+      models: [drifting('a'), recovering('b'), onNpu('c')],
+      unavailableTasks: [{ type: 'embeddings', reason: 'no embeddings model can serve' }],
+      abandonedCalls: [{ model: 'a', version: '1', thread: 'ort:a:1#0', since: '2026-01-01T00:00:00.000Z' }],
+    })
+    expect(body.message).toContain(
+      'models degraded: a:1 (output drift: 16 of 16 outputs outside FP16 tolerance)',
+    )
+    expect(body.message).toContain('models recovering: b:1 (attempt 2, next at 2026-01-01T00:00:00.000Z')
+    expect(body.message).toContain('tasks cannot serve: embeddings (no embeddings model can serve)')
+    expect(body.message).toContain('still running: a:1 on ort:a:1#0')
+    expect(body.unavailable_tasks).toEqual([{ type: 'embeddings', reason: 'no embeddings model can serve' }])
+    expect(body.abandoned_calls).toHaveLength(1)
+  })
+
+  it('when nothing can serve, says what each model is doing', () => {
+    const body = report({ models: [recovering('a'), failed('b')] })
+    expect(body.message).toMatch(/^no model can serve: a:1 recovering \(attempt 2, next at /)
+    expect(body.message).toContain('b:1 failed (onnxruntime/CPU: bad model file)')
+  })
+
+  it('sums up the self-tests of every model', () => {
+    const at = '2026-01-01T00:00:00.000Z'
+    const test = (result: 'pass' | 'drift' | 'error' | 'no_reference') => ({
+      result,
+      at,
+      reference: null,
+      precision: 'FP16' as const,
+      tolerance: null,
+      max_abs_error: null,
+      mismatches: null,
+      elements: null,
+      duration_ms: null,
+      message: result,
+    })
+    const body = report({
+      models: [
+        { ...onNpu('a'), self_test: test('pass') },
+        { ...drifting('b'), self_test: test('drift') },
+        { ...onNpu('c'), self_test: test('no_reference') },
+        { ...onNpu('d'), self_test: test('pass') },
+      ],
+      selfTests: { intervalSeconds: 60, lastRunAt: Date.parse(at) },
+    })
+    expect(body.self_test).toEqual({
+      interval_seconds: 60,
+      last_run_at: at,
+      passed: 2,
+      drifted: 1,
+      failed: 0,
+      no_reference: 1,
+    })
   })
 })
 

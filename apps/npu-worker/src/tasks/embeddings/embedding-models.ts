@@ -87,7 +87,10 @@ export class EmbeddingModels {
     const config = registered.manifest.embeddings
     if (!config) return { ok: false, reason: `version ${registered.version} has no embeddings section` }
     const model = registered.ready()
-    if (!model) return { ok: false, reason: registered.reason() ?? registered.state.kind }
+    if (!model) {
+      const why = registered.reason()
+      return { ok: false, reason: `${registered.state.kind}${why ? `: ${why}` : ''}` }
+    }
     const tokenizer = this.#tokenizer(registered, config)
     if (tokenizer instanceof Error) return { ok: false, reason: tokenizer.message }
     const inputProblem = encoderInputProblem(model.inputs)

@@ -1,0 +1,35 @@
+import { describe, expect, it } from 'vitest'
+import { JsonCodecPool } from '../../src/kserve/json-codec-pool.js'
+
+// The JSON codec's thread, replaced when it dies: work sent to the replacement must never be failed by the old
+// thread's end (the race where `lost()` rejected every pending call, the replacement's included).
+
+const body = (text: string) => new TextEncoder().encode(text)
+const VALID = JSON.stringify({ inputs: [{ name: 'x', datatype: 'FP32', shape: [2], data: [1, 2] }] })
+
+describe('JsonCodecPool', () => {
+  it('fails the work of a thread that crashed, and serves work sent right after on its replacement', async () => {
+    const pool = new JsonCodecPool(new URL('./fixtures/crashing-json-codec-thread.mjs', import.meta.url))
+    try {
+      expect((await pool.decode(body(VALID))).inputs[0]?.data).toEqual(Float32Array.of(1, 2))
+      await expect(pool.decode(body('CRASH'))).rejects.toThrow(/JSON codec thread json-codec failed/)
+      // Straight after the failure: the old thread may still be ending while this goes to a new one.
+      const after = await Promise.all([pool.decode(body(VALID)), pool.decode(body(VALID))])
+      expect(after.map((r) => r.inputs[0]?.data)).toEqual([Float32Array.of(1, 2), Float32Array.of(1, 2)])
+    } finally {
+      await pool.close()
+    }
+  })
+
+  it('keeps the 400s of the inline path', async () => {
+    const pool = new JsonCodecPool(new URL('./fixtures/crashing-json-codec-thread.mjs', import.meta.url))
+    try {
+      await expect(pool.decode(body('{'))).rejects.toMatchObject({ code: 'NPU_ERR_MALFORMED_BODY' })
+      await expect(pool.decode(body('{"inputs": 3}'))).rejects.toMatchObject({
+        code: 'NPU_ERR_BAD_INFER_REQUEST',
+      })
+    } finally {
+      await pool.close()
+    }
+  })
+})
