@@ -96,6 +96,10 @@ export class OnnxRuntimeModel implements LoadedModel {
   #lastCondition = JSON.stringify({ kind: 'serving' })
   /** The reason the last thread left service, for condition(). */
   #lastLoss: string | null = null
+  /** This model's abandoned threads (their calls are also in the backend's shared set). */
+  readonly #abandoned = new Map<SessionChannel, AbandonedCall>()
+  /** Threads started per slot, so every thread has its own name (`#0`, then `#0.2`, `#0.3`...). */
+  readonly #generations: number[] = []
 
   private constructor(
     spec: ModelLoadSpec,
@@ -298,26 +302,27 @@ export class OnnxRuntimeModel implements LoadedModel {
     if (state.kind !== 'busy' || state.job !== job) return
     settle(job, () => job.reject(new InferTimeoutError(this.#spec.name, this.#spec.inferTimeoutMs)))
     channel.unref()
-    this.#context.abandoned.add({
+    const call = {
       model: this.#spec.name,
       version: this.#spec.version,
       thread: channel.name,
       since: Date.now(),
-    })
+    }
+    this.#abandoned.set(channel, call)
+    this.#context.abandoned.add(call)
     this.#lastLoss = `an inference on ${channel.name} did not return within ${this.#spec.inferTimeoutMs} ms (thread abandoned)`
     this.#replace(slot, 1)
   }
 
   #isAbandoned(channel: SessionChannel): boolean {
-    for (const call of this.#context.abandoned) if (call.thread === channel.name) return true
-    return false
+    return this.#abandoned.has(channel)
   }
 
   /** An abandoned thread came back (or ended): forget it, end it in order, and retry slots it held up. */
   #releaseAbandoned(channel: SessionChannel): void {
-    for (const call of this.#context.abandoned) {
-      if (call.thread === channel.name) this.#context.abandoned.delete(call)
-    }
+    const call = this.#abandoned.get(channel)
+    if (call) this.#context.abandoned.delete(call)
+    this.#abandoned.delete(channel)
     if (!channel.exit) void channel.close(10_000)
     for (const slot of this.#slots) {
       if (slot.state.kind === 'down' && !this.#closing) {
@@ -365,9 +370,7 @@ export class OnnxRuntimeModel implements LoadedModel {
   }
 
   #spawn(slot: Slot, attempt: number): void {
-    const stuck = [...this.#context.abandoned].filter(
-      (c) => c.model === this.#spec.name && c.version === this.#spec.version,
-    ).length
+    const stuck = this.#abandoned.size
     // Each abandoned thread may still burn a core inside `run`: with more than `instances` of them, wait for
     // one to return before starting more (at most twice the configured threads exist at any time).
     if (stuck > this.parallelism) {
@@ -380,7 +383,9 @@ export class OnnxRuntimeModel implements LoadedModel {
     }
     let channel: SessionChannel
     try {
-      channel = openSession(this.#spec, this.#context, slot.index)
+      const generation = (this.#generations[slot.index] ?? 1) + 1
+      this.#generations[slot.index] = generation
+      channel = openSession(this.#spec, this.#context, `${slot.index}.${generation}`)
     } catch (error) {
       this.#down(slot, attempt + 1, (error as Error).message)
       return
@@ -440,15 +445,15 @@ function describeExit(exit: ThreadExit): string {
   return exit.error ?? `exit code ${exit.code}`
 }
 
-/** Starts one session thread for slot `index` of a model. */
-function openSession(spec: ModelLoadSpec, context: ModelContext, index: number): SessionChannel {
+/** Starts one session thread for a slot of a model; `id` names it (`0`, or `0.2` for the slot's second thread). */
+function openSession(spec: ModelLoadSpec, context: ModelContext, id: number | string): SessionChannel {
   const workerData: OnnxThreadData = {
     modelPath: spec.modelPath,
     threads: spec.threads,
     model: { name: spec.name, version: spec.version },
     ...(context.extra !== undefined ? { extra: context.extra } : {}),
   }
-  return ThreadChannel.open(context.entry, { name: `ort:${spec.name}:${spec.version}#${index}`, workerData })
+  return ThreadChannel.open(context.entry, { name: `ort:${spec.name}:${spec.version}#${id}`, workerData })
 }
 
 /** ONNX Runtime on the CPU, with inference in worker threads. */
