@@ -2,6 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { rm } from 'node:fs/promises'
 import { hostname, tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
 import {
   DOCTOR_REPORT_VERSION,
   type DoctorCheck,
@@ -14,6 +15,7 @@ import { OnnxRuntimeBackend } from '../backends/onnxruntime.js'
 import type { WorkerConfig } from '../config.js'
 import { modelDefaultsOf } from '../models/model-load-spec.js'
 import { scanModelRepository } from '../models/model-repository.js'
+import { threadEntriesIn } from '../threads/thread-entries.js'
 import { WORKER_VERSION } from '../worker-version.js'
 import { type AccelPaths, checkAccelDevices, HOST_ACCEL_PATHS, RENDER_GROUP } from './accel-devices.js'
 import { checkModel } from './model-check.js'
@@ -186,7 +188,17 @@ export async function runDoctor(options: RunDoctorOptions): Promise<DoctorReport
     add('models', 'fail', messageOf(err))
   }
   const scratchDir = mkdtempSync(join(tmpdir(), 'npu-worker-doctor-'))
-  const onnxruntime = options.onnxruntime ?? new OnnxRuntimeBackend()
+  // The thread entry sits in the same compiled tree as the child entry the caller passed.
+  const onnxruntime =
+    options.onnxruntime ??
+    new OnnxRuntimeBackend({
+      threadEntry: threadEntriesIn(
+        new URL(
+          '../',
+          typeof options.childEntry === 'string' ? pathToFileURL(options.childEntry) : options.childEntry,
+        ),
+      ).onnxruntime,
+    })
   try {
     for (const spec of specs) {
       const model = await checkModel(spec, {

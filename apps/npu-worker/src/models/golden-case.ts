@@ -2,63 +2,20 @@ import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { RequestInputSchema, ResponseOutputSchema } from '@npu-fleet/protocol'
 import { z } from 'zod'
-import type { InferenceBackend, LoadedModel, ModelLoadSpec, TensorInfo } from '../backends/backend.js'
-import { elementCount, type Tensor, TYPED_ARRAY_OF } from '../backends/tensor.js'
+import type { InferenceBackend, LoadedModel, ModelLoadSpec } from '../backends/backend.js'
+import type { Tensor } from '../backends/tensor.js'
 import { formatIssues } from '../format-issues.js'
-import { toHalfBits } from '../kserve/half-float.js'
 import { decodeJsonData } from '../kserve/tensor-codec.js'
-import type { ModelManifest } from './model-manifest.js'
+import { goldenInputs } from './golden-input.js'
+import { staticShapesFor } from './model-load-spec.js'
 import type { ModelVersionSpec } from './model-repository.js'
-import { mulberry32 } from './seeded-random.js'
-import type { GoldenCase } from './self-test.js'
-import { tensorNumbers } from './self-test.js'
+import { type GoldenCase, tensorNumbers } from './self-test.js'
 
 /** A shipped sample: KServe inputs and the outputs they must produce, both with data. */
 const SampleSchema = z.object({
   inputs: z.array(RequestInputSchema).min(1),
   outputs: z.array(ResponseOutputSchema).min(1),
 })
-
-/**
- * The shape the golden input takes for one input: static dimensions as compiled; a dynamic one takes its bound's
- * minimum, else its `static_shapes` value, else 1 for the batch dimension and 16 for others.
- */
-function goldenShape(info: TensorInfo, manifest: ModelManifest): number[] {
-  const configured = manifest.static_shapes?.[info.name]
-  return info.shape.map((d, i) => {
-    if (d >= 0) return d
-    const bound = info.bounds?.[i]
-    if (bound && bound[0] >= 1) return bound[0]
-    return configured?.[i] ?? (i === 0 ? 1 : 16)
-  })
-}
-
-/**
- * A deterministic golden input for a model: floating-point inputs uniform in [0, 1) from a fixed seed, integer
- * and boolean inputs all 1 (valid ids, masks and flags for the models this worker ships). A model that needs a
- * particular input ships one (`self_test.sample`).
- */
-export function goldenInputs(inputs: readonly TensorInfo[], manifest: ModelManifest): Record<string, Tensor> {
-  const tensors: Record<string, Tensor> = {}
-  inputs.forEach((info, index) => {
-    const shape = goldenShape(info, manifest)
-    const count = elementCount(shape)
-    const data = new TYPED_ARRAY_OF[info.datatype](count)
-    if (info.datatype === 'FP32' || info.datatype === 'FP64' || info.datatype === 'FP16') {
-      const random = mulberry32(0x5e1f7e57 + index)
-      for (let i = 0; i < count; i++) {
-        const value = random()
-        data[i] = info.datatype === 'FP16' ? toHalfBits(value) : value
-      }
-    } else if (data instanceof BigInt64Array || data instanceof BigUint64Array) {
-      data.fill(1n)
-    } else {
-      ;(data as Uint8Array).fill(1)
-    }
-    tensors[info.name] = { datatype: info.datatype, shape, data }
-  })
-  return tensors
-}
 
 /** Reads a shipped sample (`self_test.sample`); throws with the file and field named. */
 export function readSample(path: string): {
@@ -104,8 +61,8 @@ export interface GoldenCaseOptions {
 }
 
 /**
- * The golden case of a loaded model: a shipped sample when model.yaml names one; else a generated input whose
- * reference output is computed with ONNX Runtime on the CPU now, off the event loop (its worker threads). When
+ * The golden case of a loaded model: a shipped sample when model.yaml names one; else the generated golden
+ * input (golden-input.ts, the one `npu-worker doctor` runs) whose reference output is computed with ONNX Runtime on the CPU now, off the event loop (its worker threads). When
  * ONNX Runtime serves the model itself, the served session's answer at load is the reference. Never throws:
  * a case without a reference says why in `note`.
  */
@@ -126,7 +83,8 @@ export async function prepareGoldenCase(options: GoldenCaseOptions): Promise<Gol
     }
   }
   const onnx = referenceOnnxPath(options.loadedPath) ?? referenceOnnxPath(spec.modelPath)
-  const inputs = goldenInputs(loaded.inputs, spec.manifest)
+  // The shapes the device compiled (static_shapes, batch as batching compiles it), the same the doctor uses.
+  const inputs = goldenInputs(loaded.inputs, staticShapesFor(spec.manifest) ?? {})
   if (!onnx) {
     return {
       inputs,

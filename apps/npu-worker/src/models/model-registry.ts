@@ -199,8 +199,9 @@ export class ModelRegistry {
     }
   }
 
+  /** The model's hard limit of one inference (model.yaml, else the worker default). */
   #limitMs(m: RegisteredModel): number {
-    return m.manifest.inference_timeout_ms ?? this.#options.defaults.inferTimeoutMs
+    return loadSpecFor(m.spec, 'CPU', this.#options.defaults, null).inferTimeoutMs
   }
 
   /**

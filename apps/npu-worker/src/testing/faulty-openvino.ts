@@ -2,7 +2,6 @@ import type {
   OpenvinoRuntime,
   OvAsyncInferQueue,
   OvCompiledModel,
-  OvCore,
   OvModel,
   OvQueueCallback,
   OvTensor,
@@ -24,23 +23,20 @@ export function withHangingRequests(
   modelOfPath: ReadonlyMap<string, string>,
 ): OpenvinoRuntime {
   const nameOf = new WeakMap<object, string>()
-  class Core implements OvCore {
-    readonly #inner = new runtime.Core()
-    getAvailableDevices(): string[] {
-      return this.#inner.getAvailableDevices()
-    }
-    async readModel(modelPath: string): Promise<OvModel> {
-      const model = await this.#inner.readModel(modelPath)
+  // The fake's own Core, learning which compiled model belongs to which model name on the way.
+  class Core extends runtime.Core {
+    override async readModel(modelPath: string): Promise<OvModel> {
+      const model = await super.readModel(modelPath)
       const name = modelOfPath.get(modelPath)
       if (name) nameOf.set(model, name)
       return model
     }
-    async compileModel(
+    override async compileModel(
       model: OvModel,
       device: string,
       config: Record<string, string>,
     ): Promise<OvCompiledModel> {
-      const compiled = await this.#inner.compileModel(model, device, config)
+      const compiled = await super.compileModel(model, device, config)
       const name = nameOf.get(model)
       if (name) nameOf.set(compiled, name)
       return compiled

@@ -8,13 +8,13 @@ import type {
 import type { Tensor } from '../../src/backends/tensor.js'
 
 /**
- * A LoadedModel for logic tests (registry, states, queues): `y = x * scale` on FP32 [n] inputs, with a condition
+ * A LoadedModel for logic tests (registry, states, queues): `y = x * scale` on FP32 [8] inputs, with a condition
  * the test sets and an unload the test can hold. The numbers are computed, never canned, so a reference taken
  * from one instance and compared with another is a real comparison.
  */
 export class ScriptedModel implements LoadedModel {
-  readonly inputs = [{ name: 'x', datatype: 'FP32' as const, shape: [-1] }]
-  readonly outputs = [{ name: 'y', datatype: 'FP32' as const, shape: [-1] }]
+  readonly inputs = [{ name: 'x', datatype: 'FP32' as const, shape: [8] }]
+  readonly outputs = [{ name: 'y', datatype: 'FP32' as const, shape: [8] }]
   readonly compiledBatchSizes = null
   scale: number
   infers = 0

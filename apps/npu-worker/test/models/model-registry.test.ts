@@ -76,7 +76,7 @@ describe('ModelRegistry: the fallback chain and its self-test gate', () => {
     expect(m.health().self_test).toMatchObject({
       result: 'pass',
       tolerance: { atol: expect.any(Number), rtol: expect.any(Number) },
-      elements: 1,
+      elements: 8,
       mismatches: 0,
     })
   })
@@ -91,7 +91,7 @@ describe('ModelRegistry: the fallback chain and its self-test gate', () => {
     expect(m.fallbackChain[0]).toMatchObject({
       backend: 'openvino',
       device: 'NPU',
-      reason: expect.stringMatching(/^self-test drift: 1 of 1 outputs outside FP16 tolerance/),
+      reason: expect.stringMatching(/^self-test drift: 7 of 8 outputs outside FP16 tolerance/),
     })
     // The wrong model was unloaded, not left holding the device.
     expect(openvino.models.every((model) => model.unloaded)).toBe(true)
@@ -151,7 +151,7 @@ describe('ModelRegistry: periodic self-tests', () => {
     device.scale = 2.5 // the device starts returning wrong numbers
     await vi.advanceTimersByTimeAsync(1_000)
     expect(m.state.kind).toBe('degraded')
-    expect(m.reason()).toMatch(/^output drift: 1 of 1 outputs outside FP16 tolerance .* on openvino\/NPU/)
+    expect(m.reason()).toMatch(/^output drift: \d of 8 outputs outside FP16 tolerance .* on openvino\/NPU/)
     // Still serving (a drifting model answers; the pool prefers other workers), and /health says why.
     expect(m.ready()).toBe(device)
     expect(m.health()).toMatchObject({ state: 'degraded', ready: true, self_test: { result: 'drift' } })
@@ -214,7 +214,7 @@ describe('RegisteredModel follows its backend', () => {
     const { registry } = harness([spec('m', manifest({ batching: { max_batch_size: 4 } }))])
     await registry.loadAll()
     const m = registry.resolve('m')!
-    expect(m.health().batching).toMatchObject({ enabled: true, mode: 'dynamic' })
+    expect(m.health().batching).toMatchObject({ enabled: true, mode: 'padded', padded_to: 8 })
     m.turnBatchingOff('outputs do not batch along dimension 0: turned off at runtime')
     expect(m.serving()?.batching.policy).toBeNull()
     expect(m.health().batching).toMatchObject({

@@ -1,7 +1,7 @@
 import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { InferResponseSchema } from '@npu-fleet/protocol'
+import { HealthResponseSchema, InferResponseSchema } from '@npu-fleet/protocol'
 import { afterEach, describe, expect, it } from 'vitest'
 import { buildSpinModel, SPIN_FOREVER } from '../../src/testing/spin-model.js'
 import { expectConsistent, HealthPoller } from '../helpers/health-poller.js'
@@ -57,7 +57,7 @@ function expectMlpAnswer(body: Record<string, unknown>, repo: string) {
   const out = InferResponseSchema.parse(body).outputs[0]?.data as number[]
   const expected = loadMlpReference(join(repo, 'mlp', '1', 'model.onnx'))(MLP_INPUT, 1)
   expect(out).toHaveLength(16)
-  out.forEach((v, i) => expect(v).toBeCloseTo(expected[i] as number, 4))
+  for (const [i, v] of out.entries()) expect(v).toBeCloseTo(expected[i] as number, 4)
 }
 
 describe('a real native hang on ONNX Runtime', () => {
@@ -106,7 +106,7 @@ describe('a real native hang on ONNX Runtime', () => {
     )
 
     const samples = await poller.stop()
-    samples.forEach(expectConsistent)
+    for (const sample of samples) expectConsistent(sample)
 
     // An exit in order would wait for the spinning thread and then abort: the worker drains, unloads, says why,
     // and ends itself with SIGKILL at once.
@@ -176,7 +176,7 @@ describe('an ONNX Runtime thread that dies, and replacements that fail to start'
     expectMlpAnswer(served.body, dir)
 
     const samples = await poller.stop()
-    samples.forEach(expectConsistent)
+    for (const sample of samples) expectConsistent(sample)
     const states = samples.map((s) => s.body.models[0]?.state)
     expect(states.indexOf('recovering')).toBeGreaterThan(states.indexOf('ready'))
     expect(states.lastIndexOf('ready')).toBeGreaterThan(states.indexOf('recovering'))
@@ -224,7 +224,7 @@ describe('a fake NPU that starts returning wrong numbers', () => {
     const healed = await poller.until((s) => s.body.status === 'healthy', 30_000)
     expect(healed.body.models[0]).toMatchObject({ state: 'ready', self_test: { result: 'pass' } })
     const samples = await poller.stop()
-    samples.forEach(expectConsistent)
+    for (const sample of samples) expectConsistent(sample)
     expect(worker.logLines().some((l) => l.msg === 'self-test drift' && l.model === 'mlp')).toBe(true)
     expect(await worker.stop()).toBe(0)
   })
@@ -240,7 +240,7 @@ describe('a registered task that cannot serve', () => {
       waitFor: 'ready',
       env: { NPU_WORKER_TEST_HOOKS: JSON.stringify({ fake_openvino: { devices: ['NPU', 'CPU'] } }) },
     })
-    const health = await (await fetch(`${worker.url}/health`)).json()
+    const health = HealthResponseSchema.parse(await (await fetch(`${worker.url}/health`)).json())
     expect(health.models[0]).toMatchObject({ state: 'ready', device: 'NPU' })
     expect(health.status).toBe('degraded')
     expect(health.capabilities.tasks).toEqual([])
