@@ -7,11 +7,10 @@ export interface TensorInfo {
   datatype: Exclude<Datatype, 'BYTES'>
   shape: number[]
   /**
-   * Per dimension, the `[min, max]` a dynamic dimension is bounded to (an OpenVINO IR interval such as
-   * `1..8`; `max` -1 for no upper bound), or null for none. Absent: no dimension is bounded. Requests with a
-   * dimension outside its bounds are refused with a 400 before any runtime sees them.
+   * Per dimension, the `[min, max]` a dynamic dimension is bounded to (an IR converted with intervals, e.g.
+   * `[1..8,384]`), or null where the shape says all there is. Absent when no dimension is bounded.
    */
-  bounds?: readonly (readonly [min: number, max: number] | null)[]
+  bounds?: readonly ([number, number] | null)[]
 }
 
 /** OpenVINO performance hint, passed through to `compileModel`. */

@@ -1,20 +1,8 @@
-// One rule for device names, shared by the registry (is the device a manifest asks for present?), the OpenVINO
-// backend (may it compile there?) and /health (which device ranks first).
-
 /**
- * True when `listed`, a device as a runtime enumerates it (`NPU`, `GPU.0`, `GPU.1`), is what `wanted` names:
- * `GPU` names every GPU, `GPU.1` only that one.
+ * True when `wanted` (a manifest device: `NPU`, `GPU`, `CPU`) is among the devices a runtime lists. OpenVINO
+ * enumerates several devices of one kind as `GPU.0`, `GPU.1`: the family name then means the first of them,
+ * as OpenVINO itself resolves it. The one rule for the registry's skip check and the backend's device check.
  */
-export function deviceMatches(listed: string, wanted: string): boolean {
-  return listed === wanted || listed.startsWith(`${wanted}.`)
-}
-
-/** True when some device of `listed` is what `wanted` names (see {@link deviceMatches}). */
-export function hasDevice(listed: readonly string[], wanted: string): boolean {
-  return listed.some((device) => deviceMatches(device, wanted))
-}
-
-/** The device's family: `GPU.1` is a `GPU`. */
-export function deviceFamily(device: string): string {
-  return device.split('.')[0] ?? device
+export function isDeviceListed(available: readonly string[], wanted: string): boolean {
+  return available.some((d) => d === wanted || d.startsWith(`${wanted}.`))
 }

@@ -10,7 +10,6 @@ import {
   type UnavailableTask,
 } from '@npu-fleet/protocol'
 import type { BackendProbe } from '../backends/backend.js'
-import { deviceFamily } from '../backends/device-name.js'
 import type { LifecycleState } from '../plugins/lifecycle.js'
 
 /** Everything the health report is computed from. */
@@ -31,6 +30,11 @@ export interface HealthInputs {
 }
 
 const DEVICE_RANK = ['NPU', 'GPU', 'CPU']
+
+/** The device's family: `GPU.1` is a `GPU`. */
+function deviceFamily(device: string): string {
+  return device.split('.')[0] ?? device
+}
 
 /** Lower is better; `GPU.1` ranks as `GPU`, unknown devices after the CPU. */
 function deviceRank(device: string): number {

@@ -46,6 +46,7 @@ function checkShape(input: RequestInput, field: string, info: TensorInfo): void 
         `${field}.shape[${i}]: model input "${info.name}" expects ${want}, got ${dim} (shape [${expected.join(',')}], -1 is any)`,
       )
     }
+    // A bounded dimension (an IR interval such as 1..8); an upper end below 0 is OpenVINO's "no upper bound".
     const bound = info.bounds?.[i]
     if (bound && (dim < bound[0] || (bound[1] >= 0 && dim > bound[1]))) {
       bad(

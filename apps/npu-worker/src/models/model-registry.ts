@@ -7,7 +7,7 @@ import type {
   LoadedModel,
   ModelLoadSpec,
 } from '../backends/backend.js'
-import { hasDevice } from '../backends/device-name.js'
+import { isDeviceListed } from '../backends/device-name.js'
 import { batchingPolicy } from './batching-policy.js'
 import { prepareGoldenCase, referenceOnnxPath } from './golden-case.js'
 import { loadSpecFor, type ModelDefaults } from './model-load-spec.js'
@@ -294,7 +294,7 @@ export class ModelRegistry {
     if (!probe) return null
     const runtime = backend === 'openvino' ? 'OpenVINO' : 'ONNX Runtime'
     if (!probe.available) return `${runtime} runtime unavailable: ${probe.error ?? 'unknown reason'}`
-    if (!hasDevice(probe.devices, device)) {
+    if (!isDeviceListed(probe.devices, device)) {
       return `device ${device} not present (${runtime} devices: ${probe.devices.join(', ') || 'none'})`
     }
     return null

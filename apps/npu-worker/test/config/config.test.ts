@@ -202,3 +202,68 @@ describe('resolveWorkerConfig', () => {
     )
   })
 })
+
+describe('test_hooks: one typed object, off by default, layered like every key', () => {
+  const defaults = { freeze_route: true, load_delay_ms: 0, fake_openvino: null, faults: {} }
+  const yaml = {
+    '/srv/hooks.yaml': [
+      'test_hooks:',
+      '  load_delay_ms: 250',
+      '  fake_openvino: { devices: [NPU, CPU] }',
+      '  faults:',
+      '    mlp: { hang: { after: 2, count: 1 }, drift: { after: 1 } }',
+      '',
+    ].join('\n'),
+    '/srv/on.yaml': 'test_hooks: true\n',
+  }
+
+  it('a YAML mapping turns them on with its settings; `true` (what the ansible role writes) with the defaults', () => {
+    expect(load({ argv: ['--config', 'hooks.yaml'], files: yaml }).config.test_hooks).toEqual({
+      ...defaults,
+      load_delay_ms: 250,
+      fake_openvino: { devices: ['NPU', 'CPU'] },
+      faults: { mlp: { hang: { after: 2, count: 1 }, drift: { after: 1, count: null, offset: 0.5 } } },
+    })
+    expect(load({ argv: ['--config', 'on.yaml'], files: yaml }).config.test_hooks).toEqual(defaults)
+  })
+
+  it('NPU_WORKER_TEST_LOAD_DELAY_MS sets the delay but never turns the hooks on by itself', () => {
+    expect(load({ env: { HOME, NPU_WORKER_TEST_LOAD_DELAY_MS: '60000' } }).config.test_hooks).toBeNull()
+    expect(
+      load({ env: { HOME, NPU_WORKER_TEST_HOOKS: '1', NPU_WORKER_TEST_LOAD_DELAY_MS: '1500' } }).config
+        .test_hooks,
+    ).toEqual({ ...defaults, load_delay_ms: 1500 })
+  })
+
+  it('NPU_WORKER_TEST_HOOKS takes a JSON mapping; `0` turns off what a file turned on', () => {
+    const json = JSON.stringify({ freeze_route: false, faults: { mlp: { crash_thread: { after: 3 } } } })
+    expect(load({ env: { HOME, NPU_WORKER_TEST_HOOKS: json } }).config.test_hooks).toEqual({
+      ...defaults,
+      freeze_route: false,
+      faults: { mlp: { crash_thread: { after: 3, count: null } } },
+    })
+    expect(
+      load({ argv: ['--config', 'hooks.yaml'], env: { HOME, NPU_WORKER_TEST_HOOKS: '0' }, files: yaml })
+        .config.test_hooks,
+    ).toBeNull()
+  })
+
+  it('names the key of a bad fault', () => {
+    const files = { '/srv/bad.yaml': 'test_hooks: { faults: { mlp: { hang: { after: -1 } } } }\n' }
+    expect(loadError({ argv: ['--config', 'bad.yaml'], files })).toMatch(
+      /^bad\.yaml: test_hooks\.faults\.mlp\.hang\.after: expected integer 0\.\.1000000000/,
+    )
+    const unknown = { '/srv/typo.yaml': 'test_hooks: { faults: { mlp: { hnag: {} } } }\n' }
+    expect(loadError({ argv: ['--config', 'typo.yaml'], files: unknown })).toMatch(/hnag: unknown key/)
+  })
+
+  it('self_test_interval_seconds: 60 by default, 0 = only at load, from YAML or env', () => {
+    expect(load().config.self_test_interval_seconds).toBe(60)
+    expect(
+      load({ env: { HOME, NPU_WORKER_SELF_TEST_INTERVAL_SECONDS: '0' } }).config.self_test_interval_seconds,
+    ).toBe(0)
+    expect(loadError({ env: { NPU_WORKER_SELF_TEST_INTERVAL_SECONDS: '-1' } })).toBe(
+      'NPU_WORKER_SELF_TEST_INTERVAL_SECONDS: expected integer 0..86400',
+    )
+  })
+})

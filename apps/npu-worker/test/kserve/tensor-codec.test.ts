@@ -129,3 +129,26 @@ describe('half floats', () => {
     expect(fromHalfBits(toHalfBits(Number.NaN))).toBeNaN()
   })
 })
+
+describe('dimensions no runtime should see', () => {
+  it('refuses a zero-sized dimension with the field named, even where the model takes any size', () => {
+    expect(() => decodeInputs([input('FP32', [], [1, 0])], info('FP32', [-1, -1]))).toThrow(
+      expect.objectContaining({
+        code: 'NPU_ERR_BAD_INFER_REQUEST',
+        message: 'inputs[0].shape[1]: dimensions must be at least 1, got 0',
+      }),
+    )
+  })
+
+  it("refuses a dimension outside the model's bounded range, and takes one inside it", () => {
+    const bounded: TensorInfo[] = [{ name: 'x', datatype: 'FP32', shape: [-1, 2], bounds: [[1, 8], null] }]
+    expect(() => decodeInputs([input('FP32', Array(18).fill(0), [9, 2])], bounded)).toThrow(
+      expect.objectContaining({ message: 'inputs[0].shape[0]: model input "x" takes 1..8 here, got 9' }),
+    )
+    expect(decodeInputs([input('FP32', Array(16).fill(0), [8, 2])], bounded).x?.shape).toEqual([8, 2])
+    // An upper end below 0 is OpenVINO's "no upper bound".
+    const open: TensorInfo[] = [{ name: 'x', datatype: 'FP32', shape: [-1, 2], bounds: [[2, -1], null] }]
+    expect(() => decodeInputs([input('FP32', [0, 0], [1, 2])], open)).toThrow(/takes 2\.\. here, got 1/)
+    expect(decodeInputs([input('FP32', Array(40).fill(0), [20, 2])], open).x?.shape).toEqual([20, 2])
+  })
+})

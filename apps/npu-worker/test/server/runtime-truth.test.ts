@@ -205,6 +205,15 @@ describe('a fake NPU that starts returning wrong numbers', () => {
       device: 'NPU',
       precision: 'FP16',
       self_test: { result: 'pass', reference: 'onnxruntime_cpu', tolerance: { atol: expect.any(Number) } },
+      // instances 2 (the worker default) meets the NPU's one request under LATENCY, and /health says so.
+      parallelism: {
+        configured: 2,
+        loaded: 1,
+        live: 1,
+        reason: expect.stringMatching(
+          /min\(instances, OPTIMAL_NUMBER_OF_INFER_REQUESTS\) = 1 .* LATENCY on NPU/,
+        ),
+      },
     })
     expect(healthy.body.capabilities).toMatchObject({ device: 'NPU', available: true })
     expect(healthy.body.self_test).toMatchObject({ interval_seconds: 1, passed: 1, drifted: 0 })
