@@ -77,10 +77,6 @@ export function withHangingRequests(
       this.#inner.release()
     }
   }
-  return {
-    Core,
-    Tensor: runtime.Tensor,
-    AsyncInferQueue,
-    getOpenvinoVersion: () => runtime.getOpenvinoVersion(),
-  }
+  // Everything else is the fake's own (whatever members the runtime type gains).
+  return { ...runtime, Core, AsyncInferQueue, getOpenvinoVersion: () => runtime.getOpenvinoVersion() }
 }

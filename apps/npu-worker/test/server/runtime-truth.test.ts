@@ -1,7 +1,7 @@
 import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { HealthResponseSchema, InferResponseSchema } from '@npu-fleet/protocol'
+import { compareOutputs, HealthResponseSchema, InferResponseSchema, toleranceFor } from '@npu-fleet/protocol'
 import { afterEach, describe, expect, it } from 'vitest'
 import { buildSpinModel, SPIN_FOREVER } from '../../src/testing/spin-model.js'
 import { expectConsistent, HealthPoller } from '../helpers/health-poller.js'
@@ -53,11 +53,12 @@ const spinInputs = (iterations: bigint | number, x = 1) => [
 const MLP_INPUT = Array.from({ length: 384 }, (_, i) => Math.cos(i * 0.05) / 2)
 const mlpInputs = [{ name: 'input', datatype: 'FP32', shape: [1, 384], data: MLP_INPUT }]
 
-function expectMlpAnswer(body: Record<string, unknown>, repo: string) {
+/** The answer equals the float64 reference within the tolerance of the device that computed it. */
+function expectMlpAnswer(body: Record<string, unknown>, repo: string, device: 'CPU' | 'NPU') {
   const out = InferResponseSchema.parse(body).outputs[0]?.data as number[]
   const expected = loadMlpReference(join(repo, 'mlp', '1', 'model.onnx'))(MLP_INPUT, 1)
   expect(out).toHaveLength(16)
-  for (const [i, v] of out.entries()) expect(v).toBeCloseTo(expected[i] as number, 4)
+  expect(compareOutputs(out, expected, toleranceFor(device))).toMatchObject({ ok: true, mismatches: 0 })
 }
 
 describe('a real native hang on ONNX Runtime', () => {
@@ -126,6 +127,47 @@ describe('a real native hang on ONNX Runtime', () => {
   })
 })
 
+describe('a hang on the fake NPU (a request the device never answers)', () => {
+  it('is cut at the hard limit (504); the model recycles its requests and serves the next one; /health follows', async () => {
+    const dir = repository({
+      mlp: {
+        manifest: 'devices: [NPU, CPU]\nstatic_shapes: { input: [1, 384] }\ninference_timeout_ms: 1000\n',
+      },
+    })
+    const hooks = {
+      fake_openvino: { devices: ['NPU', 'CPU'] },
+      // The load-time self-test is the device's first inference; the first request hangs.
+      faults: { mlp: { hang: { after: 1, count: 1 } } },
+    }
+    const worker = await startWorker({
+      modelsDir: dir,
+      waitFor: 'ready',
+      env: { NPU_WORKER_TEST_HOOKS: JSON.stringify(hooks) },
+    })
+    const poller = new HealthPoller(worker.url)
+    await poller.until((s) => s.body.status === 'healthy')
+    const hung = await infer(worker, 'mlp', mlpInputs)
+    expect(hung.status).toBe(504)
+    expect(hung.body).toMatchObject({ code: 'NPU_ERR_INFERENCE_TIMEOUT' })
+    // The one infer request of the NPU (LATENCY) was stuck: until it is recycled the model cannot serve, and
+    // then it serves again with correct numbers, on the NPU.
+    await poller.until((s) => s.body.models[0]?.state === 'ready')
+    const next = await infer(worker, 'mlp', mlpInputs)
+    expect(next.status).toBe(200)
+    expectMlpAnswer(next.body, dir, 'NPU')
+    const samples = await poller.stop()
+    for (const sample of samples) expectConsistent(sample)
+    expect(samples.at(-1)?.body.models[0]).toMatchObject({ backend: 'openvino', device: 'NPU' })
+    // Nothing waits forever at shutdown either: an exit in order, or SIGKILL with the reason when a native
+    // request is still held.
+    const code = await worker.stop()
+    if (code !== 0) {
+      expect(worker.process.signalCode).toBe('SIGKILL')
+      expect(worker.logs()).toMatch(/native inference\(s\) still stuck/)
+    }
+  })
+})
+
 describe('an ONNX Runtime thread that dies, and replacements that fail to start', () => {
   it('fails that request, turns recovering (503 + Retry-After, unhealthy) and serves again by itself', async () => {
     const dir = repository({ mlp: { manifest: 'devices: [CPU]\ninstances: 1\n' } })
@@ -173,7 +215,7 @@ describe('an ONNX Runtime thread that dies, and replacements that fail to start'
     expect(healed.body).toMatchObject({ status: 'degraded', load: { capacity: 1 } }) // degraded: ONNX Runtime is a fallback here
     const served = await infer(worker, 'mlp', mlpInputs)
     expect(served.status).toBe(200)
-    expectMlpAnswer(served.body, dir)
+    expectMlpAnswer(served.body, dir, 'CPU')
 
     const samples = await poller.stop()
     for (const sample of samples) expectConsistent(sample)
@@ -281,7 +323,7 @@ describe('zero-sized and out-of-range dimensions', () => {
     // The model serves the next valid request at once: nothing was left stuck.
     const ok = await infer(worker, 'mlp', mlpInputs)
     expect(ok.status).toBe(200)
-    expectMlpAnswer(ok.body, dir)
+    expectMlpAnswer(ok.body, dir, 'NPU')
     expect(await worker.stop()).toBe(0)
   })
 })
