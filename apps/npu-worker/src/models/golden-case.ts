@@ -77,7 +77,13 @@ export async function prepareGoldenCase(options: GoldenCaseOptions): Promise<Gol
     }
     try {
       const { inputs, expected } = readSample(path)
-      return { inputs, expected, reference: 'shipped', note: `reference shipped in ${sample}` }
+      return {
+        inputs,
+        expected,
+        reference: 'shipped',
+        note: `reference shipped in ${sample}`,
+        fromServedModel: false,
+      }
     } catch (error) {
       return noReference(`self_test.sample ${sample} is unusable: ${(error as Error).message}`)
     }
@@ -91,6 +97,7 @@ export async function prepareGoldenCase(options: GoldenCaseOptions): Promise<Gol
       expected: null,
       reference: null,
       note: 'no reference: an OpenVINO IR model with neither a sibling .onnx nor model.yaml self_test.sample',
+      fromServedModel: false,
     }
   }
   const sameRuntime = loaded.backend === 'onnxruntime' && onnx === options.loadedPath
@@ -105,6 +112,7 @@ export async function prepareGoldenCase(options: GoldenCaseOptions): Promise<Gol
       expected: null,
       reference: null,
       note: `no reference: the golden input failed on ONNX Runtime (CPU): ${(error as Error).message}`,
+      fromServedModel: false,
     }
   }
   const infinite = Object.entries(expected).find(
@@ -116,6 +124,7 @@ export async function prepareGoldenCase(options: GoldenCaseOptions): Promise<Gol
       expected: null,
       reference: null,
       note: `no reference: output "${infinite[0]}" is not finite for the generated golden input; ship a self_test.sample`,
+      fromServedModel: false,
     }
   }
   return {
@@ -125,11 +134,12 @@ export async function prepareGoldenCase(options: GoldenCaseOptions): Promise<Gol
     note: sameRuntime
       ? 'reference: the answer of this ONNX Runtime session at load'
       : 'reference computed with ONNX Runtime on the CPU at load',
+    fromServedModel: sameRuntime,
   }
 }
 
 function noReference(note: string): GoldenCase {
-  return { inputs: {}, expected: null, reference: null, note }
+  return { inputs: {}, expected: null, reference: null, note, fromServedModel: false }
 }
 
 /** Loads a one-thread reference session, runs the golden input, and releases it. */
