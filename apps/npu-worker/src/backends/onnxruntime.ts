@@ -15,7 +15,7 @@ import type { Tensor } from './tensor.js'
 import { staticBatchSizes } from './tensor-batching.js'
 
 // Why a stuck thread is abandoned, not terminated (checked here with a real native hang, an ONNX Loop that runs
-// for minutes; test/backends/onnxruntime-hang.test.ts keeps the evidence): `worker.terminate()` cannot interrupt
+// for minutes; test/backends/onnxruntime-recovery.test.ts keeps the evidence): `worker.terminate()` cannot interrupt
 // `session.run`. It resolves only once `run` returns, and then onnxruntime-node throws a Napi::Error into the
 // dying environment and the whole process aborts (SIGABRT, "terminate called after throwing an instance of
 // 'Napi::Error'"). `process.exit()` ends in the same abort. So a thread past its limit is left to finish on its
