@@ -8,7 +8,7 @@ import type {
   ModelLoadSpec,
   TensorInfo,
 } from './backend.js'
-import { hasDevice } from './device-name.js'
+import { isDeviceListed } from './device-name.js'
 import { OpenvinoModel, type PortPlan } from './openvino-model.js'
 import {
   loadOpenvinoRuntime,
@@ -83,7 +83,7 @@ export class OpenvinoBackend implements InferenceBackend {
     const runtime = this.#runtime()
     const core = this.#coreOf(runtime)
     const devices = core.getAvailableDevices()
-    if (!hasDevice(devices, spec.device)) {
+    if (!isDeviceListed(devices, spec.device)) {
       throw new Error(
         `OpenVINO device ${spec.device} is not available (available: ${devices.join(', ') || 'none'})`,
       )

@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import onnxProto from 'onnx-proto'
 import ort from 'onnxruntime-node'
 import type { SupportedTypedArray, Version } from 'openvino-node'
-import { hasDevice } from '../backends/device-name.js'
+import { isDeviceListed } from '../backends/device-name.js'
 import type {
   OpenvinoRuntime,
   OvAsyncInferQueue,
@@ -383,7 +383,7 @@ export function createFakeOpenvino(options: FakeOpenvinoOptions = {}): FakeOpenv
         if (deviceOrName === 'AVAILABLE_DEVICES') return devices.join(' ')
         throw new Error(`Unsupported property ${deviceOrName} by core`)
       }
-      if (!hasDevice(devices, deviceOrName)) {
+      if (!isDeviceListed(devices, deviceOrName)) {
         throw new Error(`Device with "${deviceOrName}" name is not registered in the OpenVINO Runtime`)
       }
       const family = familyOf(deviceOrName)
@@ -409,7 +409,7 @@ export function createFakeOpenvino(options: FakeOpenvinoOptions = {}): FakeOpenv
       config: Record<string, string>,
     ): Promise<FakeCompiledModel> {
       if (!(model instanceof FakeModel)) throw new TypeError("'compileModel' expects a Model")
-      if (!hasDevice(devices, device)) {
+      if (!isDeviceListed(devices, device)) {
         throw new Error(`Device with "${device}" name is not registered in the OpenVINO Runtime`)
       }
       const family = familyOf(device)
