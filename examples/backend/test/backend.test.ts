@@ -125,7 +125,7 @@ describe('example backend', () => {
       workers: Array<{ id: string; url: string; circuit_state: string }>
     }
     expect(list.workers.map((w) => [w.id, w.url, w.circuit_state])).toEqual(
-      workers.map((w, i) => [`w${i}`, w.url, 'CLOSED']),
+      workers.map((w, i) => [`w${i}`, w.url, 'closed']),
     )
     expect((await call('POST', '/api/npu/pool/reload', undefined, admin)).json).toMatchObject({
       success: true,

@@ -192,6 +192,7 @@ async function benchSelection() {
     status: 'degraded',
     service: 'npu-worker',
     version: 'bench',
+    protocol_version: 1,
     capabilities: {
       device: 'CPU',
       available: false,
@@ -217,7 +218,7 @@ async function benchSelection() {
     // A busy fleet: the top tier is full, 10% are down, 10% have open circuits, the rest carry some load.
     if (rand() > 0.1)
       w.health.record(
-        { ok: true, health, latencyMs: 1 },
+        { kind: 'serving', health, latencyMs: 1 },
         { healthyThreshold: 1, unhealthyThreshold: 1 },
         Date.now(),
       )
@@ -503,7 +504,7 @@ const lines = [
   `| throughput, concurrency ${CONCURRENCY}, one worker: pool ÷ direct undici \`Pool\` (median of ${overhead.rounds.length} paired rounds) | ${fmt(ratio, 2)}× (rounds ${roundsText}; medians: pool ${fmt(overhead.pool.opsPerSec, 0)} req/s p99 ${fmt(overhead.pool.p99, 2)} ms, direct ${fmt(overhead.direct.opsPerSec, 0)} req/s p99 ${fmt(overhead.direct.p99, 2)} ms; client CPU per request: pool ${fmt(overhead.pool.cpuUs, 0)} µs, direct ${fmt(overhead.direct.cpuUs, 0)} µs) | ≥ 0.95× | ${met(ratio >= 0.95)} |`,
   `| 3 workers, one throttled to 20% (SIGCONT 2 ms / SIGSTOP 8 ms), concurrency 24: pool vs undici \`BalancedPool\` | pool ${fmt(slow.pool.opsPerSec, 0)} req/s, p99 ${fmt(slow.pool.p99, 1)} ms (slow worker got ${fmt(slow.slowShare * 100, 1)}% of tasks); BalancedPool ${fmt(slow.balanced.opsPerSec, 0)} req/s, p99 ${fmt(slow.balanced.p99, 1)} ms | higher throughput and lower p99 | ${met(slow.pool.opsPerSec > slow.balanced.opsPerSec && slow.pool.p99 < slow.balanced.p99)} |`,
   `| ${burst.total.toLocaleString('en-US')} tasks started at once over 3 workers (8 in flight each, the rest in the wait FIFO) | ${burst.succeeded}/${burst.total} succeeded in ${fmt(burst.wallMs / 1000, 2)} s (${fmt(burst.total / (burst.wallMs / 1000), 0)} tasks/s; per task p50 ${fmt(burst.p50, 0)} ms, p99 ${fmt(burst.p99, 0)} ms incl. waiting; per worker ${burst.perWorker.join(' / ')})${Object.keys(burst.failures).length ? `; failures ${JSON.stringify(burst.failures)}` : ''} | 100% success | ${met(burst.succeeded === burst.total)} |`,
-  `| SIGKILL of 1 of 3 workers after 30% of ${kill.total.toLocaleString('en-US')} tasks (closed loop, concurrency ${N.killConcurrency}) | ${fmt(killRate * 100, 3)}% succeeded (${kill.total - kill.succeeded} failed${Object.keys(kill.failures).length ? ` ${JSON.stringify(kill.failures)}` : ''}); ${kill.retries} retries; killed worker's circuit ${kill.circuit}${kill.openedAfterMs !== null ? `, opened ${fmt(kill.openedAfterMs, 0)} ms after the kill` : ''}; its share of tasks ${fmt(kill.shareBefore * 100, 1)}% before, ${fmt(kill.shareAfter * 100, 1)}% after | ≥ 99.99%, breaker open, traffic moved | ${met(killRate >= 0.9999 && kill.circuit === 'OPEN' && kill.shareAfter === 0)} |`,
+  `| SIGKILL of 1 of 3 workers after 30% of ${kill.total.toLocaleString('en-US')} tasks (closed loop, concurrency ${N.killConcurrency}) | ${fmt(killRate * 100, 3)}% succeeded (${kill.total - kill.succeeded} failed${Object.keys(kill.failures).length ? ` ${JSON.stringify(kill.failures)}` : ''}); ${kill.retries} retries; killed worker's circuit ${kill.circuit}${kill.openedAfterMs !== null ? `, opened ${fmt(kill.openedAfterMs, 0)} ms after the kill` : ''}; its share of tasks ${fmt(kill.shareBefore * 100, 1)}% before, ${fmt(kill.shareAfter * 100, 1)}% after | ≥ 99.99%, breaker open, traffic moved | ${met(killRate >= 0.9999 && kill.circuit === 'open' && kill.shareAfter === 0)} |`,
   '',
   'How: selection is timed per call with tinybench (`hrtimeNow`, timer cost included) over real `PoolWorker` records.',
   'Throughput runs in paired rounds, alternating which side goes first, and the figure is the median of the per-round',

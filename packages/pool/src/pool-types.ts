@@ -125,8 +125,15 @@ export interface WorkerSnapshot {
   /** Health-check failures, counted apart from task failures. */
   healthFailures: number
   consecutiveHealthFailures: number
+  /** ISO time of the last finished health check, or null before the first. */
   lastHealthCheck: string | null
+  /** The same as `Date.now()` milliseconds (the admin routes answer it in Unix seconds). */
+  lastHealthCheckAt: number | null
   lastHealthError: string | null
+  /** The worker's `protocol_version` from its last valid `/health`, or null. */
+  protocolVersion: number | null
+  /** Why the pool refuses the worker (its `/health` was not a compatible npu-worker), or null. */
+  refused: string | null
   /** Round-trip of the last health check (ms). */
   lastHealthLatencyMs: number | null
   /** Latency of successful attempts (ms) over the last 1024. */

@@ -281,7 +281,10 @@ export class NpuWorkerPool {
         healthFailures: h.totalFailures,
         consecutiveHealthFailures: h.consecutiveFailures,
         lastHealthCheck: h.lastCheckAt === null ? null : new Date(h.lastCheckAt).toISOString(),
+        lastHealthCheckAt: h.lastCheckAt,
         lastHealthError: h.lastError,
+        protocolVersion: h.protocolVersion,
+        refused: h.refused,
         lastHealthLatencyMs: h.lastLatencyMs,
         latency: w.latency.summary(),
         tasks: [...h.tasks].sort(),
@@ -495,9 +498,14 @@ export class NpuWorkerPool {
     )
     if (worker.removed || this.#state === 'closed') return
     const transition = worker.health.record(result, lb, Date.now())
-    if (transition === 'down') {
+    if (transition === 'refused') {
       this.#logger.warn(
-        { worker: worker.id, reason: result.ok ? null : result.reason },
+        { worker: worker.id, reason: worker.health.refused },
+        'worker refused: it does not answer /health as an npu-worker this pool can speak to; no traffic and no token go to it',
+      )
+    } else if (transition === 'down') {
+      this.#logger.warn(
+        { worker: worker.id, reason: worker.health.lastError },
         'worker marked down by health checks',
       )
     } else if (transition === 'up') {
@@ -713,6 +721,7 @@ export class NpuWorkerPool {
         body,
         timeoutMs,
         signal,
+        worker.health.trusted,
       )
       outcome = classifyResponse(response, validate, Date.now())
     } catch (error) {

@@ -1,6 +1,8 @@
 // The public surface of @npu-fleet/protocol: every wire contract, once.
 
 export {
+  type CircuitStateName,
+  CircuitStateSchema,
   type PoolReloadResponse,
   PoolReloadResponseSchema,
   type PoolStatsResponse,

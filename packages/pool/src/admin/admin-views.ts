@@ -9,7 +9,8 @@ import {
 import type { PoolStats, ReloadResult, WorkerSnapshot } from '../pool-types.js'
 
 // The seeds' snake_case admin shapes, built from the pool's snapshots. Parsing with the protocol schemas
-// drops anything extra, so the routes return exactly the contract (and nothing secret can ride along).
+// drops anything extra, so the routes return exactly the contract (and nothing secret can ride along): the
+// seeds' keys with their value types, plus the richer fields the protocol names.
 
 /** `GET /api/npu/pool/stats` body. */
 export function toStatsResponse(stats: PoolStats): PoolStatsResponse {
@@ -35,7 +36,11 @@ export function toWorkersResponse(workers: readonly WorkerSnapshot[]): PoolWorke
       active_tasks: w.activeTasks,
       total_requests: w.totalRequests,
       failures: w.failures,
-      last_health_check: w.lastHealthCheck,
+      last_health_check: w.lastHealthCheckAt === null ? null : w.lastHealthCheckAt / 1000,
+      health_status: w.healthStatus,
+      last_health_error: w.lastHealthError,
+      protocol_version: w.protocolVersion,
+      max_concurrent_tasks: w.maxConcurrentTasks,
     })),
   })
 }

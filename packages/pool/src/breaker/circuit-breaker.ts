@@ -1,13 +1,16 @@
-/** The three states of a worker's circuit. */
+/**
+ * The three states of a worker's circuit. The values are the seeds' (`CircuitState.CLOSED.value == "closed"`
+ * in their client and its tests), which the admin routes answer and the old admin UI reads.
+ */
 export const CircuitState = {
   /** Traffic flows; consecutive task failures are counted. */
-  CLOSED: 'CLOSED',
+  CLOSED: 'closed',
   /** No traffic until the cooldown timer fires. */
-  OPEN: 'OPEN',
+  OPEN: 'open',
   /** Exactly one probe request is admitted; its outcome closes or re-opens the circuit. */
-  HALF_OPEN: 'HALF_OPEN',
+  HALF_OPEN: 'half_open',
 } as const
-/** One of `CLOSED`, `OPEN`, `HALF_OPEN`. */
+/** One of `closed`, `open`, `half_open`. */
 export type CircuitState = (typeof CircuitState)[keyof typeof CircuitState]
 
 /** Breaker settings (milliseconds). */

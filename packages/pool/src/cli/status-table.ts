@@ -7,9 +7,10 @@ export interface StatusRow {
   p50Ms: number | null
 }
 
-/** Health column: the worker's own status when up, `down` or `disabled` otherwise. */
+/** Health column: the worker's own status when up, `refused` (not a compatible npu-worker), `down` or `disabled`. */
 export function healthLabel(worker: WorkerSnapshot): string {
   if (!worker.enabled) return 'disabled'
+  if (worker.refused !== null) return 'refused'
   if (!worker.healthy) return 'down'
   return worker.healthStatus ?? 'up'
 }

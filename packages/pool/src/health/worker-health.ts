@@ -9,88 +9,228 @@ export interface HealthThresholds {
   healthyThreshold: number
 }
 
-/** What a recorded check changed. */
-export type HealthTransition = 'up' | 'down' | null
+/** Why a worker is down. */
+export type DownCause = Exclude<HealthProbeResult['kind'], 'serving'>
+
+/** A worker's health verdict: one state, so "up but never checked" cannot be written. */
+export type HealthState =
+  /** Never checked: no traffic. */
+  | { readonly kind: 'unchecked' }
+  /** Its checks pass (or fail below `unhealthy_threshold` by silence or its own 503): routed to. */
+  | { readonly kind: 'up' }
+  /** Marked down; `cause` is the kind of the check that did it. */
+  | { readonly kind: 'down'; readonly cause: DownCause }
+
+/**
+ * Where health puts a worker for routing, as selection reads it (a number: read on every request):
+ * 0 and 1 are in rotation (healthy before degraded); 2 is down by checks that got no answer while the
+ * worker's identity still holds (the ejection cap may route to it); 3 is out (never checked, says itself it
+ * cannot serve, or did not answer as a compatible npu-worker).
+ */
+export const HealthStanding = { HEALTHY: 0, DEGRADED: 1, SILENT: 2, OUT: 3 } as const
+/** One of {@link HealthStanding}'s values. */
+export type HealthStanding = (typeof HealthStanding)[keyof typeof HealthStanding]
+
+/** What a recorded check changed: up, down, or refused (answered, but not as a compatible npu-worker). */
+export type HealthTransition = 'up' | 'down' | 'refused' | null
 
 const EMPTY = new Set<string>()
+const UNCHECKED: HealthState = { kind: 'unchecked' }
+const UP: HealthState = { kind: 'up' }
+const DOWN: Record<DownCause, HealthState> = {
+  not_serving: { kind: 'down', cause: 'not_serving' },
+  incompatible: { kind: 'down', cause: 'incompatible' },
+  silent: { kind: 'down', cause: 'silent' },
+  unreachable: { kind: 'down', cause: 'unreachable' },
+}
 
 /**
  * One worker's health as the pool routes by it: up/down with hysteresis, its status (healthy before
- * degraded), and what it serves (task types and ready models from `/health`). Health-check failures are
- * counted here, apart from task failures (the circuit breaker's).
+ * degraded), what it serves (task types and ready models from `/health`), and whether its identity holds.
+ * Identity (`trusted`) is what the token rides on: only a worker whose last answer to `/health` validated as a
+ * compatible npu-worker gets requests, so the bearer token never goes to whatever else answers on its port.
+ * Health-check failures are counted here, apart from task failures (the circuit breaker's). `record` is the
+ * only writer.
  */
 export class WorkerHealth {
-  /** True when the worker may get traffic as far as health goes. */
-  up = false
-  /** 0 healthy, 1 degraded, -1 down or never checked (what selection sorts by). */
-  rank = -1
-  /** The worker's own status from its last valid health body, or null. */
-  status: HealthStatus | null = null
-  /** Task types served, from `capabilities.tasks`. */
-  tasks: ReadonlySet<string> = EMPTY
-  /** Ready models, from `capabilities.models`. */
-  models: ReadonlySet<string> = EMPTY
-  /** The worker's reported load at the last check. */
-  load: Load | null = null
-  /** The worker's reported version. */
-  version: string | null = null
-  /** Best device any ready model runs on (`NPU`, `CPU`, ...). */
-  device: string | null = null
-  /** `Date.now()` of the last finished check, or null before the first. */
-  lastCheckAt: number | null = null
-  /** Why the last failed check failed (kept until a check passes). */
-  lastError: string | null = null
-  /** Round-trip of the last check in ms. */
-  lastLatencyMs: number | null = null
-  consecutiveFailures = 0
-  consecutivePasses = 0
-  totalChecks = 0
-  totalFailures = 0
-  /** Bumped whenever `tasks` or `models` change (lets workers memoise what they serve). */
-  capabilitiesVersion = 0
+  #state: HealthState = UNCHECKED
+  #standing: HealthStanding = HealthStanding.OUT
+  #trusted = false
+  #refused: string | null = null
+  #status: HealthStatus | null = null
+  #tasks: ReadonlySet<string> = EMPTY
+  #models: ReadonlySet<string> = EMPTY
+  #load: Load | null = null
+  #version: string | null = null
+  #protocolVersion: number | null = null
+  #device: string | null = null
+  #lastCheckAt: number | null = null
+  #lastError: string | null = null
+  #lastLatencyMs: number | null = null
+  #consecutiveFailures = 0
+  #consecutivePasses = 0
+  #totalChecks = 0
+  #totalFailures = 0
+  #capabilitiesVersion = 0
 
-  /** Records one check; the first check decides at once, later ones need the thresholds. */
+  /** The verdict. */
+  get state(): HealthState {
+    return this.#state
+  }
+  /** True when the worker is up (what stats and the admin routes call healthy). */
+  get up(): boolean {
+    return this.#state.kind === 'up'
+  }
+  /** Routing standing (see {@link HealthStanding}). */
+  get standing(): HealthStanding {
+    return this.#standing
+  }
+  /** True when the last answer to `/health` validated as a compatible npu-worker (requests and the token may go). */
+  get trusted(): boolean {
+    return this.#trusted
+  }
+  /** Why the pool will not speak to it (its last answer was not a compatible npu-worker), or null. */
+  get refused(): string | null {
+    return this.#refused
+  }
+  /** The worker's own status from its last valid health body, or null. */
+  get status(): HealthStatus | null {
+    return this.#status
+  }
+  /** Task types served, from `capabilities.tasks`. */
+  get tasks(): ReadonlySet<string> {
+    return this.#tasks
+  }
+  /** Ready models, from `capabilities.models`. */
+  get models(): ReadonlySet<string> {
+    return this.#models
+  }
+  /** The worker's reported load at the last valid check. */
+  get load(): Load | null {
+    return this.#load
+  }
+  /** The worker's reported version. */
+  get version(): string | null {
+    return this.#version
+  }
+  /** The worker's `protocol_version` from its last valid body. */
+  get protocolVersion(): number | null {
+    return this.#protocolVersion
+  }
+  /** Best device any ready model runs on (`NPU`, `CPU`, ...). */
+  get device(): string | null {
+    return this.#device
+  }
+  /** `Date.now()` of the last finished check, or null before the first. */
+  get lastCheckAt(): number | null {
+    return this.#lastCheckAt
+  }
+  /** Why the last failed check failed (kept until a check passes). */
+  get lastError(): string | null {
+    return this.#lastError
+  }
+  /** Round-trip of the last check in ms. */
+  get lastLatencyMs(): number | null {
+    return this.#lastLatencyMs
+  }
+  /** Failed checks in a row. */
+  get consecutiveFailures(): number {
+    return this.#consecutiveFailures
+  }
+  /** Checks done. */
+  get totalChecks(): number {
+    return this.#totalChecks
+  }
+  /** Failed checks in all. */
+  get totalFailures(): number {
+    return this.#totalFailures
+  }
+  /** Bumped whenever `tasks` or `models` change (lets workers memoise what they serve). */
+  get capabilitiesVersion(): number {
+    return this.#capabilitiesVersion
+  }
+
+  /**
+   * Records one check. The first check decides at once, later ones go through the thresholds, except an
+   * answer that is not a compatible npu-worker and a vanished listener: those take the worker out at once.
+   */
   record(result: HealthProbeResult, thresholds: HealthThresholds, now: number): HealthTransition {
-    const first = this.lastCheckAt === null
-    this.lastCheckAt = now
-    this.lastLatencyMs = result.latencyMs
-    this.totalChecks++
-    if (result.ok) {
-      this.consecutivePasses++
-      this.consecutiveFailures = 0
-      this.lastError = null
+    const first = this.#lastCheckAt === null
+    const wasUp = this.#state.kind === 'up'
+    this.#lastCheckAt = now
+    this.#lastLatencyMs = result.latencyMs
+    this.#totalChecks++
+    let transition: HealthTransition = null
+    if (result.kind === 'serving') {
+      this.#consecutivePasses++
+      this.#consecutiveFailures = 0
+      this.#lastError = null
+      this.#trusted = true
+      this.#refused = null
       this.#absorb(result.health)
-      if (!this.up && (first || this.consecutivePasses >= thresholds.healthyThreshold)) {
-        this.up = true
-        this.rank = this.status === 'healthy' ? 0 : 1
-        return 'up'
+      if (!wasUp && (first || this.#consecutivePasses >= thresholds.healthyThreshold)) {
+        this.#state = UP
+        transition = 'up'
       }
-      if (this.up) this.rank = this.status === 'healthy' ? 0 : 1
-      return null
+    } else {
+      this.#consecutiveFailures++
+      this.#consecutivePasses = 0
+      this.#totalFailures++
+      this.#lastError = result.reason
+      switch (result.kind) {
+        case 'not_serving':
+          // A compatible npu-worker answered: its identity holds, its own word says it cannot serve now.
+          this.#trusted = true
+          this.#refused = null
+          this.#status = result.health.status
+          this.#protocolVersion = result.health.protocol_version ?? null
+          break
+        case 'incompatible':
+          this.#trusted = false
+          if (this.#refused === null) transition = 'refused'
+          this.#refused = result.reason
+          break
+        case 'unreachable':
+          this.#trusted = false
+          break
+        case 'silent':
+          // No answer is no news about who listens there: identity stays as the last answer left it.
+          break
+      }
+      const immediate = result.kind === 'incompatible' || result.kind === 'unreachable'
+      if (!wasUp || immediate || this.#consecutiveFailures >= thresholds.unhealthyThreshold) {
+        this.#state = DOWN[result.kind]
+        if (wasUp && transition === null) transition = 'down'
+      }
     }
-    this.consecutiveFailures++
-    this.consecutivePasses = 0
-    this.totalFailures++
-    this.lastError = result.reason
-    if (result.status !== null) this.status = result.status
-    if (this.up && (first || this.consecutiveFailures >= thresholds.unhealthyThreshold)) {
-      this.up = false
-      this.rank = -1
-      return 'down'
-    }
-    return null
+    this.#standing = standingOf(this.#state, this.#status, this.#trusted)
+    return transition
   }
 
   #absorb(health: HealthResponse): void {
-    this.status = health.status
-    this.load = health.load
-    this.version = health.version
-    this.device = health.capabilities.device
+    this.#status = health.status
+    this.#load = health.load
+    this.#version = health.version
+    this.#protocolVersion = health.protocol_version ?? null
+    this.#device = health.capabilities.device
     // New sets only when the lists changed: health rounds must not churn garbage on a large fleet.
-    if (!sameMembers(this.tasks, health.capabilities.tasks)) this.tasks = new Set(health.capabilities.tasks)
-    if (!sameMembers(this.models, health.capabilities.models))
-      this.models = new Set(health.capabilities.models)
+    let changed = false
+    if (!sameMembers(this.#tasks, health.capabilities.tasks)) {
+      this.#tasks = new Set(health.capabilities.tasks)
+      changed = true
+    }
+    if (!sameMembers(this.#models, health.capabilities.models)) {
+      this.#models = new Set(health.capabilities.models)
+      changed = true
+    }
+    if (changed) this.#capabilitiesVersion++
   }
+}
+
+function standingOf(state: HealthState, status: HealthStatus | null, trusted: boolean): HealthStanding {
+  if (state.kind === 'up') return status === 'healthy' ? HealthStanding.HEALTHY : HealthStanding.DEGRADED
+  if (state.kind === 'down' && state.cause === 'silent' && trusted) return HealthStanding.SILENT
+  return HealthStanding.OUT
 }
 
 function sameMembers(set: ReadonlySet<string>, list: readonly string[]): boolean {

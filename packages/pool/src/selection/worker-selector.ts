@@ -63,7 +63,7 @@ export class WorkerSelector {
     let up = false
     for (let i = 0; i < workers.length; i++) {
       const w = workers[i] as W
-      if (!w.enabled || w.healthRank < 0 || w.breaker.state === 'OPEN') continue
+      if (!w.enabled || w.healthRank < 0 || w.breaker.state === 'open') continue
       up = true
       if (!w.serves(need)) continue
       if (exclude.length > 0 && exclude.includes(w)) {

@@ -66,21 +66,24 @@ export class WorkerTransport {
 
   /**
    * POSTs a JSON body and reads the answer. The worker is told the time left (`x-request-timeout-ms`) so it
-   * drops work nobody waits for. Rejects with {@link TransportError} when no response headers arrive within
+   * drops work nobody waits for. The bearer token is sent only when `trusted` (the worker's identity holds). Rejects with {@link TransportError} when no response headers arrive within
    * `timeoutMs` (or the body then stalls that long), when `signal` fires, or when the connection fails.
    */
   async post(
     path: string,
     body: string | { bytes: Uint8Array; headers: readonly string[] },
     timeoutMs: number,
-    signal?: AbortSignal,
+    signal: AbortSignal | undefined,
+    trusted: boolean,
   ): Promise<TransportResponse> {
     const ms = Math.max(1, Math.floor(timeoutMs))
     const headers: string[] =
       typeof body === 'string'
         ? ['content-type', 'application/json', DEADLINE_HEADER, String(ms)]
         : [...body.headers, DEADLINE_HEADER, String(ms)]
-    if (this.#authorization !== null) headers.push('authorization', this.#authorization)
+    // The token rides only on requests to a worker whose last /health answer validated as a compatible
+    // npu-worker (selection sends nothing else, and this keeps it so whatever the caller).
+    if (this.#authorization !== null && trusted) headers.push('authorization', this.#authorization)
     try {
       // undici's own per-request timers, not an AbortController and a setTimeout per request: those cost
       // several microseconds each on the hot path. The caller's signal goes straight to undici.

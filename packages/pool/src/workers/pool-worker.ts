@@ -63,9 +63,10 @@ export class PoolWorker implements SelectableWorker, HealthCheckTarget {
     this.transport = newTransport(config)
   }
 
-  /** 0 healthy, 1 degraded, -1 down (selection's health order). */
+  /** 0 healthy, 1 degraded, -1 out of rotation (selection's health order). */
   get healthRank(): number {
-    return this.health.rank
+    const standing = this.health.standing
+    return standing <= 1 ? standing : -1
   }
 
   /** True when its last /health listed the task type or the model as ready. */

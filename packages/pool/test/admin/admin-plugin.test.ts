@@ -104,7 +104,9 @@ describe('npuPoolAdmin', () => {
     expect(PoolStatsResponseSchema.strict().parse(res.json)).toBeTruthy()
   })
 
-  it('lists workers in the seeds shape, and never shows a token', async () => {
+  it('lists workers in the seeds shape (plus richer fields under new names), and never shows a token', async () => {
+    const before = Date.now() / 1000
+    await pool.checkHealth()
     const res = await call('GET', '/api/npu/pool/workers', `bearer   ${ADMIN_TOKEN}`)
     expect(res.status).toBe(200)
     const body = PoolWorkersResponseSchema.parse(res.json)
@@ -120,14 +122,26 @@ describe('npuPoolAdmin', () => {
         'priority',
         'total_requests',
         'url',
+        // Richer fields, not the seeds':
+        'health_status',
+        'last_health_error',
+        'max_concurrent_tasks',
+        'protocol_version',
       ].sort(),
     )
     expect(body.workers.map((w) => [w.id, w.url, w.priority, w.healthy, w.circuit_state])).toEqual([
-      ['open', fleet.workers[0]!.url, 5, true, 'CLOSED'],
-      ['guarded', fleet.workers[1]!.url, 9, true, 'CLOSED'],
+      ['open', fleet.workers[0]!.url, 5, true, 'closed'],
+      ['guarded', fleet.workers[1]!.url, 9, true, 'closed'],
     ])
     expect(body.workers[1]?.total_requests).toBeGreaterThanOrEqual(3)
-    expect(Date.parse(body.workers[0]?.last_health_check ?? '')).toBeGreaterThan(0)
+    // Unix seconds, as the seeds wrote it (1738713245.32), taken by the round just run.
+    const checked = body.workers[0]?.last_health_check as number
+    expect(checked).toBeGreaterThanOrEqual(Math.floor(before))
+    expect(checked).toBeLessThanOrEqual(Date.now() / 1000 + 1)
+    expect(body.workers.map((w) => [w.health_status, w.last_health_error, w.protocol_version])).toEqual([
+      ['degraded', null, 1],
+      ['degraded', null, 1],
+    ])
     for (const path of ['/api/npu/pool/workers', '/api/npu/pool/stats']) {
       const text = (await call('GET', path, bearer)).text
       expect(text).not.toContain(WORKER_TOKEN)
@@ -183,7 +197,7 @@ describe('npuPoolAdmin', () => {
       attempts: 1,
       details: { status: 401, workerCode: 'NPU_ERR_UNAUTHORIZED' },
     })
-    expect(wrong.getWorkers()[0]).toMatchObject({ failures: 0, circuitState: 'CLOSED' })
+    expect(wrong.getWorkers()[0]).toMatchObject({ failures: 0, circuitState: 'closed' })
     await wrong.close()
   })
 })

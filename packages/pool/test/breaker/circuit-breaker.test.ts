@@ -31,28 +31,28 @@ describe('CircuitBreaker', () => {
   it('opens after 5 consecutive failures, not after 4, and a success resets the count', () => {
     const { b, changes } = breaker()
     failTimes(b, 4)
-    expect(b.state).toBe('CLOSED')
+    expect(b.state).toBe('closed')
     expect(b.consecutiveFailures).toBe(4)
     b.recordSuccess(b.acquire()!)
     expect(b.consecutiveFailures).toBe(0)
     failTimes(b, 4)
-    expect(b.state).toBe('CLOSED')
+    expect(b.state).toBe('closed')
     failTimes(b, 1)
-    expect(b.state).toBe('OPEN')
+    expect(b.state).toBe('open')
     expect(b.acquire()).toBeNull()
     expect(b.admits).toBe(false)
-    expect(changes).toEqual([{ state: 'OPEN', cooldownMs: 60_000 }])
+    expect(changes).toEqual([{ state: 'open', cooldownMs: 60_000 }])
   })
 
   it('moves OPEN → HALF_OPEN on time alone, with no reads in between', () => {
     const { b, changes } = breaker()
     failTimes(b, 5)
     vi.advanceTimersByTime(59_999)
-    expect(changes.map((c) => c.state)).toEqual(['OPEN'])
+    expect(changes.map((c) => c.state)).toEqual(['open'])
     vi.advanceTimersByTime(1)
     // The callback fired from the timer: nothing read the breaker to make it happen.
-    expect(changes.map((c) => c.state)).toEqual(['OPEN', 'HALF_OPEN'])
-    expect(b.state).toBe('HALF_OPEN')
+    expect(changes.map((c) => c.state)).toEqual(['open', 'half_open'])
+    expect(b.state).toBe('half_open')
   })
 
   it('admits exactly one probe in HALF_OPEN; its success closes the circuit', () => {
@@ -66,7 +66,7 @@ describe('CircuitBreaker', () => {
     expect(b.acquire()).toBeNull()
     expect(b.acquire()).toBeNull()
     b.recordSuccess('probe')
-    expect(b.state).toBe('CLOSED')
+    expect(b.state).toBe('closed')
     expect(b.acquire()).toBe('normal')
     expect(b.reopenCount).toBe(0)
   })
@@ -77,13 +77,13 @@ describe('CircuitBreaker', () => {
     const cooldowns = [60_000]
     for (let i = 0; i < 4; i++) {
       vi.advanceTimersByTime(b.cooldownMs!)
-      expect(b.state).toBe('HALF_OPEN')
+      expect(b.state).toBe('half_open')
       b.recordFailure(b.acquire()!)
-      expect(b.state).toBe('OPEN')
+      expect(b.state).toBe('open')
       cooldowns.push(b.cooldownMs!)
     }
     expect(cooldowns).toEqual([60_000, 120_000, 240_000, 300_000, 300_000])
-    expect(changes.filter((c) => c.state === 'OPEN').map((c) => c.cooldownMs)).toEqual(cooldowns)
+    expect(changes.filter((c) => c.state === 'open').map((c) => c.cooldownMs)).toEqual(cooldowns)
     // After a success the next opening starts from the base cooldown again.
     vi.advanceTimersByTime(300_000)
     b.recordSuccess(b.acquire()!)
@@ -105,16 +105,16 @@ describe('CircuitBreaker', () => {
     const { b } = breaker({ failureThreshold: 2 })
     const early = b.acquire()!
     failTimes(b, 2)
-    expect(b.state).toBe('OPEN')
+    expect(b.state).toBe('open')
     b.recordSuccess(early)
-    expect(b.state).toBe('OPEN')
+    expect(b.state).toBe('open')
     vi.advanceTimersByTime(60_000)
     const probe = b.acquire()!
     b.recordFailure(early)
     b.recordSuccess(early)
-    expect(b.state).toBe('HALF_OPEN')
+    expect(b.state).toBe('half_open')
     b.recordSuccess(probe)
-    expect(b.state).toBe('CLOSED')
+    expect(b.state).toBe('closed')
   })
 
   it('frees the probe slot without a verdict when the probe ends neutrally (bad input, caller abort)', () => {
@@ -122,7 +122,7 @@ describe('CircuitBreaker', () => {
     failTimes(b, 1)
     vi.advanceTimersByTime(60_000)
     b.release(b.acquire()!)
-    expect(b.state).toBe('HALF_OPEN')
+    expect(b.state).toBe('half_open')
     expect(b.acquire()).toBe('probe')
   })
 
@@ -131,12 +131,12 @@ describe('CircuitBreaker', () => {
     failTimes(b, 2)
     b.configure({ failureThreshold: 5, cooldownMs: 1000, maxCooldownMs: 5000 })
     failTimes(b, 2)
-    expect(b.state).toBe('CLOSED')
+    expect(b.state).toBe('closed')
     failTimes(b, 1)
     expect(b.cooldownMs).toBe(1000)
     b.dispose()
     vi.advanceTimersByTime(10_000)
-    expect(b.state).toBe('OPEN')
-    expect(changes.map((c) => c.state)).toEqual(['OPEN'])
+    expect(b.state).toBe('open')
+    expect(changes.map((c) => c.state)).toEqual(['open'])
   })
 })

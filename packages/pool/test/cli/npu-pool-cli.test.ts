@@ -12,7 +12,7 @@ import {
   startWorker,
   type WorkerProcess,
 } from '../helpers/fleet.js'
-import { closedPort } from '../helpers/peers.js'
+import { closedPort, type Peer, startPeer } from '../helpers/peers.js'
 
 // The npu-pool CLI as users run it: the bin launcher in a child process, against real workers.
 
@@ -20,15 +20,21 @@ const BIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'np
 let tasks: WorkerProcess
 let mlp: MlpFleet
 let dead: number
+let old: Peer
 const dir = mkdtempSync(join(tmpdir(), 'npu-pool-cli-'))
 
 beforeAll(async () => {
   if (!existsSync(join(dirname(BIN), '..', 'dist', 'cli.js')))
     throw new Error('build the pool first: pnpm --filter @npu-fleet/pool build')
-  ;[tasks, mlp, dead] = await Promise.all([startWorker({ waitFor: 'ready' }), startMlpFleet(1), closedPort()])
+  ;[tasks, mlp, dead, old] = await Promise.all([
+    startWorker({ waitFor: 'ready' }),
+    startMlpFleet(1),
+    closedPort(),
+    startPeer('old-protocol'),
+  ])
 })
 afterAll(async () => {
-  await Promise.all([tasks?.stop('SIGKILL'), mlp?.stop()])
+  await Promise.all([tasks?.stop('SIGKILL'), mlp?.stop(), old?.stop()])
   rmSync(dir, { recursive: true, force: true })
 })
 
@@ -74,15 +80,37 @@ describe('npu-pool status', () => {
     expect(header?.split(/\s+/)).toEqual(['ID', 'URL', 'PRIORITY', 'HEALTH', 'CIRCUIT', 'ACTIVE', 'P50'])
     const rows = lines.slice(0, 4).map((l) => l.split(/\s+/))
     expect(rows.map((r) => r.slice(0, 6))).toEqual([
-      ['tasks', tasks.url, '5', 'degraded', 'CLOSED', expect.stringMatching(/^0\/\d+$/)],
-      ['mlp-only', mlp.workers[0]!.url, '9', 'degraded', 'CLOSED', '0/2'],
-      ['gone', `http://127.0.0.1:${dead}`, '1', 'down', 'CLOSED', '-'],
-      ['parked', `http://127.0.0.1:${dead}`, '1', 'disabled', 'CLOSED', '-'],
+      ['tasks', tasks.url, '5', 'degraded', 'closed', expect.stringMatching(/^0\/\d+$/)],
+      ['mlp-only', mlp.workers[0]!.url, '9', 'degraded', 'closed', '0/2'],
+      ['gone', `http://127.0.0.1:${dead}`, '1', 'down', 'closed', '-'],
+      ['parked', `http://127.0.0.1:${dead}`, '1', 'disabled', 'closed', '-'],
     ])
     expect(lines[0]).toMatch(/\d+\.\d ms$/)
     expect(lines[2]).toMatch(/-$/)
     expect(stdout).toContain('gone: connection refused (ECONNREFUSED)')
     expect(stderr).toBe('')
+  })
+
+  it('shows a worker it cannot speak to as refused, with the reason', async () => {
+    const config = write(
+      'old.yaml',
+      `workers:
+  - { id: old, url: "${old.url}", priority: 9, enabled: true }
+  - { id: mlp-only, url: "${mlp.workers[0]!.url}", enabled: true }
+`,
+    )
+    const { code, stdout } = await cli(['status', '--config', config, '--samples', '1'])
+    expect(code).toBe(0)
+    const rows = stdout
+      .trim()
+      .split('\n')
+      .slice(1, 3)
+      .map((l) => l.split(/\s+/).slice(0, 4))
+    expect(rows).toEqual([
+      ['old', old.url, '9', 'refused'],
+      ['mlp-only', mlp.workers[0]!.url, '5', 'degraded'],
+    ])
+    expect(stdout).toContain('old: HTTP 200: no protocol_version (an npu-worker older than the field)')
   })
 
   it('exits non-zero when no worker is healthy', async () => {

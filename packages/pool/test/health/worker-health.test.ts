@@ -1,16 +1,17 @@
 import type { HealthResponse } from '@npu-fleet/protocol'
 import { describe, expect, it } from 'vitest'
 import type { HealthProbeResult } from '../../src/health/health-probe.js'
-import { WorkerHealth } from '../../src/health/worker-health.js'
+import { HealthStanding, WorkerHealth } from '../../src/health/worker-health.js'
 
 const body = (
-  status: 'healthy' | 'degraded',
+  status: HealthResponse['status'],
   tasks: string[] = [],
   models: string[] = ['mlp'],
 ): HealthResponse => ({
   status,
   service: 'npu-worker',
   version: '1.2.3',
+  protocol_version: 1,
   capabilities: {
     device: status === 'healthy' ? 'NPU' : 'CPU',
     available: status === 'healthy',
@@ -29,62 +30,141 @@ const pass = (
   status: 'healthy' | 'degraded' = 'healthy',
   tasks?: string[],
   models?: string[],
-): HealthProbeResult => ({
-  ok: true,
-  health: body(status, tasks, models),
-  latencyMs: 2,
+): HealthProbeResult => ({ kind: 'serving', health: body(status, tasks, models), latencyMs: 2 })
+const silent = (): HealthProbeResult => ({
+  kind: 'silent',
+  reason: 'no answer within 500 ms',
+  latencyMs: 500,
 })
-const fail = (reason = 'connection refused (ECONNREFUSED)'): HealthProbeResult => ({
-  ok: false,
+const refused = (): HealthProbeResult => ({
+  kind: 'unreachable',
+  reason: 'connection refused (ECONNREFUSED)',
+  latencyMs: 1,
+})
+const impostor = (reason = 'HTTP 200: not an npu-worker (service "billing-api")'): HealthProbeResult => ({
+  kind: 'incompatible',
   reason,
-  status: null,
+  latencyMs: 1,
+})
+const notServing = (status: 'starting' | 'draining' | 'unhealthy'): HealthProbeResult => ({
+  kind: 'not_serving',
+  health: body(status),
+  reason: `HTTP 503 (${status})`,
   latencyMs: 1,
 })
 
 const thresholds = { unhealthyThreshold: 2, healthyThreshold: 2 }
 
 describe('WorkerHealth', () => {
-  it('is down until checked; the first check decides at once', () => {
+  it('is out until checked; the first check decides at once', () => {
     const up = new WorkerHealth()
-    expect([up.up, up.rank, up.lastCheckAt]).toEqual([false, -1, null])
+    expect([up.up, up.standing, up.trusted, up.lastCheckAt, up.state]).toEqual([
+      false,
+      HealthStanding.OUT,
+      false,
+      null,
+      { kind: 'unchecked' },
+    ])
     expect(up.record(pass('healthy', ['ocr']), thresholds, 1000)).toBe('up')
-    expect([up.up, up.rank, up.status, up.lastCheckAt]).toEqual([true, 0, 'healthy', 1000])
+    expect([up.up, up.standing, up.trusted, up.status, up.lastCheckAt, up.protocolVersion]).toEqual([
+      true,
+      HealthStanding.HEALTHY,
+      true,
+      'healthy',
+      1000,
+      1,
+    ])
     expect([...up.tasks]).toEqual(['ocr'])
     expect([...up.models]).toEqual(['mlp'])
     expect(up.load).toEqual({ active: 1, queued: 2, capacity: 4, queue_capacity: 64 })
     const down = new WorkerHealth()
-    expect(down.record(fail(), thresholds, 1000)).toBeNull()
-    expect([down.up, down.lastError, down.totalFailures]).toEqual([
+    expect(down.record(refused(), thresholds, 1000)).toBeNull()
+    expect([down.up, down.lastError, down.totalFailures, down.state]).toEqual([
       false,
       'connection refused (ECONNREFUSED)',
       1,
+      { kind: 'down', cause: 'unreachable' },
     ])
   })
 
-  it('needs unhealthy_threshold consecutive failures to go down and healthy_threshold passes to come back', () => {
+  it('needs unhealthy_threshold silent checks (or 503s) to go down, and healthy_threshold passes to come back', () => {
     const h = new WorkerHealth()
     h.record(pass(), thresholds, 1)
-    expect(h.record(fail(), thresholds, 2)).toBeNull()
-    expect(h.up).toBe(true)
+    expect(h.record(silent(), thresholds, 2)).toBeNull()
+    // One slow probe: still up, and still trusted (no answer is no news about who listens there).
+    expect([h.up, h.trusted, h.standing]).toEqual([true, true, HealthStanding.HEALTHY])
     expect(h.record(pass(), thresholds, 3)).toBeNull()
-    expect(h.record(fail(), thresholds, 4)).toBeNull()
-    expect(h.record(fail(), thresholds, 5)).toBe('down')
-    expect([h.up, h.rank, h.consecutiveFailures, h.totalFailures]).toEqual([false, -1, 2, 3])
+    expect(h.record(notServing('draining'), thresholds, 4)).toBeNull()
+    expect([h.up, h.status]).toEqual([true, 'draining'])
+    expect(h.record(silent(), thresholds, 5)).toBe('down')
+    // Down by silence, identity intact: the ejection cap may still route to it.
+    expect([h.up, h.standing, h.consecutiveFailures, h.totalFailures]).toEqual([
+      false,
+      HealthStanding.SILENT,
+      2,
+      3,
+    ])
     expect(h.record(pass('degraded'), thresholds, 6)).toBeNull()
     expect(h.up).toBe(false)
     expect(h.record(pass('degraded'), thresholds, 7)).toBe('up')
-    expect([h.up, h.rank, h.status, h.lastError]).toEqual([true, 1, 'degraded', null])
+    expect([h.up, h.standing, h.status, h.lastError]).toEqual([
+      true,
+      HealthStanding.DEGRADED,
+      'degraded',
+      null,
+    ])
+  })
+
+  it('takes a worker out at once when its listener vanishes, and trusts it again only after a valid answer', () => {
+    const h = new WorkerHealth()
+    h.record(pass(), thresholds, 1)
+    expect(h.record(refused(), thresholds, 2)).toBe('down')
+    expect([h.up, h.trusted, h.standing]).toEqual([false, false, HealthStanding.OUT])
+    // Silence after that proves nothing: still out (never SILENT without a trusted identity).
+    h.record(silent(), thresholds, 3)
+    expect([h.trusted, h.standing]).toEqual([false, HealthStanding.OUT])
+    h.record(pass(), thresholds, 4)
+    expect(h.trusted).toBe(true)
+    expect(h.record(pass(), thresholds, 5)).toBe('up')
+  })
+
+  it('refuses at once, whatever the thresholds, a worker that answers as something else', () => {
+    const h = new WorkerHealth()
+    h.record(pass(), thresholds, 1)
+    expect(h.record(impostor(), thresholds, 2)).toBe('refused')
+    expect([h.up, h.trusted, h.standing, h.refused]).toEqual([
+      false,
+      false,
+      HealthStanding.OUT,
+      'HTTP 200: not an npu-worker (service "billing-api")',
+    ])
+    // Refused once per episode (the pool logs the transition, not every round).
+    expect(h.record(impostor('HTTP 200 with a body that is not JSON'), thresholds, 3)).toBeNull()
+    expect(h.refused).toBe('HTTP 200 with a body that is not JSON')
+    const never = new WorkerHealth()
+    expect(
+      never.record(impostor('HTTP 200: protocol_version 99 is not one this pool speaks (1)'), thresholds, 1),
+    ).toBe('refused')
+    expect(never.state).toEqual({ kind: 'down', cause: 'incompatible' })
   })
 
   it('follows status and capability changes while up, and keeps the worker status of a failed check', () => {
     const h = new WorkerHealth()
     h.record(pass('healthy', ['ocr']), thresholds, 1)
     const tasksBefore = h.tasks
+    const version = h.capabilitiesVersion
     h.record(pass('healthy', ['ocr']), thresholds, 2)
     expect(h.tasks).toBe(tasksBefore)
+    expect(h.capabilitiesVersion).toBe(version)
     h.record(pass('degraded', ['ocr', 'embeddings'], []), thresholds, 3)
-    expect([h.rank, [...h.tasks], [...h.models]]).toEqual([1, ['ocr', 'embeddings'], []])
-    h.record({ ok: false, reason: 'HTTP 503 (draining)', status: 'draining', latencyMs: 1 }, thresholds, 4)
+    expect([h.standing, [...h.tasks], [...h.models]]).toEqual([
+      HealthStanding.DEGRADED,
+      ['ocr', 'embeddings'],
+      [],
+    ])
+    // Memoised `serves` answers are invalidated by this bump.
+    expect(h.capabilitiesVersion).toBeGreaterThan(version)
+    h.record(notServing('draining'), thresholds, 4)
     expect(h.status).toBe('draining')
   })
 })

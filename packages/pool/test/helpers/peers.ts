@@ -26,6 +26,12 @@ export type PeerMode =
   | 'stale-capability'
   /** Valid /health serving `mlp`; infer: 500 NPU_ERR_INFERENCE_FAILED. */
   | 'server-error'
+  /** An npu-worker /health without `protocol_version` (older than the field); infer would answer 200. */
+  | 'old-protocol'
+  /** An npu-worker /health with `protocol_version: 99`; infer would answer 200. */
+  | 'future-protocol'
+  /** Valid /health and 200 infer answers until SIGUSR2, then /health answers as another service. */
+  | 'turncoat'
 
 /** A scripted peer process on a loopback port. */
 export interface Peer {
@@ -34,6 +40,8 @@ export interface Peer {
   process: ChildProcess
   /** Requests it received, as `METHOD path` lines (asked over its stdout, in order). */
   requests(): string[]
+  /** The requests that carried an Authorization header, as `METHOD path` lines. */
+  authorized(): string[]
   stop(): Promise<void>
 }
 
@@ -47,6 +55,7 @@ export async function startPeer(mode: PeerMode, options: { retryAfter?: string }
     },
   )
   const seen: string[] = []
+  const withAuth: string[] = []
   let buffer = ''
   const port = await new Promise<number>((resolve, reject) => {
     child.once('exit', (code) => reject(new Error(`peer ${mode} exited with ${code}`)))
@@ -55,9 +64,12 @@ export async function startPeer(mode: PeerMode, options: { retryAfter?: string }
       const lines = buffer.split('\n')
       buffer = lines.pop() ?? ''
       for (const line of lines) {
-        const event = JSON.parse(line) as { port?: number; request?: string }
+        const event = JSON.parse(line) as { port?: number; request?: string; auth?: boolean }
         if (event.port !== undefined) resolve(event.port)
-        if (event.request !== undefined) seen.push(event.request)
+        if (event.request !== undefined) {
+          seen.push(event.request)
+          if (event.auth) withAuth.push(event.request)
+        }
       }
     })
   })
@@ -67,6 +79,7 @@ export async function startPeer(mode: PeerMode, options: { retryAfter?: string }
     port,
     process: child,
     requests: () => [...seen],
+    authorized: () => [...withAuth],
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
       await exited

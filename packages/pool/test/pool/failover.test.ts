@@ -56,7 +56,7 @@ describe('SIGKILL', () => {
     }
     const primary = () => p.getWorkers().find((w) => w.id === 'primary')!
     expect(primary()).toMatchObject({
-      circuitState: 'OPEN',
+      circuitState: 'open',
       failures: 5,
       totalRequests: 6,
       healthFailures: 0,

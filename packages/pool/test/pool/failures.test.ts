@@ -117,7 +117,7 @@ describe('timeouts (SIGSTOP / SIGCONT)', () => {
     fleet.workers[0]!.process.kill('SIGSTOP')
     const first = await p.infer('mlp', mlpRequest())
     expect(first).toMatchObject({ success: true, workerId: 'backup', attempts: 2 })
-    expect(worker(p, 'frozen').circuitState).toBe('CLOSED')
+    expect(worker(p, 'frozen').circuitState).toBe('closed')
     expect(messages(logs.find('info', 'task attempt failed'))).toEqual([
       'info: task attempt failed; retrying on another worker',
     ])
@@ -129,7 +129,7 @@ describe('timeouts (SIGSTOP / SIGCONT)', () => {
     const second = await p.infer('mlp', mlpRequest())
     expect(second).toMatchObject({ success: true, workerId: 'backup', attempts: 2 })
     expect(worker(p, 'frozen')).toMatchObject({
-      circuitState: 'OPEN',
+      circuitState: 'open',
       failures: 2,
       totalRequests: 2,
       circuitCooldownMs: 1000,
@@ -146,10 +146,10 @@ describe('timeouts (SIGSTOP / SIGCONT)', () => {
     // Nobody reads the pool while the cooldown runs: the circuit must move on time alone.
     await sleep(1300)
     expect(logs.find('info', 'circuit half-open')).toHaveLength(1)
-    expect(worker(p, 'frozen').circuitState).toBe('HALF_OPEN')
+    expect(worker(p, 'frozen').circuitState).toBe('half_open')
     const probe = await p.infer('mlp', mlpRequest())
     expect(probe).toMatchObject({ success: true, workerId: 'frozen', attempts: 1 })
-    expect(worker(p, 'frozen').circuitState).toBe('CLOSED')
+    expect(worker(p, 'frozen').circuitState).toBe('closed')
     expect(logs.find('info', 'circuit closed')).toHaveLength(1)
   })
 
@@ -182,7 +182,7 @@ describe('timeouts (SIGSTOP / SIGCONT)', () => {
     fleet.workers[0]!.process.kill('SIGSTOP')
     const r = await p.infer('mlp', mlpRequest(), { timeoutMs: 300 })
     expect(r).toMatchObject({ success: false, code: 'POOL_ERR_DEADLINE_EXCEEDED', attempts: 1 })
-    expect(worker(p, 'a')).toMatchObject({ failures: 0, circuitState: 'CLOSED', activeTasks: 0 })
+    expect(worker(p, 'a')).toMatchObject({ failures: 0, circuitState: 'closed', activeTasks: 0 })
   })
 
   it('aborts on the caller signal, in flight and while waiting', async () => {
@@ -214,7 +214,7 @@ describe('what is retried, and what is held against a worker', () => {
       .filter((r) => r.startsWith('POST')).length
     for (let i = 0; i < 5; i++) {
       expect(await p.infer('mlp', mlpRequest())).toMatchObject({ success: true, workerId: 'ok', attempts: 2 })
-      expect(worker(p, 'broken').circuitState).toBe(i < 4 ? 'CLOSED' : 'OPEN')
+      expect(worker(p, 'broken').circuitState).toBe(i < 4 ? 'closed' : 'open')
     }
     for (let i = 0; i < 5; i++) {
       expect(await p.infer('mlp', mlpRequest())).toMatchObject({ success: true, workerId: 'ok', attempts: 1 })
@@ -222,7 +222,7 @@ describe('what is retried, and what is held against a worker', () => {
     expect(worker(p, 'broken')).toMatchObject({
       failures: 5,
       totalRequests: 5,
-      circuitState: 'OPEN',
+      circuitState: 'open',
       healthy: true,
     })
     const after = peers
@@ -244,7 +244,7 @@ describe('what is retried, and what is held against a worker', () => {
       totalRequests: 1,
       deferred: 1,
       failures: 0,
-      circuitState: 'CLOSED',
+      circuitState: 'closed',
     })
   })
 

@@ -52,7 +52,7 @@ ${lb}`)
     const { p, logs } = await poolFrom(path)
     for (let i = 0; i < 2; i++)
       expect(await p.infer('mlp', mlpRequest())).toMatchObject({ workerId: 'a', attempts: 2 })
-    expect(worker(p, 'broken')).toMatchObject({ circuitState: 'OPEN', failures: 2 })
+    expect(worker(p, 'broken')).toMatchObject({ circuitState: 'open', failures: 2 })
 
     // A request in flight on `a` across the reload.
     fleet.workers[0]!.process.kill('SIGSTOP')
@@ -78,7 +78,7 @@ ${lb}`,
       removed: [],
       updated: ['a'],
     })
-    expect(worker(p, 'broken')).toMatchObject({ circuitState: 'OPEN', failures: 2, totalRequests: 2 })
+    expect(worker(p, 'broken')).toMatchObject({ circuitState: 'open', failures: 2, totalRequests: 2 })
     expect(worker(p, 'a')).toMatchObject({
       priority: 6,
       maxConcurrentTasks: 8,

@@ -33,12 +33,13 @@ function makeWorkers(
     w.idOrder = i
     w.health.record(
       {
-        ok: true,
+        kind: 'serving',
         latencyMs: 1,
         health: {
           status: 'degraded',
           service: 'npu-worker',
           version: '1',
+          protocol_version: 1,
           capabilities: {
             device: 'CPU',
             available: false,
@@ -176,7 +177,7 @@ describe('WorkerLeases', () => {
     const waiting = acquire(l).catch((e: PoolError) => e.code)
     for (let i = 0; i < 4; i++) a!.breaker.recordFailure('normal')
     l.release(held, 'failure')
-    expect(a!.breaker.state).toBe('OPEN')
+    expect(a!.breaker.state).toBe('open')
     expect(await waiting).toBe('POOL_ERR_NO_WORKERS')
   })
 

@@ -118,7 +118,7 @@ describe('WorkerSelector', () => {
     open(w)
     expect(pick([w, other])).toBe('other')
     vi.advanceTimersByTime(60_000)
-    expect(w.breaker.state).toBe('HALF_OPEN')
+    expect(w.breaker.state).toBe('half_open')
     expect(pick([w, other])).toBe('w')
     w.breaker.acquire()
     expect(pick([w, other])).toBe('other')
