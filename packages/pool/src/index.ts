@@ -4,6 +4,7 @@ export { ADMIN_ROUTES, type AdminPool, type NpuPoolAdminOptions, npuPoolAdmin } 
 export { toReloadResponse, toStatsResponse, toWorkersResponse } from './admin/admin-views.js'
 export {
   type BreakerPermit,
+  type BreakerState,
   CircuitBreaker,
   type CircuitBreakerOptions,
   CircuitState,
@@ -13,28 +14,36 @@ export {
   DEFAULT_WORKER_URL,
   ENV_WORKER_ID,
   envFallbackConfig,
-  type LoadWorkerConfigOptions,
-  loadWorkerConfig,
-} from './config/load-worker-config.js'
+  type LoadPoolConfigOptions,
+  loadPoolConfig,
+} from './config/load-pool-config.js'
 export {
   type ConfigSource,
   defaultLoadBalancing,
   type LoadBalancingConfig,
-  type ParseWorkerConfigOptions,
+  type ParsePoolConfigOptions,
   type PoolConfig,
   PoolConfigError,
+  parsePoolConfig,
+  type WorkerEntry,
+} from './config/pool-config.js'
+export {
+  type InferOptions,
+  type LoadWorkerConfigOptions,
+  loadWorkerConfig,
+  type ParseWorkerConfigOptions,
   parseWorkerConfig,
   type WorkerConfig,
-} from './config/pool-config.js'
+} from './deprecated.js'
 export { isPoolError, PoolError, PoolErrorCode } from './errors.js'
 export type { PoolLogger } from './logger.js'
 export { NpuWorkerPool } from './pool.js'
 export type {
   CallOptions,
-  InferOptions,
   InferResult,
   NpuWorkerPoolOptions,
   PoolFailure,
+  PoolInferOptions,
   PoolStats,
   PoolSuccess,
   ReloadResult,

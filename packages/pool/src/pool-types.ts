@@ -28,8 +28,8 @@ export interface CallOptions {
   timeoutMs?: number
 }
 
-/** Options of `infer`. */
-export interface InferOptions extends CallOptions {
+/** Options of the pool's `infer` (named apart from the worker's own inference options). */
+export interface PoolInferOptions extends CallOptions {
   /** Model version (`/v2/models/{name}/versions/{version}/infer`); default: the worker's newest ready one. */
   version?: string
   /**
@@ -94,6 +94,8 @@ export interface PoolStats {
   successRate: number
   tasks: { started: number; succeeded: number; failed: number; inProgress: number }
   attempts: { total: number; failed: number; retries: number; retriesDeniedByBudget: number }
+  /** The ejection cap: tiers in panic now, how often a tier entered panic, attempts routed to ejected workers. */
+  ejectionCap: { panickingTiers: number[]; panics: number; routedWhileEjected: number }
   /** Failed tasks by `POOL_ERR_*` code. */
   failuresByCode: Partial<Record<PoolErrorCode, number>>
 }
@@ -122,6 +124,8 @@ export interface WorkerSnapshot {
   rejected: number
   /** 429/503 back-pressure or not-serving answers. */
   deferred: number
+  /** Attempts routed to it while its circuit or health had ejected it (the ejection cap). */
+  routedWhileEjected: number
   /** Health-check failures, counted apart from task failures. */
   healthFailures: number
   consecutiveHealthFailures: number
@@ -138,6 +142,10 @@ export interface WorkerSnapshot {
   lastHealthLatencyMs: number | null
   /** Latency of successful attempts (ms) over the last 1024. */
   latency: LatencySummary
+  /** The peak-EWMA latency estimate balancing uses (ms), or null before the first sample. */
+  latencyEstimateMs: number | null
+  /** Its slow-start share in (0, 1) while it ramps, or null. */
+  slowStart: number | null
   tasks: string[]
   models: string[]
   device: string | null

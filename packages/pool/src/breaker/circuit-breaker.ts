@@ -29,8 +29,33 @@ export interface CircuitBreakerOptions {
   onStateChange?: (state: CircuitState, detail: { cooldownMs: number | null; failures: number }) => void
 }
 
-/** What {@link CircuitBreaker.acquire} handed out: a normal slot, or the single HALF_OPEN probe. */
-export type BreakerPermit = 'normal' | 'probe'
+/**
+ * What {@link CircuitBreaker.acquire} handed out: a normal slot, the single HALF_OPEN probe, or (from
+ * {@link CircuitBreaker.bypass}) a request the ejection cap routes past the circuit, whose result the breaker
+ * ignores.
+ */
+export type BreakerPermit = 'normal' | 'probe' | 'bypass'
+
+/** The breaker's state: one union, so a probe flag without HALF_OPEN or a cooldown without OPEN cannot exist. */
+export type BreakerState =
+  /** Traffic flows; `failures` consecutive failures so far. */
+  | { readonly kind: typeof CircuitState.CLOSED; readonly failures: number }
+  /** No traffic until `timer` fires, `cooldownMs` after `openedAt`; `reopens` drives the doubling. */
+  | {
+      readonly kind: typeof CircuitState.OPEN
+      readonly openedAt: number
+      readonly cooldownMs: number
+      readonly reopens: number
+      readonly timer: NodeJS.Timeout
+    }
+  /** One probe may go; `probeInFlight` while it does. */
+  | {
+      readonly kind: typeof CircuitState.HALF_OPEN
+      readonly reopens: number
+      readonly probeInFlight: boolean
+    }
+
+const CLOSED_CLEAN: BreakerState = { kind: CircuitState.CLOSED, failures: 0 }
 
 /**
  * A consecutive-failures circuit breaker whose OPEN → HALF_OPEN move is driven by a timer, never by someone
@@ -38,13 +63,7 @@ export type BreakerPermit = 'normal' | 'probe'
  * reserved by {@link acquire}; results of requests admitted before the circuit opened are ignored.
  */
 export class CircuitBreaker {
-  #state: CircuitState = CircuitState.CLOSED
-  #failures = 0
-  #reopens = 0
-  #probeInFlight = false
-  #timer: NodeJS.Timeout | null = null
-  #openedAt: number | null = null
-  #cooldownMs: number | null = null
+  #state: BreakerState = CLOSED_CLEAN
   #options: Required<Omit<CircuitBreakerOptions, 'onStateChange'>> &
     Pick<CircuitBreakerOptions, 'onStateChange'>
 
@@ -52,79 +71,89 @@ export class CircuitBreaker {
     this.#options = { jitter: 0.1, random: Math.random, ...options }
   }
 
-  /** Current state (a plain read; it moves nothing). */
+  /** Current state name (a plain read; it moves nothing). */
   get state(): CircuitState {
+    return this.#state.kind
+  }
+
+  /** The whole state (for snapshots and tests). */
+  get current(): BreakerState {
     return this.#state
   }
 
   /** Consecutive failures counted while CLOSED. */
   get consecutiveFailures(): number {
-    return this.#failures
+    return this.#state.kind === CircuitState.CLOSED ? this.#state.failures : 0
   }
 
   /** Re-opens since the circuit was last CLOSED (drives the doubling). */
   get reopenCount(): number {
-    return this.#reopens
+    return this.#state.kind === CircuitState.CLOSED ? 0 : this.#state.reopens
   }
 
   /** Length of the current OPEN period in ms, or null when not OPEN. */
   get cooldownMs(): number | null {
-    return this.#state === CircuitState.OPEN ? this.#cooldownMs : null
+    return this.#state.kind === CircuitState.OPEN ? this.#state.cooldownMs : null
   }
 
   /** `Date.now()` when the circuit last opened, or null when not OPEN. */
   get openedAt(): number | null {
-    return this.#state === CircuitState.OPEN ? this.#openedAt : null
+    return this.#state.kind === CircuitState.OPEN ? this.#state.openedAt : null
   }
 
   /** True when {@link acquire} would succeed: CLOSED, or HALF_OPEN with the probe slot free. */
   get admits(): boolean {
-    return (
-      this.#state === CircuitState.CLOSED || (this.#state === CircuitState.HALF_OPEN && !this.#probeInFlight)
-    )
+    const s = this.#state
+    return s.kind === CircuitState.CLOSED || (s.kind === CircuitState.HALF_OPEN && !s.probeInFlight)
   }
 
   /** Takes a slot: 'normal' when CLOSED, 'probe' (reserving the only one) when HALF_OPEN, null otherwise. */
   acquire(): BreakerPermit | null {
-    if (this.#state === CircuitState.CLOSED) return 'normal'
-    if (this.#state === CircuitState.HALF_OPEN && !this.#probeInFlight) {
-      this.#probeInFlight = true
+    const s = this.#state
+    if (s.kind === CircuitState.CLOSED) return 'normal'
+    if (s.kind === CircuitState.HALF_OPEN && !s.probeInFlight) {
+      this.#state = { kind: CircuitState.HALF_OPEN, reopens: s.reopens, probeInFlight: true }
       return 'probe'
     }
     return null
   }
 
+  /** A slot past the circuit, for the ejection cap: the request goes whatever the state, its result is ignored. */
+  bypass(): BreakerPermit {
+    return 'bypass'
+  }
+
   /** The request holding `permit` succeeded. */
   recordSuccess(permit: BreakerPermit): void {
+    const s = this.#state
     if (permit === 'probe') {
-      if (this.#state !== CircuitState.HALF_OPEN) return
-      this.#probeInFlight = false
-      this.#reopens = 0
-      this.#failures = 0
-      this.#transition(CircuitState.CLOSED)
+      if (s.kind !== CircuitState.HALF_OPEN) return
+      this.#transition(CLOSED_CLEAN)
       return
     }
-    if (this.#state === CircuitState.CLOSED) this.#failures = 0
+    if (permit === 'normal' && s.kind === CircuitState.CLOSED && s.failures !== 0) this.#state = CLOSED_CLEAN
   }
 
   /** The request holding `permit` failed in a way held against the worker. */
   recordFailure(permit: BreakerPermit): void {
+    const s = this.#state
     if (permit === 'probe') {
-      if (this.#state !== CircuitState.HALF_OPEN) return
-      this.#probeInFlight = false
-      this.#reopens++
-      this.#open()
+      if (s.kind !== CircuitState.HALF_OPEN) return
+      this.#open(s.reopens + 1, 0)
       return
     }
-    // Late results of requests admitted before the circuit opened change nothing.
-    if (this.#state !== CircuitState.CLOSED) return
-    this.#failures++
-    if (this.#failures >= this.#options.failureThreshold) this.#open()
+    // Late results of requests admitted before the circuit opened, and bypassing ones, change nothing.
+    if (permit !== 'normal' || s.kind !== CircuitState.CLOSED) return
+    const failures = s.failures + 1
+    if (failures >= this.#options.failureThreshold) this.#open(0, failures)
+    else this.#state = { kind: CircuitState.CLOSED, failures }
   }
 
   /** The request holding `permit` ended without a verdict on the worker (bad input, caller abort): frees the probe. */
   release(permit: BreakerPermit): void {
-    if (permit === 'probe' && this.#state === CircuitState.HALF_OPEN) this.#probeInFlight = false
+    const s = this.#state
+    if (permit === 'probe' && s.kind === CircuitState.HALF_OPEN && s.probeInFlight)
+      this.#state = { kind: CircuitState.HALF_OPEN, reopens: s.reopens, probeInFlight: false }
   }
 
   /** Applies new thresholds (hot reload); the current state and counts are kept. */
@@ -134,33 +163,25 @@ export class CircuitBreaker {
 
   /** Stops the cooldown timer (worker removed or pool closed). */
   dispose(): void {
-    if (this.#timer) clearTimeout(this.#timer)
-    this.#timer = null
+    if (this.#state.kind === CircuitState.OPEN) clearTimeout(this.#state.timer)
   }
 
-  #open(): void {
+  #open(reopens: number, failures: number): void {
     const { cooldownMs, maxCooldownMs, jitter, random } = this.#options
-    const base = Math.min(cooldownMs * 2 ** this.#reopens, maxCooldownMs)
+    const base = Math.min(cooldownMs * 2 ** reopens, maxCooldownMs)
     // Jitter only shortens: the configured cooldown stays an upper bound an operator can rely on.
     const wait = Math.max(1, Math.round(base * (1 - jitter * random())))
-    this.#cooldownMs = wait
-    this.#openedAt = Date.now()
-    const failures = this.#failures
-    this.#failures = 0
-    if (this.#timer) clearTimeout(this.#timer)
-    this.#timer = setTimeout(() => {
-      this.#timer = null
-      this.#probeInFlight = false
-      this.#transition(CircuitState.HALF_OPEN)
+    const timer = setTimeout(() => {
+      this.#transition({ kind: CircuitState.HALF_OPEN, reopens, probeInFlight: false })
     }, wait)
     // A pool whose only remaining handle is a breaker timer must not keep the process alive.
-    this.#timer.unref()
-    this.#state = CircuitState.OPEN
+    timer.unref()
+    this.#state = { kind: CircuitState.OPEN, openedAt: Date.now(), cooldownMs: wait, reopens, timer }
     this.#options.onStateChange?.(CircuitState.OPEN, { cooldownMs: wait, failures })
   }
 
-  #transition(state: CircuitState): void {
+  #transition(state: BreakerState): void {
     this.#state = state
-    this.#options.onStateChange?.(state, { cooldownMs: null, failures: this.#failures })
+    this.#options.onStateChange?.(state.kind, { cooldownMs: null, failures: 0 })
   }
 }

@@ -95,6 +95,12 @@ export const LoadBalancingSchema = z.strictObject({
   retry_budget_window_seconds: positiveSeconds(10),
   /** Tasks allowed to wait when every eligible worker is full; more fail with POOL_ERR_QUEUE_FULL. */
   max_queued_tasks: count(1000, 0, 10_000_000),
+  /** A worker that joins (or whose circuit closes) ramps from 10% to its full share over this many seconds; 0 = off. */
+  slow_start_seconds: seconds(0),
+  /** Most of a priority tier that open circuits and silent health checks may take out; more and the tier panics. */
+  max_ejection_percent: z.number().min(0, between(0, 100)).max(100, between(0, 100)).default(50),
+  /** Decay time of the peak-EWMA latency estimate (how fast a worker's slow spell is forgotten). */
+  latency_decay_seconds: positiveSeconds(10),
 })
 /** `load_balancing:` as written in YAML. */
 export type LoadBalancingInput = z.input<typeof LoadBalancingSchema>

@@ -3,8 +3,8 @@ import { PoolError, PoolErrorCode } from '../errors.js'
 import { LoadBalancingSchema, PoolSectionSchema } from './config-schema.js'
 import { configErrorMap, formatIssues } from './format-issues.js'
 
-/** One worker, normalised: a validated base URL and every default applied. */
-export interface WorkerConfig {
+/** One worker entry of the pool's config, normalised: a validated base URL and every default applied. */
+export interface WorkerEntry {
   id: string
   /** Base URL without a trailing slash and without credentials, e.g. `http://10.0.0.5:8081`. */
   url: string
@@ -39,6 +39,12 @@ export interface LoadBalancingConfig {
   retryBudgetMinRetries: number
   retryBudgetWindowMs: number
   maxQueuedTasks: number
+  /** Ramp of a worker that joins or whose circuit closes; 0 = none. */
+  slowStartMs: number
+  /** Share of a priority tier that open circuits and silent health checks may take out before the tier panics. */
+  maxEjectionPercent: number
+  /** Decay time of the peak-EWMA latency estimate that balances within a tier. */
+  latencyDecayMs: number
 }
 
 /** Where a config came from. */
@@ -49,7 +55,7 @@ export type ConfigSource =
 
 /** A validated pool config. */
 export interface PoolConfig {
-  workers: WorkerConfig[]
+  workers: WorkerEntry[]
   loadBalancing: LoadBalancingConfig
   source: ConfigSource
   /** Things the operator should know that did not stop loading (logged at WARN by the pool). */
@@ -66,8 +72,8 @@ export class PoolConfigError extends PoolError {
   }
 }
 
-/** Options of {@link parseWorkerConfig}. */
-export interface ParseWorkerConfigOptions {
+/** Options of {@link parsePoolConfig}. */
+export interface ParsePoolConfigOptions {
   /** Where the object came from (file path or `config object`), used in error messages. */
   where?: string
   source?: ConfigSource
@@ -79,7 +85,7 @@ export interface ParseWorkerConfigOptions {
  * Validates a parsed config document in either form (`workers:` at the top, or under `npu:`) and returns it
  * normalised. Throws {@link PoolConfigError} naming every bad field (`workers[1].priority: must be between 1 and 10`).
  */
-export function parseWorkerConfig(document: unknown, options: ParseWorkerConfigOptions = {}): PoolConfig {
+export function parsePoolConfig(document: unknown, options: ParsePoolConfigOptions = {}): PoolConfig {
   const where = options.where ?? 'config'
   const fail = (issues: string[]): never => {
     throw new PoolConfigError(where, issues)
@@ -114,7 +120,7 @@ export function parseWorkerConfig(document: unknown, options: ParseWorkerConfigO
   const issues: string[] = []
   const seen = new Map<string, number>()
   const defaultToken = parsed.data.auth_token ?? nonEmpty((options.env ?? process.env).NPU_WORKER_TOKEN)
-  const workers: WorkerConfig[] = []
+  const workers: WorkerEntry[] = []
   parsed.data.workers.forEach((entry, index) => {
     const path = at(`workers[${index}]`)
     const first = seen.get(entry.id)
@@ -184,6 +190,9 @@ function toLoadBalancing(parsed: z.output<typeof LoadBalancingSchema>): LoadBala
     retryBudgetMinRetries: parsed.retry_budget_min_retries,
     retryBudgetWindowMs: ms(parsed.retry_budget_window_seconds),
     maxQueuedTasks: parsed.max_queued_tasks,
+    slowStartMs: ms(parsed.slow_start_seconds),
+    maxEjectionPercent: parsed.max_ejection_percent,
+    latencyDecayMs: ms(parsed.latency_decay_seconds),
   }
 }
 
@@ -200,7 +209,7 @@ function nonEmpty(value: string | undefined): string | undefined {
  * Checks a worker base URL: http(s) only, a host, no credentials (they would leak into logs and admin
  * routes: use `auth_token`), no query or fragment. Returns the normalised parts or a message.
  */
-export function parseWorkerUrl(raw: string): Pick<WorkerConfig, 'url' | 'origin' | 'basePath'> | string {
+export function parseWorkerUrl(raw: string): Pick<WorkerEntry, 'url' | 'origin' | 'basePath'> | string {
   let parsed: URL
   try {
     parsed = new URL(raw)

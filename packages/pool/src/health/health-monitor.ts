@@ -1,11 +1,5 @@
-/** A worker as the monitor sees it: something to probe, single-flight. */
-export interface HealthCheckTarget {
-  /** The check in progress for this worker, shared by everyone who asks (single-flight). */
-  healthCheck: Promise<void> | null
-}
-
 /** Settings of {@link HealthMonitor}. */
-export interface HealthMonitorOptions<T extends HealthCheckTarget> {
+export interface HealthMonitorOptions<T extends object> {
   /** Milliseconds between rounds (±10% jitter); 0 = no background rounds. */
   intervalMs: number
   /** Runs one probe and applies its result; must not throw (a failed probe is a result). */
@@ -25,7 +19,9 @@ const JITTER = 0.1
  * step), all workers concurrently, each check single-flight per worker so an on-demand check and a round
  * never probe the same worker twice at once.
  */
-export class HealthMonitor<T extends HealthCheckTarget> {
+export class HealthMonitor<T extends object> {
+  /** The check in progress per worker, shared by everyone who asks (single-flight). */
+  readonly #inFlight = new Map<T, Promise<void>>()
   #timer: NodeJS.Timeout | null = null
   #running = false
   #options: Required<HealthMonitorOptions<T>>
@@ -64,14 +60,15 @@ export class HealthMonitor<T extends HealthCheckTarget> {
 
   /** Checks one worker now, or joins the check already in progress for it. */
   check(target: T): Promise<void> {
-    if (target.healthCheck) return target.healthCheck
+    const running = this.#inFlight.get(target)
+    if (running) return running
     const run = this.#options
       .check(target)
       .catch((error: unknown) => this.#options.onError(target, error))
       .finally(() => {
-        target.healthCheck = null
+        this.#inFlight.delete(target)
       })
-    target.healthCheck = run
+    this.#inFlight.set(target, run)
     return run
   }
 

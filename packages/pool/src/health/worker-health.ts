@@ -1,5 +1,6 @@
 import type { HealthResponse, HealthStatus, Load } from '@npu-fleet/protocol'
 import type { HealthProbeResult } from './health-probe.js'
+import { HealthStanding } from './health-standing.js'
 
 /** Thresholds for turning checks into up/down (hysteresis against flapping). */
 export interface HealthThresholds {
@@ -20,16 +21,6 @@ export type HealthState =
   | { readonly kind: 'up' }
   /** Marked down; `cause` is the kind of the check that did it. */
   | { readonly kind: 'down'; readonly cause: DownCause }
-
-/**
- * Where health puts a worker for routing, as selection reads it (a number: read on every request):
- * 0 and 1 are in rotation (healthy before degraded); 2 is down by checks that got no answer while the
- * worker's identity still holds (the ejection cap may route to it); 3 is out (never checked, says itself it
- * cannot serve, or did not answer as a compatible npu-worker).
- */
-export const HealthStanding = { HEALTHY: 0, DEGRADED: 1, SILENT: 2, OUT: 3 } as const
-/** One of {@link HealthStanding}'s values. */
-export type HealthStanding = (typeof HealthStanding)[keyof typeof HealthStanding]
 
 /** What a recorded check changed: up, down, or refused (answered, but not as a compatible npu-worker). */
 export type HealthTransition = 'up' | 'down' | 'refused' | null

@@ -2,8 +2,9 @@ import type { BreakerPermit } from '../breaker/circuit-breaker.js'
 import { PoolError, PoolErrorCode } from '../errors.js'
 import type { WaitEntry, WaitList } from '../wait/wait-queue.js'
 import { WaitQueue } from '../wait/wait-queue.js'
-import type { PoolWorker } from '../workers/pool-worker.js'
-import { type SelectionMiss, WorkerSelector, type WorkNeed } from './worker-selector.js'
+import type { TierPanic } from './ejection-cap.js'
+import type { LeaseWorker, WorkNeed } from './selectable-worker.js'
+import { type SelectionMiss, WorkerSelector } from './worker-selector.js'
 
 /** A need as the pool caches it: what to select by, which wait list, which path to call. */
 export interface RoutedNeed extends WorkNeed {
@@ -13,39 +14,43 @@ export interface RoutedNeed extends WorkNeed {
   readonly path: string
 }
 
-/** A reserved slot on one worker: counted in its `active`, and the breaker permit that came with it. */
-export interface Lease {
-  readonly worker: PoolWorker
+/** A reserved slot on one worker: counted in its slots, and the breaker permit that came with it. */
+export interface Lease<W extends LeaseWorker = LeaseWorker> {
+  readonly worker: W
   readonly permit: BreakerPermit
+  /** True when the worker was ejected (circuit or silent health) and routed to under the ejection cap. */
+  readonly panic: boolean
 }
 
 /** How an attempt ended, for the breaker. */
 export type LeaseVerdict = 'success' | 'failure' | 'neutral'
 
 /** Settings of {@link WorkerLeases}. */
-export interface WorkerLeasesOptions {
+export interface WorkerLeasesOptions<W extends LeaseWorker> {
   /** Bound of the wait queue (read on every enqueue, so reloads apply). */
   maxQueued: () => number
   /** True when the worker's last health check is too old to route by. */
-  isStale: (worker: PoolWorker, now: number) => boolean
+  isStale: (worker: W, now: number) => boolean
   /** Runs (or joins) an on-demand health check. */
-  check: (worker: PoolWorker) => Promise<void>
+  check: (worker: W) => Promise<void>
+  /** The ejection cap selection consults (default: never panics). */
+  cap?: TierPanic
 }
 
-class Waiter implements WaitEntry {
+class Waiter<W extends LeaseWorker> implements WaitEntry {
   prev: WaitEntry | null = null
   next: WaitEntry | null = null
   list: WaitList | null = null
   timer: NodeJS.Timeout | null = null
   onAbort: (() => void) | null = null
-  resolve!: (lease: Lease) => void
+  resolve!: (lease: Lease<W>) => void
   reject!: (error: PoolError) => void
 
   constructor(
     readonly key: string,
     readonly seq: number,
     readonly need: RoutedNeed,
-    readonly tried: readonly PoolWorker[],
+    readonly tried: readonly W[],
     readonly signal: AbortSignal | undefined,
     readonly since: number,
   ) {}
@@ -59,17 +64,20 @@ const MAX_SKIPPED = 32
  * eligible worker is full, probing or backing off), parks the task in a bounded FIFO with its deadline and
  * hands it the next slot that frees. Never overloads a worker beyond `max_concurrent_tasks`.
  */
-export class WorkerLeases {
+export class WorkerLeases<W extends LeaseWorker = LeaseWorker> {
   /** The workers selection runs over (replaced on reload). */
-  workers: readonly PoolWorker[] = []
-  readonly #selector = new WorkerSelector()
+  workers: readonly W[] = []
+  readonly #selector: WorkerSelector
   readonly #queue = new WaitQueue()
-  readonly #options: WorkerLeasesOptions
+  readonly #options: WorkerLeasesOptions<W>
+  /** Wakes waiting tasks when a worker's Retry-After ends. */
+  readonly #backoffTimers = new Map<W, NodeJS.Timeout>()
   #pumping = false
   #pumpAgain = false
 
-  constructor(options: WorkerLeasesOptions) {
+  constructor(options: WorkerLeasesOptions<W>) {
     this.#options = options
+    this.#selector = new WorkerSelector(options.cap)
   }
 
   /** Tasks waiting for a slot. */
@@ -81,11 +89,11 @@ export class WorkerLeases {
    * The synchronous fast path: a slot at once when an eligible worker has room and fresh health, else
    * undefined (then call {@link acquire}). Saves a promise per request when the fleet is not saturated.
    */
-  tryAcquire(need: RoutedNeed, tried: readonly PoolWorker[]): Lease | undefined {
+  tryAcquire(need: RoutedNeed, tried: readonly W[]): Lease<W> | undefined {
     const now = Date.now()
     const worker = this.#selector.select(this.workers, need, now, tried)
     if (worker === undefined || this.#options.isStale(worker, now)) return undefined
-    return reserve(worker)
+    return reserve(worker, this.#selector.panicked)
   }
 
   /**
@@ -95,11 +103,11 @@ export class WorkerLeases {
    */
   async acquire(
     need: RoutedNeed,
-    tried: readonly PoolWorker[],
+    tried: readonly W[],
     deadline: number,
     signal: AbortSignal | undefined,
     seq: number,
-  ): Promise<Lease> {
+  ): Promise<Lease<W>> {
     for (let round = 0; ; round++) {
       const now = Date.now()
       const worker = this.#selector.select(this.workers, need, now, tried)
@@ -109,7 +117,7 @@ export class WorkerLeases {
           await this.#options.check(worker)
           continue
         }
-        return reserve(worker)
+        return reserve(worker, this.#selector.panicked)
       }
       const miss = this.#selector.miss
       if (miss !== 'busy') {
@@ -133,10 +141,10 @@ export class WorkerLeases {
     }
   }
 
-  /** Returns a slot: the worker's `active` drops, the breaker hears the verdict, and a waiting task may take it. */
-  release(lease: Lease, verdict: LeaseVerdict): void {
+  /** Returns a slot: the worker's count drops, the breaker hears the verdict, and a waiting task may take it. */
+  release(lease: Lease<W>, verdict: LeaseVerdict): void {
     const { worker, permit } = lease
-    worker.active--
+    worker.slots.give()
     if (verdict === 'success') worker.breaker.recordSuccess(permit)
     else if (verdict === 'failure') worker.breaker.recordFailure(permit)
     else worker.breaker.release(permit)
@@ -144,18 +152,26 @@ export class WorkerLeases {
   }
 
   /** Keeps `worker` out of selection until `until` (Retry-After), then wakes waiting tasks. */
-  backOff(worker: PoolWorker, until: number): void {
-    if (until <= worker.backoffUntil) return
-    worker.backoffUntil = until
-    if (worker.backoffTimer) clearTimeout(worker.backoffTimer)
-    worker.backoffTimer = setTimeout(
+  backOff(worker: W, until: number): void {
+    if (!worker.slots.backOff(until)) return
+    const previous = this.#backoffTimers.get(worker)
+    if (previous) clearTimeout(previous)
+    const timer = setTimeout(
       () => {
-        worker.backoffTimer = null
+        this.#backoffTimers.delete(worker)
         this.pump()
       },
       Math.max(1, until - Date.now()),
     )
-    worker.backoffTimer.unref()
+    timer.unref()
+    this.#backoffTimers.set(worker, timer)
+  }
+
+  /** Drops the worker's back-off timer (it was removed, or the pool is closing). */
+  forget(worker: W): void {
+    const timer = this.#backoffTimers.get(worker)
+    if (timer) clearTimeout(timer)
+    this.#backoffTimers.delete(worker)
   }
 
   /** Gives free slots to waiting tasks, oldest first per task type or model; fails those nobody can ever serve. */
@@ -180,8 +196,8 @@ export class WorkerLeases {
   /** Fails every waiting task with `error` (pool closing). */
   rejectAll(error: PoolError): void {
     for (const list of this.#queue.lists()) {
-      for (let entry = list.head as Waiter | null; entry !== null; ) {
-        const next = entry.next as Waiter | null
+      for (let entry = list.head as Waiter<W> | null; entry !== null; ) {
+        const next = entry.next as Waiter<W> | null
         this.#settle(entry)
         entry.reject(error)
         entry = next
@@ -191,13 +207,13 @@ export class WorkerLeases {
 
   #pumpList(list: WaitList, now: number): void {
     let skipped = 0
-    let entry = list.head as Waiter | null
+    let entry = list.head as Waiter<W> | null
     while (entry !== null && skipped < MAX_SKIPPED) {
-      const next = entry.next as Waiter | null
+      const next = entry.next as Waiter<W> | null
       const worker = this.#selector.select(this.workers, entry.need, now, entry.tried)
       if (worker !== undefined) {
         this.#settle(entry)
-        entry.resolve(reserve(worker))
+        entry.resolve(reserve(worker, this.#selector.panicked))
       } else if (this.#selector.miss === 'busy') {
         // Without a tried-list this head sees exactly what everyone behind it sees: nothing is free.
         if (entry.tried.length === 0) return
@@ -212,14 +228,14 @@ export class WorkerLeases {
 
   #wait(
     need: RoutedNeed,
-    tried: readonly PoolWorker[],
+    tried: readonly W[],
     deadline: number,
     signal: AbortSignal | undefined,
     seq: number,
     front: boolean,
-  ): Promise<Lease> {
-    return new Promise<Lease>((resolve, reject) => {
-      const waiter = new Waiter(need.key, seq, need, tried, signal, Date.now())
+  ): Promise<Lease<W>> {
+    return new Promise<Lease<W>>((resolve, reject) => {
+      const waiter = new Waiter<W>(need.key, seq, need, tried, signal, Date.now())
       waiter.resolve = resolve
       waiter.reject = reject
       if (signal) {
@@ -252,7 +268,7 @@ export class WorkerLeases {
   }
 
   /** Takes the waiter out of the queue and drops its timer and listener; false if it already left. */
-  #settle(waiter: Waiter): boolean {
+  #settle(waiter: Waiter<W>): boolean {
     if (!this.#queue.remove(waiter)) return false
     if (waiter.timer) clearTimeout(waiter.timer)
     if (waiter.onAbort) waiter.signal?.removeEventListener('abort', waiter.onAbort)
@@ -260,12 +276,13 @@ export class WorkerLeases {
   }
 }
 
-function reserve(worker: PoolWorker): Lease {
-  const permit = worker.breaker.acquire()
-  // Selection checked `admits` in this same synchronous turn, so a permit is always there.
+function reserve<W extends LeaseWorker>(worker: W, panic: boolean): Lease<W> {
+  // Selection checked the breaker in this same synchronous turn: a permit is there, or the ejection cap lets
+  // the request past the circuit.
+  const permit = worker.breaker.acquire() ?? (panic ? worker.breaker.bypass() : null)
   if (permit === null) throw new Error(`internal: worker ${worker.id} selected without a breaker permit`)
-  worker.active++
-  return { worker, permit }
+  worker.slots.take()
+  return { worker, permit, panic }
 }
 
 function describe(need: WorkNeed): string {

@@ -1,31 +1,7 @@
-import type { CircuitState } from '../breaker/circuit-breaker.js'
-
-/** What a task needs from a worker: a task type (`/v1/tasks/{type}`) or a model (`/v2/models/{name}`). */
-export interface WorkNeed {
-  readonly kind: 'task' | 'model'
-  readonly name: string
-  /** Small stable number the pool gives each need it routes often (lets workers memoise `serves`); -1 when none. */
-  readonly index?: number
-}
-
-/** The fields selection reads; `PoolWorker` implements it (tests build plain objects). */
-export interface SelectableWorker {
-  readonly id: string
-  readonly enabled: boolean
-  /** 1-10, higher first. */
-  readonly priority: number
-  /** Requests in flight from this pool. */
-  readonly active: number
-  readonly maxConcurrent: number
-  /** 0 healthy, 1 degraded, -1 down or never checked. */
-  readonly healthRank: number
-  /** `Date.now()` before which the worker asked not to get traffic (Retry-After); 0 when none. */
-  readonly backoffUntil: number
-  /** Position of `id` in the sorted ids: ties broken without string compares. */
-  readonly idOrder: number
-  readonly breaker: { readonly admits: boolean; readonly state: CircuitState }
-  serves(need: WorkNeed): boolean
-}
+import { CircuitState } from '../breaker/circuit-breaker.js'
+import { HealthStanding } from '../health/health-standing.js'
+import type { TierPanic } from './ejection-cap.js'
+import type { SelectableWorker, WorkNeed } from './selectable-worker.js'
 
 /** Why {@link WorkerSelector.select} found nobody. */
 export type SelectionMiss =
@@ -39,16 +15,29 @@ export type SelectionMiss =
   | 'none'
 
 const NO_EXCLUSIONS: readonly SelectableWorker[] = []
+const NEVER_PANIC: TierPanic = { panicking: () => false }
+// Finagle's rule for a worker without a latency sample: free while idle (so it gets one request and a sample),
+// then dearer than any measured worker per request in flight, so a cold worker is never piled on.
+const COLD_PENALTY = 1e9
 
 /**
- * Picks the worker for one request in a single allocation-free pass: eligible (enabled, health up, circuit
- * CLOSED or HALF_OPEN with the probe free, below its concurrency cap, not backing off, serving the need, not
- * already tried), then highest priority, fewest active, healthy before degraded, lowest id. After a miss,
- * {@link miss} says whether waiting can help.
+ * Picks the worker for one request in a single allocation-free pass. Eligible: enabled, in rotation by health
+ * and identity, circuit CLOSED or HALF_OPEN with the probe free, below its cap (scaled while it slow-starts),
+ * not backing off, serving the need, not already tried; in a tier past its ejection cap, also its ejected
+ * workers (open circuit, silent health checks). Then: the highest priority; within it the lowest expected
+ * completion, peak-EWMA latency × (requests in flight + 1) (divided by the slow-start share); then healthy
+ * before degraded before ejected; then the lowest id. After a miss, {@link miss} says whether waiting can help.
  */
 export class WorkerSelector {
   /** Reason of the last miss (meaningful only after `select` returned undefined). */
   miss: SelectionMiss = 'none'
+  /** True when the last pick is a worker its circuit or health had ejected (routed under the ejection cap). */
+  panicked = false
+  readonly #cap: TierPanic
+
+  constructor(cap: TierPanic = NEVER_PANIC) {
+    this.#cap = cap
+  }
 
   /** The best eligible worker, or undefined (then read {@link miss}). Reserves nothing. */
   select<W extends SelectableWorker>(
@@ -58,32 +47,72 @@ export class WorkerSelector {
     exclude: readonly SelectableWorker[] = NO_EXCLUSIONS,
   ): W | undefined {
     let best: W | undefined
+    let bestCost = -1
+    let bestRank = 0
     let busy = false
     let tried = false
     let up = false
     for (let i = 0; i < workers.length; i++) {
       const w = workers[i] as W
-      if (!w.enabled || w.healthRank < 0 || w.breaker.state === 'open') continue
+      if (!w.enabled) continue
+      const standing = w.standing
+      if (standing === HealthStanding.OUT) continue
+      const state = w.breaker.state
+      let ejected = standing === HealthStanding.SILENT || state === CircuitState.OPEN
+      if (ejected && !this.#cap.panicking(w.priority)) continue
       up = true
       if (!w.serves(need)) continue
       if (exclude.length > 0 && exclude.includes(w)) {
         tried = true
         continue
       }
-      if (w.active >= w.maxConcurrent || !w.breaker.admits || w.backoffUntil > now) {
+      const slots = w.slots
+      const share = w.warmup.factor(now)
+      const cap =
+        share < 1 ? Math.max(1, Math.ceil(slots.maxConcurrentTasks * share)) : slots.maxConcurrentTasks
+      if (slots.activeTasks >= cap || slots.backoffUntil > now) {
         busy = true
         continue
       }
-      if (best === undefined || better(w, best)) best = w
+      if (state === CircuitState.HALF_OPEN && !w.breaker.admits) {
+        // Its one probe is out: wait for it, unless the tier is in panic.
+        if (!this.#cap.panicking(w.priority)) {
+          busy = true
+          continue
+        }
+        ejected = true
+      }
+      const rank = ejected ? 2 : standing
+      if (best === undefined || w.priority > best.priority) {
+        best = w
+        bestCost = -1
+        bestRank = rank
+        this.panicked = ejected
+        continue
+      }
+      if (w.priority < best.priority) continue
+      // Costs only for workers of the best tier so far, and the incumbent's only once.
+      const c = cost(w, now, share)
+      if (bestCost < 0) bestCost = cost(best, now, best.warmup.factor(now))
+      if (
+        c < bestCost ||
+        (c === bestCost && (rank < bestRank || (rank === bestRank && w.idOrder < best.idOrder)))
+      ) {
+        best = w
+        bestCost = c
+        bestRank = rank
+        this.panicked = ejected
+      }
     }
     if (best === undefined) this.miss = busy ? 'busy' : tried ? 'tried' : up ? 'unsupported' : 'none'
     return best
   }
 }
 
-function better(a: SelectableWorker, b: SelectableWorker): boolean {
-  if (a.priority !== b.priority) return a.priority > b.priority
-  if (a.active !== b.active) return a.active < b.active
-  if (a.healthRank !== b.healthRank) return a.healthRank < b.healthRank
-  return a.idOrder < b.idOrder
+/** Expected completion: peak-EWMA latency × (in flight + 1), dearer while slow-starting. */
+function cost(w: SelectableWorker, now: number, share: number): number {
+  const estimate = w.latency.estimate(now)
+  const active = w.slots.activeTasks
+  const load = estimate > 0 ? estimate * (active + 1) : active === 0 ? 0 : COLD_PENALTY + active
+  return share < 1 ? load / share : load
 }

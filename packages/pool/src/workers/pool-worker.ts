@@ -1,72 +1,79 @@
 import { CircuitBreaker, type CircuitBreakerOptions } from '../breaker/circuit-breaker.js'
-import type { LoadBalancingConfig, WorkerConfig } from '../config/pool-config.js'
-import type { HealthCheckTarget } from '../health/health-monitor.js'
+import type { LoadBalancingConfig, WorkerEntry } from '../config/pool-config.js'
+import type { HealthStanding } from '../health/health-standing.js'
 import { WorkerHealth } from '../health/worker-health.js'
-import type { SelectableWorker, WorkNeed } from '../selection/worker-selector.js'
-import { LatencyWindow } from '../stats/latency-window.js'
+import { PeakEwma } from '../selection/peak-ewma.js'
+import type { LeaseWorker, WorkNeed } from '../selection/selectable-worker.js'
+import { SlowStart } from '../selection/slow-start.js'
+import { TaskSlots } from '../selection/task-slots.js'
+import { WorkerTraffic } from '../stats/worker-traffic.js'
 import { WorkerTransport } from '../transport/worker-transport.js'
 
 /** How many needs (task types, models) a worker memoises `serves` answers for; more are looked up each time. */
 export const MAX_MEMOISED_NEEDS = 1024
 
-/** Per-worker counters (attempts this pool sent to the worker). */
-export interface WorkerCounters {
-  /** Attempts sent. */
-  requests: number
-  successes: number
-  /** Attempts that failed in a way held against the worker (what opens its circuit). */
-  failures: number
-  /** Attempts the worker refused as bad input (4xx): not its fault. */
-  rejected: number
-  /** Attempts it turned away with back-pressure or not-serving (429/503): not counted as failures. */
-  deferred: number
-}
-
 /**
- * One worker's runtime state in the pool: its config, circuit breaker, health, in-flight count, counters,
- * latency window and transport. Selection reads it; the pool is the only writer.
+ * One worker in the pool. It holds the parts and each part has one writer: the entry, order, transport and
+ * retirement belong to the membership (reload); `health` to the health checks; `breaker` and `slots` to the
+ * leases; `latency` and `traffic` to the attempt dispatcher; `warmup` to the pool's circuit and health hooks.
+ * Selection reads it through {@link LeaseWorker}.
  */
-export class PoolWorker implements SelectableWorker, HealthCheckTarget {
+export class PoolWorker implements LeaseWorker {
   readonly id: string
-  config: WorkerConfig
-  enabled: boolean
-  priority: number
-  maxConcurrent: number
-  idOrder = 0
-  active = 0
-  backoffUntil = 0
-  /** Set when a reload removed the worker: it gets no new traffic and closes once drained. */
-  removed = false
-  healthCheck: Promise<void> | null = null
   readonly breaker: CircuitBreaker
   readonly health = new WorkerHealth()
-  readonly counters: WorkerCounters = { requests: 0, successes: 0, failures: 0, rejected: 0, deferred: 0 }
-  readonly latency = new LatencyWindow()
-  transport: WorkerTransport
-  /** Wakes waiting tasks when a Retry-After ends. */
-  backoffTimer: NodeJS.Timeout | null = null
+  readonly slots: TaskSlots
+  readonly latency: PeakEwma
+  readonly warmup = new SlowStart()
+  readonly traffic = new WorkerTraffic()
+  #entry: WorkerEntry
+  #transport: WorkerTransport
+  #idOrder = 0
+  #retired = false
   // serves() answers by need index: 0 unknown, 1 yes, 2 no; reset when the capability lists change.
   readonly #serving = new Uint8Array(MAX_MEMOISED_NEEDS)
   #servingVersion = -1
 
   constructor(
-    config: WorkerConfig,
+    entry: WorkerEntry,
     loadBalancing: LoadBalancingConfig,
     breakerHooks: Pick<CircuitBreakerOptions, 'onStateChange' | 'random'>,
   ) {
-    this.id = config.id
-    this.config = config
-    this.enabled = config.enabled
-    this.priority = config.priority
-    this.maxConcurrent = config.maxConcurrentTasks
+    this.id = entry.id
+    this.#entry = entry
     this.breaker = new CircuitBreaker({ ...breakerSettings(loadBalancing), ...breakerHooks })
-    this.transport = newTransport(config)
+    this.slots = new TaskSlots(entry.maxConcurrentTasks)
+    this.latency = new PeakEwma(loadBalancing.latencyDecayMs)
+    this.#transport = newTransport(entry)
   }
 
-  /** 0 healthy, 1 degraded, -1 out of rotation (selection's health order). */
-  get healthRank(): number {
-    const standing = this.health.standing
-    return standing <= 1 ? standing : -1
+  /** Its config entry. */
+  get entry(): WorkerEntry {
+    return this.#entry
+  }
+  /** `enabled` from its entry. */
+  get enabled(): boolean {
+    return this.#entry.enabled
+  }
+  /** `priority` from its entry. */
+  get priority(): number {
+    return this.#entry.priority
+  }
+  /** Position of its id among the sorted ids (selection's last tie-break). */
+  get idOrder(): number {
+    return this.#idOrder
+  }
+  /** Routing standing from health and identity. */
+  get standing(): HealthStanding {
+    return this.health.standing
+  }
+  /** Its HTTP side (replaced when the cap or token changes). */
+  get transport(): WorkerTransport {
+    return this.#transport
+  }
+  /** True once a reload removed it: no new traffic, it closes once drained. */
+  get retired(): boolean {
+    return this.#retired
   }
 
   /** True when its last /health listed the task type or the model as ready. */
@@ -85,26 +92,36 @@ export class PoolWorker implements SelectableWorker, HealthCheckTarget {
     return yes
   }
 
-  #lookup(need: WorkNeed): boolean {
-    return need.kind === 'task' ? this.health.tasks.has(need.name) : this.health.models.has(need.name)
+  /** Sets its place among the sorted ids (membership, after every reload). */
+  placeAt(idOrder: number): void {
+    this.#idOrder = idOrder
   }
 
   /**
-   * Applies a reloaded config of the same worker (same id and URL): state, breaker and counters stay. Returns
+   * Applies a reloaded entry of the same worker (same id and URL): state, breaker and counters stay. Returns
    * the old transport when it had to be replaced (connection count or token changed), for the caller to drain.
    */
-  reconfigure(config: WorkerConfig, loadBalancing: LoadBalancingConfig): WorkerTransport | null {
-    const previous = this.config
-    this.config = config
-    this.enabled = config.enabled
-    this.priority = config.priority
-    this.maxConcurrent = config.maxConcurrentTasks
+  reconfigure(entry: WorkerEntry, loadBalancing: LoadBalancingConfig): WorkerTransport | null {
+    const previous = this.#entry
+    this.#entry = entry
+    this.slots.resize(entry.maxConcurrentTasks)
     this.breaker.configure(breakerSettings(loadBalancing))
-    if (previous.maxConcurrentTasks === config.maxConcurrentTasks && previous.authToken === config.authToken)
+    this.latency.configure(loadBalancing.latencyDecayMs)
+    if (previous.maxConcurrentTasks === entry.maxConcurrentTasks && previous.authToken === entry.authToken)
       return null
-    const old = this.transport
-    this.transport = newTransport(config)
+    const old = this.#transport
+    this.#transport = newTransport(entry)
     return old
+  }
+
+  /** Takes it out for good (a reload removed it): its timers stop; in-flight requests finish on the transport. */
+  retire(): void {
+    this.#retired = true
+    this.breaker.dispose()
+  }
+
+  #lookup(need: WorkNeed): boolean {
+    return need.kind === 'task' ? this.health.tasks.has(need.name) : this.health.models.has(need.name)
   }
 }
 
@@ -116,10 +133,10 @@ function breakerSettings(lb: LoadBalancingConfig) {
   }
 }
 
-function newTransport(config: WorkerConfig): WorkerTransport {
+function newTransport(entry: WorkerEntry): WorkerTransport {
   return new WorkerTransport({
-    origin: config.origin,
-    connections: config.maxConcurrentTasks,
-    authToken: config.authToken,
+    origin: entry.origin,
+    connections: entry.maxConcurrentTasks,
+    authToken: entry.authToken,
   })
 }

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { type HealthCheckTarget, HealthMonitor } from '../../src/health/health-monitor.js'
+import { HealthMonitor } from '../../src/health/health-monitor.js'
 
 beforeEach(() => {
   vi.useFakeTimers()
@@ -8,16 +8,13 @@ afterEach(() => {
   vi.useRealTimers()
 })
 
-interface Target extends HealthCheckTarget {
+interface Target {
   id: string
 }
 
 describe('HealthMonitor', () => {
   it('runs rounds every interval with jitter, on all workers concurrently', async () => {
-    const targets: Target[] = [
-      { id: 'a', healthCheck: null },
-      { id: 'b', healthCheck: null },
-    ]
+    const targets: Target[] = [{ id: 'a' }, { id: 'b' }]
     const started: string[] = []
     const inFlight = new Set<string>()
     let maxInFlight = 0
@@ -50,7 +47,7 @@ describe('HealthMonitor', () => {
     const ticks: number[] = []
     const monitor = new HealthMonitor<Target>({
       intervalMs: 10_000,
-      targets: () => [{ id: 'a', healthCheck: null }],
+      targets: () => [{ id: 'a' }],
       random: () => 0.999_999,
       check: async () => {
         ticks.push(Date.now())
@@ -64,7 +61,7 @@ describe('HealthMonitor', () => {
   })
 
   it('is single-flight per worker: an on-demand check joins the one in progress', async () => {
-    const target: Target = { id: 'a', healthCheck: null }
+    const target: Target = { id: 'a' }
     let calls = 0
     const monitor = new HealthMonitor<Target>({
       intervalMs: 0,
@@ -81,7 +78,6 @@ describe('HealthMonitor', () => {
     await vi.advanceTimersByTimeAsync(50)
     await Promise.all([first, second, round])
     expect(calls).toBe(1)
-    expect(target.healthCheck).toBeNull()
     // Once finished, the next call probes again.
     const third = monitor.check(target)
     expect(third).not.toBe(first)
@@ -94,7 +90,7 @@ describe('HealthMonitor', () => {
     let calls = 0
     const monitor = new HealthMonitor<Target>({
       intervalMs: 0,
-      targets: () => [{ id: 'a', healthCheck: null }],
+      targets: () => [{ id: 'a' }],
       random: () => 0.5,
       check: async () => {
         calls++

@@ -1,7 +1,8 @@
 import type { HealthResponse } from '@npu-fleet/protocol'
 import { describe, expect, it } from 'vitest'
 import type { HealthProbeResult } from '../../src/health/health-probe.js'
-import { HealthStanding, WorkerHealth } from '../../src/health/worker-health.js'
+import { HealthStanding } from '../../src/health/health-standing.js'
+import { WorkerHealth } from '../../src/health/worker-health.js'
 
 const body = (
   status: HealthResponse['status'],

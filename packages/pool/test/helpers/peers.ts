@@ -32,6 +32,8 @@ export type PeerMode =
   | 'future-protocol'
   /** Valid /health and 200 infer answers until SIGUSR2, then /health answers as another service. */
   | 'turncoat'
+  /** Valid /health and 200 infer answers; after SIGUSR2 /health never answers (inference still does). */
+  | 'mute-health'
 
 /** A scripted peer process on a loopback port. */
 export interface Peer {

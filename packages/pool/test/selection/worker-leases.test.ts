@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { defaultLoadBalancing, parseWorkerConfig } from '../../src/config/pool-config.js'
+import { defaultLoadBalancing, parsePoolConfig } from '../../src/config/pool-config.js'
 import type { PoolError } from '../../src/errors.js'
+import { EjectionCap } from '../../src/selection/ejection-cap.js'
 import { type Lease, type RoutedNeed, WorkerLeases } from '../../src/selection/worker-leases.js'
 import { PoolWorker } from '../../src/workers/pool-worker.js'
 
@@ -16,7 +17,7 @@ let maxQueued = 10
 function makeWorkers(
   specs: Array<{ id: string; max?: number; priority?: number; tasks?: string[] }>,
 ): PoolWorker[] {
-  const config = parseWorkerConfig(
+  const config = parsePoolConfig(
     {
       workers: specs.map((s) => ({
         id: s.id,
@@ -30,7 +31,7 @@ function makeWorkers(
   )
   workers = config.workers.map((wc, i) => {
     const w = new PoolWorker(wc, defaultLoadBalancing(), { random: () => 0 })
-    w.idOrder = i
+    w.placeAt(i)
     w.health.record(
       {
         kind: 'serving',
@@ -63,8 +64,13 @@ function makeWorkers(
   return workers
 }
 
-function leases(list: PoolWorker[]) {
-  const l = new WorkerLeases({ maxQueued: () => maxQueued, isStale: () => false, check: async () => {} })
+function leases(list: PoolWorker[], cap?: EjectionCap) {
+  const l = new WorkerLeases<PoolWorker>({
+    maxQueued: () => maxQueued,
+    isStale: () => false,
+    check: async () => {},
+    ...(cap ? { cap } : {}),
+  })
   l.workers = list
   return l
 }
@@ -80,7 +86,7 @@ afterEach(async () => {
 
 let seq = 0
 const acquire = (
-  l: WorkerLeases,
+  l: WorkerLeases<PoolWorker>,
   need = mlp,
   tried: PoolWorker[] = [],
   deadlineMs = 5000,
@@ -88,7 +94,7 @@ const acquire = (
 ) => l.acquire(need, tried, Date.now() + deadlineMs, signal, ++seq)
 
 /** Records `name` in `order` when the lease arrives. */
-const noting = (order: unknown[], name: unknown) => (lease: Lease) => {
+const noting = (order: unknown[], name: unknown) => (lease: Lease<PoolWorker>) => {
   order.push(name)
   return lease
 }
@@ -100,13 +106,13 @@ describe('WorkerLeases', () => {
     const order: number[] = []
     const pending = [1, 2, 3, 4].map((n) => acquire(l).then(noting(order, n)))
     await vi.advanceTimersByTimeAsync(0)
-    expect(a!.active).toBe(2)
+    expect(a!.slots.activeTasks).toBe(2)
     expect(l.waiting).toBe(2)
     const first = await pending[0]!
     l.release(first, 'success')
     await vi.advanceTimersByTimeAsync(0)
     expect(order).toEqual([1, 2, 3])
-    expect(a!.active).toBe(2)
+    expect(a!.slots.activeTasks).toBe(2)
     l.release(await pending[1]!, 'success')
     await vi.advanceTimersByTimeAsync(0)
     expect(order).toEqual([1, 2, 3, 4])
@@ -160,7 +166,7 @@ describe('WorkerLeases', () => {
     const [a] = makeWorkers([{ id: 'a', max: 4 }])
     const l = leases([a!])
     l.backOff(a!, Date.now() + 2000)
-    let got: Lease | null = null
+    let got: Lease<PoolWorker> | null = null
     void acquire(l).then((lease) => {
       got = lease
     })
@@ -191,7 +197,7 @@ describe('WorkerLeases', () => {
     const mlpHeld = await acquire(l, mlp)
     expect([ocrHeld.worker.id, mlpHeld.worker.id]).toEqual(['a', 'b'])
     const ocrWaiting = acquire(l, ocr)
-    let mlpGot: Lease | null = null
+    let mlpGot: Lease<PoolWorker> | null = null
     void acquire(l, mlp).then((lease) => {
       mlpGot = lease
     })
@@ -207,7 +213,7 @@ describe('WorkerLeases', () => {
     const l = leases([a!])
     await expect(acquire(l, ocr)).rejects.toMatchObject({ code: 'POOL_ERR_UNSUPPORTED' })
     await expect(acquire(l, mlp, [a!])).rejects.toMatchObject({ code: 'POOL_ERR_RETRIES_EXHAUSTED' })
-    a!.enabled = false
+    a!.reconfigure({ ...a!.entry, enabled: false }, defaultLoadBalancing())
     await expect(acquire(l)).rejects.toMatchObject({ code: 'POOL_ERR_NO_WORKERS' })
   })
 
@@ -215,7 +221,7 @@ describe('WorkerLeases', () => {
     const [a] = makeWorkers([{ id: 'a' }])
     let stale = true
     const checked: string[] = []
-    const l = new WorkerLeases({
+    const l = new WorkerLeases<PoolWorker>({
       maxQueued: () => 10,
       isStale: () => stale,
       check: async (w) => {
@@ -227,6 +233,29 @@ describe('WorkerLeases', () => {
     const lease = await acquire(l)
     expect(checked).toEqual(['a'])
     expect(lease.worker.id).toBe('a')
+  })
+
+  it('routes past open circuits of a panicking tier with a bypass permit whose result the breaker ignores', async () => {
+    const cap = new EjectionCap(50)
+    const [a, b, c] = makeWorkers([
+      { id: 'a', max: 2 },
+      { id: 'b', max: 2 },
+      { id: 'c', max: 2 },
+    ])
+    const l = leases([a!, b!, c!], cap)
+    for (const w of [a!, b!]) for (let i = 0; i < 5; i++) w.breaker.recordFailure('normal')
+    expect(cap.update([a!, b!, c!]).map((x) => x.panicking)).toEqual([true])
+    const got = [await acquire(l), await acquire(l), await acquire(l), await acquire(l)]
+    expect(got.map((g) => [g.worker.id, g.permit, g.panic]).sort()).toEqual([
+      ['a', 'bypass', true],
+      ['b', 'bypass', true],
+      ['c', 'normal', false],
+      ['c', 'normal', false],
+    ])
+    // A bypassing success does not close a circuit, a bypassing failure does not re-open it.
+    for (const g of got) l.release(g, g.worker.id === 'a' ? 'success' : 'failure')
+    expect([a!.breaker.state, b!.breaker.state, c!.breaker.state]).toEqual(['open', 'open', 'closed'])
+    expect(c!.breaker.consecutiveFailures).toBe(2)
   })
 
   it('fails every waiter on rejectAll (pool closing)', async () => {

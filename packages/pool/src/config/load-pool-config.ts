@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises'
 import { parseAllDocuments } from 'yaml'
-import { type PoolConfig, PoolConfigError, parseWorkerConfig, parseWorkerUrl } from './pool-config.js'
+import { type PoolConfig, PoolConfigError, parsePoolConfig, parseWorkerUrl } from './pool-config.js'
 
 /** Where the pool looks for its config when given no path (relative to the working directory). */
 export const DEFAULT_CONFIG_PATH = 'config/npu_workers.yaml'
@@ -9,20 +9,20 @@ export const DEFAULT_WORKER_URL = 'http://127.0.0.1:8081'
 /** Id of the single worker built from `NPU_WORKER_URL`. */
 export const ENV_WORKER_ID = 'default'
 
-/** Options of {@link loadWorkerConfig}. */
-export interface LoadWorkerConfigOptions {
+/** Options of {@link loadPoolConfig}. */
+export interface LoadPoolConfigOptions {
   /** Environment for `NPU_WORKER_URL` and `NPU_WORKER_TOKEN`. Default: `process.env`. */
   env?: NodeJS.ProcessEnv
 }
 
 /**
- * Reads and validates a worker config file (either YAML form). A missing file is not an error: the pool
+ * Reads and validates the pool's config file (`config/npu_workers.yaml`, either YAML form). A missing file is not an error: the pool
  * then runs one worker from `NPU_WORKER_URL` (default `http://127.0.0.1:8081`) and says so in `warnings`.
  * Anything else wrong (unreadable file, YAML syntax, schema) throws {@link PoolConfigError}.
  */
-export async function loadWorkerConfig(
+export async function loadPoolConfig(
   path: string = DEFAULT_CONFIG_PATH,
-  options: LoadWorkerConfigOptions = {},
+  options: LoadPoolConfigOptions = {},
 ): Promise<PoolConfig> {
   const env = options.env ?? process.env
   let text: string
@@ -34,7 +34,7 @@ export async function loadWorkerConfig(
     throw new PoolConfigError(path, [`cannot read: ${code ?? (error as Error).message}`])
   }
   const documents = parseAllDocuments(text, { prettyErrors: true })
-  if (!Array.isArray(documents)) return parseWorkerConfig(null, { where: path })
+  if (!Array.isArray(documents)) return parsePoolConfig(null, { where: path })
   if (documents.length !== 1) {
     throw new PoolConfigError(path, [
       documents.length === 0 ? 'the file is empty' : `holds ${documents.length} YAML documents; use one`,
@@ -48,7 +48,7 @@ export async function loadWorkerConfig(
   }
   const value: unknown = document.toJS({ maxAliasCount: 100 })
   if (value === null || value === undefined) throw new PoolConfigError(path, ['the file is empty'])
-  return parseWorkerConfig(value, { where: path, source: { kind: 'file', path }, env })
+  return parsePoolConfig(value, { where: path, source: { kind: 'file', path }, env })
 }
 
 /** One worker from `NPU_WORKER_URL` (default {@link DEFAULT_WORKER_URL}), with every other setting at its default. */
@@ -60,7 +60,7 @@ export function envFallbackConfig(
     env.NPU_WORKER_URL === undefined || env.NPU_WORKER_URL === '' ? DEFAULT_WORKER_URL : env.NPU_WORKER_URL
   const target = parseWorkerUrl(raw)
   if (typeof target === 'string') throw new PoolConfigError('NPU_WORKER_URL', [target])
-  const config = parseWorkerConfig(
+  const config = parsePoolConfig(
     { workers: [{ id: ENV_WORKER_ID, url: target.url, enabled: true }] },
     { where: 'NPU_WORKER_URL', source: { kind: 'env', variable: 'NPU_WORKER_URL', missingPath }, env },
   )

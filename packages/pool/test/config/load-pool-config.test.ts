@@ -2,8 +2,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { DEFAULT_WORKER_URL, loadWorkerConfig } from '../../src/config/load-worker-config.js'
-import { defaultLoadBalancing, PoolConfigError, parseWorkerConfig } from '../../src/config/pool-config.js'
+import { DEFAULT_WORKER_URL, loadPoolConfig } from '../../src/config/load-pool-config.js'
+import { defaultLoadBalancing, PoolConfigError, parsePoolConfig } from '../../src/config/pool-config.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'npu-pool-config-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
@@ -27,16 +27,16 @@ async function issuesOf(promise: Promise<unknown>): Promise<readonly string[]> {
 }
 
 const issuesOfDocument = (doc: unknown) =>
-  issuesOf(Promise.resolve().then(() => parseWorkerConfig(doc, { env: {} })))
+  issuesOf(Promise.resolve().then(() => parsePoolConfig(doc, { env: {} })))
 
-describe('loadWorkerConfig: both YAML forms of DESIGN.md', () => {
+describe('loadPoolConfig: both YAML forms of DESIGN.md', () => {
   it('reads form 1 (url) with every default applied', async () => {
     const path = file(`workers:
   - { id: npu-worker-vm2, url: http://192.0.2.22:8081, priority: 10, enabled: true, max_concurrent_tasks: 4 }
   - { id: npu-worker-vm3, url: "https://npu3.internal:9443/", enabled: false }
 load_balancing: { health_check_interval: 30, retry_cooldown_seconds: 60, timeout_seconds: 10 }
 `)
-    const config = await loadWorkerConfig(path, { env: {} })
+    const config = await loadPoolConfig(path, { env: {} })
     expect(config.source).toEqual({ kind: 'file', path })
     expect(config.warnings).toEqual([])
     expect(config.workers).toEqual([
@@ -82,7 +82,7 @@ npu:
     - { id: v6, host: "::1", port: 8082, enabled: true }
   load_balancing: { failure_threshold: 3, max_attempts: 2 }
 `)
-    const config = await loadWorkerConfig(path, { env: {} })
+    const config = await loadPoolConfig(path, { env: {} })
     expect(config.workers.map((w) => [w.id, w.url, w.priority, w.maxConcurrentTasks])).toEqual([
       ['npu-worker-vm2', 'http://192.0.2.22:8081', 10, 4],
       ['v6', 'http://[::1]:8082', 5, 4],
@@ -92,7 +92,7 @@ npu:
   })
 
   it('keeps a URL path prefix as the base path', async () => {
-    const config = parseWorkerConfig(
+    const config = parsePoolConfig(
       { workers: [{ id: 'a', url: 'http://gw.local/npu/a/', enabled: true }] },
       { env: {} },
     )
@@ -111,26 +111,26 @@ npu:
         { id: 'b', url: 'http://127.0.0.1:2', enabled: true },
       ],
     }
-    expect(parseWorkerConfig(doc, { env: {} }).workers.map((w) => w.authToken)).toEqual([
+    expect(parsePoolConfig(doc, { env: {} }).workers.map((w) => w.authToken)).toEqual([
       'worker-token-0123456789',
       'section-token-0123456789',
     ])
     const { auth_token: _, ...withoutSection } = doc
     expect(
-      parseWorkerConfig(withoutSection, { env: { NPU_WORKER_TOKEN: 'env-token-0123456789' } }).workers.map(
+      parsePoolConfig(withoutSection, { env: { NPU_WORKER_TOKEN: 'env-token-0123456789' } }).workers.map(
         (w) => w.authToken,
       ),
     ).toEqual(['worker-token-0123456789', 'env-token-0123456789'])
   })
 })
 
-describe('loadWorkerConfig: errors name the field path', () => {
+describe('loadPoolConfig: errors name the field path', () => {
   it('rejects a priority outside 1-10 with the exact path', async () => {
     const path = file(`workers:
   - { id: a, url: http://127.0.0.1:8081, enabled: true }
   - { id: b, url: http://127.0.0.1:8082, enabled: true, priority: 11 }
 `)
-    expect(await issuesOf(loadWorkerConfig(path, { env: {} }))).toEqual([
+    expect(await issuesOf(loadPoolConfig(path, { env: {} }))).toEqual([
       'workers[1].priority: must be between 1 and 10',
     ])
     expect(
@@ -242,26 +242,24 @@ npu:
   workers:
     - { id: a, host: 127.0.0.1, port: 8081, enabled: true }
 `)
-    expect(await issuesOf(loadWorkerConfig(both, { env: {} }))).toEqual(['holds 2 YAML documents; use one'])
+    expect(await issuesOf(loadPoolConfig(both, { env: {} }))).toEqual(['holds 2 YAML documents; use one'])
   })
 
   it('reports YAML syntax errors, empty files and unreadable paths with the file name', async () => {
     const broken = file('workers:\n  - { id: a, url: http://h:1, enabled: true\n')
-    await expect(loadWorkerConfig(broken, { env: {} })).rejects.toThrow(
-      new RegExp(`^${broken}: invalid YAML`),
-    )
-    expect(await issuesOf(loadWorkerConfig(file(''), { env: {} }))).toEqual(['the file is empty'])
-    expect(await issuesOf(loadWorkerConfig(file('# nothing\n'), { env: {} }))).toEqual(['the file is empty'])
+    await expect(loadPoolConfig(broken, { env: {} })).rejects.toThrow(new RegExp(`^${broken}: invalid YAML`))
+    expect(await issuesOf(loadPoolConfig(file(''), { env: {} }))).toEqual(['the file is empty'])
+    expect(await issuesOf(loadPoolConfig(file('# nothing\n'), { env: {} }))).toEqual(['the file is empty'])
     const folder = join(dir, 'a-folder.yaml')
     mkdirSync(folder)
-    expect(await issuesOf(loadWorkerConfig(folder, { env: {} }))).toEqual(['cannot read: EISDIR'])
+    expect(await issuesOf(loadPoolConfig(folder, { env: {} }))).toEqual(['cannot read: EISDIR'])
   })
 })
 
-describe('loadWorkerConfig: missing file', () => {
+describe('loadPoolConfig: missing file', () => {
   it('falls back to one worker from NPU_WORKER_URL, with a warning', async () => {
     const missing = join(dir, 'nope.yaml')
-    const config = await loadWorkerConfig(missing, { env: { NPU_WORKER_URL: 'http://198.51.100.3:9000' } })
+    const config = await loadPoolConfig(missing, { env: { NPU_WORKER_URL: 'http://198.51.100.3:9000' } })
     expect(config.source).toEqual({ kind: 'env', variable: 'NPU_WORKER_URL', missingPath: missing })
     expect(config.workers).toEqual([
       expect.objectContaining({ id: 'default', url: 'http://198.51.100.3:9000', enabled: true, priority: 5 }),
@@ -273,10 +271,10 @@ describe('loadWorkerConfig: missing file', () => {
 
   it('uses http://127.0.0.1:8081 when NPU_WORKER_URL is unset, and rejects a bad one', async () => {
     const missing = join(dir, 'nope.yaml')
-    const config = await loadWorkerConfig(missing, { env: {} })
+    const config = await loadPoolConfig(missing, { env: {} })
     expect(config.workers[0]?.url).toBe(DEFAULT_WORKER_URL)
     expect(config.warnings[0]).toContain('NPU_WORKER_URL unset')
-    expect(await issuesOf(loadWorkerConfig(missing, { env: { NPU_WORKER_URL: 'localhost:8081' } }))).toEqual([
+    expect(await issuesOf(loadPoolConfig(missing, { env: { NPU_WORKER_URL: 'localhost:8081' } }))).toEqual([
       'must be an http:// or https:// URL, got "localhost"',
     ])
   })
