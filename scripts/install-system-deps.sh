@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Debian packages the tests need: fonts the OCR accuracy tests render text with, and numpy + onnx for the
-# embedding pipeline's reference computation (run with /usr/bin/python3). The deploy test installs its own
-# (debootstrap, systemd-container, ansible) in scripts/deploy-test/run.sh.
+# Debian packages the tests need: fonts the OCR accuracy tests render text with, numpy + onnx for the
+# embedding pipeline's reference computation (run with /usr/bin/python3), and haproxy, the peer the pool
+# benchmark measures itself against. The deploy test installs its own (debootstrap, systemd-container,
+# ansible) in scripts/deploy-test/run.sh. With package names as arguments it ensures only those (the pool
+# benchmark asks for haproxy alone).
 set -euo pipefail
-pkgs=(curl fonts-dejavu-core fonts-liberation2 python3-numpy python3-onnx)
+pkgs=(curl fonts-dejavu-core fonts-liberation2 python3-numpy python3-onnx haproxy)
+if [ $# -gt 0 ]; then pkgs=("$@"); fi
 missing=()
 for p in "${pkgs[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p"); done
 if [ ${#missing[@]} -eq 0 ]; then echo "system packages present"; exit 0; fi

@@ -5,22 +5,33 @@
 //     worker at the same concurrency;
 //  3. the pool against undici's BalancedPool over 3 workers where one is slow (throttled with SIGSTOP/SIGCONT);
 //  4. 10,000 tasks started at once over 3 workers;
-//  5. SIGKILL of 1 of 3 workers in the middle of a run.
+//  5. SIGKILL of 1 of 3 workers in the middle of a run;
+//  6. the pool against HAProxy in front of the same workers (pool-vs-haproxy.mjs): homogeneous, unequal,
+//     mixed sizes, failure, in alternating paired rounds (skipped, saying why, when haproxy cannot run).
 // Writes bench/results/pool.md. `--smoke` runs tiny counts (CI) into pool.smoke.md and only proves the suite works.
-import { spawn } from 'node:child_process'
 import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { dirname, join } from 'node:path'
+import { PerformanceObserver, constants as perfConstants } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
 import v8 from 'node:v8'
 import vm from 'node:vm'
 import { Bench, hrtimeNow } from 'tinybench'
 import { BalancedPool, Pool } from 'undici'
+import {
+  fmt,
+  measure,
+  median,
+  percentile,
+  startWorker,
+  throttle,
+  WORKER_ENTRY,
+  WORKER_ROOT,
+} from './bench-lib.mjs'
+import { compareWithHaproxy, haproxyReport } from './pool-vs-haproxy.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const POOL_DIST = join(here, '..', 'dist')
-const WORKER_ROOT = join(here, '..', '..', '..', 'apps', 'npu-worker')
-const WORKER_ENTRY = join(WORKER_ROOT, 'dist', 'server.js')
 const MLP_DIR = join(WORKER_ROOT, 'generated', 'models', 'mlp')
 for (const [path, how] of [
   [join(POOL_DIST, 'index.js'), 'pnpm --filter @npu-fleet/pool build'],
@@ -67,18 +78,6 @@ const silent = { debug() {}, info() {}, warn() {}, error() {} }
 
 // ---------------------------------------------------------------------------------------------- helpers
 
-const percentile = (sorted, p) =>
-  sorted.length === 0
-    ? Number.NaN
-    : sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]
-const median = (xs) =>
-  percentile(
-    [...xs].sort((a, b) => a - b),
-    50,
-  )
-const fmt = (n, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : '—')
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
-
 const request = {
   inputs: [
     {
@@ -90,68 +89,6 @@ const request = {
   ],
 }
 const INFER_PATH = '/v2/models/mlp/infer'
-
-/** Starts a worker serving only the MLP on a free loopback port; resolves once /health answers 200. */
-async function startWorker(modelsDir) {
-  const child = spawn(
-    process.execPath,
-    [WORKER_ENTRY, '--host', '127.0.0.1', '--port', '0', '--models-dir', modelsDir],
-    {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
-  )
-  const url = await new Promise((resolve, reject) => {
-    let buffer = ''
-    child.stdout.setEncoding('utf8').on('data', (chunk) => {
-      buffer += chunk
-      for (const line of buffer.split('\n')) {
-        try {
-          const entry = JSON.parse(line)
-          if (entry.msg === 'listening') resolve(`http://127.0.0.1:${entry.port}`)
-        } catch {}
-      }
-      buffer = buffer.slice(buffer.lastIndexOf('\n') + 1)
-    })
-    child.once('exit', (code) => reject(new Error(`worker exited with ${code}`)))
-  })
-  child.stdout.resume()
-  for (let i = 0; i < 600; i++) {
-    const ok = await fetch(`${url}/health`).then(
-      (r) => r.status === 200,
-      () => false,
-    )
-    if (ok) return { child, url }
-    await sleep(50)
-  }
-  throw new Error(`worker at ${url} never became healthy`)
-}
-
-/** Closed loop: `concurrency` callers repeat `task` for `seconds`; ops/s and latency percentiles (ms). */
-async function measure(task, concurrency, seconds) {
-  const latencies = []
-  let errors = 0
-  const cpu0 = process.cpuUsage()
-  const end = performance.now() + seconds * 1000
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (performance.now() < end) {
-        const t0 = performance.now()
-        if (!(await task())) errors++
-        latencies.push(performance.now() - t0)
-      }
-    }),
-  )
-  const cpu = process.cpuUsage(cpu0)
-  latencies.sort((a, b) => a - b)
-  return {
-    opsPerSec: latencies.length / seconds,
-    p50: percentile(latencies, 50),
-    p99: percentile(latencies, 99),
-    errors,
-    // Client-side CPU per request (this process only): the pool's own cost, apart from the worker's.
-    cpuUs: (cpu.user + cpu.system) / Math.max(1, latencies.length),
-  }
-}
 
 const directCall = (dispatcher) => async () => {
   const res = await dispatcher.request({
@@ -216,6 +153,7 @@ async function benchSelection() {
     return seed / 2 ** 31
   }
   const now = Date.now()
+  const need = { kind: 'model', name: 'mlp', key: 'model:mlp', path: INFER_PATH, index: 0 }
   const workers = config.workers.map((wc, i) => {
     const w = new PoolWorker(wc, defaultLoadBalancing(), { random: () => 0 })
     w.placeAt(i)
@@ -229,14 +167,13 @@ async function benchSelection() {
       )
     if (rand() < 0.1) for (let f = 0; f < 5; f++) w.breaker.recordFailure('normal')
     const active = wc.priority === 10 ? 8 : Math.floor(rand() * 8)
-    for (let a = 0; a < active; a++) w.slots.take()
-    w.latency.observe(1 + rand() * 20, now - Math.floor(rand() * 5000))
+    w.latency.observe(need, 1 + rand() * 20, now - Math.floor(rand() * 5000))
+    for (let a = 0; a < active; a++) w.slots.take(w.latency.estimate(need, now))
     return w
   })
   const cap = new EjectionCap(50)
   cap.update(workers)
   const selector = new WorkerSelector(cap)
-  const need = { kind: 'model', name: 'mlp', key: 'model:mlp', path: INFER_PATH, index: 0 }
   const leases = new WorkerLeases({ maxQueued: () => 1000, isStale: () => false, check: async () => {}, cap })
   leases.workers = workers
   let picked = 0
@@ -252,9 +189,11 @@ async function benchSelection() {
   // The clock is read once outside: Date.now() itself returns a fresh heap number (ms since 1970 is past V8's
   // small-integer range), 16 bytes per call that the lease path pays once per request, selection or not.
   const at = Date.now()
-  const allocation = bytesPerCall(() => {
+  const selectOnce = () => {
     if (selector.select(workers, need, at) !== undefined) picked++
-  }, 20_000)
+  }
+  const allocation = bytesPerCall(selectOnce, 20_000)
+  selectionScavenges = await scavengesDuring(selectOnce, SCAVENGE_CALLS)
   await Promise.all(workers.map((w) => w.transport.destroy()))
   if (picked === 0) throw new Error('selection never found a worker')
   selectionAllocation = allocation
@@ -268,6 +207,8 @@ async function benchSelection() {
 }
 
 let selectionAllocation = null
+let selectionScavenges = null
+const SCAVENGE_CALLS = smoke ? 100_000 : 1_000_000
 /**
  * Bytes the young generation grew by per call of `fn`, over `n` calls after a full GC (few enough that no
  * scavenge runs in between): 0 for an allocation-free function, up to rounding of the page bookkeeping.
@@ -282,6 +223,21 @@ function bytesPerCall(fn, n) {
   for (let i = 0; i < n; i++) fn()
   const after = young()
   return Math.max(0, after - before) / n
+}
+
+/** Young-generation collections during `n` calls of `fn` (0 for an allocation-free function). */
+async function scavengesDuring(fn, n) {
+  let count = 0
+  const observer = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) if (e.detail?.kind === perfConstants.NODE_PERFORMANCE_GC_MINOR) count++
+  })
+  observer.observe({ entryTypes: ['gc'] })
+  vm.runInNewContext('gc')()
+  for (let i = 0; i < n; i++) fn()
+  // GC entries are delivered asynchronously.
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  observer.disconnect()
+  return count
 }
 
 // ---------------------------------------------------------------------------------------------- 2. overhead
@@ -326,22 +282,6 @@ async function benchOverhead(url) {
 }
 
 // ---------------------------------------------------------------------------------------------- 3. slow worker
-
-/** Throttles a process to `runMs` of every `runMs + stopMs` with SIGSTOP/SIGCONT: a slow, overloaded node. */
-function throttle(child, runMs, stopMs) {
-  let stopped = false
-  let timer
-  const tick = () => {
-    stopped = !stopped
-    child.kill(stopped ? 'SIGSTOP' : 'SIGCONT')
-    timer = setTimeout(tick, stopped ? stopMs : runMs)
-  }
-  timer = setTimeout(tick, runMs)
-  return () => {
-    clearTimeout(timer)
-    child.kill('SIGCONT')
-  }
-}
 
 async function benchSlowWorker(workers) {
   const urls = workers.map((w) => w.url)
@@ -509,6 +449,10 @@ console.error(`${N.burst} tasks at once…`)
 const burst = await benchBurst(started.map((w) => w.url))
 console.error('SIGKILL of 1 of 3 workers mid-run…')
 const kill = await benchKill(started)
+// The comparison starts workers of its own (with the detector too): the ones above leave the cores first.
+for (const w of started) w.child.kill('SIGKILL')
+console.error('pool vs HAProxy: homogeneous, unequal, mixed sizes, failure…')
+const haproxy = await compareWithHaproxy({ NpuWorkerPool, repo, smoke })
 
 // ---------------------------------------------------------------------------------------------- report
 
@@ -532,7 +476,7 @@ const lines = [
   '| figure | result | target | |',
   '| --- | --- | --- | --- |',
   `| selection, 100 workers (4 tiers, 10% down, 10% open, top tier full; peak-EWMA cost over the tier it lands in) | p50 ${fmt(sel.p50us, 2)} µs, p99 ${fmt(sel.p99us, 2)} µs (mean ${fmt(sel.meanUs, 2)} µs) | p99 ≤ 5 µs (seed: < 50 ms) | ${met(sel.p99us <= 5)} |`,
-  `| selection allocation (young-generation growth over 20,000 selections after a full GC; the clock read apart) | ${fmt(selectionAllocation, 2)} bytes per selection | 0 (allocation-free) | ${met(selectionAllocation !== null && selectionAllocation < 1)} |`,
+  `| selection allocation (young-generation growth over 20,000 selections after a full GC, and young collections during ${SCAVENGE_CALLS.toLocaleString('en-US')} more; the clock read apart) | ${fmt(selectionAllocation, 2)} bytes per selection; ${selectionScavenges} young collections | 0 (allocation-free) | ${met(selectionAllocation !== null && selectionAllocation < 1 && selectionScavenges === 0)} |`,
   `| lease (select + reserve + release, async) | p50 ${fmt(lease.p50us, 2)} µs, p99 ${fmt(lease.p99us, 2)} µs | — | |`,
   `| added latency at concurrency 1 (p50 pool − p50 direct) | ${fmt(addedUs, 0)} µs (pool p50 ${fmt(overhead.serialPool.p50, 2)} ms, direct ${fmt(overhead.serialDirect.p50, 2)} ms) | seed: < 100 ms | ${met(addedUs < 100_000)} |`,
   `| throughput, concurrency ${CONCURRENCY}, one worker: pool ÷ direct undici \`Pool\` (median of ${overhead.rounds.length} paired rounds) | ${fmt(ratio, 2)}× (rounds ${roundsText}; medians: pool ${fmt(overhead.pool.opsPerSec, 0)} req/s p99 ${fmt(overhead.pool.p99, 2)} ms, direct ${fmt(overhead.direct.opsPerSec, 0)} req/s p99 ${fmt(overhead.direct.p99, 2)} ms; client CPU per request: pool ${fmt(overhead.pool.cpuUs, 0)} µs, direct ${fmt(overhead.direct.cpuUs, 0)} µs) | ≥ 0.95× | ${met(ratio >= 0.95)} |`,
@@ -546,6 +490,7 @@ const lines = [
   'same answer; the pool also validates it against the protocol schema and sends the deadline header.',
   'Against BalancedPool both sides get 24 callers and caps that never bind (24 per worker). Every number comes from this one run.',
 ]
+lines.push('', ...haproxyReport(haproxy, smoke))
 const outDir = join(here, 'results')
 mkdirSync(outDir, { recursive: true })
 const out = join(outDir, smoke ? 'pool.smoke.md' : 'pool.md')

@@ -94,12 +94,12 @@ export class AttemptDispatcher {
     switch (outcome.kind) {
       case 'success':
         worker.traffic.succeeded(ms)
-        worker.latency.observe(ms, now)
+        worker.latency.observe(call.need, ms, now)
         leases.release(lease, 'success')
         break
       case 'retryable':
         // Any failure makes the worker look slower, never faster: fast 5xx or 503s must not attract traffic.
-        worker.latency.penalize(ms, now)
+        worker.latency.penalize(call.need, ms, now)
         if (outcome.countsAgainstWorker) {
           worker.traffic.failed()
           leases.release(lease, 'failure')
@@ -116,7 +116,7 @@ export class AttemptDispatcher {
         break
       case 'deadline':
         // The caller's short deadline, not the worker's fault, but the worker took at least this long.
-        worker.latency.atLeast(ms, now)
+        worker.latency.atLeast(call.need, ms, now)
         leases.release(lease, 'neutral')
         break
       default:

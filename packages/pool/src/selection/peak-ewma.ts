@@ -2,6 +2,42 @@
 // had none), so a worker answering fast 500s repels traffic instead of attracting it (Linkerd's fast-failure loop).
 const FAILURE_FLOOR_MS = 1
 
+// The arithmetic of a peak-EWMA estimate, on plain numbers, so an estimate can live in an object field or in
+// a typed-array slot alike. An estimate of 0 means "no sample yet".
+
+/** The estimate (ms) as of `now`: it decays toward zero over `decayMs` without samples. */
+export function decayedEstimate(estimate: number, stamp: number, now: number, decayMs: number): number {
+  if (estimate === 0) return 0
+  const dt = now - stamp
+  return dt <= 0 ? estimate : estimate * Math.exp(-dt / decayMs)
+}
+
+/** After a successful request of `ms`: a slower sample is taken at once, a faster one by the time since the last. */
+export function estimateAfterSuccess(
+  estimate: number,
+  stamp: number,
+  ms: number,
+  now: number,
+  decayMs: number,
+): number {
+  const dt = now - stamp
+  // Weight of the old estimate: near 1 for a sample right after the last, near 0 after a long quiet.
+  const w = estimate === 0 ? 0 : dt <= 0 ? 1 : Math.exp(-dt / decayMs)
+  const decayed = estimate * w
+  return ms > decayed ? ms : decayed + ms * (1 - w)
+}
+
+/** After a request that failed against the worker after `ms`: at least double. */
+export function estimateAfterFailure(
+  estimate: number,
+  stamp: number,
+  ms: number,
+  now: number,
+  decayMs: number,
+): number {
+  return Math.max(decayedEstimate(estimate, stamp, now, decayMs) * 2, ms, FAILURE_FLOOR_MS)
+}
+
 /**
  * A worker's latency as Finagle's and Linkerd's peak-EWMA balancers keep it: a slower sample replaces the
  * estimate at once (the peak), a faster one pulls it down by a weight that grows with the time since the last
@@ -24,33 +60,24 @@ export class PeakEwma {
 
   /** The estimate in ms decayed to `now`; 0 while there has been no sample. */
   estimate(now: number): number {
-    const e = this.#estimate
-    if (e === 0) return 0
-    const dt = now - this.#stamp
-    return dt <= 0 ? e : e * Math.exp(-dt / this.#decayMs)
+    return decayedEstimate(this.#estimate, this.#stamp, now, this.#decayMs)
   }
 
   /** A successful request took `ms`. */
   observe(ms: number, now: number): void {
-    const dt = now - this.#stamp
-    // Weight of the old estimate: near 1 for a sample right after the last, near 0 after a long quiet.
-    const w = this.#estimate === 0 ? 0 : dt <= 0 ? 1 : Math.exp(-dt / this.#decayMs)
-    const decayed = this.#estimate * w
-    this.#estimate = ms > decayed ? ms : decayed + ms * (1 - w)
+    this.#estimate = estimateAfterSuccess(this.#estimate, this.#stamp, ms, now, this.#decayMs)
     this.#stamp = now
   }
 
   /** A request failed against the worker after `ms`: the estimate at least doubles. */
   penalize(ms: number, now: number): void {
-    const decayed = this.estimate(now)
-    this.#estimate = Math.max(decayed * 2, ms, FAILURE_FLOOR_MS)
+    this.#estimate = estimateAfterFailure(this.#estimate, this.#stamp, ms, now, this.#decayMs)
     this.#stamp = now
   }
 
   /** A request ran `ms` without an answer that is not the worker's fault (the caller's deadline): a lower bound. */
   atLeast(ms: number, now: number): void {
-    const decayed = this.estimate(now)
-    if (ms <= decayed) return
+    if (ms <= this.estimate(now)) return
     this.#estimate = ms
     this.#stamp = now
   }

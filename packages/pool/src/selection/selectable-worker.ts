@@ -28,10 +28,13 @@ export interface SelectableWorker {
   /** Routing standing from health and identity ({@link HealthStanding}). */
   readonly standing: HealthStanding
   readonly breaker: SelectableBreaker
-  /** Its cap, its count in flight from this pool, and its Retry-After. */
-  readonly slots: Pick<TaskSlots, 'maxConcurrentTasks' | 'activeTasks' | 'backoffUntil'>
-  /** Peak-EWMA latency (ms) decayed to `now`; 0 while there is no sample. */
-  readonly latency: { estimate(now: number): number }
+  /** Its cap, what it has in flight from this pool (count and expected work), and its Retry-After. */
+  readonly slots: Pick<
+    TaskSlots,
+    'maxConcurrentTasks' | 'activeTasks' | 'pendingMs' | 'coldInFlight' | 'backoffUntil'
+  >
+  /** Peak-EWMA latency (ms) of a request for `need` on it, decayed to `now`; 0 while there is no sample. */
+  readonly latency: { estimate(need: WorkNeed, now: number): number }
   /** Slow-start share in (0, 1]: 1 when not ramping. */
   readonly warmup: { factor(now: number): number }
   /** True when its last /health listed the task type or the model as ready. */

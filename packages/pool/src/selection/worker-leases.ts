@@ -20,6 +20,8 @@ export interface Lease<W extends LeaseWorker = LeaseWorker> {
   readonly permit: BreakerPermit
   /** True when the worker was ejected (circuit or silent health) and routed to under the ejection cap. */
   readonly panic: boolean
+  /** The worker's latency estimate for this need when the slot was taken (0: none): its share of the pending work. */
+  readonly expectedMs: number
 }
 
 /** How an attempt ended, for the breaker. */
@@ -93,7 +95,7 @@ export class WorkerLeases<W extends LeaseWorker = LeaseWorker> {
     const now = Date.now()
     const worker = this.#selector.select(this.workers, need, now, tried)
     if (worker === undefined || this.#options.isStale(worker, now)) return undefined
-    return reserve(worker, this.#selector.panicked)
+    return reserve(worker, need, now, this.#selector.panicked)
   }
 
   /**
@@ -117,7 +119,7 @@ export class WorkerLeases<W extends LeaseWorker = LeaseWorker> {
           await this.#options.check(worker)
           continue
         }
-        return reserve(worker, this.#selector.panicked)
+        return reserve(worker, need, now, this.#selector.panicked)
       }
       const miss = this.#selector.miss
       if (miss !== 'busy') {
@@ -144,7 +146,7 @@ export class WorkerLeases<W extends LeaseWorker = LeaseWorker> {
   /** Returns a slot: the worker's count drops, the breaker hears the verdict, and a waiting task may take it. */
   release(lease: Lease<W>, verdict: LeaseVerdict): void {
     const { worker, permit } = lease
-    worker.slots.give()
+    worker.slots.give(lease.expectedMs)
     if (verdict === 'success') worker.breaker.recordSuccess(permit)
     else if (verdict === 'failure') worker.breaker.recordFailure(permit)
     else worker.breaker.release(permit)
@@ -213,7 +215,7 @@ export class WorkerLeases<W extends LeaseWorker = LeaseWorker> {
       const worker = this.#selector.select(this.workers, entry.need, now, entry.tried)
       if (worker !== undefined) {
         this.#settle(entry)
-        entry.resolve(reserve(worker, this.#selector.panicked))
+        entry.resolve(reserve(worker, entry.need, now, this.#selector.panicked))
       } else if (this.#selector.miss === 'busy') {
         // Without a tried-list this head sees exactly what everyone behind it sees: nothing is free.
         if (entry.tried.length === 0) return
@@ -276,13 +278,14 @@ export class WorkerLeases<W extends LeaseWorker = LeaseWorker> {
   }
 }
 
-function reserve<W extends LeaseWorker>(worker: W, panic: boolean): Lease<W> {
+function reserve<W extends LeaseWorker>(worker: W, need: WorkNeed, now: number, panic: boolean): Lease<W> {
   // Selection checked the breaker in this same synchronous turn: a permit is there, or the ejection cap lets
   // the request past the circuit.
   const permit = worker.breaker.acquire() ?? (panic ? worker.breaker.bypass() : null)
   if (permit === null) throw new Error(`internal: worker ${worker.id} selected without a breaker permit`)
-  worker.slots.take()
-  return { worker, permit, panic }
+  const expectedMs = worker.latency.estimate(need, now)
+  worker.slots.take(expectedMs)
+  return { worker, permit, panic, expectedMs }
 }
 
 function describe(need: WorkNeed): string {

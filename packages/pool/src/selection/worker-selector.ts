@@ -16,8 +16,9 @@ export type SelectionMiss =
 
 const NO_EXCLUSIONS: readonly SelectableWorker[] = []
 const NEVER_PANIC: TierPanic = { panicking: () => false }
-// Finagle's rule for a worker without a latency sample: free while idle (so it gets one request and a sample),
-// then dearer than any measured worker per request in flight, so a cold worker is never piled on.
+// Finagle's rule for work without an estimate: a worker with no sample is free while idle (so it gets one
+// request, and a sample), and each request in flight whose work is unknown makes it dearer than any measured
+// worker, so a cold worker is never piled on before it has answered.
 const COLD_PENALTY = 1e9
 
 /**
@@ -25,8 +26,14 @@ const COLD_PENALTY = 1e9
  * and identity, circuit CLOSED or HALF_OPEN with the probe free, below its cap (scaled while it slow-starts),
  * not backing off, serving the need, not already tried; in a tier past its ejection cap, also its ejected
  * workers (open circuit, silent health checks). Then: the highest priority; within it the lowest expected
- * completion, peak-EWMA latency × (requests in flight + 1) (divided by the slow-start share); then healthy
- * before degraded before ejected; then the lowest id. After a miss, {@link miss} says whether waiting can help.
+ * completion (below, divided by the slow-start share); then healthy before degraded before ejected; then the
+ * lowest id. After a miss, {@link miss} says whether waiting can help.
+ *
+ * Expected completion generalises Finagle's and Linkerd's peak-EWMA × (in flight + 1) to requests of mixed
+ * sizes: the worker's peak-EWMA latency for this kind of request, plus the estimated work of what it already
+ * has in flight from this pool (each request's own estimate when it was sent). With one kind of request it
+ * is exactly latency × (in flight + 1); with OCR pages and short embeddings mixed, a short request is not
+ * queued behind pages because the worker has "few" of them.
  */
 export class WorkerSelector {
   /** Reason of the last miss (meaningful only after `select` returned undefined). */
@@ -82,19 +89,13 @@ export class WorkerSelector {
         }
         ejected = true
       }
+      if (best !== undefined && w.priority < best.priority) continue
+      // One call site for the cost (V8 inlines it, and the double never leaves a register: no allocation).
+      const c = cost(w, need, now, share)
       const rank = ejected ? 2 : standing
-      if (best === undefined || w.priority > best.priority) {
-        best = w
-        bestCost = -1
-        bestRank = rank
-        this.panicked = ejected
-        continue
-      }
-      if (w.priority < best.priority) continue
-      // Costs only for workers of the best tier so far, and the incumbent's only once.
-      const c = cost(w, now, share)
-      if (bestCost < 0) bestCost = cost(best, now, best.warmup.factor(now))
       if (
+        best === undefined ||
+        w.priority > best.priority ||
         c < bestCost ||
         (c === bestCost && (rank < bestRank || (rank === bestRank && w.idOrder < best.idOrder)))
       ) {
@@ -109,10 +110,9 @@ export class WorkerSelector {
   }
 }
 
-/** Expected completion: peak-EWMA latency × (in flight + 1), dearer while slow-starting. */
-function cost(w: SelectableWorker, now: number, share: number): number {
-  const estimate = w.latency.estimate(now)
-  const active = w.slots.activeTasks
-  const load = estimate > 0 ? estimate * (active + 1) : active === 0 ? 0 : COLD_PENALTY + active
+/** Expected completion of a request for `need` on `w` (ms, or past {@link COLD_PENALTY} with unknown work). */
+function cost(w: SelectableWorker, need: WorkNeed, now: number, share: number): number {
+  const slots = w.slots
+  const load = slots.coldInFlight * COLD_PENALTY + slots.pendingMs + w.latency.estimate(need, now)
   return share < 1 ? load / share : load
 }

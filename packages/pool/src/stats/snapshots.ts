@@ -54,7 +54,7 @@ export function poolStats(counters: PoolCounters, fleet: FleetView): PoolStats {
 export function workerSnapshot(w: PoolWorker, now: number): WorkerSnapshot {
   const h = w.health
   const c = w.traffic.counters()
-  const estimate = w.latency.estimate(now)
+  const estimate = w.latency.overall(now)
   const share = w.warmup.factor(now)
   return {
     id: w.id,

@@ -2,7 +2,7 @@ import { CircuitBreaker, type CircuitBreakerOptions } from '../breaker/circuit-b
 import type { LoadBalancingConfig, WorkerEntry } from '../config/pool-config.js'
 import type { HealthStanding } from '../health/health-standing.js'
 import { WorkerHealth } from '../health/worker-health.js'
-import { PeakEwma } from '../selection/peak-ewma.js'
+import { LatencyBook } from '../selection/latency-book.js'
 import type { LeaseWorker, WorkNeed } from '../selection/selectable-worker.js'
 import { SlowStart } from '../selection/slow-start.js'
 import { TaskSlots } from '../selection/task-slots.js'
@@ -23,7 +23,7 @@ export class PoolWorker implements LeaseWorker {
   readonly breaker: CircuitBreaker
   readonly health = new WorkerHealth()
   readonly slots: TaskSlots
-  readonly latency: PeakEwma
+  readonly latency: LatencyBook
   readonly warmup = new SlowStart()
   readonly traffic = new WorkerTraffic()
   #entry: WorkerEntry
@@ -43,7 +43,7 @@ export class PoolWorker implements LeaseWorker {
     this.#entry = entry
     this.breaker = new CircuitBreaker({ ...breakerSettings(loadBalancing), ...breakerHooks })
     this.slots = new TaskSlots(entry.maxConcurrentTasks)
-    this.latency = new PeakEwma(loadBalancing.latencyDecayMs)
+    this.latency = new LatencyBook(loadBalancing.latencyDecayMs)
     this.#transport = newTransport(entry)
   }
 

@@ -171,8 +171,13 @@ ${lb}`,
       // Worker 2: never stopped by the tests above, so the new worker's first health check answers at once.
       `workers:\n  - { id: a, url: "${url(0)}", enabled: true }\n  - { id: b, url: "${url(2)}", enabled: true }\n`,
     )
-    await waitUntil(() => p.getWorkers().length === 2, 'the watched file to be reloaded')
+    // The reload is logged once the new worker's first health check is done (the workers list changes earlier).
+    await waitUntil(
+      () => logs.find('info', 'reloaded 2 workers').length > 0,
+      'the watched file to be reloaded',
+    )
     expect(logs.find('info', 'reloaded 2 workers')).toHaveLength(1)
+    expect(p.getWorkers().map((w) => w.id)).toEqual(['a', 'b'])
   })
 })
 

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest'
+import { LatencyBook } from '../../src/selection/latency-book.js'
 import { PeakEwma } from '../../src/selection/peak-ewma.js'
 import { SlowStart } from '../../src/selection/slow-start.js'
+import { TaskSlots } from '../../src/selection/task-slots.js'
 
 describe('PeakEwma', () => {
   it('has no estimate before a sample, takes a slower sample at once, and a faster one by the time since', () => {
@@ -52,5 +54,41 @@ describe('SlowStart', () => {
     expect(s.factor(2000)).toBe(1)
     s.begin(0, 0)
     expect(s.factor(0)).toBe(1)
+  })
+})
+
+describe('LatencyBook', () => {
+  const mlp = { kind: 'model' as const, name: 'mlp', index: 0 }
+  const det = { kind: 'model' as const, name: 'ppocr-det', index: 1 }
+  const unindexed = { kind: 'task' as const, name: 'rare', index: -1 }
+
+  it('keeps one estimate per need, and one over all that needs without an index share', () => {
+    const book = new LatencyBook(10_000)
+    expect([book.estimate(mlp, 0), book.estimate(det, 0), book.overall(0)]).toEqual([0, 0, 0])
+    book.observe(det, 40, 0)
+    book.observe(mlp, 1, 0)
+    expect([book.estimate(mlp, 0), book.estimate(det, 0)]).toEqual([1, 40])
+    // The overall estimate saw the peak of both.
+    expect(book.overall(0)).toBe(40)
+    expect(book.estimate(unindexed, 0)).toBe(40)
+    book.penalize(mlp, 0.1, 0)
+    expect(book.estimate(mlp, 0)).toBe(2)
+  })
+})
+
+describe('TaskSlots', () => {
+  it('counts what is in flight and the work it is expected to take; an empty worker has none', () => {
+    const slots = new TaskSlots(4)
+    slots.take(2.5)
+    slots.take(0)
+    slots.take(0.1)
+    expect([slots.activeTasks, slots.pendingMs, slots.coldInFlight]).toEqual([3, 2.6, 1])
+    slots.give(0)
+    slots.give(2.5)
+    slots.give(0.1)
+    expect([slots.activeTasks, slots.pendingMs, slots.coldInFlight]).toEqual([0, 0, 0])
+    expect(slots.backOff(100)).toBe(true)
+    expect(slots.backOff(50)).toBe(false)
+    expect(slots.backoffUntil).toBe(100)
   })
 })

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { CircuitBreaker } from '../../src/breaker/circuit-breaker.js'
 import { HealthStanding } from '../../src/health/health-standing.js'
 import { EjectionCap } from '../../src/selection/ejection-cap.js'
-import { PeakEwma } from '../../src/selection/peak-ewma.js'
+import { LatencyBook } from '../../src/selection/latency-book.js'
 import type { SelectableWorker, WorkNeed } from '../../src/selection/selectable-worker.js'
 import { SlowStart } from '../../src/selection/slow-start.js'
 import { WorkerSelector } from '../../src/selection/worker-selector.js'
@@ -26,8 +26,14 @@ interface TestWorker extends SelectableWorker {
   idOrder: number
   standing: HealthStanding
   breaker: CircuitBreaker
-  slots: { maxConcurrentTasks: number; activeTasks: number; backoffUntil: number }
-  latency: PeakEwma
+  slots: {
+    maxConcurrentTasks: number
+    activeTasks: number
+    pendingMs: number
+    coldInFlight: number
+    backoffUntil: number
+  }
+  latency: LatencyBook
   warmup: SlowStart
   models: Set<string>
   tasks: Set<string>
@@ -49,9 +55,9 @@ interface Spec {
 
 let order = 0
 function worker(id: string, spec: Spec = {}): TestWorker {
-  const latency = new PeakEwma(10_000)
-  if (spec.latencyMs !== undefined) latency.observe(spec.latencyMs, Date.now())
-  return {
+  const latency = new LatencyBook(10_000)
+  if (spec.latencyMs !== undefined) latency.observe(mlp, spec.latencyMs, Date.now())
+  const w: TestWorker = {
     id,
     enabled: spec.enabled ?? true,
     priority: spec.priority ?? 5,
@@ -65,7 +71,9 @@ function worker(id: string, spec: Spec = {}): TestWorker {
     }),
     slots: {
       maxConcurrentTasks: spec.max ?? 4,
-      activeTasks: spec.active ?? 0,
+      activeTasks: 0,
+      pendingMs: 0,
+      coldInFlight: 0,
       backoffUntil: spec.backoffUntil ?? 0,
     },
     latency,
@@ -76,6 +84,16 @@ function worker(id: string, spec: Spec = {}): TestWorker {
       return need.kind === 'task' ? this.tasks.has(need.name) : this.models.has(need.name)
     },
   }
+  busy(w, spec.active ?? 0)
+  return w
+}
+
+/** Puts `n` requests for `need` in flight on `w`, each sent with the worker's estimate at that moment. */
+function busy(w: TestWorker, n: number, need: WorkNeed = mlp): void {
+  const each = w.latency.estimate(need, Date.now())
+  w.slots.activeTasks = n
+  w.slots.pendingMs = each > 0 ? n * each : 0
+  w.slots.coldInFlight = each > 0 ? 0 : n
 }
 
 function open(w: TestWorker) {
@@ -122,7 +140,7 @@ describe('WorkerSelector: tiers, eligibility, misses (unchanged rules)', () => {
     const top = worker('top', { priority: 10, active: 4 })
     const next = worker('next', { priority: 5 })
     expect(pick([top, next])).toBe('next')
-    top.slots.activeTasks = 0
+    busy(top, 0)
     top.standing = HealthStanding.OUT
     expect(pick([top, next])).toBe('next')
   })
@@ -207,13 +225,30 @@ describe('WorkerSelector: latency-aware within a tier (peak-EWMA × (in flight +
     ).toBe('slow')
   })
 
+  it('counts the work in flight, not the requests: a short request is not queued behind long ones', () => {
+    const det: WorkNeed = { kind: 'model', name: 'ppocr-det', index: 1 }
+    const mlpIndexed: WorkNeed = { kind: 'model', name: 'mlp', index: 0 }
+    const pages = worker('pages', { max: 8, models: new Set(['mlp', 'ppocr-det']) })
+    const shorts = worker('shorts', { max: 8, models: new Set(['mlp', 'ppocr-det']) })
+    for (const w of [pages, shorts]) {
+      w.latency.observe(det, 40, Date.now())
+      w.latency.observe(mlpIndexed, 1, Date.now())
+    }
+    busy(pages, 2, det)
+    busy(shorts, 3, mlpIndexed)
+    // pages: 2 × 40 + 1 = 81 ms of work; shorts: 3 × 1 + 1 = 4 ms, though it has more requests in flight.
+    expect(selector.select([pages, shorts], mlpIndexed, Date.now())?.id).toBe('shorts')
+    // A page is estimated as a page: 80 + 40 against 3 + 40.
+    expect(selector.select([pages, shorts], det, Date.now())?.id).toBe('shorts')
+  })
+
   it('sends a cold worker (no sample yet) one request, and never piles onto it before it answers', () => {
     const warm = worker('warm', { latencyMs: 5, active: 2 })
     const cold = worker('cold')
     expect(pick([warm, cold])).toBe('cold')
-    cold.slots.activeTasks = 1
+    busy(cold, 1)
     expect(pick([warm, cold])).toBe('warm')
-    warm.slots.activeTasks = 3
+    busy(warm, 3)
     expect(pick([warm, cold])).toBe('warm')
   })
 
@@ -221,11 +256,11 @@ describe('WorkerSelector: latency-aware within a tier (peak-EWMA × (in flight +
     const spiky = worker('spiky', { latencyMs: 2 })
     const steady = worker('steady', { latencyMs: 5 })
     expect(pick([spiky, steady])).toBe('spiky')
-    spiky.latency.observe(200, Date.now())
+    spiky.latency.observe(mlp, 200, Date.now())
     expect(pick([spiky, steady])).toBe('steady')
     // 200 × e^(-t/10 s) < 5 after about 37 s without a sample (steady keeps its own estimate fresh here).
     vi.advanceTimersByTime(40_000)
-    steady.latency.observe(5, Date.now())
+    steady.latency.observe(mlp, 5, Date.now())
     expect(pick([spiky, steady])).toBe('spiky')
   })
 
@@ -234,8 +269,8 @@ describe('WorkerSelector: latency-aware within a tier (peak-EWMA × (in flight +
     const ok = worker('ok', { latencyMs: 8 })
     expect(pick([failing, ok])).toBe('failing')
     // A 0.2 ms failure would have pulled a plain average down; here it doubles the estimate.
-    failing.latency.penalize(0.2, Date.now())
-    expect(failing.latency.estimate(Date.now())).toBe(10)
+    failing.latency.penalize(mlp, 0.2, Date.now())
+    expect(failing.latency.estimate(mlp, Date.now())).toBe(10)
     expect(pick([failing, ok])).toBe('ok')
   })
 
@@ -246,14 +281,14 @@ describe('WorkerSelector: latency-aware within a tier (peak-EWMA × (in flight +
     // At the start: cap 1 (10% of 10), cost ÷ 0.1.
     expect(pick([ramping, other])).toBe('other')
     expect(pick([ramping])).toBe('ramping')
-    ramping.slots.activeTasks = 1
+    busy(ramping, 1)
     expect(pick([ramping])).toBeUndefined()
     expect(selector.miss).toBe('busy')
     vi.advanceTimersByTime(5_000)
     // Half way: cap 5, cost 2 × 2 ÷ 0.5 = 8 against other's 2 × 1 = 2 (both samples decayed alike).
     expect(pick([ramping])).toBe('ramping')
     vi.advanceTimersByTime(5_000)
-    ramping.slots.activeTasks = 0
+    busy(ramping, 0)
     expect(ramping.warmup.factor(Date.now())).toBe(1)
     // Done: equal again, the lower id wins the tie.
     expect(pick([ramping, other])).toBe('ramping')
@@ -276,12 +311,12 @@ describe('WorkerSelector: ejection cap (panic per tier)', () => {
     // c is the fastest and open: routed to it anyway, flagged as panic.
     expect(selector.select(fleet, mlp, Date.now())?.id).toBe('c')
     expect(selector.panicked).toBe(true)
-    c.slots.activeTasks = 4
+    busy(c, 4)
     expect(selector.select(fleet, mlp, Date.now())?.id).toBe('a')
     expect(selector.panicked).toBe(false)
-    a.slots.activeTasks = 4
+    busy(a, 4)
     expect(selector.select(fleet, mlp, Date.now())?.id).toBe('b')
-    b.slots.activeTasks = 4
+    busy(b, 4)
     // Panic never lifts the caps, and never reaches a worker that is out: the tier is full, spill to the next.
     expect(selector.select(fleet, mlp, Date.now())?.id).toBe('low')
   })

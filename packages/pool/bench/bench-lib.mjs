@@ -1,0 +1,109 @@
+// Pieces the pool benchmarks share: real worker processes, a closed-loop load generator, CPU throttling by
+// SIGSTOP/SIGCONT duty cycles, percentiles.
+import { spawn } from 'node:child_process'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const here = dirname(fileURLToPath(import.meta.url))
+/** The worker's root (its dist/ and generated/ models). */
+export const WORKER_ROOT = join(here, '..', '..', '..', 'apps', 'npu-worker')
+/** The built worker entry. */
+export const WORKER_ENTRY = join(WORKER_ROOT, 'dist', 'server.js')
+
+/** Nearest-rank percentile of an ascending array. */
+export const percentile = (sorted, p) =>
+  sorted.length === 0
+    ? Number.NaN
+    : sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]
+/** Median of any array. */
+export const median = (xs) =>
+  percentile(
+    [...xs].sort((a, b) => a - b),
+    50,
+  )
+/** A number with `digits` decimals, or a dash. */
+export const fmt = (n, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : '—')
+/** Resolves after `ms`. */
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
+
+/** Starts a worker on a free loopback port over `modelsDir`; resolves once /health answers 200. */
+export async function startWorker(modelsDir) {
+  const child = spawn(
+    process.execPath,
+    [WORKER_ENTRY, '--host', '127.0.0.1', '--port', '0', '--models-dir', modelsDir],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  )
+  const url = await new Promise((resolve, reject) => {
+    let buffer = ''
+    child.stdout.setEncoding('utf8').on('data', (chunk) => {
+      buffer += chunk
+      for (const line of buffer.split('\n')) {
+        try {
+          const entry = JSON.parse(line)
+          if (entry.msg === 'listening') resolve(`http://127.0.0.1:${entry.port}`)
+        } catch {}
+      }
+      buffer = buffer.slice(buffer.lastIndexOf('\n') + 1)
+    })
+    child.once('exit', (code) => reject(new Error(`worker exited with ${code}`)))
+  })
+  child.stdout.resume()
+  for (let i = 0; i < 1200; i++) {
+    const ok = await fetch(`${url}/health`).then(
+      (r) => r.status === 200,
+      () => false,
+    )
+    if (ok) return { child, url, port: Number(new URL(url).port) }
+    await sleep(50)
+  }
+  throw new Error(`worker at ${url} never became healthy`)
+}
+
+/**
+ * Closed loop: `concurrency` callers repeat `task(i)` for `seconds` (`task` resolves true on success);
+ * ops/s, latency percentiles (ms), failures, and this process's CPU per request (µs).
+ */
+export async function measure(task, concurrency, seconds) {
+  const latencies = []
+  let errors = 0
+  let n = 0
+  const cpu0 = process.cpuUsage()
+  const end = performance.now() + seconds * 1000
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (performance.now() < end) {
+        const t0 = performance.now()
+        if (!(await task(n++))) errors++
+        latencies.push(performance.now() - t0)
+      }
+    }),
+  )
+  const cpu = process.cpuUsage(cpu0)
+  latencies.sort((a, b) => a - b)
+  return {
+    opsPerSec: (latencies.length - errors) / seconds,
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+    errors,
+    count: latencies.length,
+    cpuUs: (cpu.user + cpu.system) / Math.max(1, latencies.length),
+  }
+}
+
+/** Throttles a process to `runMs` of every `runMs + stopMs` with SIGSTOP/SIGCONT; returns the stop function. */
+export function throttle(child, runMs, stopMs) {
+  let stopped = false
+  let timer
+  const tick = () => {
+    stopped = !stopped
+    child.kill(stopped ? 'SIGSTOP' : 'SIGCONT')
+    timer = setTimeout(tick, stopped ? stopMs : runMs)
+  }
+  timer = setTimeout(tick, runMs)
+  return () => {
+    clearTimeout(timer)
+    child.kill('SIGCONT')
+  }
+}
