@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Debian packages the tests need: fonts the OCR accuracy tests render text with, numpy + onnx for the
-# embedding pipeline's reference computation (run with /usr/bin/python3), and haproxy, the peer the pool
-# benchmark measures itself against. The deploy test installs its own (debootstrap, systemd-container,
+# embedding pipeline's reference computation (run with /usr/bin/python3), haproxy, the peer the pool
+# benchmark measures itself against, and prometheus for promtool (the metrics tests check the exposition). The deploy test installs its own (debootstrap, systemd-container,
 # ansible) in scripts/deploy-test/run.sh. With package names as arguments it ensures only those (the pool
 # benchmark asks for haproxy alone).
 set -euo pipefail
-pkgs=(curl fonts-dejavu-core fonts-liberation2 python3-numpy python3-onnx haproxy)
+pkgs=(curl fonts-dejavu-core fonts-liberation2 python3-numpy python3-onnx haproxy prometheus)
 if [ $# -gt 0 ]; then pkgs=("$@"); fi
 missing=()
 for p in "${pkgs[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p"); done

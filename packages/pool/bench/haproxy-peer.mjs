@@ -3,7 +3,7 @@
 // configured as issue 14 says: balance leastconn, active /health checks, observe layer7 + on-error mark-down,
 // option redispatch, retry-on all-retryable-errors, maxconn per server = the pool's cap.
 import { execFileSync, spawn } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createConnection, createServer } from 'node:net'
 import os from 'node:os'
 import { dirname, join } from 'node:path'
@@ -138,9 +138,16 @@ ${servers.map((s) => `  server ${s.name} 127.0.0.1:${s.port}`).join('\n')}
     if (i > 400) throw new Error(`haproxy servers never all UP: ${stderr.trim()}`)
     await sleep(25)
   }
+  // Clock ticks per second of /proc/PID/stat's utime and stime (USER_HZ, 100 on Linux).
+  const TICKS = 100
   return {
     url: `http://127.0.0.1:${port}`,
     config,
+    /** HAProxy's CPU time so far (user + system), in µs. */
+    cpuUs() {
+      const fields = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1].split(' ')
+      return ((Number(fields[11]) + Number(fields[12])) * 1e6) / TICKS
+    },
     /** Servers HAProxy currently has DOWN (or in MAINT). */
     async down() {
       const csv = await command(socket, 'show stat').catch(() => '')

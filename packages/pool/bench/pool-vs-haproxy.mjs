@@ -12,9 +12,11 @@ import { ensureHaproxy, startHaproxy } from './haproxy-peer.mjs'
 const MODELS = join(WORKER_ROOT, 'generated', 'models')
 const silent = { debug() {}, info() {}, warn() {}, error() {} }
 
-// The same knobs on both sides. Caps that bind only for the detector: the MLP answers in under a millisecond.
+// The same knobs on both sides. 8 callers against 3 × 8 slots: a third of the fleet's caps, so the balancer
+// chooses where each request goes. Near the sum of the caps every worker is kept full whatever the balancer
+// does, and the comparison measures the caps (and the shared CPU) instead of the choice.
 const CAP = 8
-const CONCURRENCY = 16
+const CONCURRENCY = 8
 const SETTINGS = {
   healthIntervalMs: 1000,
   unhealthyThreshold: 2,
@@ -149,13 +151,19 @@ function haproxyFor(workers) {
 }
 
 /** Paired rounds over one fleet: each round measures both sides, alternating which goes first. */
-async function pairedRounds({ rounds, seconds, warmSeconds, pool, client, mixed }) {
+async function pairedRounds({ rounds, seconds, warmSeconds, pool, client, front, mixed }) {
   const runs = { pool: [], haproxy: [] }
   const call = { pool: poolSide(pool, mixed), haproxy: haproxySide(client, mixed) }
   for (const side of ['pool', 'haproxy']) await measure(call[side], CONCURRENCY, warmSeconds)
   for (let r = 0; r < rounds; r++) {
-    for (const side of r % 2 === 0 ? ['pool', 'haproxy'] : ['haproxy', 'pool'])
-      runs[side].push(await measure(call[side], CONCURRENCY, seconds))
+    for (const side of r % 2 === 0 ? ['pool', 'haproxy'] : ['haproxy', 'pool']) {
+      const cpu0 = side === 'haproxy' ? front.cpuUs() : 0
+      const run = await measure(call[side], CONCURRENCY, seconds)
+      // The balancer's CPU per request: in this process for the pool; this process plus HAProxy's otherwise.
+      run.balancerCpuUs =
+        run.cpuUs + (side === 'haproxy' ? (front.cpuUs() - cpu0) / Math.max(1, run.count) : 0)
+      runs[side].push(run)
+    }
   }
   return summarise(runs)
 }
@@ -167,6 +175,7 @@ function summarise(runs) {
     p99: median(list.map((r) => r.p99)),
     errors: list.reduce((a, r) => a + r.errors, 0),
     count: list.reduce((a, r) => a + r.count, 0),
+    cpuUs: median(list.map((r) => r.balancerCpuUs ?? r.cpuUs)),
   })
   return {
     pool: pick(runs.pool),
@@ -230,15 +239,15 @@ export async function compareWithHaproxy({ NpuWorkerPool, repo, smoke }) {
     const client = new Pool(front.url, { connections: CONCURRENCY })
     out.config = front.config
     try {
-      out.scenarios.homogeneous = await pairedRounds({ ...N, pool, client, mixed: false })
+      out.scenarios.homogeneous = await pairedRounds({ ...N, pool, client, front, mixed: false })
       // 100% / 50% / 20%: w1 runs 5 ms of every 10, w2 2 ms of every 10.
       const release = [throttle(workers[1].child, 5, 5), throttle(workers[2].child, 2, 8)]
       const before = pool.getWorkers().map((w) => w.successes)
       try {
         // Both sides learn the new speeds before the measured rounds (warm-up inside pairedRounds).
         await sleep(smoke ? 50 : 500)
-        out.scenarios.unequal = await pairedRounds({ ...N, pool, client, mixed: false })
-        out.scenarios.mixed = await pairedRounds({ ...N, pool, client, mixed: true })
+        out.scenarios.unequal = await pairedRounds({ ...N, pool, client, front, mixed: false })
+        out.scenarios.mixed = await pairedRounds({ ...N, pool, client, front, mixed: true })
         const shares = pool.getWorkers().map((w, i) => w.successes - before[i])
         out.poolShares = shares.map((s) => s / shares.reduce((a, b) => a + b, 0))
       } finally {
@@ -276,7 +285,7 @@ export function haproxyReport(result, smoke) {
   const row = (name, what, r, targets) => {
     const ok = targets.throughput <= r.throughput && (targets.p99 === undefined || r.p99 <= targets.p99)
     const target = `throughput ≥ ${targets.throughput}×${targets.p99 === undefined ? '' : `, p99 ≤ ${targets.p99}×`}`
-    return `| ${name}: ${what} | ${fmt(r.throughput, 2)}× (rounds ${r.throughputRounds.map((x) => fmt(x, 2)).join(', ')}) | ${fmt(r.p99, 2)}× | pool ${fmt(r.pool.opsPerSec, 0)} req/s, p50 ${fmt(r.pool.p50, 2)} ms, p99 ${fmt(r.pool.p99, 1)} ms; HAProxy ${fmt(r.haproxy.opsPerSec, 0)} req/s, p50 ${fmt(r.haproxy.p50, 2)} ms, p99 ${fmt(r.haproxy.p99, 1)} ms | ${target} | ${met(ok)} |`
+    return `| ${name}: ${what} | ${fmt(r.throughput, 2)}× (rounds ${r.throughputRounds.map((x) => fmt(x, 2)).join(', ')}) | ${fmt(r.p99, 2)}× | pool ${fmt(r.pool.opsPerSec, 0)} req/s, p50 ${fmt(r.pool.p50, 2)} ms, p99 ${fmt(r.pool.p99, 1)} ms; HAProxy ${fmt(r.haproxy.opsPerSec, 0)} req/s, p50 ${fmt(r.haproxy.p50, 2)} ms, p99 ${fmt(r.haproxy.p99, 1)} ms; client + balancer CPU per request: pool ${fmt(r.pool.cpuUs, 0)} µs, undici + HAProxy ${fmt(r.haproxy.cpuUs, 0)} µs | ${target} | ${met(ok)} |`
   }
   const f = s.failure
   return [

@@ -1,4 +1,5 @@
 import type { BackendName, HealthStatus, InferResponse, Load } from '@npu-fleet/protocol'
+import type { Registry } from 'prom-client'
 import type { CircuitState } from './breaker/circuit-breaker.js'
 import type { PoolErrorCode } from './errors.js'
 import type { PoolLogger } from './logger.js'
@@ -18,6 +19,8 @@ export interface NpuWorkerPoolOptions {
   env?: NodeJS.ProcessEnv
   /** Random source in [0, 1) for jitter (tests pass a fixed one). */
   random?: () => number
+  /** A prom-client registry to put the pool's metrics in (the backend's own); default: a registry of the pool's. */
+  registry?: Registry
 }
 
 /** Per-call options of `executeTask` and `infer`. */

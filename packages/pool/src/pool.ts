@@ -9,6 +9,7 @@ import { FleetHealth } from './health/fleet-health.js'
 import { createDefaultLogger, type PoolLogger } from './logger.js'
 import { ConfigWatch, DEFAULT_WATCH_INTERVAL_MS } from './membership/config-watch.js'
 import { FleetMembership, type MembershipDiff } from './membership/fleet-membership.js'
+import { PoolMetrics } from './metrics/pool-metrics.js'
 import {
   logCircuitChange,
   logEjectionChange,
@@ -32,6 +33,7 @@ import { RetryPolicy } from './retry/retry-policy.js'
 import { EjectionCap } from './selection/ejection-cap.js'
 import { type RoutedNeed, WorkerLeases } from './selection/worker-leases.js'
 import { PoolCounters } from './stats/pool-counters.js'
+import { QueueWaits } from './stats/queue-waits.js'
 import { poolStats, workerSnapshot } from './stats/snapshots.js'
 import { encodeBinaryRequest } from './transport/binary-tensors.js'
 import type { PoolWorker } from './workers/pool-worker.js'
@@ -66,6 +68,7 @@ export class NpuWorkerPool {
   readonly #configPath: string | null
   #lifecycle: Lifecycle = { kind: 'new' }
   readonly #counters = new PoolCounters()
+  readonly #waits = new QueueWaits()
   readonly #needs = new RoutedNeeds()
   readonly #watch = new ConfigWatch()
   readonly #membership: FleetMembership
@@ -75,6 +78,7 @@ export class NpuWorkerPool {
   readonly #budget: RetryBudget
   readonly #dispatcher: AttemptDispatcher
   readonly #policy: RetryPolicy
+  readonly #metrics: PoolMetrics
   /** Set once the first health round is done: later "up" transitions are joins, and slow-start. */
   #joined = false
   #seq = 0
@@ -124,6 +128,7 @@ export class NpuWorkerPool {
       leases: this.#leases,
       settings,
       counters,
+      waits: this.#waits,
       recheck: (worker) => void this.#health.check(worker),
     })
     this.#policy = new RetryPolicy({
@@ -132,6 +137,16 @@ export class NpuWorkerPool {
       counters,
       onRetry: (n) => logRetry(logger, n),
     })
+    this.#metrics = new PoolMetrics(
+      {
+        workers: () => this.#membership.workers,
+        counters,
+        waits: this.#waits,
+        queuedTasks: () => this.#leases.waiting,
+        panickingTiers: () => this.#ejections.tiers(),
+      },
+      options.registry,
+    )
   }
 
   /** Loads the config, runs a first health round on every worker, starts background checks (and the file watch). */
@@ -224,6 +239,11 @@ export class NpuWorkerPool {
   getWorkers(): WorkerSnapshot[] {
     const now = Date.now()
     return this.#membership.workers.map((w) => workerSnapshot(w, now))
+  }
+
+  /** The pool's Prometheus metrics as exposition text, with its content type (from `registry`, or the pool's own). */
+  async metrics(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.#metrics.contentType, body: await this.#metrics.text() }
   }
 
   /** The validated config in use (null before `initialize`). */

@@ -10,6 +10,7 @@ export interface AdminPool {
   getStats(): PoolStats
   getWorkers(): WorkerSnapshot[]
   reloadConfig(): Promise<ReloadResult>
+  metrics(): Promise<{ contentType: string; body: string }>
 }
 
 /** Options of {@link npuPoolAdmin}. */
@@ -24,6 +25,7 @@ export const ADMIN_ROUTES = {
   stats: '/api/npu/pool/stats',
   workers: '/api/npu/pool/workers',
   reload: '/api/npu/pool/reload',
+  metrics: '/api/npu/pool/metrics',
 } as const
 
 const plugin: FastifyPluginAsync<NpuPoolAdminOptions> = async (app, options) => {
@@ -61,6 +63,11 @@ const plugin: FastifyPluginAsync<NpuPoolAdminOptions> = async (app, options) => 
   app.get(ADMIN_ROUTES.workers, { onRequest: requireToken, preHandler: noStore }, async () =>
     toWorkersResponse(pool.getWorkers()),
   )
+  // Prometheus scrapes with a bearer token too (its `authorization` scrape setting): the fleet's layout is not public.
+  app.get(ADMIN_ROUTES.metrics, { onRequest: requireToken, preHandler: noStore }, async (_request, reply) => {
+    const { contentType, body } = await pool.metrics()
+    return reply.type(contentType).send(body)
+  })
   // Reload only re-reads the pool's own config file: the HTTP API never takes worker URLs (no SSRF).
   app.post(ADMIN_ROUTES.reload, { onRequest: requireToken, preHandler: noStore }, async (_request, reply) => {
     const result = await pool.reloadConfig()
@@ -70,7 +77,7 @@ const plugin: FastifyPluginAsync<NpuPoolAdminOptions> = async (app, options) => 
 
 /**
  * Fastify plugin with the pool admin routes (`GET /api/npu/pool/stats`, `GET /api/npu/pool/workers`,
- * `POST /api/npu/pool/reload`), returning the seeds' snake_case JSON, behind a bearer token compared in
- * constant time.
+ * `POST /api/npu/pool/reload`), returning the seeds' snake_case JSON, and `GET /api/npu/pool/metrics`
+ * (Prometheus text), behind a bearer token compared in constant time.
  */
 export const npuPoolAdmin = fp(plugin, { name: 'npu-pool-admin', fastify: '5.x' })

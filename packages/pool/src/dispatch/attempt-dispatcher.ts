@@ -4,6 +4,7 @@ import { type AttemptOutcome, classifyResponse, classifyTransportError } from '.
 import type { Attempted } from '../retry/retry-policy.js'
 import type { Lease, RoutedNeed, WorkerLeases } from '../selection/worker-leases.js'
 import type { PoolCounters } from '../stats/pool-counters.js'
+import type { QueueWaits } from '../stats/queue-waits.js'
 import type { EncodedBody } from '../transport/binary-tensors.js'
 import { TransportError, type TransportResponse } from '../transport/worker-transport.js'
 import type { PoolWorker } from '../workers/pool-worker.js'
@@ -28,6 +29,8 @@ export interface AttemptDispatcherOptions {
   leases: WorkerLeases<PoolWorker>
   settings: () => LoadBalancingConfig
   counters: PoolCounters
+  /** Where the time each attempt waited for a slot goes. */
+  waits: QueueWaits
   /** Re-checks a worker's health now (its state or capabilities changed under us). */
   recheck: (worker: PoolWorker) => void
 }
@@ -51,11 +54,15 @@ export class AttemptDispatcher {
     // Synchronous when a worker has room (the common case): no promise for the slot.
     let lease = leases.tryAcquire(call.need, tried)
     if (lease === undefined) {
+      const t0 = performance.now()
       try {
         lease = await leases.acquire(call.need, tried, call.deadline, call.signal, call.seq)
       } catch (error) {
         return { kind: 'unavailable', error: error as PoolError }
       }
+      this.#options.waits.observe(call.need, (performance.now() - t0) / 1000)
+    } else {
+      this.#options.waits.observe(call.need, 0)
     }
     return { kind: 'attempted', worker: lease.worker, outcome: await this.#send(lease, call) }
   }
@@ -101,17 +108,17 @@ export class AttemptDispatcher {
         // Any failure makes the worker look slower, never faster: fast 5xx or 503s must not attract traffic.
         worker.latency.penalize(call.need, ms, now)
         if (outcome.countsAgainstWorker) {
-          worker.traffic.failed()
+          worker.traffic.failed(outcome.reason, outcome.workerCode)
           leases.release(lease, 'failure')
         } else {
-          worker.traffic.deferred()
+          worker.traffic.deferred(outcome.reason, outcome.workerCode)
           leases.release(lease, 'neutral')
         }
         if (outcome.retryAfterMs !== null) leases.backOff(worker, now + outcome.retryAfterMs)
         if (outcome.recheckHealth) this.#options.recheck(worker)
         break
       case 'rejected':
-        worker.traffic.rejected()
+        worker.traffic.rejected(outcome.workerCode)
         leases.release(lease, 'neutral')
         break
       case 'deadline':
