@@ -5,6 +5,8 @@ import { fileURLToPath } from 'node:url'
 const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures')
 
 const running = new Set<ChildProcess>()
+// A request the helper itself sends to learn that the peer's reports have caught up; never listed.
+const SYNC_PATH = '/__sync'
 // A peer must never outlive the test run, even when a beforeAll failed before anyone could stop it.
 process.once('exit', () => {
   for (const child of running) child.kill('SIGKILL')
@@ -44,6 +46,13 @@ export interface Peer {
   requests(): string[]
   /** The requests that carried an Authorization header, as `METHOD path` lines. */
   authorized(): string[]
+  /** Sends SIGUSR2 (`turncoat`, `mute-health`) and resolves once the peer says it has turned. */
+  turn(): Promise<void>
+  /**
+   * Resolves once every request the peer received so far has been reported (it reports in order, over its
+   * stdout, which can lag the answers): asserting "nothing was sent" after this cannot miss a late line.
+   */
+  sync(): Promise<void>
   stop(): Promise<void>
 }
 
@@ -58,6 +67,9 @@ export async function startPeer(mode: PeerMode, options: { retryAfter?: string }
   )
   const seen: string[] = []
   const withAuth: string[] = []
+  let onTurned: (() => void) | null = null
+  const onSynced = new Map<string, () => void>()
+  let syncs = 0
   let buffer = ''
   const port = await new Promise<number>((resolve, reject) => {
     child.once('exit', (code) => reject(new Error(`peer ${mode} exited with ${code}`)))
@@ -66,11 +78,20 @@ export async function startPeer(mode: PeerMode, options: { retryAfter?: string }
       const lines = buffer.split('\n')
       buffer = lines.pop() ?? ''
       for (const line of lines) {
-        const event = JSON.parse(line) as { port?: number; request?: string; auth?: boolean }
+        const event = JSON.parse(line) as {
+          port?: number
+          request?: string
+          auth?: boolean
+          turned?: boolean
+        }
         if (event.port !== undefined) resolve(event.port)
+        if (event.turned) onTurned?.()
         if (event.request !== undefined) {
-          seen.push(event.request)
-          if (event.auth) withAuth.push(event.request)
+          if (event.request.startsWith(`GET ${SYNC_PATH}`)) onSynced.get(event.request)?.()
+          else {
+            seen.push(event.request)
+            if (event.auth) withAuth.push(event.request)
+          }
         }
       }
     })
@@ -82,6 +103,18 @@ export async function startPeer(mode: PeerMode, options: { retryAfter?: string }
     process: child,
     requests: () => [...seen],
     authorized: () => [...withAuth],
+    turn: () =>
+      new Promise<void>((resolve) => {
+        onTurned = resolve
+        child.kill('SIGUSR2')
+      }),
+    sync: async () => {
+      const path = `${SYNC_PATH}?${++syncs}`
+      const reported = new Promise<void>((resolve) => onSynced.set(`GET ${path}`, resolve))
+      await (await fetch(`http://127.0.0.1:${port}${path}`)).arrayBuffer()
+      await reported
+      onSynced.delete(`GET ${path}`)
+    },
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
       await exited

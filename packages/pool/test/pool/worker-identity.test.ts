@@ -87,6 +87,7 @@ describe('worker identity before the token', () => {
         ['real', true, null, 1, 12],
       ])
       for (const mode of ['old-protocol', 'future-protocol', 'other-json', 'placeholder'] as const) {
+        await peer(mode).sync()
         expect(posts(mode), mode).toEqual([])
         expect(peer(mode).authorized(), mode).toEqual([])
       }
@@ -118,16 +119,19 @@ describe('worker identity before the token', () => {
     try {
       // While it answers as a compatible worker it is one: it gets the traffic, token included.
       expect(await p.infer('mlp', mlpRequest())).toMatchObject({ success: true, workerId: 'turncoat' })
+      await turncoat.sync()
       expect(turncoat.authorized()).toEqual(['POST /v2/models/mlp/infer'])
-      turncoat.process.kill('SIGUSR2')
+      await turncoat.turn()
       // unhealthy_threshold is 3, yet one answer as another service takes it out at once.
       await waitUntil(async () => {
         await p.checkHealth()
         return p.getWorkers()[0]?.refused !== null
       }, 'the turncoat to answer as another service')
+      await turncoat.sync()
       const before = posts('turncoat').length
       const after = await Promise.all(Array.from({ length: 6 }, (_, i) => p.infer('mlp', mlpRequest(1, i))))
       expect(after.map((r) => r.success && r.workerId)).toEqual(Array(6).fill('real'))
+      await turncoat.sync()
       expect(posts('turncoat')).toHaveLength(before)
       expect(turncoat.authorized()).toEqual(['POST /v2/models/mlp/infer'])
       expect(p.getWorkers()[0]).toMatchObject({
