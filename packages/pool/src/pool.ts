@@ -32,9 +32,9 @@ import { RetryBudget } from './retry/retry-budget.js'
 import { RetryPolicy } from './retry/retry-policy.js'
 import { EjectionCap } from './selection/ejection-cap.js'
 import { type RoutedNeed, WorkerLeases } from './selection/worker-leases.js'
+import { poolStats, workerSnapshot } from './snapshots/pool-snapshots.js'
 import { PoolCounters } from './stats/pool-counters.js'
 import { QueueWaits } from './stats/queue-waits.js'
-import { poolStats, workerSnapshot } from './stats/snapshots.js'
 import { encodeBinaryRequest } from './transport/binary-tensors.js'
 import type { PoolWorker } from './workers/pool-worker.js'
 
@@ -73,7 +73,7 @@ export class NpuWorkerPool {
   readonly #watch = new ConfigWatch()
   readonly #membership: FleetMembership
   readonly #ejections: EjectionCap
-  readonly #health: FleetHealth
+  readonly #health: FleetHealth<PoolWorker>
   readonly #leases: WorkerLeases<PoolWorker>
   readonly #budget: RetryBudget
   readonly #dispatcher: AttemptDispatcher
@@ -104,7 +104,7 @@ export class NpuWorkerPool {
       onApplied: (config, diff) => this.#applied(config.loadBalancing, diff),
     })
     this.#ejections = new EjectionCap(settings().maxEjectionPercent)
-    this.#health = new FleetHealth({
+    this.#health = new FleetHealth<PoolWorker>({
       workers: () => this.#membership.workers,
       settings,
       open: () => this.#lifecycle.kind !== 'closed',

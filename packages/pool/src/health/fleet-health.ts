@@ -1,14 +1,24 @@
+import type { Dispatcher } from 'undici'
 import type { LoadBalancingConfig } from '../config/pool-config.js'
 import type { PoolLogger } from '../logger.js'
-import type { PoolWorker } from '../workers/pool-worker.js'
 import { HealthMonitor } from './health-monitor.js'
 import { probeHealth } from './health-probe.js'
-import type { HealthTransition } from './worker-health.js'
+import type { HealthTransition, WorkerHealth } from './worker-health.js'
+
+/** What a check needs of a worker (`PoolWorker` fits). */
+export interface CheckedWorker {
+  readonly id: string
+  /** True once a reload removed it: its results are dropped. */
+  readonly retired: boolean
+  readonly health: WorkerHealth
+  readonly entry: { readonly basePath: string }
+  readonly transport: { readonly healthClient: Dispatcher }
+}
 
 /** Settings of {@link FleetHealth}. */
-export interface FleetHealthOptions {
+export interface FleetHealthOptions<W extends CheckedWorker> {
   /** The workers of the next round. */
-  workers: () => readonly PoolWorker[]
+  workers: () => readonly W[]
   /** The load-balancing settings in force (timeouts, thresholds). */
   settings: () => LoadBalancingConfig
   /** False once the pool is closed: late probe results are dropped. */
@@ -16,7 +26,7 @@ export interface FleetHealthOptions {
   logger: PoolLogger
   random: () => number
   /** After every recorded check (the pool logs a changed verdict, recounts ejections, wakes waiting tasks). */
-  onChecked: (worker: PoolWorker, transition: HealthTransition) => void
+  onChecked: (worker: W, transition: HealthTransition) => void
 }
 
 /**
@@ -24,13 +34,13 @@ export interface FleetHealthOptions {
  * `GET /health` probe on the worker's own health connection, recorded into the worker's health; what the
  * verdict changed goes to `onChecked`.
  */
-export class FleetHealth {
-  readonly #options: FleetHealthOptions
-  readonly #monitor: HealthMonitor<PoolWorker>
+export class FleetHealth<W extends CheckedWorker> {
+  readonly #options: FleetHealthOptions<W>
+  readonly #monitor: HealthMonitor<W>
 
-  constructor(options: FleetHealthOptions) {
+  constructor(options: FleetHealthOptions<W>) {
     this.#options = options
-    this.#monitor = new HealthMonitor<PoolWorker>({
+    this.#monitor = new HealthMonitor<W>({
       intervalMs: 0,
       targets: options.workers,
       check: (worker) => this.#check(worker),
@@ -60,11 +70,11 @@ export class FleetHealth {
     return this.#monitor.checkAll()
   }
   /** Checks one worker now, or joins its check in progress. */
-  check(worker: PoolWorker): Promise<void> {
+  check(worker: W): Promise<void> {
     return this.#monitor.check(worker)
   }
 
-  async #check(worker: PoolWorker): Promise<void> {
+  async #check(worker: W): Promise<void> {
     if (worker.retired) return
     const lb = this.#options.settings()
     const result = await probeHealth(

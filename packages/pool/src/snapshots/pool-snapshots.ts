@@ -1,6 +1,7 @@
+// The read-only views the pool hands out: getStats() and getWorkers() (the admin routes and the CLI build on them).
 import type { PoolStats, WorkerSnapshot } from '../pool-types.js'
+import type { PoolCounters } from '../stats/pool-counters.js'
 import type { PoolWorker } from '../workers/pool-worker.js'
-import type { PoolCounters } from './pool-counters.js'
 
 /** What {@link poolStats} reads besides the counters. */
 export interface FleetView {
