@@ -88,7 +88,10 @@ describe('ONNX Runtime: the hard limit on one inference', () => {
     expect((await model.infer(spin(5, 2))).y?.data).toEqual(Float32Array.of(7))
     expect(ort.abandonedCalls()).toHaveLength(1)
     expect(model.condition()).toEqual({ kind: 'serving' })
-    expect(conditions.map((c) => c.kind)).toEqual(['recovering', 'serving'])
+    // Recovering (once, or again with a later attempt when a loaded machine slows the replacement), then serving.
+    const kinds = conditions.map((c) => c.kind)
+    expect(kinds.at(-1)).toBe('serving')
+    expect(new Set(kinds.slice(0, -1))).toEqual(new Set(['recovering']))
     expect(conditions[0]).toMatchObject({
       reason: expect.stringMatching(/did not return within 300 ms \(thread abandoned\)/),
     })

@@ -495,7 +495,9 @@ describe('OnnxGenerationEngine faults', () => {
       await expect(hung).rejects.toMatchObject({ code: 'step_timeout' })
       expect(engine.abandonedThreads).toBe(1)
       await waitFor(() => engine.condition().kind === 'serving', 'the replacement thread')
-      expect(conditions).toEqual(['recovering', 'serving'])
+      // Recovering (once, or again when a loaded machine slows the replacement), then serving.
+      expect(conditions.at(-1)).toBe('serving')
+      expect(new Set(conditions.slice(0, -1))).toEqual(new Set(['recovering']))
       // The replacement counts its own steps (the fault hangs it at its fourth too): a short call passes.
       const next = await engine.generate(completion('after'), { max_tokens: 2 })
       expect(next.usage.completion_tokens).toBeGreaterThan(0)
