@@ -5,6 +5,13 @@
 #   - a placeholder release (alive, never binds; also one that lies READY=1 to systemd), a release whose
 #     /health reports the wrong version, and one that reports the wrong service, each fail the play, roll
 #     back, and leave the previous version answering;
+#   - a release whose model answers wrong (other weights) fails the inference self-test and rolls back;
+#   - the OpenVINO runtime archive, fetched from a loopback HTTP mirror with its sha256, is unpacked inside the
+#     release where openvino-node loads it (a stand-in: /health shows the loader's new error); a bad checksum
+#     and a corrupt archive are refused before the switch, with the release in service never restarted; a
+#     rollback returns to a release with its own runtime intact;
+#   - `npu-worker doctor` runs in the play (its "no NPU" report printed) and by hand as the service user;
+#     `npu_worker_require_npu: true` fails the deploy in preflight, naming /dev/accel;
 #   - kill -9 of the worker: systemd restarts it healthy; a frozen event loop: the watchdog restarts it;
 #   - the unit verifies clean and its security exposure, inside the container, is reported.
 # Root on Debian. Standalone and idempotent; the container and its mounts are removed on exit.
@@ -57,10 +64,13 @@ work=$(mktemp -d /tmp/npu-deploy-test.XXXXXX)
 root="$work/root"
 nspawn_pid=""
 init_pid=""
+fixtures_pid=""
+mirror_pid=""
 mounted_nspawn_tmpfs=false
 
 cleanup() {
   set +e
+  for job in "$fixtures_pid" "$mirror_pid"; do [ -n "$job" ] && kill "$job" 2>/dev/null && wait "$job" 2>/dev/null; done
   if [ -n "$init_pid" ] && kill -0 "$init_pid" 2>/dev/null; then
     nsenter -t "$init_pid" -a systemctl poweroff >/dev/null 2>&1
   fi
@@ -83,6 +93,7 @@ check "lint: systemd-analyze verify, exposure <= 2.5, ansible-lint production pr
 
 # --- release and its bad twins ------------------------------------------------------------------------------
 version=$(node -p "require('./apps/npu-worker/package.json').version")
+release_version=$version
 tarball="release/npu-worker-$version-linux-x64.tar.gz"
 if [ "${DEPLOY_TEST_REUSE_RELEASE:-0}" = 1 ] && [ -f "$tarball" ]; then
   say "reusing $tarball"
@@ -95,8 +106,10 @@ fi
 releases="$work/releases"
 mkdir -p "$releases"
 cp "$tarball" "$tarball.sha256" "$releases/"
-say "building the bad releases"
-scripts/deploy-test/make-fixtures.sh "$tarball" "$releases"
+# The bad releases take a while to pack; they are not needed before the first deploy is checked.
+say "building the bad releases (in the background)"
+scripts/deploy-test/make-fixtures.sh "$tarball" "$releases" >"$work/fixtures.log" 2>&1 &
+fixtures_pid=$!
 
 # --- container ----------------------------------------------------------------------------------------------
 rootfs=$(scripts/deploy-test/rootfs.sh)
@@ -175,9 +188,11 @@ npu_workers:
     npu_worker_verify_health_timeout_sec: 90
 INV
 
-deploy() { # <version> <log name>: runs the playbook; its output goes to $work/<log>.log
+deploy() { # <version> <log name> [ansible-playbook args]: runs the playbook; its output goes to $work/<log>.log
+  local v=$1 log=$2
+  shift 2
   (cd ansible && ansible-playbook -i "$work/inventory.yml" playbooks/deploy-npu-worker.yml \
-    -e "npu_worker_version=$1") >"$work/$2.log" 2>&1
+    -e "npu_worker_version=$v" "$@") >"$work/$log.log" 2>&1
 }
 recap() { grep -E '^deploy-test +:' "$work/$1.log" | tail -1; }
 health_is() { # <version>: /health from the host is 200, npu-worker, that version, healthy or degraded
@@ -200,22 +215,38 @@ wait_health() { # <version> <seconds>
 }
 inference_correct() { # an inference from the host, compared with the release's expected output
   local fixture="$work/selftest.json"
-  tar -xzOf "$tarball" "npu-worker-$version/share/selftest/mlp-infer.json" >"$fixture"
+  tar -xzOf "$tarball" "npu-worker-$release_version/share/selftest/mlp-infer.json" >"$fixture"
   python3 -c 'import json,sys; print(json.dumps(json.load(open(sys.argv[1]))["request"]))' "$fixture" >"$work/request.json"
   curl -fsS -H "Authorization: Bearer $token" -H 'content-type: application/json' --data-binary @"$work/request.json" \
     "http://127.0.0.1:$WORKER_PORT/v2/models/mlp/infer" -o "$work/answer.json" || return 1
-  python3 - "$fixture" "$work/answer.json" <<'PY'
+  curl -fsS "http://127.0.0.1:$WORKER_PORT/health" -o "$work/health.json" || return 1
+  python3 - "$fixture" "$work/answer.json" "$work/health.json" <<'PY'
 import json, sys
 f = json.load(open(sys.argv[1])); a = json.load(open(sys.argv[2]))["outputs"][0]
-e, tol = f["expected"], f["tolerance"]
+# The row of the device /health says serves the model, from the table the release's fixture carries.
+device = next(m["device"] for m in json.load(open(sys.argv[3]))["models"] if m["name"] == f["model"])
+precision = f["precision_of_device"].get(device.split(".")[0].upper(), f["precision_of_device"]["default"])
+e, tol = f["expected"], f["tolerances"][precision]
 bad = [i for i, (x, y) in enumerate(zip(a["data"], e["data"])) if abs(x - y) > tol["atol"] + tol["rtol"] * abs(y)]
 ok = a["name"] == e["name"] and a["shape"] == e["shape"] and len(a["data"]) == len(e["data"]) and not bad
-print(f"  inference: {a['name']} {a['shape']}, {len(bad)} of {len(e['data'])} numbers outside tolerance")
+print(f"  inference: {a['name']} {a['shape']} on {device}, {len(bad)} of {len(e['data'])} numbers outside the {precision} tolerance")
 sys.exit(0 if ok else 1)
 PY
 }
 main_pid() { in_ct systemctl show -p MainPID --value npu-worker; }
 current_release() { in_ct readlink /opt/npu-worker/current; }
+logged() { grep -q -- "$2" "$work/$1.log"; } # <log name> <text>
+quote() { # <log name> <pattern>: prints the first match, indented (nothing when none)
+  { grep -o -- "$2" "$work/$1.log" || true; } | head -1 | cut -c1-400 | sed 's/^/  /'
+}
+openvino_error() { # what /health says about loading openvino-node
+  curl -fsS "http://127.0.0.1:$WORKER_PORT/health" \
+    | python3 -c 'import json, sys; print(json.load(sys.stdin)["capabilities"]["openvino"]["error"])'
+}
+openvino_error_says() { openvino_error | grep -q -- "$1"; }
+untouched() { # <log name> <main pid before>: the failed deploy never switched or restarted the release in service
+  test "$(current_release)" = "/opt/npu-worker/releases/$version" && test "$(main_pid)" = "$2" && health_is "$version"
+}
 
 # --- first deploy -------------------------------------------------------------------------------------------
 t=$(date +%s)
@@ -223,6 +254,10 @@ check "deploy $version succeeds" deploy "$version" deploy-1
 say "  $(recap deploy-1) ($(($(date +%s) - t)) s)"
 check "/health from the host: 200, npu-worker, $version, serving" health_is "$version"
 check "inference from the host matches the release's expected output" inference_correct
+check "the play held the answer to the CPU's FP32 row of the release's tolerance table" \
+  logged deploy-1 'Inference self-test passed: mlp on CPU (onnxruntime), FP32 tolerance atol 0.0001 rtol 0.001'
+check "the play reports the release's native runtime as not installed" \
+  logged deploy-1 'openvino-node 2026.4.0: NOT installed'
 check "unit is active under systemd" in_ct systemctl is-active --quiet npu-worker
 check "worker runs as npu-worker, in the render group" \
   sh -c "[ \"\$(nsenter -t $init_pid -a ps -o user= -p \$(nsenter -t $init_pid -a systemctl show -p MainPID --value npu-worker))\" = npu-worker ] \
@@ -239,23 +274,130 @@ check "second deploy of $version succeeds" deploy "$version" deploy-2
 say "  $(recap deploy-2) ($(($(date +%s) - t)) s)"
 check "second deploy reports changed=0" sh -c "grep -E '^deploy-test +:' '$work/deploy-2.log' | grep -q 'changed=0 .*failed=0'"
 
+# --- the NPU required on a host without one --------------------------------------------------------------------
+pid=$(main_pid)
+t=$(date +%s)
+if deploy "$version" require-npu -e npu_worker_require_npu=true; then fail "deploy with npu_worker_require_npu fails"; else
+  pass "deploy with npu_worker_require_npu fails"; fi
+say "  $(recap require-npu) ($(($(date +%s) - t)) s)"
+quote require-npu 'npu_worker_require_npu is true but[^"]*'
+check "require_npu: it fails in preflight, naming /dev/accel" \
+  sh -c "grep -q 'Fail when the NPU is required and missing' '$work/require-npu.log' \
+  && grep -q '/dev/accel/accel\* is missing' '$work/require-npu.log'"
+check "require_npu: $version keeps serving, not restarted" untouched require-npu "$pid"
+
+# --- npu-worker doctor ------------------------------------------------------------------------------------------
+doctor() { in_ct runuser -u npu-worker -- /opt/npu-worker/current/bin/npu-worker doctor "$@"; }
+if in_ct grep -q doctor /opt/npu-worker/current/bin/npu-worker; then
+  check "the play printed npu-worker doctor's report" logged deploy-1 'Print the doctor'
+  { sed -n "/Print the doctor's report/,/^\$/p" "$work/deploy-1.log" || true; } | head -40 | sed 's/^/  /'
+  doctor >"$work/doctor.txt" 2>&1 && rc=0 || rc=$?
+  check "doctor as npu-worker: exit 0 without --require-npu (rc $rc)" test "$rc" -eq 0
+  check "doctor says no NPU: /dev/accel missing" grep -q '/dev/accel' "$work/doctor.txt"
+  doctor --require-npu >"$work/doctor-npu.txt" 2>&1 && rc=0 || rc=$?
+  check "doctor --require-npu: exit 1 (rc $rc), naming /dev/accel" \
+    sh -c "[ $rc -eq 1 ] && grep -q '/dev/accel' '$work/doctor-npu.txt'"
+  doctor --json >"$work/doctor.json" 2>/dev/null && rc=0 || rc=$?
+  check "doctor --json: exit 0 and a JSON report" python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$work/doctor.json"
+else
+  say "SKIP the release has no doctor yet"
+fi
+
+t=$(date +%s)
+wait "$fixtures_pid" && fixtures_rc=0 || fixtures_rc=$?
+fixtures_pid=""
+check "bad releases and stand-in runtime archives built (waited $(($(date +%s) - t)) s)" test "$fixtures_rc" -eq 0
+[ "$fixtures_rc" -eq 0 ] || cat "$work/fixtures.log"
+
 # --- bad releases: each must fail the play, roll back, and leave $version answering ------------------------------
-bad_release() { # <fixture suffix> <text the failure must mention>
-  local v="$version-$1"
+bad_release() { # <fixture suffix> <text the failure must mention> [<release it must roll back to>]
+  local v="$version-$1" back=${3:-$version}
   t=$(date +%s)
   if deploy "$v" "deploy-$1"; then fail "deploy of $v fails"; else pass "deploy of $v fails"; fi
   say "  $(recap "deploy-$1") ($(($(date +%s) - t)) s)"
-  grep -o 'Deploy of npu-worker [^"]*' "$work/deploy-$1.log" | head -1 | cut -c1-400 | sed 's/^/  /'
-  check "$v: the failure names the cause ($2) and the rollback to $version" \
-    sh -c "grep -q 'Rolled back to $version, which verified' '$work/deploy-$1.log' && grep -q -- '$2' '$work/deploy-$1.log'"
-  check "$v: current points back at $version" test "$(current_release)" = "/opt/npu-worker/releases/$version"
-  check "$v: $version answers /health after the rollback" health_is "$version"
+  quote "deploy-$1" 'Deploy of npu-worker [^"]*'
+  check "$v: the failure names the cause ($2) and the rollback to $back" \
+    sh -c "grep -q 'Rolled back to $back, which verified' '$work/deploy-$1.log' && grep -q -- '$2' '$work/deploy-$1.log'"
+  check "$v: current points back at $back" test "$(current_release)" = "/opt/npu-worker/releases/$back"
+  check "$v: $back answers /health after the rollback" health_is "$back"
 }
 bad_release never-ready "Restart the worker"
 bad_release placeholder "never bound its port"
 bad_release wrongversion "version=$version"
 bad_release wrongservice "service=legacy-npu-service"
 check "inference still correct after the rollbacks" inference_correct
+
+# --- the OpenVINO runtime archive ---------------------------------------------------------------------------------
+# A loopback HTTP mirror of the storage host's layout, serving the stand-in under the path of the real address.
+python3 -u -m http.server 0 --bind 127.0.0.1 --directory "$releases/runtime/mirror" >"$work/mirror.log" 2>&1 &
+mirror_pid=$!
+mirror_port=""
+for _ in $(seq 1 50); do
+  mirror_port=$(sed -n 's/.* port \([0-9][0-9]*\).*/\1/p' "$work/mirror.log" | head -1)
+  [ -n "$mirror_port" ] && break
+  sleep 0.1
+done
+url_path=$(cat "$releases/runtime/url-path")
+runtime_name=$(basename "$url_path")
+runtime_url="http://127.0.0.1:$mirror_port/$url_path"
+runtime_sha256=$(sha256sum "$releases/runtime/mirror/$url_path" | cut -d' ' -f1)
+corrupt="$releases/runtime/corrupt/$runtime_name"
+check "loopback mirror serves the stand-in runtime ($runtime_url)" curl -fsS -o /dev/null "$runtime_url"
+next="$version-next"
+runtime_vars() { # <url> <sha256>
+  printf '{"npu_worker_openvino_runtime_url": "%s", "npu_worker_openvino_runtime_sha256": "%s"}' "$1" "$2"
+}
+
+pid=$(main_pid)
+t=$(date +%s)
+wrong_sha256=$(printf 'not the archive' | sha256sum | cut -d' ' -f1)
+if deploy "$next" runtime-badsum -e "$(runtime_vars "$runtime_url" "$wrong_sha256")"; then
+  fail "runtime with a wrong sha256: the deploy fails"; else pass "runtime with a wrong sha256: the deploy fails"; fi
+say "  $(recap runtime-badsum) ($(($(date +%s) - t)) s)"
+quote runtime-badsum 'runtimes openvino-node from [^"]*'
+check "runtime with a wrong sha256: refused on the controller, naming the checksum, before the host changes" \
+  sh -c "grep -q 'did not match' '$work/runtime-badsum.log' && grep -q 'Nothing was changed on the host' '$work/runtime-badsum.log'"
+check "runtime with a wrong sha256: $version keeps serving, not restarted" untouched runtime-badsum "$pid"
+
+t=$(date +%s)
+if deploy "$next" runtime-corrupt -e "npu_worker_openvino_runtime_archive=$corrupt" \
+  -e "npu_worker_openvino_runtime_sha256=$(sha256sum "$corrupt" | cut -d' ' -f1)"; then
+  fail "corrupt runtime archive (its checksum right): the deploy fails"; else
+  pass "corrupt runtime archive (its checksum right): the deploy fails"; fi
+say "  $(recap runtime-corrupt) ($(($(date +%s) - t)) s)"
+quote runtime-corrupt 'Deploy of npu-worker [^"]*'
+check "corrupt runtime archive: refused before the switch, naming the cause" \
+  sh -c "grep -q 'FAILED before the switch' '$work/runtime-corrupt.log' && grep -q 'not a readable .tar.gz' '$work/runtime-corrupt.log'"
+check "corrupt runtime archive: $version keeps serving, not restarted" untouched runtime-corrupt "$pid"
+
+t=$(date +%s)
+check "deploy $next with the runtime from the mirror succeeds" deploy "$next" runtime-1 -e "$(runtime_vars "$runtime_url" "$runtime_sha256")"
+say "  $(recap runtime-1) ($(($(date +%s) - t)) s)"
+addon="app/node_modules/openvino-node/bin/ov_node_addon.node"
+# Cleanup (npu_worker_keep_releases 3, never the current or the previous): the two oldest bad releases go, with
+# their tarballs.
+check "cleanup removed the oldest releases and their tarballs" sh -c "\
+  [ ! -e '$root/opt/npu-worker/releases/$version-never-ready' ] && [ ! -e '$root/opt/npu-worker/releases/$version-placeholder' ] \
+  && [ ! -e '$root/opt/npu-worker/archives/npu-worker-$version-never-ready-linux-x64.tar.gz' ] \
+  && [ -e '$root/opt/npu-worker/releases/$version' ]"
+check "the runtime is unpacked inside $next, where openvino-node loads its addon" test -f "$root/opt/npu-worker/releases/$next/$addon"
+check "release $version has no runtime of its own (nothing was shared or moved)" test ! -e "$root/opt/npu-worker/releases/$version/$addon"
+check "the play reports the runtime installed from $runtime_name" logged runtime-1 "openvino-node 2026.4.0: installed from $runtime_name"
+ov_error=$(openvino_error || true)
+say "  /health capabilities.openvino.error: $ov_error"
+check "/health shows the loader's new error (the stand-in is no ELF addon), not a missing module" \
+  openvino_error_says 'invalid ELF header'
+t=$(date +%s)
+# More releases kept: the previous release is now $next itself, and the cleanup would take $version (a change).
+check "second deploy of $next with the same runtime succeeds" deploy "$next" runtime-2 \
+  -e "$(runtime_vars "$runtime_url" "$runtime_sha256")" -e npu_worker_keep_releases=10
+say "  $(recap runtime-2) ($(($(date +%s) - t)) s)"
+check "second deploy with the runtime reports changed=0" sh -c "grep -E '^deploy-test +:' '$work/runtime-2.log' | grep -q 'changed=0 .*failed=0'"
+
+bad_release wronganswer "The inference answer is wrong" "$next"
+check "after the rollback, $next still has its own runtime" test -f "$root/opt/npu-worker/releases/$next/$addon"
+check "after the rollback, /health shows that runtime's loader error again" openvino_error_says 'invalid ELF header'
+version=$next # the process faults below run on the release now in service
 
 # --- process faults -------------------------------------------------------------------------------------------
 pid=$(main_pid)

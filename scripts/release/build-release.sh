@@ -8,10 +8,28 @@
 #
 # Layout inside the tarball (one top folder, npu-worker-<version>/):
 #   VERSION  RELEASE.json  bin/npu-worker  node/bin/node  app/{dist,generated,node_modules,package.json}
-#   share/selftest/mlp-infer.json
+#   share/selftest/mlp-infer.json  share/release-runtimes.mjs
+#
+# Native runtimes (openvino-node's addon and libraries) are not downloadable here, so a release carries none
+# unless the builder has the archive: `pnpm release --runtime openvino-node=FILE.tar.gz` (repeatable, one per
+# package; FILE.sha256 beside it is checked when present) unpacks it inside the release, where the package
+# loads it from. Without it, the Ansible role installs the runtime on the host (ansible/README.md).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 repo=$(pwd)
+
+runtimes=() # NAME=ARCHIVE
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --runtime) [ $# -ge 2 ] || { echo "release: --runtime needs NAME=ARCHIVE" >&2; exit 2; }; runtimes+=("$2"); shift 2 ;;
+    --runtime=*) runtimes+=("${1#--runtime=}"); shift ;;
+    *) echo "release: unknown argument $1 (usage: build-release.sh [--runtime NAME=ARCHIVE]...)" >&2; exit 2 ;;
+  esac
+done
+for spec in ${runtimes[@]+"${runtimes[@]}"}; do
+  case "$spec" in *=?*) ;; *) echo "release: --runtime $spec: expected NAME=ARCHIVE" >&2; exit 2 ;; esac
+  [ -f "${spec#*=}" ] || { echo "release: --runtime $spec: no such file" >&2; exit 2; }
+done
 
 # The Node runtime the release carries: an exact version, so two builds of one commit ship the same runtime.
 NODE_RUNTIME_VERSION="${NODE_RUNTIME_VERSION:-24.21.0}"
@@ -52,7 +70,8 @@ fi
 step "openvino-node JS package (its native runtime is installed on NPU hosts; see ansible/README.md)"
 # openvino-node is a devDependency of the worker (its runtime download cannot run on build machines), so
 # pnpm deploy leaves it out. The worker loads it lazily and falls back to ONNX Runtime when its native addon
-# is missing; shipping the JS package lets an NPU host add the runtime inside the release (install_runtime).
+# is missing; shipping the JS package lets the runtime be added inside the release (share/release-runtimes.mjs,
+# run by the Ansible role on the host or by --runtime here).
 openvino_version=$(node -p "require('./apps/npu-worker/node_modules/openvino-node/package.json').version")
 (cd "$work/npm-openvino" && npm install --no-save --no-package-lock --ignore-scripts --no-audit --no-fund \
   --loglevel=error "openvino-node@$openvino_version" >/dev/null)
@@ -79,13 +98,29 @@ node_reported=$("$stage/node/bin/node" --version)
 step "launcher, version files, inference self-test"
 mkdir -p "$stage/bin" "$stage/share/selftest"
 install -m 0755 scripts/release/npu-worker.sh "$stage/bin/npu-worker"
+install -m 0644 scripts/release/release-runtimes.mjs "$stage/share/release-runtimes.mjs"
 printf '%s\n' "$version" >"$stage/VERSION"
+"$stage/node/bin/node" scripts/release/make-selftest-fixture.mjs "$stage/app" "$stage/share/selftest/mlp-infer.json"
+
+for spec in ${runtimes[@]+"${runtimes[@]}"}; do
+  runtime_name=${spec%%=*}
+  runtime_archive=${spec#*=}
+  runtime_sha256=$(sha256sum "$runtime_archive" | cut -d' ' -f1)
+  if [ -f "$runtime_archive.sha256" ]; then
+    runtime_sha256=$(cut -d' ' -f1 "$runtime_archive.sha256")
+  fi
+  step "native runtime of $runtime_name from $(basename "$runtime_archive")"
+  "$stage/node/bin/node" "$stage/share/release-runtimes.mjs" install --release "$stage" --name "$runtime_name" \
+    --archive "$runtime_archive" --sha256 "$runtime_sha256" >/dev/null
+done
+"$stage/node/bin/node" "$stage/share/release-runtimes.mjs" status --release "$stage" | sed 's/^/release: runtime /'
+
 commit=$(git rev-parse HEAD 2>/dev/null || echo unknown)
 dirty=$(git status --porcelain -- apps/npu-worker packages/protocol 2>/dev/null | grep -q . && echo true || echo false)
+runtimes_json=$("$stage/node/bin/node" "$stage/share/release-runtimes.mjs" status --release "$stage" --json)
 cat >"$stage/RELEASE.json" <<JSON
-{"name":"npu-worker","version":"$version","platform":"linux-x64","node":"$node_reported","openvino_node":"$openvino_version","commit":"$commit","worktree_dirty":$dirty}
+{"name":"npu-worker","version":"$version","platform":"linux-x64","node":"$node_reported","openvino_node":"$openvino_version","commit":"$commit","worktree_dirty":$dirty,"runtimes":$runtimes_json}
 JSON
-"$stage/node/bin/node" scripts/release/make-selftest-fixture.mjs "$stage/app" "$stage/share/selftest/mlp-infer.json"
 
 step "smoke check: the staged release validates its own default configuration on its own runtime"
 (cd / && env -i PATH=/usr/bin:/bin "$stage/bin/npu-worker" --check-config)
