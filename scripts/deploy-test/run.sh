@@ -286,6 +286,19 @@ check "require_npu: it fails in preflight, naming /dev/accel" \
   && grep -q '/dev/accel/accel\* is missing' '$work/require-npu.log'"
 check "require_npu: $version keeps serving, not restarted" untouched require-npu "$pid"
 
+# The NPU driver packages go through the same controller-side checks (installing one needs a real NPU host).
+printf 'stand-in for an NPU driver package\n' >"$work/intel-driver-compiler-npu_stand-in_amd64.deb"
+t=$(date +%s)
+if deploy "$version" driver-badsum -e npu_worker_npu_driver_install=true -e "$(printf \
+  '{"npu_worker_npu_driver_packages": [{"file": "%s", "sha256": "%s"}]}' \
+  "$work/intel-driver-compiler-npu_stand-in_amd64.deb" "$(printf 'another file' | sha256sum | cut -d' ' -f1)")"; then
+  fail "driver package with a wrong sha256: the deploy fails"; else pass "driver package with a wrong sha256: the deploy fails"; fi
+say "  $(recap driver-badsum) ($(($(date +%s) - t)) s)"
+check "driver package with a wrong sha256: refused on the controller, naming the checksum" \
+  sh -c "grep -q 'driver intel-driver-compiler-npu_stand-in_amd64.deb: checksum mismatch' '$work/driver-badsum.log' \
+  && grep -q 'Nothing was changed on the host' '$work/driver-badsum.log'"
+check "driver package with a wrong sha256: $version keeps serving, not restarted" untouched driver-badsum "$pid"
+
 # --- npu-worker doctor ------------------------------------------------------------------------------------------
 doctor() { in_ct runuser -u npu-worker -- /opt/npu-worker/current/bin/npu-worker doctor "$@"; }
 if in_ct grep -q doctor /opt/npu-worker/current/bin/npu-worker; then
