@@ -5,7 +5,9 @@
 #   - a placeholder release (alive, never binds; also one that lies READY=1 to systemd), a release whose
 #     /health reports the wrong version, and one that reports the wrong service, each fail the play, roll
 #     back, and leave the previous version answering;
-#   - a release whose model answers wrong (other weights) fails the inference self-test and rolls back;
+#   - a release whose model answers wrong (other weights) fails the inference self-test and rolls back; the
+#     verify step against stand-in NPU workers (verify-tolerance.sh) picks the FP16 row there and still refuses
+#     wrong answers;
 #   - the OpenVINO runtime archive, fetched from a loopback HTTP mirror with its sha256, is unpacked inside the
 #     release where openvino-node loads it (a stand-in: /health shows the loader's new error); a bad checksum
 #     and a corrupt archive are refused before the switch, with the release in service never restarted; a
@@ -65,12 +67,13 @@ root="$work/root"
 nspawn_pid=""
 init_pid=""
 fixtures_pid=""
+verify_tolerance_pid=""
 mirror_pid=""
 mounted_nspawn_tmpfs=false
 
 cleanup() {
   set +e
-  for job in "$fixtures_pid" "$mirror_pid"; do [ -n "$job" ] && kill "$job" 2>/dev/null && wait "$job" 2>/dev/null; done
+  for job in "$fixtures_pid" "$verify_tolerance_pid" "$mirror_pid"; do [ -n "$job" ] && kill "$job" 2>/dev/null && wait "$job" 2>/dev/null; done
   if [ -n "$init_pid" ] && kill -0 "$init_pid" 2>/dev/null; then
     nsenter -t "$init_pid" -a systemctl poweroff >/dev/null 2>&1
   fi
@@ -110,6 +113,8 @@ cp "$tarball" "$tarball.sha256" "$releases/"
 say "building the bad releases (in the background)"
 scripts/deploy-test/make-fixtures.sh "$tarball" "$releases" >"$work/fixtures.log" 2>&1 &
 fixtures_pid=$!
+scripts/deploy-test/verify-tolerance.sh >"$work/verify-tolerance.log" 2>&1 &
+verify_tolerance_pid=$!
 
 # --- container ----------------------------------------------------------------------------------------------
 rootfs=$(scripts/deploy-test/rootfs.sh)
@@ -321,6 +326,11 @@ wait "$fixtures_pid" && fixtures_rc=0 || fixtures_rc=$?
 fixtures_pid=""
 check "bad releases and stand-in runtime archives built (waited $(($(date +%s) - t)) s)" test "$fixtures_rc" -eq 0
 [ "$fixtures_rc" -eq 0 ] || cat "$work/fixtures.log"
+wait "$verify_tolerance_pid" && verify_tolerance_rc=0 || verify_tolerance_rc=$?
+verify_tolerance_pid=""
+sed 's/^/  /' "$work/verify-tolerance.log"
+check "verify against stand-in workers: CPU held to FP32, NPU to FP16, wrong answers refused at every row" \
+  test "$verify_tolerance_rc" -eq 0
 
 # --- bad releases: each must fail the play, roll back, and leave $version answering ------------------------------
 bad_release() { # <fixture suffix> <text the failure must mention> [<release it must roll back to>]
@@ -373,17 +383,6 @@ check "runtime with a wrong sha256: refused on the controller, naming the checks
 check "runtime with a wrong sha256: $version keeps serving, not restarted" untouched runtime-badsum "$pid"
 
 t=$(date +%s)
-if deploy "$next" runtime-corrupt -e "npu_worker_openvino_runtime_archive=$corrupt" \
-  -e "npu_worker_openvino_runtime_sha256=$(sha256sum "$corrupt" | cut -d' ' -f1)"; then
-  fail "corrupt runtime archive (its checksum right): the deploy fails"; else
-  pass "corrupt runtime archive (its checksum right): the deploy fails"; fi
-say "  $(recap runtime-corrupt) ($(($(date +%s) - t)) s)"
-quote runtime-corrupt 'Deploy of npu-worker [^"]*'
-check "corrupt runtime archive: refused before the switch, naming the cause" \
-  sh -c "grep -q 'FAILED before the switch' '$work/runtime-corrupt.log' && grep -q 'not a readable .tar.gz' '$work/runtime-corrupt.log'"
-check "corrupt runtime archive: $version keeps serving, not restarted" untouched runtime-corrupt "$pid"
-
-t=$(date +%s)
 check "deploy $next with the runtime from the mirror succeeds" deploy "$next" runtime-1 -e "$(runtime_vars "$runtime_url" "$runtime_sha256")"
 say "  $(recap runtime-1) ($(($(date +%s) - t)) s)"
 addon="app/node_modules/openvino-node/bin/ov_node_addon.node"
@@ -406,6 +405,24 @@ check "second deploy of $next with the same runtime succeeds" deploy "$next" run
   -e "$(runtime_vars "$runtime_url" "$runtime_sha256")" -e npu_worker_keep_releases=10
 say "  $(recap runtime-2) ($(($(date +%s) - t)) s)"
 check "second deploy with the runtime reports changed=0" sh -c "grep -E '^deploy-test +:' '$work/runtime-2.log' | grep -q 'changed=0 .*failed=0'"
+
+# A corrupt archive for the release in service (its checksum right, so only tar can tell): refused before anything
+# is swapped in, and the runtime that release already has stays as it was.
+pid=$(main_pid)
+t=$(date +%s)
+if deploy "$next" runtime-corrupt -e "npu_worker_openvino_runtime_archive=$corrupt" \
+  -e "npu_worker_openvino_runtime_sha256=$(sha256sum "$corrupt" | cut -d' ' -f1)"; then
+  fail "corrupt runtime archive (its checksum right): the deploy fails"; else
+  pass "corrupt runtime archive (its checksum right): the deploy fails"; fi
+say "  $(recap runtime-corrupt) ($(($(date +%s) - t)) s)"
+quote runtime-corrupt 'Deploy of npu-worker [^"]*'
+check "corrupt runtime archive: refused before the switch, naming the cause" \
+  sh -c "grep -q 'FAILED before the switch' '$work/runtime-corrupt.log' && grep -q 'not a readable .tar.gz' '$work/runtime-corrupt.log'"
+check "corrupt runtime archive: $next keeps serving, not restarted, its runtime intact" sh -c "\
+  [ \"\$(nsenter -t $init_pid -a systemctl show -p MainPID --value npu-worker)\" = '$pid' ] \
+  && test -f '$root/opt/npu-worker/releases/$next/$addon' \
+  && grep -q '$runtime_sha256' '$root/opt/npu-worker/releases/$next/app/node_modules/openvino-node/bin/.npu-fleet-runtime.json'"
+check "corrupt runtime archive: /health still shows the installed runtime's loader error" openvino_error_says 'invalid ELF header'
 
 bad_release wronganswer "The inference answer is wrong" "$next"
 check "after the rollback, $next still has its own runtime" test -f "$root/opt/npu-worker/releases/$next/$addon"
