@@ -48,7 +48,9 @@ const fixture = {
   // device family's (`NPU.0` is `NPU`; a family not listed takes `default`).
   tolerances: protocol.TOLERANCE_OF_PRECISION,
   precision_of_device: {
-    ...Object.fromEntries(['CPU', 'GPU', 'NPU'].map((family) => [family, protocol.precisionOfDevice(family)])),
+    ...Object.fromEntries(
+      ['CPU', 'GPU', 'NPU'].map((family) => [family, protocol.precisionOfDevice(family)]),
+    ),
     default: protocol.precisionOfDevice(''),
   },
   // The CPU's row, for readers of the older single-tolerance fixture.
