@@ -3,10 +3,9 @@ import { OnnxRuntimeBackend } from '../backends/onnxruntime.js'
 import { OpenvinoBackend } from '../backends/openvino.js'
 import type { TestHooks } from '../test-hooks.js'
 import type { ThreadEntries } from '../threads/thread-entries.js'
-import { createFakeOpenvino } from './fake-openvino.js'
+import { createFakeOpenvino, type FakeFault } from './fake-openvino.js'
 import { faultPlan, needsFaultyOnnxThreads } from './fault-plan.js'
 import { withDriftingModels } from './faulty-model.js'
-import { withHangingRequests } from './faulty-openvino.js'
 
 /** The backends a worker runs under `test_hooks`, and the clean ONNX Runtime its self-tests compare with. */
 export interface TestBackends {
@@ -27,28 +26,24 @@ export function createTestBackends(hooks: TestHooks, entries: ThreadEntries): Te
     threadEntry: needsFaultyOnnxThreads(plan) ? entries.faultyOnnxruntime : entries.onnxruntime,
     threadExtra: plan,
   })
-  let openvino: InferenceBackend
-  if (hooks.fake_openvino) {
-    const modelOfPath = new Map<string, string>()
-    const runtime = withHangingRequests(
-      createFakeOpenvino({ devices: hooks.fake_openvino.devices }).runtime,
-      plan,
-      modelOfPath,
-    )
-    const fake: InferenceBackend = new OpenvinoBackend({ runtime })
-    openvino = {
-      name: fake.name,
-      probe: () => fake.probe(),
-      load: (spec) => {
-        modelOfPath.set(spec.modelPath, spec.name)
-        return fake.load(spec)
-      },
-      close: () => fake.close(),
-      ...(fake.abandonedCalls ? { abandonedCalls: () => fake.abandonedCalls?.() ?? [] } : {}),
-    }
-  } else {
-    openvino = new OpenvinoBackend()
-  }
+  // A model's `hang` on OpenVINO is the fake's own: its request stays busy forever, as a wedged device's would.
+  const hangs: FakeFault[] = Object.entries(hooks.faults).flatMap(([model, f]) =>
+    f.hang
+      ? [
+          {
+            kind: 'hang',
+            model,
+            after: f.hang.after,
+            ...(f.hang.count !== null ? { count: f.hang.count } : {}),
+          },
+        ]
+      : [],
+  )
+  const openvino: InferenceBackend = hooks.fake_openvino
+    ? new OpenvinoBackend({
+        runtime: createFakeOpenvino({ devices: hooks.fake_openvino.devices, faults: hangs }).runtime,
+      })
+    : new OpenvinoBackend()
   return {
     openvino: withDriftingModels(openvino, plan),
     onnxruntime: withDriftingModels(onnxruntime, plan),

@@ -3,10 +3,6 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { compareOutputs, HealthResponseSchema, InferResponseSchema, toleranceFor } from '@npu-fleet/protocol'
 import { afterEach, describe, expect, it } from 'vitest'
-import { OpenvinoBackend } from '../../src/backends/openvino.js'
-import { createFakeOpenvino } from '../../src/testing/fake-openvino.js'
-import { faultPlan } from '../../src/testing/fault-plan.js'
-import { withHangingRequests } from '../../src/testing/faulty-openvino.js'
 import { buildSpinModel, SPIN_FOREVER } from '../../src/testing/spin-model.js'
 import { expectConsistent, HealthPoller } from '../helpers/health-poller.js'
 import { loadMlpReference } from '../helpers/mlp-reference.js'
@@ -131,88 +127,45 @@ describe('a real native hang on ONNX Runtime', () => {
   })
 })
 
-/**
- * Whether the OpenVINO backend enforces its hard limit (the recycling of helper "openvino", issue 10): a request
- * on the fake NPU that is never answered must reject with InferTimeoutError. Probed, not assumed, so the test
- * below runs as soon as the backend does it, and says so plainly while it does not.
- */
-async function openvinoEnforcesItsLimit(): Promise<boolean> {
-  const plan = faultPlan({ mlp: { hang: { after: 0, count: 1 } } })
-  const modelOfPath = new Map([[join(GENERATED_MODELS_DIR, 'mlp', '1', 'model.onnx'), 'mlp']])
-  const runtime = withHangingRequests(createFakeOpenvino({ devices: ['NPU'] }).runtime, plan, modelOfPath)
-  const backend = new OpenvinoBackend({ runtime })
-  try {
-    const model = await backend.load({
-      name: 'mlp',
-      version: '1',
-      modelPath: join(GENERATED_MODELS_DIR, 'mlp', '1', 'model.onnx'),
-      device: 'NPU',
-      staticShapes: { input: [1, 384] },
-      threads: 1,
-      instances: 1,
-      performanceHint: 'LATENCY',
-      cacheDir: null,
-      inferTimeoutMs: 200,
-    })
-    const hung = model.infer({ input: { datatype: 'FP32', shape: [1, 384], data: new Float32Array(384) } })
-    const outcome = await Promise.race([
-      hung.then(
-        () => 'answered',
-        (error: Error) => error.name,
-      ),
-      new Promise((resolve) => setTimeout(resolve, 5_000, 'still waiting')),
-    ])
-    if (outcome !== 'InferTimeoutError') return false
-    await backend.close()
-    return true
-  } catch {
-    return false
-  }
-}
-const OPENVINO_LIMIT = await openvinoEnforcesItsLimit()
-
 describe('a hang on the fake NPU (a request the device never answers)', () => {
-  it.skipIf(!OPENVINO_LIMIT)(
-    'is cut at the hard limit (504); the model recycles its requests and serves the next one; /health follows',
-    async () => {
-      const dir = repository({
-        mlp: {
-          manifest: 'devices: [NPU, CPU]\nstatic_shapes: { input: [1, 384] }\ninference_timeout_ms: 1000\n',
-        },
-      })
-      const hooks = {
-        fake_openvino: { devices: ['NPU', 'CPU'] },
-        // The load-time self-test is the device's first inference; the first request hangs.
-        faults: { mlp: { hang: { after: 1, count: 1 } } },
-      }
-      const worker = await startWorker({
-        modelsDir: dir,
-        waitFor: 'ready',
-        env: { NPU_WORKER_TEST_HOOKS: JSON.stringify(hooks) },
-      })
-      const poller = new HealthPoller(worker.url)
-      await poller.until((s) => s.body.status === 'healthy')
-      const hung = await infer(worker, 'mlp', mlpInputs)
-      expect(hung.status).toBe(504)
-      expect(hung.body).toMatchObject({ code: 'NPU_ERR_INFERENCE_TIMEOUT' })
-      // The one infer request of the NPU (LATENCY) was stuck: until it is recycled the model cannot serve, and
-      // then it serves again with correct numbers, on the NPU.
-      await poller.until((s) => s.body.models[0]?.state === 'ready')
-      const next = await infer(worker, 'mlp', mlpInputs)
-      expect(next.status).toBe(200)
-      expectMlpAnswer(next.body, dir, 'NPU')
-      const samples = await poller.stop()
-      for (const sample of samples) expectConsistent(sample)
-      expect(samples.at(-1)?.body.models[0]).toMatchObject({ backend: 'openvino', device: 'NPU' })
-      // Nothing waits forever at shutdown either: an exit in order, or SIGKILL with the reason when a native
-      // request is still held.
-      const code = await worker.stop()
-      if (code !== 0) {
-        expect(worker.process.signalCode).toBe('SIGKILL')
-        expect(worker.logs()).toMatch(/native inference\(s\) still stuck/)
-      }
-    },
-  )
+  it('is cut at the hard limit (504); the model recycles its requests and serves the next one; /health follows', async () => {
+    const dir = repository({
+      mlp: {
+        manifest: 'devices: [NPU, CPU]\nstatic_shapes: { input: [1, 384] }\ninference_timeout_ms: 1000\n',
+      },
+    })
+    const hooks = {
+      fake_openvino: { devices: ['NPU', 'CPU'] },
+      // The load-time self-test is the device's first inference; the first request hangs.
+      faults: { mlp: { hang: { after: 1, count: 1 } } },
+    }
+    const worker = await startWorker({
+      modelsDir: dir,
+      waitFor: 'ready',
+      env: { NPU_WORKER_TEST_HOOKS: JSON.stringify(hooks) },
+    })
+    const poller = new HealthPoller(worker.url)
+    await poller.until((s) => s.body.status === 'healthy')
+    const hung = await infer(worker, 'mlp', mlpInputs)
+    expect(hung.status).toBe(504)
+    expect(hung.body).toMatchObject({ code: 'NPU_ERR_INFERENCE_TIMEOUT' })
+    // The one infer request of the NPU (LATENCY) was stuck: until it is recycled the model cannot serve, and
+    // then it serves again with correct numbers, on the NPU.
+    await poller.until((s) => s.body.models[0]?.state === 'ready')
+    const next = await infer(worker, 'mlp', mlpInputs)
+    expect(next.status).toBe(200)
+    expectMlpAnswer(next.body, dir, 'NPU')
+    const samples = await poller.stop()
+    for (const sample of samples) expectConsistent(sample)
+    expect(samples.at(-1)?.body.models[0]).toMatchObject({ backend: 'openvino', device: 'NPU' })
+    // Nothing waits forever at shutdown either: an exit in order, or SIGKILL with the reason when a native
+    // request is still held.
+    const code = await worker.stop()
+    if (code !== 0) {
+      expect(worker.process.signalCode).toBe('SIGKILL')
+      expect(worker.logs()).toMatch(/native inference\(s\) still stuck/)
+    }
+  })
 })
 
 describe('an ONNX Runtime thread that dies, and replacements that fail to start', () => {
