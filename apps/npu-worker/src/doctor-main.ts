@@ -36,7 +36,13 @@ try {
   process.exit(2)
 }
 
-const openvino: OpenvinoSource = { kind: 'openvino-node' }
+// Under test hooks with a fake OpenVINO the doctor checks what the worker would serve: the fake's devices.
+const fake = config.test_hooks?.fake_openvino
+if (fake)
+  process.stderr.write('npu-worker doctor: TEST HOOKS: checking the fake OpenVINO runtime, not a device\n')
+const openvino: OpenvinoSource = fake
+  ? { kind: 'fake', options: { devices: [...fake.devices] } }
+  : { kind: 'openvino-node' }
 const report = await runDoctor({
   config,
   requireNpu: args.requireNpu,

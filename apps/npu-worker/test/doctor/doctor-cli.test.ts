@@ -131,6 +131,20 @@ describe('npu-worker doctor (real process)', () => {
     expect(config.stderr).toContain('port: expected integer 0..65535')
   })
 
+  it('under test_hooks with a fake OpenVINO NPU it checks that runtime, says so, and compares in FP16', async () => {
+    const dir = repository()
+    const configFile = join(cacheDir(), 'worker.yaml')
+    writeFileSync(configFile, `models_dir: ${dir}\ntest_hooks:\n  fake_openvino: { devices: [NPU, CPU] }\n`)
+    const { stdout, stderr } = await doctor(['--config', configFile, '--json'], {
+      NPU_WORKER_CACHE_DIR: cacheDir(),
+    })
+    expect(stderr).toContain('TEST HOOKS: checking the fake OpenVINO runtime, not a device')
+    const report = DoctorReportSchema.parse(JSON.parse(stdout))
+    expect(report.openvino).toMatchObject({ loaded: true, version: expect.stringContaining('fake') })
+    const mlp = report.checks.find((c) => c.id === 'model.mlp:1')
+    expect(mlp).toMatchObject({ status: 'ok', detail: expect.stringContaining('FP16 tolerance') })
+  })
+
   it('--help prints the usage and the exit codes', async () => {
     const { code, stdout } = await doctor(['--help'])
     expect(code).toBe(0)
