@@ -1,4 +1,5 @@
 import onnxProto from 'onnx-proto'
+import { ELEMENT_TYPE, encodeModel, floatInitializer, valueInfo } from './onnx-graph-builder.js'
 import { mulberry32 } from './seeded-random.js'
 
 const { onnx } = onnxProto
@@ -16,27 +17,6 @@ function weights(rand: () => number, count: number, fanIn: number): Float32Array
   return w
 }
 
-function initializer(name: string, dims: number[], data: Float32Array) {
-  return onnx.TensorProto.create({
-    name,
-    dims,
-    dataType: onnx.TensorProto.DataType.FLOAT,
-    rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
-  })
-}
-
-function valueInfo(name: string, dims: Array<number | string>) {
-  return onnx.ValueInfoProto.create({
-    name,
-    type: {
-      tensorType: {
-        elemType: onnx.TensorProto.DataType.FLOAT,
-        shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) },
-      },
-    },
-  })
-}
-
 /**
  * Builds the small FP32 MLP the worker serves as `mlp` (tests, benchmarks, deploy verification):
  * `output = Gemm(Relu(Gemm(input, W1, b1)), W2, b2)`, batch dimension dynamic. Opset 13, IR version 8.
@@ -48,32 +28,23 @@ export function buildMlpModel(
 ): Uint8Array {
   const rand = mulberry32(seed)
   const { input, hidden, output } = dims
-  const graph = onnx.GraphProto.create({
+  const node = (opType: string, input: string[], output: string, name: string) =>
+    onnx.NodeProto.create({ opType, input, output: [output], name })
+  return encodeModel({
     name: 'npu_fleet_mlp',
-    node: [
-      onnx.NodeProto.create({ opType: 'Gemm', input: ['input', 'w1', 'b1'], output: ['h'], name: 'fc1' }),
-      onnx.NodeProto.create({ opType: 'Relu', input: ['h'], output: ['h_relu'], name: 'relu' }),
-      onnx.NodeProto.create({
-        opType: 'Gemm',
-        input: ['h_relu', 'w2', 'b2'],
-        output: ['output'],
-        name: 'fc2',
-      }),
+    opset: 13,
+    nodes: [
+      node('Gemm', ['input', 'w1', 'b1'], 'h', 'fc1'),
+      node('Relu', ['h'], 'h_relu', 'relu'),
+      node('Gemm', ['h_relu', 'w2', 'b2'], 'output', 'fc2'),
     ],
-    initializer: [
-      initializer('w1', [input, hidden], weights(rand, input * hidden, input)),
-      initializer('b1', [hidden], weights(rand, hidden, input)),
-      initializer('w2', [hidden, output], weights(rand, hidden * output, hidden)),
-      initializer('b2', [output], weights(rand, output, hidden)),
+    initializers: [
+      floatInitializer('w1', [input, hidden], weights(rand, input * hidden, input)),
+      floatInitializer('b1', [hidden], weights(rand, hidden, input)),
+      floatInitializer('w2', [hidden, output], weights(rand, hidden * output, hidden)),
+      floatInitializer('b2', [output], weights(rand, output, hidden)),
     ],
-    input: [valueInfo('input', ['batch', input])],
-    output: [valueInfo('output', ['batch', output])],
+    inputs: [valueInfo('input', ELEMENT_TYPE.FLOAT, ['batch', input])],
+    outputs: [valueInfo('output', ELEMENT_TYPE.FLOAT, ['batch', output])],
   })
-  const model = onnx.ModelProto.create({
-    irVersion: 8,
-    producerName: 'npu-fleet',
-    opsetImport: [{ domain: '', version: 13 }],
-    graph,
-  })
-  return onnx.ModelProto.encode(model).finish()
 }

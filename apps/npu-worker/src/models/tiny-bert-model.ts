@@ -4,10 +4,14 @@
 // npm, and so the embeddings pipeline can be checked against an independent numpy reference. Real models
 // (all-MiniLM-L6-v2, bge-small-en-v1.5, nomic-embed-text-v1) are installed by operators:
 // src/tasks/embeddings/README.md.
-import onnxProto from 'onnx-proto'
+import {
+  ELEMENT_TYPE,
+  intAttribute,
+  intsAttribute,
+  OnnxGraphBuilder,
+  valueInfo,
+} from './onnx-graph-builder.js'
 import { mulberry32 } from './seeded-random.js'
-
-const { onnx } = onnxProto
 
 /** Architecture of the generated encoder (BERT layout, post-LayerNorm, exact GELU). */
 export const TINY_BERT_DIMS = {
@@ -163,13 +167,11 @@ export function buildTinyBertTokenizerJson(vocab: readonly string[] = buildTinyB
 
 type Dims = readonly number[]
 
-/** Collects nodes and initializers while the graph is written, with unique tensor names. */
-class GraphBuilder {
-  readonly nodes: InstanceType<typeof onnx.NodeProto>[] = []
-  readonly initializers: InstanceType<typeof onnx.TensorProto>[] = []
-  #counter = 0
-
-  constructor(readonly rand: () => number) {}
+/** The graph builder with this model's seeded random initializers. */
+class GraphBuilder extends OnnxGraphBuilder {
+  constructor(readonly rand: () => number) {
+    super()
+  }
 
   /** A float initializer with values uniform in `center ± spread`. */
   uniform(name: string, dims: Dims, spread: number, center = 0): string {
@@ -177,78 +179,18 @@ class GraphBuilder {
     for (let i = 0; i < data.length; i++) data[i] = center + (this.rand() * 2 - 1) * spread
     return this.floats(name, dims, data)
   }
-
-  /** A float initializer with the given values. */
-  floats(name: string, dims: Dims, data: Float32Array): string {
-    this.initializers.push(
-      onnx.TensorProto.create({
-        name,
-        dims: [...dims],
-        dataType: onnx.TensorProto.DataType.FLOAT,
-        rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
-      }),
-    )
-    return name
-  }
-
-  /** An int64 initializer (shapes, axes, slice bounds). */
-  ints(name: string, values: readonly number[]): string {
-    const data = BigInt64Array.from(values, (v) => BigInt(v))
-    this.initializers.push(
-      onnx.TensorProto.create({
-        name,
-        dims: [values.length],
-        dataType: onnx.TensorProto.DataType.INT64,
-        rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
-      }),
-    )
-    return name
-  }
-
-  /** Adds a node; returns the name of its (single) output, `output` when given. */
-  op(
-    opType: string,
-    inputs: string[],
-    attributes: InstanceType<typeof onnx.AttributeProto>[] = [],
-    output?: string,
-  ): string {
-    const out = output ?? `${opType.toLowerCase()}_${this.#counter++}`
-    this.nodes.push(
-      onnx.NodeProto.create({ opType, input: inputs, output: [out], name: out, attribute: attributes }),
-    )
-    return out
-  }
-}
-
-function intsAttr(name: string, ints: number[]) {
-  return onnx.AttributeProto.create({ name, type: onnx.AttributeProto.AttributeType.INTS, ints })
-}
-function intAttr(name: string, i: number) {
-  return onnx.AttributeProto.create({ name, type: onnx.AttributeProto.AttributeType.INT, i })
-}
-
-function valueInfo(name: string, elemType: number, dims: Array<number | string>) {
-  return onnx.ValueInfoProto.create({
-    name,
-    type: {
-      tensorType: {
-        elemType,
-        shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) },
-      },
-    },
-  })
 }
 
 /** `LayerNorm(x) * gamma + beta` over the last axis, from opset-13 primitives (OpenVINO and ORT both read it). */
 function layerNorm(g: GraphBuilder, x: string, prefix: string, eps: string, hidden: number): string {
   const gamma = g.uniform(`${prefix}.weight`, [hidden], 0.1, 1)
   const beta = g.uniform(`${prefix}.bias`, [hidden], 0.1)
-  const mean = g.op('ReduceMean', [x], [intsAttr('axes', [-1]), intAttr('keepdims', 1)])
+  const mean = g.op('ReduceMean', [x], [intsAttribute('axes', [-1]), intAttribute('keepdims', 1)])
   const centered = g.op('Sub', [x, mean])
   const variance = g.op(
     'ReduceMean',
     [g.op('Mul', [centered, centered])],
-    [intsAttr('axes', [-1]), intAttr('keepdims', 1)],
+    [intsAttribute('axes', [-1]), intAttribute('keepdims', 1)],
   )
   const normed = g.op('Div', [centered, g.op('Sqrt', [g.op('Add', [variance, eps])])])
   return g.op('Add', [g.op('Mul', [normed, gamma]), beta])
@@ -318,7 +260,7 @@ export function buildTinyBertModel(
 
   // Additive attention mask [batch, 1, 1, sequence]: 0 for real tokens, -10000 for padding.
   const mask = g.op('Unsqueeze', [
-    g.op('Cast', ['attention_mask'], [intAttr('to', 1)]),
+    g.op('Cast', ['attention_mask'], [intAttribute('to', 1)]),
     g.ints('mask_axes', [1, 2]),
   ])
   const maskBias = g.op('Mul', [g.op('Sub', [one, mask]), maskValue])
@@ -326,15 +268,15 @@ export function buildTinyBertModel(
   for (let l = 0; l < layers; l++) {
     const p = `encoder.layer.${l}`
     const split = (t: string, perm: number[]) =>
-      g.op('Transpose', [g.op('Reshape', [t, headsShape])], [intsAttr('perm', perm)])
+      g.op('Transpose', [g.op('Reshape', [t, headsShape])], [intsAttribute('perm', perm)])
     // Query and key get a larger gain so the random model attends selectively (a test of the mask).
     const q = split(linear(g, x, `${p}.attention.self.query`, hidden, hidden, 2), [0, 2, 1, 3])
     const k = split(linear(g, x, `${p}.attention.self.key`, hidden, hidden, 2), [0, 2, 3, 1])
     const v = split(linear(g, x, `${p}.attention.self.value`, hidden, hidden), [0, 2, 1, 3])
     const scores = g.op('Add', [g.op('Mul', [g.op('MatMul', [q, k]), scale]), maskBias])
-    const probs = g.op('Softmax', [scores], [intAttr('axis', -1)])
+    const probs = g.op('Softmax', [scores], [intAttribute('axis', -1)])
     const context = g.op('Reshape', [
-      g.op('Transpose', [g.op('MatMul', [probs, v])], [intsAttr('perm', [0, 2, 1, 3])]),
+      g.op('Transpose', [g.op('MatMul', [probs, v])], [intsAttribute('perm', [0, 2, 1, 3])]),
       hiddenShape,
     ])
     const attention = linear(g, context, `${p}.attention.output.dense`, hidden, hidden)
@@ -349,26 +291,15 @@ export function buildTinyBertModel(
   }
   g.op('Identity', [x], [], 'last_hidden_state')
 
-  const int64 = onnx.TensorProto.DataType.INT64
-  const graph = onnx.GraphProto.create({
+  return g.encode({
     name: 'npu_fleet_tiny_bert',
-    node: g.nodes,
-    initializer: g.initializers,
-    input: ['input_ids', 'attention_mask', 'token_type_ids'].map((name) =>
-      valueInfo(name, int64, [batchDim, sequenceDim]),
-    ),
-    output: [
-      valueInfo('last_hidden_state', onnx.TensorProto.DataType.FLOAT, [batchDim, sequenceDim, hidden]),
-    ],
-  })
-  const model = onnx.ModelProto.create({
-    irVersion: 8,
-    producerName: 'npu-fleet',
     docString: 'Demo/test BERT-like encoder with seeded random weights: its embeddings carry no meaning.',
-    opsetImport: [{ domain: '', version: 13 }],
-    graph,
+    opset: 13,
+    inputs: ['input_ids', 'attention_mask', 'token_type_ids'].map((name) =>
+      valueInfo(name, ELEMENT_TYPE.INT64, [batchDim, sequenceDim]),
+    ),
+    outputs: [valueInfo('last_hidden_state', ELEMENT_TYPE.FLOAT, [batchDim, sequenceDim, hidden])],
   })
-  return onnx.ModelProto.encode(model).finish()
 }
 
 /** `model.yaml` of the generated model. */

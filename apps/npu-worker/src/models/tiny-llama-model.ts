@@ -7,19 +7,19 @@
 // fresh install answers chat completions with nothing but Node and npm, and so the generation engine can be
 // checked against an independent numpy forward pass. Real models: src/generation/README.md.
 import { BYTE_TO_CHAR } from '../generation/byte-level-alphabet.js'
-import { mulberry32 } from './seeded-random.js'
-import {
-  type ByteLevelBpe,
-  buildByteLevelTokenizerJson,
-  trainByteLevelBpe,
-} from './tiny-llama/byte-level-bpe.js'
 import {
   ELEMENT_TYPE,
   intAttribute,
   intsAttribute,
   OnnxGraphBuilder,
   valueInfo,
-} from './tiny-llama/onnx-graph-builder.js'
+} from './onnx-graph-builder.js'
+import { mulberry32 } from './seeded-random.js'
+import {
+  type ByteLevelBpe,
+  buildByteLevelTokenizerJson,
+  trainByteLevelBpe,
+} from './tiny-llama/byte-level-bpe.js'
 import { TINY_LLAMA_CORPUS } from './tiny-llama/training-corpus.js'
 
 /** Dimensions of a generated decoder. */

@@ -1,19 +1,8 @@
 import onnxProto from 'onnx-proto'
+import { encodeModel, valueInfo } from '../models/onnx-graph-builder.js'
 
 const { onnx } = onnxProto
 const { DataType } = onnx.TensorProto
-
-function valueInfo(name: string, elemType: number, dims: Array<number | string>) {
-  return onnx.ValueInfoProto.create({
-    name,
-    type: {
-      tensorType: {
-        elemType,
-        shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) },
-      },
-    },
-  })
-}
 
 /** Loop iterations that keep ONNX Runtime inside one `session.run` for hours (about 1 µs each here). */
 export const SPIN_FOREVER = 2n ** 40n
@@ -41,9 +30,10 @@ export function buildSpinModel(): Uint8Array {
     ],
     output: [valueInfo('cond_out', DataType.BOOL, []), valueInfo('acc_out', DataType.FLOAT, ['n'])],
   })
-  const graph = onnx.GraphProto.create({
+  return encodeModel({
     name: 'npu_fleet_spin',
-    node: [
+    opset: 13,
+    nodes: [
       onnx.NodeProto.create({
         opType: 'Loop',
         input: ['iterations', 'keep_going', 'x'],
@@ -51,17 +41,10 @@ export function buildSpinModel(): Uint8Array {
         attribute: [{ name: 'body', type: onnx.AttributeProto.AttributeType.GRAPH, g: body }],
       }),
     ],
-    initializer: [
+    initializers: [
       onnx.TensorProto.create({ name: 'keep_going', dims: [], dataType: DataType.BOOL, int32Data: [1] }),
     ],
-    input: [valueInfo('iterations', DataType.INT64, [1]), valueInfo('x', DataType.FLOAT, ['n'])],
-    output: [valueInfo('y', DataType.FLOAT, ['n'])],
+    inputs: [valueInfo('iterations', DataType.INT64, [1]), valueInfo('x', DataType.FLOAT, ['n'])],
+    outputs: [valueInfo('y', DataType.FLOAT, ['n'])],
   })
-  const model = onnx.ModelProto.create({
-    irVersion: 8,
-    producerName: 'npu-fleet',
-    opsetImport: [{ domain: '', version: 13 }],
-    graph,
-  })
-  return onnx.ModelProto.encode(model).finish()
 }

@@ -46,9 +46,49 @@ export function valueInfo(
   })
 }
 
+/** A float initializer with the given values (raw little-endian data). */
+export function floatInitializer(name: string, dims: readonly number[], data: Float32Array): TensorProto {
+  return onnx.TensorProto.create({
+    name,
+    dims: [...dims],
+    dataType: onnx.TensorProto.DataType.FLOAT,
+    rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+  })
+}
+
+/** What {@link encodeModel} writes: one graph of the default domain. */
+export interface ModelParts {
+  name: string
+  docString?: string
+  opset: number
+  nodes: readonly NodeProto[]
+  initializers: readonly TensorProto[]
+  inputs: readonly ValueInfoProto[]
+  outputs: readonly ValueInfoProto[]
+}
+
+/** Encodes a model: one graph, opset `opset` of the default domain, IR version 8, producer `npu-fleet`. */
+export function encodeModel(parts: ModelParts): Uint8Array {
+  const graph = onnx.GraphProto.create({
+    name: parts.name,
+    node: [...parts.nodes],
+    initializer: [...parts.initializers],
+    input: [...parts.inputs],
+    output: [...parts.outputs],
+  })
+  const model = onnx.ModelProto.create({
+    irVersion: 8,
+    producerName: 'npu-fleet',
+    ...(parts.docString ? { docString: parts.docString } : {}),
+    opsetImport: [{ domain: '', version: parts.opset }],
+    graph,
+  })
+  return onnx.ModelProto.encode(model).finish()
+}
+
 /**
  * Collects the nodes and initializers of a graph while it is written: every op returns the name of its
- * output, so a graph reads like the formula it computes.
+ * output, so a graph reads like the formula it computes. Used by every model the build generates.
  */
 export class OnnxGraphBuilder {
   readonly nodes: NodeProto[] = []
@@ -57,14 +97,7 @@ export class OnnxGraphBuilder {
 
   /** A float initializer with the given values. */
   floats(name: string, dims: readonly number[], data: Float32Array): string {
-    this.initializers.push(
-      onnx.TensorProto.create({
-        name,
-        dims: [...dims],
-        dataType: onnx.TensorProto.DataType.FLOAT,
-        rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
-      }),
-    )
+    this.initializers.push(floatInitializer(name, dims, data))
     return name
   }
 
@@ -107,28 +140,8 @@ export class OnnxGraphBuilder {
     return out
   }
 
-  /** Encodes the model: opset `opset` of the default domain, IR version 8. */
-  encode(options: {
-    name: string
-    docString: string
-    opset: number
-    inputs: readonly ValueInfoProto[]
-    outputs: readonly ValueInfoProto[]
-  }): Uint8Array {
-    const graph = onnx.GraphProto.create({
-      name: options.name,
-      node: this.nodes,
-      initializer: this.initializers,
-      input: [...options.inputs],
-      output: [...options.outputs],
-    })
-    const model = onnx.ModelProto.create({
-      irVersion: 8,
-      producerName: 'npu-fleet',
-      docString: options.docString,
-      opsetImport: [{ domain: '', version: options.opset }],
-      graph,
-    })
-    return onnx.ModelProto.encode(model).finish()
+  /** Encodes the model built so far (see {@link encodeModel}). */
+  encode(options: Omit<ModelParts, 'nodes' | 'initializers'>): Uint8Array {
+    return encodeModel({ ...options, nodes: this.nodes, initializers: this.initializers })
   }
 }
