@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs'
 import { dirname, join } from 'node:path'
+import { readJsonFile } from '../models/json-file.js'
 import type { GenerationSection } from './generation-manifest.js'
-import { readJsonFile } from './text-tokenizer.js'
 
 /** Absolute paths of a language model's files; optional ones are null when absent. */
 export interface GenerationFiles {

@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs'
 import { Tokenizer } from '@huggingface/tokenizers'
+import { readJsonFile } from '../models/json-file.js'
 import { CHAR_TO_BYTE } from './byte-level-alphabet.js'
 import {
   ByteStreamDetokenizer,
@@ -29,27 +29,6 @@ export interface SpecialTokens {
   eos_token: string | null
   pad_token: string | null
   unk_token: string | null
-}
-
-/** Reads and parses a JSON file; throws with the path in the message. */
-export function readJsonFile(path: string): Record<string, unknown> {
-  let text: string
-  try {
-    text = readFileSync(path, 'utf8')
-  } catch (error) {
-    throw new Error(
-      `${path}: cannot read it (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`,
-    )
-  }
-  let json: unknown
-  try {
-    json = JSON.parse(text)
-  } catch (error) {
-    throw new Error(`${path}: not valid JSON: ${(error as Error).message}`)
-  }
-  if (typeof json !== 'object' || json === null || Array.isArray(json))
-    throw new Error(`${path}: not a JSON object`)
-  return json as Record<string, unknown>
 }
 
 /** A token field of tokenizer_config.json: a string, or an AddedToken object `{content}`. */

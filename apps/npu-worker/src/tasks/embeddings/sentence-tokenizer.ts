@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs'
 import { Tokenizer } from '@huggingface/tokenizers'
+import { readJsonFile } from '../../models/json-file.js'
 import { bertNormalizerRepair } from './bert-normalizer-repair.js'
 
 /** Pre-tokenizers that split only at whitespace (and punctuation): a cut at whitespace never changes earlier tokens. */
@@ -85,21 +85,7 @@ export class SentenceTokenizer {
 
   /** Reads and builds `path`; throws with the path in the message. */
   static fromFile(path: string): SentenceTokenizer {
-    let text: string
-    try {
-      text = readFileSync(path, 'utf8')
-    } catch (error) {
-      throw new Error(
-        `${path}: cannot read it (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`,
-      )
-    }
-    let json: unknown
-    try {
-      json = JSON.parse(text)
-    } catch (error) {
-      throw new Error(`${path}: not valid JSON: ${(error as Error).message}`)
-    }
-    return new SentenceTokenizer(json, path)
+    return new SentenceTokenizer(readJsonFile(path), path)
   }
 
   /** Special tokens around every text. */
