@@ -19,8 +19,12 @@ import {
   ErrRouteNotFound,
   ErrUnsupportedMediaType,
 } from './errors.js'
+import { OnnxGenerationBackend } from './generation/onnx-generation-backend.js'
+import { OpenvinoGenaiBackend } from './generation/openvino-genai-backend.js'
+import { isOpenAiPath, openAiErrorBody } from './openai/openai-error.js'
 import authPlugin from './plugins/auth.js'
 import configPlugin from './plugins/config.js'
+import generationPlugin from './plugins/generation.js'
 import lifecyclePlugin from './plugins/lifecycle.js'
 import metricsPlugin from './plugins/metrics.js'
 import pipelinesPlugin from './plugins/pipelines.js'
@@ -32,6 +36,8 @@ import kserveRoutes from './routes/kserve.js'
 import legacyRoutes from './routes/legacy.js'
 import metricsRoutes from './routes/metrics.js'
 import openAiEmbeddingsRoutes from './routes/openai-embeddings.js'
+import openAiGenerationRoutes from './routes/openai-generation.js'
+import openAiModelsRoutes from './routes/openai-models.js'
 import taskRoutes from './routes/tasks.js'
 import testHookRoutes from './routes/test-hooks.js'
 import { COMPILED_THREAD_ENTRIES, type ThreadEntries } from './threads/thread-entries.js'
@@ -60,6 +66,10 @@ async function composeBackends(config: WorkerConfig, entries: ThreadEntries): Pr
   return {
     openvino: new OpenvinoBackend(),
     onnxruntime: new OnnxRuntimeBackend({ threadEntry: entries.onnxruntime }),
+    generation: {
+      genai: new OpenvinoGenaiBackend(),
+      onnxruntime: new OnnxGenerationBackend({ threadEntry: entries.generation }),
+    },
   }
 }
 
@@ -106,9 +116,12 @@ function isServerFault(status: number): boolean {
 function sendError(reply: FastifyReply, error: FastifyError): FastifyReply {
   const retryAfter = (error as { retryAfterSeconds?: number }).retryAfterSeconds
   if (retryAfter !== undefined) reply.header('retry-after', String(retryAfter))
+  reply.code(error.statusCode ?? 500)
+  // The OpenAI-compatible routes answer in the shape OpenAI's SDKs parse, with our code in `error.code`.
+  if (isOpenAiPath(reply.request.url)) return reply.send(openAiErrorBody(error))
   const details = (error as { details?: Record<string, unknown> }).details
   const body: ErrorBody = { error: error.message, code: error.code, ...(details ? { details } : {}) }
-  return reply.code(error.statusCode ?? 500).send(body)
+  return reply.send(body)
 }
 
 /**
@@ -146,6 +159,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   const backends = options.backends ?? (await composeBackends(config, threadEntries))
   await app.register(registryPlugin, { config, backends })
   await app.register(schedulerPlugin, { config })
+  await app.register(generationPlugin, { config })
   await app.register(tasksPlugin)
   await app.register(pipelinesPlugin)
 
@@ -173,6 +187,8 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   app.register(kserveRoutes, { jsonCodecEntry: threadEntries.jsonCodec })
   app.register(taskRoutes)
   app.register(openAiEmbeddingsRoutes)
+  app.register(openAiGenerationRoutes)
+  app.register(openAiModelsRoutes)
   app.register(legacyRoutes)
   if (config.test_hooks?.freeze_route) app.register(testHookRoutes)
 

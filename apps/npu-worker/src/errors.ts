@@ -73,3 +73,51 @@ export const ErrInferenceFailed = createError('NPU_ERR_INFERENCE_FAILED', 'Infer
 export const ErrInternal = createError('NPU_ERR_INTERNAL', 'Internal error', 500)
 /** 400: a request HTTP itself rejects before any route (bad URL encoding, bad header); the message says what. */
 export const ErrBadRequest = createError('NPU_ERR_BAD_REQUEST', 'Bad request: %s', 400)
+
+// Errors that name the request parameter at fault: the OpenAI routes return it as `error.param`.
+
+/** 400: a generation request parameter is missing, out of range or of the wrong type; `param` names it. */
+export class ErrInvalidParameter extends createError('NPU_ERR_INVALID_PARAMETER', '%s', 400) {
+  constructor(
+    readonly param: string,
+    message: string,
+  ) {
+    super(message)
+  }
+}
+/** 400: a request parameter this worker does not implement (`n` > 1, `logprobs`, `tools`...); never ignored. */
+export class ErrUnsupportedParameter extends createError('NPU_ERR_UNSUPPORTED_PARAMETER', '%s', 400) {
+  constructor(
+    readonly param: string,
+    message: string,
+  ) {
+    super(message)
+  }
+}
+/** 400: the prompt and `max_tokens` together do not fit the model's context length. */
+export class ErrContextLengthExceeded extends createError('NPU_ERR_CONTEXT_LENGTH_EXCEEDED', '%s', 400) {
+  constructor(
+    readonly param: string,
+    message: string,
+  ) {
+    super(message)
+  }
+}
+/** 400: the prompt is longer than the NPU pipeline's `MAX_PROMPT_LEN` (GenAI answers garbled text past it). */
+export class ErrPromptTooLong extends createError('NPU_ERR_PROMPT_TOO_LONG', '%s', 400) {
+  constructor(
+    readonly param: string,
+    message: string,
+  ) {
+    super(message)
+  }
+}
+/** 400: the model's chat template refused the messages (its own `raise_exception`, a role it does not know). */
+export class ErrTemplateFailed extends createError('NPU_ERR_TEMPLATE_FAILED', '%s', 400) {
+  constructor(
+    readonly param: string,
+    message: string,
+  ) {
+    super(message)
+  }
+}

@@ -87,7 +87,11 @@ const app = await buildApp({ config, logger }).catch((err: Error) => {
 
 /** True while native inference runs: in the scheduler, or abandoned after its hard limit inside a thread. */
 function nativeWorkRunning(): boolean {
-  return app.scheduler.load(app.registry.all()).active > 0 || app.registry.abandonedCalls().length > 0
+  return (
+    app.scheduler.load(app.registry.all()).active > 0 ||
+    app.generation.active(app.generators.all()) > 0 ||
+    app.registry.abandonedCalls().length > 0
+  )
 }
 
 /**
@@ -124,7 +128,7 @@ closeWithGrace(
     logger.info({ signal }, 'draining: finishing in-flight requests')
     app.lifecycle.markDraining()
     await notify.stopping('draining').catch(() => {})
-    await app.scheduler.drain()
+    await Promise.all([app.scheduler.drain(), app.generation.drain(app.generators.all())])
     // A model compiling now cannot be interrupted; unloading must wait for it, or it would load after the
     // unload and its native session would be torn down mid-creation at exit.
     await modelsLoading
@@ -153,7 +157,7 @@ async function loadModels(port: number): Promise<void> {
   if (app.lifecycle.state !== 'starting') return
   await app.registry.loadAll()
   app.lifecycle.markServing()
-  const ready = app.registry.all().filter((m) => m.ready() !== null)
+  const ready = [...app.registry.all(), ...app.generators.all()].filter((m) => m.ready() !== null)
   const tasks = app.tasks.available()
   logger.info(
     {

@@ -28,12 +28,17 @@ export const ModelFaultsSchema = z
     /**
      * The native inference never returns: on the fake OpenVINO runtime its request is lost (as the real addon
      * loses a failure inside a started request); on ONNX Runtime the thread runs a real native hang (an ONNX
-     * Loop that takes minutes), which only the hard limit ends.
+     * Loop that takes minutes), which only the hard limit ends. Language models: on the fake OpenVINO GenAI the
+     * generation after the first `after` never answers; in the ONNX Runtime engine's thread, step `after + 1` of
+     * each thread blocks as a native call that never returns would.
      */
     hang: FaultTriggerSchema.optional(),
-    /** The ONNX Runtime thread running the inference dies in the middle of it. */
+    /** The ONNX Runtime thread running the inference dies in the middle of it (language models: at step `after + 1`). */
     crash_thread: FaultTriggerSchema.optional(),
-    /** ONNX Runtime thread starts (the load's included) that fail, e.g. `{after: 2, count: 3}` for respawns. */
+    /**
+     * ONNX Runtime thread starts (the load's included) that fail, e.g. `{after: 2, count: 3}` for respawns;
+     * language models on the fake OpenVINO GenAI: pipeline creations that fail.
+     */
     fail_thread_starts: FaultTriggerSchema.optional(),
     /** The device returns wrong numbers: every floating-point output element gets `offset` added. */
     drift: FaultTriggerSchema.extend({ offset: z.number().default(0.5) }).optional(),
@@ -52,6 +57,14 @@ const hooksShape = {
     .object({ devices: z.array(z.string().min(1)).min(1) }, { error: 'expected a mapping' })
     .strict()
     .nullable(),
+  /**
+   * Serve OpenVINO GenAI from src/testing/fake-openvino-genai.ts with these devices (its answers come from the ONNX
+   * Runtime engine); null: the real openvino-genai-node.
+   */
+  fake_openvino_genai: z
+    .object({ devices: z.array(z.string().min(1)).min(1) }, { error: 'expected a mapping' })
+    .strict()
+    .nullable(),
   /** Faults per model name. */
   faults: z.record(z.string().min(1), ModelFaultsSchema, { error: 'expected a mapping of model names' }),
 }
@@ -62,6 +75,7 @@ export const TestHooksSchema = z
     freeze_route: hooksShape.freeze_route.default(true),
     load_delay_ms: hooksShape.load_delay_ms.default(0),
     fake_openvino: hooksShape.fake_openvino.default(null),
+    fake_openvino_genai: hooksShape.fake_openvino_genai.default(null),
     faults: hooksShape.faults.default({}),
   })
   .strict()

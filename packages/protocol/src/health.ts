@@ -91,6 +91,31 @@ export const ParallelismHealthSchema = z.object({
 /** A model's parallelism in `/health`. */
 export type ParallelismHealth = z.infer<typeof ParallelismHealthSchema>
 
+/**
+ * A language model's generation limits and load, for admission control and the pool's routing: a generation
+ * holds one sequence slot for seconds, so capacity counts sequences, not connections.
+ */
+export const GenerationHealthSchema = z.object({
+  /** What generates: OpenVINO GenAI's `LLMPipeline` or the worker's ONNX Runtime engine. */
+  runtime: z.enum(['openvino_genai', 'onnxruntime']),
+  /** Sequences being generated now. */
+  active: z.number().int().nonnegative(),
+  /** Requests waiting for a sequence slot. */
+  queued: z.number().int().nonnegative(),
+  /** Sequences generated at once; more wait. */
+  max_sequences: z.number().int().nonnegative(),
+  /** Requests allowed to wait beyond those generating; more get 503 + Retry-After. */
+  max_queued: z.number().int().nonnegative(),
+  /** Tokens of one sequence, prompt and answer together. */
+  context_length: z.number().int().positive(),
+  /** Longest prompt in tokens (the NPU's `MAX_PROMPT_LEN`); null when only the context length limits it. */
+  max_prompt_tokens: z.number().int().positive().nullable(),
+  /** Answer length when a request sets no `max_tokens`. */
+  default_max_tokens: z.number().int().positive(),
+})
+/** A language model's generation state in `/health`. */
+export type GenerationHealth = z.infer<typeof GenerationHealthSchema>
+
 /** One model's state in `/health`. */
 export const ModelHealthSchema = z.object({
   name: z.string(),
@@ -120,16 +145,26 @@ export const ModelHealthSchema = z.object({
   self_test: SelfTestHealthSchema.nullable().optional(),
   /** Native inferences of this model given up on after their hard limit that are still running. */
   abandoned_calls: z.number().int().nonnegative().optional(),
+  /** Present for language models (`generation:` in model.yaml), which serve the OpenAI routes and text tasks. */
+  generation: GenerationHealthSchema.nullable().optional(),
 })
 /** One model's state in `/health`. */
 export type ModelHealth = z.infer<typeof ModelHealthSchema>
 
-/** Current load: requests running, waiting, and how many can run/wait at once. */
-export const LoadSchema = z.object({
+const loadCounts = {
   active: z.number().int().nonnegative(),
   queued: z.number().int().nonnegative(),
   capacity: z.number().int().nonnegative(),
   queue_capacity: z.number().int().nonnegative(),
+}
+
+/**
+ * Current load: inferences running, waiting, and how many can run/wait at once; `generation` counts sequences of
+ * the language models that can serve (a generation holds its slot for its whole answer).
+ */
+export const LoadSchema = z.object({
+  ...loadCounts,
+  generation: z.object(loadCounts).optional(),
 })
 /** Worker load. */
 export type Load = z.infer<typeof LoadSchema>

@@ -63,3 +63,17 @@ export function tokenIdList(value: unknown): number[] {
   const list = Array.isArray(value) ? value : [value]
   return list.filter((v): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0)
 }
+
+/** The file OpenVINO GenAI's `LLMPipeline` reads from a model folder. */
+export const GENAI_MODEL_FILE = 'openvino_model.xml'
+
+/**
+ * The ONNX decoder the ONNX Runtime engine can serve for a language model whose model file is `modelPath`: that
+ * file when it is ONNX; beside an OpenVINO IR, the `.onnx` of the same name, else optimum's `model.onnx` in the
+ * same folder; null when there is none.
+ */
+export function generationOnnxPath(modelPath: string): string | null {
+  if (modelPath.endsWith('.onnx')) return existsSync(modelPath) ? modelPath : null
+  const candidates = [modelPath.replace(/\.xml$/, '.onnx'), join(dirname(modelPath), 'model.onnx')]
+  return candidates.find((path) => path !== modelPath && existsSync(path)) ?? null
+}

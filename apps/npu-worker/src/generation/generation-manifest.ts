@@ -33,6 +33,15 @@ export const GenerationSectionSchema = z
     config: fileName('json').default('config.json'),
     /** Jinja chat template file that overrides tokenizer_config.json's `chat_template`. */
     chat_template: fileName('jinja').optional(),
+    /**
+     * OpenVINO GenAI on the NPU (`MAX_PROMPT_LEN`): the longest prompt in tokens. A longer one is refused with 400,
+     * because the NPU pipeline answers garbled text past it instead of failing.
+     */
+    max_prompt_len: positiveInt.max(1_048_576).default(1024),
+    /** OpenVINO GenAI on the NPU (`MIN_RESPONSE_LEN`): answer tokens its static KV cache holds beyond the prompt. */
+    min_response_len: positiveInt.max(1_048_576).default(128),
+    /** OpenVINO GenAI on the NPU (`GENERATE_HINT`): `FAST_COMPILE` (OpenVINO's default) or `BEST_PERF`. */
+    generate_hint: z.enum(['FAST_COMPILE', 'BEST_PERF']).default('FAST_COMPILE'),
   })
   .strict()
 

@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads'
-import type { ModelCondition } from '../backends/backend.js'
+import type { AbandonedCall, ModelCondition } from '../backends/backend.js'
 import type { GenerationFiles } from './generation-files.js'
 import { type ResolvedParameters, resolveParameters } from './generation-parameters.js'
 import type {
@@ -95,8 +95,8 @@ export class OnnxGenerationEngine implements TextGenerator {
   #thread: EngineThread
   readonly #waiting: Call[] = []
   readonly #running = new Map<number, Call>()
-  /** Threads given up on that have not exited yet. */
-  readonly #abandoned = new Set<Worker>()
+  /** Threads given up on that have not exited yet, each as `/health` lists it. */
+  readonly #abandoned = new Map<Worker, AbandonedCall>()
   #nextId = 1
   #watchdog: NodeJS.Timeout | null = null
   #conditionListener: ((condition: ModelCondition) => void) | null = null
@@ -110,6 +110,7 @@ export class OnnxGenerationEngine implements TextGenerator {
       max_sequences: spec.maxSequences,
       default_max_tokens: Math.min(spec.defaultMaxTokens, limits.contextLength - 1),
       step_timeout_ms: spec.stepTimeoutMs,
+      max_prompt_tokens: null,
     }
   }
 
@@ -173,6 +174,10 @@ export class OnnxGenerationEngine implements TextGenerator {
   /** Threads abandoned after a step overran its limit that are still running (each holds a core until its run returns). */
   get abandonedThreads(): number {
     return this.#abandoned.size
+  }
+
+  abandonedCalls(): readonly AbandonedCall[] {
+    return [...this.#abandoned.values()]
   }
 
   condition(): ModelCondition {
@@ -370,7 +375,13 @@ export class OnnxGenerationEngine implements TextGenerator {
   #abandonThread(worker: Worker, abandoned: SharedArrayBuffer): void {
     abandonThread(worker, abandoned)
     if (exitedThreads.has(worker)) return
-    this.#abandoned.add(worker)
+    const { name, version } = this.#spec
+    this.#abandoned.set(worker, {
+      model: name,
+      version,
+      thread: threadNames.get(worker) ?? name,
+      since: Date.now(),
+    })
     worker.once('exit', () => this.#abandoned.delete(worker))
   }
 
@@ -413,6 +424,10 @@ function emptyResult(finishReason: FinishReason, startedAt: number): GenerationR
 
 /** Threads that have exited (an exited thread emits no second `exit`, so it must not be waited for). */
 const exitedThreads = new WeakSet<Worker>()
+/** Each thread's name (`generate:MODEL:VERSION#N`, N counting the model's threads), as diagnostics show it. */
+const threadNames = new WeakMap<Worker, string>()
+/** Threads started per model version, for their names. */
+const threadCounts = new Map<string, number>()
 
 type ThreadStart = { ok: true; limits: ThreadLimits } | { ok: false; message: string }
 
@@ -433,7 +448,12 @@ function spawnThread(spec: OnnxGenerationSpec): {
     abandoned,
     faults: spec.faults,
   }
-  const worker = new Worker(spec.threadEntry, { workerData, name: `generate:${spec.name}:${spec.version}` })
+  const key = `${spec.name}:${spec.version}`
+  const n = threadCounts.get(key) ?? 0
+  threadCounts.set(key, n + 1)
+  const name = `generate:${key}#${n}`
+  const worker = new Worker(spec.threadEntry, { workerData, name })
+  threadNames.set(worker, name)
   worker.once('exit', () => exitedThreads.add(worker))
   const started = new Promise<ThreadStart>((resolve) => {
     const timer = setTimeout(

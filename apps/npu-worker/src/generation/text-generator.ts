@@ -1,5 +1,5 @@
 import type { BackendName, InferencePrecision } from '@npu-fleet/protocol'
-import type { ModelCondition } from '../backends/backend.js'
+import type { AbandonedCall, ModelCondition } from '../backends/backend.js'
 
 /** One chat message, as OpenAI's chat API and Hugging Face chat templates take it. */
 export interface ChatMessage {
@@ -81,6 +81,8 @@ export interface GeneratorLimits {
   max_sequences: number
   /** Answer length when a call sets no `max_tokens`. */
   default_max_tokens: number
+  /** Longest prompt, in tokens (the NPU pipeline's `MAX_PROMPT_LEN`); null when only the context limits it. */
+  max_prompt_tokens: number | null
   /** Hard limit of one step (a prefill chunk or a decode step), ms: past it the step is abandoned. */
   step_timeout_ms: number
 }
@@ -99,6 +101,8 @@ export type GenerationErrorCode =
   | 'invalid_parameter'
   /** The prompt, with `max_tokens`, does not fit the context length. */
   | 'context_length_exceeded'
+  /** The prompt is longer than `limits.max_prompt_tokens` (`field`: `messages` or `prompt`). */
+  | 'prompt_too_long'
   /** The chat template refused the messages (a template's own `raise_exception`, a missing role). */
   | 'template_failed'
   /** A step did not return within the step time limit; the engine replaced its thread. */
@@ -147,4 +151,9 @@ export interface TextGenerator {
   onConditionChange(listener: (condition: ModelCondition) => void): void
   /** Stops accepting calls, cancels those in progress, releases the runtime; resolves within a bounded time. */
   unload(): Promise<void>
+  /**
+   * Native work given up on after its hard limit that is still running (a thread inside a model run, a pipeline
+   * that never answered), unloaded generators' included. The process cannot exit in order while any runs.
+   */
+  abandonedCalls(): readonly AbandonedCall[]
 }

@@ -9,6 +9,7 @@ import type {
 } from '../backends/backend.js'
 import { isDeviceListed } from '../backends/device-name.js'
 import { batchingPolicy } from './batching-policy.js'
+import { GeneratorRegistry, NO_GENERATION } from './generator-registry.js'
 import { prepareGoldenCase, referenceOnnxPath } from './golden-case.js'
 import { loadSpecFor, type ModelDefaults } from './model-load-spec.js'
 import type { ModelVersionSpec } from './model-repository.js'
@@ -31,6 +32,8 @@ export interface ModelRegistryOptions {
   loadConcurrency?: number
   /** Seconds between self-tests of every model (`self_test_interval_seconds`); 0 = only at load. */
   selfTestIntervalSeconds?: number
+  /** The language models (`generation:` in model.yaml), loaded, unloaded and accounted for with these. */
+  generators?: GeneratorRegistry
 }
 
 /** One step of the fallback chain. */
@@ -61,6 +64,7 @@ function bounded<T>(promise: Promise<T>, ms: number): Promise<T | 'timeout'> {
 export class ModelRegistry {
   readonly #models: RegisteredModel[]
   readonly #options: ModelRegistryOptions
+  readonly #generators: GeneratorRegistry
   #probes: Record<BackendName, BackendProbe> | null = null
   #selfTestTimer: NodeJS.Timeout | null = null
   #selfTestRound: Promise<void> | null = null
@@ -69,9 +73,23 @@ export class ModelRegistry {
 
   constructor(options: ModelRegistryOptions) {
     this.#options = options
+    this.#generators =
+      options.generators ??
+      new GeneratorRegistry({
+        specs: [],
+        backends: NO_GENERATION,
+        defaults: options.defaults,
+        cacheDir: null,
+        log: options.log,
+      })
     this.#models = options.specs.map(
       (spec) => new RegisteredModel(spec, loadSpecFor(spec, 'CPU', options.defaults, null).instances),
     )
+  }
+
+  /** The language models, loaded, unloaded and accounted for with the others (empty without any). */
+  get generators(): GeneratorRegistry {
+    return this.#generators
   }
 
   /** Backend probes from the last `loadAll` (null before it). */
@@ -111,10 +129,14 @@ export class ModelRegistry {
     return versions.find((m) => m.ready() !== null) ?? versions[0]
   }
 
-  /** Native calls abandoned after their hard limit and still running, across both backends. */
+  /** Native calls abandoned after their hard limit and still running, across both backends and the language models. */
   abandonedCalls(): AbandonedCall[] {
     const { openvino, onnxruntime } = this.#options.backends
-    return [...(openvino.abandonedCalls?.() ?? []), ...(onnxruntime.abandonedCalls?.() ?? [])]
+    return [
+      ...(openvino.abandonedCalls?.() ?? []),
+      ...(onnxruntime.abandonedCalls?.() ?? []),
+      ...this.#generators.abandonedCalls(),
+    ]
   }
 
   /**
@@ -129,7 +151,8 @@ export class ModelRegistry {
     const runners = Array.from({ length: Math.max(1, this.#options.loadConcurrency ?? 2) }, async () => {
       for (let next = queue.shift(); next; next = queue.shift()) await this.#load(next)
     })
-    await Promise.all(runners)
+    // Language models load beside the others, one at a time, through their own fallback chain.
+    await Promise.all([...runners, this.#generators.loadAll()])
     this.#scheduleSelfTests()
   }
 
@@ -163,14 +186,15 @@ export class ModelRegistry {
     this.#stopped = true
     if (this.#selfTestTimer) clearTimeout(this.#selfTestTimer)
     this.#selfTestTimer = null
-    await Promise.all(
-      this.#models.map(async (m) => {
+    await Promise.all([
+      this.#generators.unloadAll(),
+      ...this.#models.map(async (m) => {
         const model = m.serving()?.model
         m.unloading()
         if (!model) return
         await this.#unloadBounded(m, model)
       }),
-    )
+    ])
   }
 
   #scheduleSelfTests(): void {

@@ -1,4 +1,5 @@
 import type { LoadedModel, ModelCondition } from '../backends/backend.js'
+import { ErrModelNotReady } from '../errors.js'
 import type { BatchingDecision } from './batching-policy.js'
 import type { GoldenCase, SelfTestRecord } from './self-test.js'
 
@@ -14,20 +15,21 @@ export interface Serving {
 /**
  * The lifecycle of one model version on this worker, one variant per state (cockatiel's breaker state is the
  * model): what a state holds exists only in that state, so a ready model without a loaded model, or a failed
- * one with one, cannot be written. `since` is when the state began (epoch ms).
+ * one with one, cannot be written. `since` is when the state began (epoch ms). `S` is what a serving state
+ * holds: a tensor model's {@link Serving}, or a language model's (registered-generator.ts).
  */
-export type ModelState =
+export type ModelState<S = Serving> =
   /** Going through the fallback chain: compiling, self-testing the candidate. */
   | { kind: 'loading'; since: number }
   /** Serving with every slot, outputs within tolerance. */
-  | { kind: 'ready'; since: number; serving: Serving }
+  | { kind: 'ready'; since: number; serving: S }
   /** Serving, but not fully: `live` slots of the loaded ones, or outputs outside tolerance; `reasons` say which. */
-  | { kind: 'degraded'; since: number; serving: Serving; live: number; reasons: readonly string[] }
+  | { kind: 'degraded'; since: number; serving: S; live: number; reasons: readonly string[] }
   /** Loaded, but nothing can serve now; the backend recovers by itself (attempt `attempt`, next at `retryAt`). */
   | {
       kind: 'recovering'
       since: number
-      serving: Serving
+      serving: S
       reason: string
       attempt: number
       retryAt: number
@@ -56,6 +58,18 @@ export function servingState(
   previous: ModelState,
   now: number,
 ): ModelState {
+  return stateOf(serving, serving.model.parallelism, condition, selfTest, previous, now)
+}
+
+/** {@link servingState} for any serving record, `slots` being what it serves with when nothing is out. */
+export function stateOf<S>(
+  serving: S,
+  slots: number,
+  condition: ModelCondition,
+  selfTest: SelfTestRecord | null,
+  previous: ModelState<S>,
+  now: number,
+): ModelState<S> {
   const keep = (kind: ModelState['kind']) => (previous.kind === kind ? previous.since : now)
   if (condition.kind === 'recovering') {
     return {
@@ -70,7 +84,7 @@ export function servingState(
   const reasons = [condition.kind === 'impaired' ? condition.reason : null, selfTestProblem(selfTest)].filter(
     (r): r is string => r !== null,
   )
-  const live = condition.kind === 'impaired' ? condition.live : serving.model.parallelism
+  const live = condition.kind === 'impaired' ? condition.live : slots
   if (reasons.length > 0) return { kind: 'degraded', since: keep('degraded'), serving, live, reasons }
   return { kind: 'ready', since: keep('ready'), serving }
 }
@@ -80,4 +94,28 @@ export function liveParallelism(state: ModelState): number {
   if (state.kind === 'ready') return state.serving.model.parallelism
   if (state.kind === 'degraded') return state.live
   return 0
+}
+
+/** Why a model is degraded, recovering or failed, or null (ready, loading, unloading need no reason). */
+export function stateReason(state: ModelState<unknown>): string | null {
+  switch (state.kind) {
+    case 'degraded':
+      return state.reasons.join('; ')
+    case 'recovering':
+      return `attempt ${state.attempt}, next at ${new Date(state.retryAt).toISOString()}: ${state.reason}`
+    case 'failed':
+      return state.error
+    default:
+      return null
+  }
+}
+
+/** The 503 a request for model `label` (`name:version`) gets in `state`; Retry-After says when recovery tries next. */
+export function notReadyErrorOf(label: string, state: ModelState<unknown>): Error {
+  const reason = stateReason(state)
+  const error = new ErrModelNotReady(label, reason ? `${state.kind}: ${reason}` : state.kind)
+  if (state.kind === 'recovering') {
+    Object.assign(error, { retryAfterSeconds: Math.max(1, Math.ceil((state.retryAt - Date.now()) / 1000)) })
+  }
+  return error
 }

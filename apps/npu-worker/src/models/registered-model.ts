@@ -1,10 +1,16 @@
 import type { FallbackStep, ModelHealth, SelfTestHealth } from '@npu-fleet/protocol'
 import type { LoadedModel, ModelCondition } from '../backends/backend.js'
-import { ErrModelNotReady } from '../errors.js'
 import { batchingHealth } from './batching-policy.js'
 import type { ModelManifest } from './model-manifest.js'
 import type { ModelVersionSpec } from './model-repository.js'
-import { liveParallelism, type ModelState, type Serving, servingState } from './model-state.js'
+import {
+  liveParallelism,
+  type ModelState,
+  notReadyErrorOf,
+  type Serving,
+  servingState,
+  stateReason,
+} from './model-state.js'
 import type { SelfTestRecord } from './self-test.js'
 
 const iso = (epochMs: number) => new Date(epochMs).toISOString()
@@ -78,31 +84,12 @@ export class RegisteredModel {
 
   /** Why the model is degraded, recovering or failed, or null (ready, loading, unloading need no reason). */
   reason(): string | null {
-    const state = this.#state
-    switch (state.kind) {
-      case 'degraded':
-        return state.reasons.join('; ')
-      case 'recovering':
-        return `attempt ${state.attempt}, next at ${iso(state.retryAt)}: ${state.reason}`
-      case 'failed':
-        return state.error
-      default:
-        return null
-    }
+    return stateReason(this.#state)
   }
 
   /** The 503 a request for this model gets while `ready()` is null; Retry-After says when recovery tries next. */
   notReadyError(): Error {
-    const state = this.#state
-    const reason = this.reason()
-    const error = new ErrModelNotReady(
-      `${this.name}:${this.version}`,
-      reason ? `${state.kind}: ${reason}` : state.kind,
-    )
-    if (state.kind === 'recovering') {
-      Object.assign(error, { retryAfterSeconds: Math.max(1, Math.ceil((state.retryAt - Date.now()) / 1000)) })
-    }
-    return error
+    return notReadyErrorOf(`${this.name}:${this.version}`, this.#state)
   }
 
   /** Calls `listener` on every change of state; returns the function that stops it. */
@@ -216,7 +203,7 @@ export class RegisteredModel {
 }
 
 /** A self-test record in `/health` terms. */
-function selfTestHealth(record: SelfTestRecord): SelfTestHealth {
+export function selfTestHealth(record: SelfTestRecord): SelfTestHealth {
   return {
     result: record.result,
     at: iso(record.at),

@@ -1,9 +1,14 @@
 import type { InferenceBackend } from '../backends/backend.js'
 import { OnnxRuntimeBackend } from '../backends/onnxruntime.js'
 import { OpenvinoBackend } from '../backends/openvino.js'
-import type { TestHooks } from '../test-hooks.js'
+import type { GenerationFaults } from '../generation/generation-thread-protocol.js'
+import { OnnxGenerationBackend } from '../generation/onnx-generation-backend.js'
+import { OpenvinoGenaiBackend } from '../generation/openvino-genai-backend.js'
+import type { GenerationBackends } from '../models/generator-registry.js'
+import type { ModelFaults, TestHooks } from '../test-hooks.js'
 import type { ThreadEntries } from '../threads/thread-entries.js'
 import { createFakeOpenvino, type FakeFault } from './fake-openvino.js'
+import { createFakeOpenvinoGenai, type FakeGenaiFaults } from './fake-openvino-genai.js'
 import { faultPlan, needsFaultyOnnxThreads } from './fault-plan.js'
 import { withDriftingModels } from './faulty-model.js'
 
@@ -13,6 +18,58 @@ export interface TestBackends {
   onnxruntime: InferenceBackend
   /** Never faulted: self-test references must come from a runtime that tells the truth. */
   reference: InferenceBackend
+  generation: GenerationBackends
+}
+
+/** The ONNX Runtime engine's faults of each model: its thread hangs or crashes at step `after + 1`. */
+function engineFaults(faults: Readonly<Record<string, ModelFaults>>): Record<string, GenerationFaults> {
+  return Object.fromEntries(
+    Object.entries(faults).map(([name, f]) => [
+      name,
+      {
+        ...(f.hang ? { hangAtStep: f.hang.after + 1 } : {}),
+        ...(f.crash_thread ? { crashAtStep: f.crash_thread.after + 1 } : {}),
+      },
+    ]),
+  )
+}
+
+/** The fake OpenVINO GenAI's faults of each model. */
+function genaiFaults(faults: Readonly<Record<string, ModelFaults>>): Record<string, FakeGenaiFaults> {
+  return Object.fromEntries(
+    Object.entries(faults).map(([name, f]) => [
+      name,
+      {
+        ...(f.hang ? { hang: { after: f.hang.after } } : {}),
+        ...(f.fail_thread_starts
+          ? { failCreations: { after: f.fail_thread_starts.after, count: f.fail_thread_starts.count } }
+          : {}),
+      },
+    ]),
+  )
+}
+
+/** OpenVINO GenAI from the fake (`fake_openvino_genai`), else the real package; the engine with its faults. */
+function generationBackends(hooks: TestHooks, entries: ThreadEntries): GenerationBackends {
+  const onnxruntime = new OnnxGenerationBackend({
+    threadEntry: entries.generation,
+    faults: engineFaults(hooks.faults),
+  })
+  const devices = hooks.fake_openvino_genai?.devices
+  if (!devices) return { genai: new OpenvinoGenaiBackend(), onnxruntime }
+  const fake = createFakeOpenvinoGenai({
+    devices,
+    generationThreadEntry: entries.generation,
+    faults: genaiFaults(hooks.faults),
+  })
+  return {
+    genai: new OpenvinoGenaiBackend({
+      loadRuntime: async () => ({ runtime: fake.runtime, error: null }),
+      listDevices: () => [...devices],
+      onClose: () => fake.close(),
+    }),
+    onnxruntime,
+  }
 }
 
 /**
@@ -48,5 +105,6 @@ export function createTestBackends(hooks: TestHooks, entries: ThreadEntries): Te
     openvino: withDriftingModels(openvino, plan),
     onnxruntime: withDriftingModels(onnxruntime, plan),
     reference: new OnnxRuntimeBackend({ threadEntry: entries.onnxruntime }),
+    generation: generationBackends(hooks, entries),
   }
 }

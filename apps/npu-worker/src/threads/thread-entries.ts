@@ -10,6 +10,8 @@ export interface ThreadEntries {
   jsonCodec: URL
   /** The ONNX Runtime entry with fault injection, used only under `test_hooks` (testing/faulty-onnx-thread.ts). */
   faultyOnnxruntime: URL
+  /** The text-generation engine's decode loop (generation/generation-thread.ts). */
+  generation: URL
 }
 
 /** The entries inside a compiled tree: `dist` is the folder that holds `server.js` (tsc keeps src/'s layout). */
@@ -19,6 +21,7 @@ export function threadEntriesIn(dist: URL): ThreadEntries {
     onnxruntime: new URL('backends/onnxruntime-thread.js', base),
     jsonCodec: new URL('kserve/json-codec-thread.js', base),
     faultyOnnxruntime: new URL('testing/faulty-onnx-thread.js', base),
+    generation: new URL('generation/generation-thread.js', base),
   }
 }
 

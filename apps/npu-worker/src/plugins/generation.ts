@@ -1,0 +1,18 @@
+import fp from 'fastify-plugin'
+import type { WorkerConfig } from '../config.js'
+import { GenerationScheduler } from '../scheduler/generation-scheduler.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Admission control and deadlines of text generation (the OpenAI routes and the text tasks). */
+    generation: GenerationScheduler
+  }
+}
+
+/** Decorates `app.generation`. */
+export default fp<{ config: WorkerConfig }>(
+  async (app, { config }) => {
+    app.decorate('generation', new GenerationScheduler({ defaultMaxQueued: config.queue.max_queued }))
+  },
+  { name: 'generation', dependencies: ['registry'], fastify: '5.x' },
+)

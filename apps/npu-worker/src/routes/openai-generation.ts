@@ -1,0 +1,119 @@
+import { PassThrough } from 'node:stream'
+import { SSE_DONE } from '@npu-fleet/protocol'
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
+import { ErrModelNotFound, ErrNotServing } from '../errors.js'
+import type { RegisteredGenerator } from '../models/registered-generator.js'
+import {
+  type GenerationRequest,
+  parseChatCompletionRequest,
+  parseCompletionRequest,
+} from '../openai/generation-request.js'
+import { openAiErrorBody } from '../openai/openai-error.js'
+import {
+  chunkBody,
+  completionBody,
+  type OpenAiKind,
+  responseHeader,
+  sseEvent,
+  usageChunkBody,
+  usageOf,
+} from '../openai/openai-response.js'
+import { requestDeadline } from '../scheduler/request-deadline.js'
+
+/** Response headers naming where a generation ran (the pool shows which worker and device answered). */
+export const BACKEND_HEADER = 'x-npu-backend'
+/** Response header: the device the generation ran on. */
+export const DEVICE_HEADER = 'x-npu-device'
+
+/** The language model a request names: 404 listing the ones there are (and pointing embedders to their route). */
+export function findGenerator(app: FastifyInstance, name: string): RegisteredGenerator {
+  const model = app.generators.resolve(name)
+  if (model) return model
+  const known = app.generators.names.join(', ') || 'none'
+  const embedder = app.registry.versions(name).some((m) => m.manifest.embeddings)
+  throw new ErrModelNotFound(
+    embedder
+      ? `${name} is an embeddings model; use /v1/embeddings (language models: ${known})`
+      : `${name} (language models: ${known})`,
+  )
+}
+
+/** Runs one OpenAI generation request: a JSON answer, or server-sent events once the first piece is there. */
+async function serve(
+  app: FastifyInstance,
+  kind: OpenAiKind,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  parsed: GenerationRequest,
+): Promise<unknown> {
+  if (app.lifecycle.state !== 'serving') throw new ErrNotServing(app.lifecycle.state)
+  const model = findGenerator(app, parsed.model)
+  const { deadlineMs, signal } = requestDeadline(request, reply, app.workerConfig.request_timeout_ms)
+  if (parsed.user) request.log.debug({ user: parsed.user, model: parsed.model }, 'generation request')
+  if (!parsed.stream) {
+    const run = await app.generation.run(model, parsed.input, parsed.parameters, { signal, deadlineMs })
+    reply.header(BACKEND_HEADER, run.backend).header(DEVICE_HEADER, run.device)
+    const header = responseHeader(kind, parsed.model, run.backend, run.device)
+    return completionBody(kind, header, run.result.text, run.result.finish_reason, usageOf(run.result.usage))
+  }
+
+  const generator = model.ready()
+  if (!generator) throw model.notReadyError()
+  const header = responseHeader(kind, parsed.model, generator.backend, generator.device)
+  // Headers go out with the first piece of text, not before: a request refused before any text (a prompt too
+  // long, the deadline while queued) still gets its own status and JSON error, and a client (or the pool) can
+  // retry it elsewhere.
+  let stream: PassThrough | null = null
+  const open = (): PassThrough => {
+    if (stream) return stream
+    stream = new PassThrough()
+    reply
+      .code(200)
+      .header('content-type', 'text/event-stream; charset=utf-8')
+      .header('cache-control', 'no-cache')
+      .header('x-accel-buffering', 'no')
+      .header(BACKEND_HEADER, generator.backend)
+      .header(DEVICE_HEADER, generator.device)
+    void reply.send(stream)
+    if (kind === 'chat')
+      stream.write(sseEvent(chunkBody(kind, header, { first: true, text: '' }, parsed.includeUsage)))
+    return stream
+  }
+  const write = (data: unknown) => open().write(sseEvent(data))
+  try {
+    const run = await app.generation.run(model, parsed.input, parsed.parameters, {
+      signal,
+      deadlineMs,
+      onChunk: ({ text }) => write(chunkBody(kind, header, { text }, parsed.includeUsage)),
+    })
+    write(chunkBody(kind, header, { finishReason: run.result.finish_reason }, parsed.includeUsage))
+    if (parsed.includeUsage) write(usageChunkBody(kind, header, usageOf(run.result.usage)))
+    write(SSE_DONE)
+  } catch (error) {
+    if (!stream) throw error
+    // Text went out already: the error is the stream's last event (OpenAI's SDKs throw it), with no [DONE].
+    const failure = error as Error & { statusCode?: number; code?: string }
+    if ((failure.statusCode ?? 500) >= 500 && failure.statusCode !== 503) {
+      request.log.warn({ err: failure }, 'generation failed mid-stream')
+    }
+    write(openAiErrorBody(failure))
+  }
+  ;(stream as PassThrough | null)?.end()
+  return reply
+}
+
+/**
+ * OpenAI-compatible text generation: `POST /v1/chat/completions` (the model's own chat template) and
+ * `POST /v1/completions` (the prompt as is), non-streaming or as server-sent events (`data: {chunk}` ...
+ * `data: [DONE]`). Errors take OpenAI's shape (app.ts), with the worker's NPU_ERR_* codes.
+ */
+const openAiGenerationRoutes: FastifyPluginAsync = async (app) => {
+  app.post('/v1/chat/completions', async (request, reply) =>
+    serve(app, 'chat', request, reply, parseChatCompletionRequest(request.body)),
+  )
+  app.post('/v1/completions', async (request, reply) =>
+    serve(app, 'completion', request, reply, parseCompletionRequest(request.body)),
+  )
+}
+
+export default openAiGenerationRoutes
