@@ -6,6 +6,7 @@ import { parse as parseYaml } from 'yaml'
 import { z } from 'zod'
 import { issuePath } from './format-issues.js'
 import { DEFAULT_MODELS_DIR } from './models/default-model-repository.js'
+import { GenerationTasksSchema } from './tasks/generation/task-prompts.js'
 import {
   enabledByDefault,
   mergeTestHooks,
@@ -42,6 +43,7 @@ const layerShape = {
   self_test_interval_seconds: intIn(0, 86_400),
   log_level: z.enum(LOG_LEVELS, { error: `expected one of ${LOG_LEVELS.join(', ')}` }),
   test_hooks: TestHooksLayerSchema,
+  generation_tasks: GenerationTasksSchema,
 }
 
 /** One configuration layer (YAML file, environment or flags): snake_case keys, all optional, unknown keys rejected. */
@@ -74,6 +76,8 @@ export const WorkerConfigSchema = z
     /** Seconds between output-correctness self-tests of every model; 0 = only before a model turns ready. */
     self_test_interval_seconds: layerShape.self_test_interval_seconds.default(60),
     log_level: layerShape.log_level.default('info'),
+    /** The language-model tasks' model and prompts (tasks/generation/task-prompts.ts). */
+    generation_tasks: GenerationTasksSchema.default(GenerationTasksSchema.parse({})),
     /** Test-only routes, delays, a fake OpenVINO and fault injection (test-hooks.ts); null = off. */
     test_hooks: layerShape.test_hooks.optional().transform(resolveTestHooks),
   })

@@ -25,6 +25,28 @@ export const EmbeddingsSectionSchema = z
 /** A validated `embeddings:` section. */
 export type EmbeddingsSection = z.infer<typeof EmbeddingsSectionSchema>
 
+/**
+ * Optional `classification:` section: marks a sequence-classification model (a BERT-family encoder with a
+ * `[batch, labels]` logits output) for the `text_classification` task.
+ */
+export const ClassificationSectionSchema = z
+  .object({
+    sequence_length: positiveInt.max(8192).default(128),
+    /** Hugging Face tokenizer file, looked up in the version folder, then in the model folder. */
+    tokenizer: z
+      .string()
+      .regex(/^[A-Za-z0-9._-]+\.json$/, 'must be a .json file name, without folders')
+      .default('tokenizer.json'),
+    /** Model output holding the logits [batch, labels]. */
+    output: z.string().min(1).default('logits'),
+    /** Label names by class index; default: config.json `id2label` (beside the tokenizer). */
+    labels: z.array(z.string().min(1)).min(2).optional(),
+  })
+  .strict()
+
+/** A validated `classification:` section. */
+export type ClassificationSection = z.infer<typeof ClassificationSectionSchema>
+
 /** `model.yaml`: every key optional; unknown keys are rejected so typos do not pass silently. */
 export const ModelManifestSchema = z
   .object({
@@ -56,6 +78,7 @@ export const ModelManifestSchema = z
       .strict()
       .optional(),
     embeddings: EmbeddingsSectionSchema.optional(),
+    classification: ClassificationSectionSchema.optional(),
     generation: GenerationSectionSchema.optional(),
     /**
      * The output-correctness self-test's golden case shipped with the model: a JSON file (version folder, else

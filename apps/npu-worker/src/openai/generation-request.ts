@@ -7,9 +7,9 @@ import {
 import type { z } from 'zod'
 import { ErrInvalidParameter, ErrMalformedBody, ErrUnsupportedParameter } from '../errors.js'
 import { issuePath } from '../format-issues.js'
+import { templateMessage } from '../generation/chat-messages.js'
 import { resolveParameters } from '../generation/generation-parameters.js'
 import {
-  type ChatMessage,
   GenerationError,
   type GenerationInput,
   type GenerationParameters,
@@ -159,15 +159,6 @@ function parameters(
     throw error
   }
   return given
-}
-
-/** One chat message as the chat template takes it: text parts joined, `developer` rendered as `system`. */
-function templateMessage(message: ChatCompletionRequest['messages'][number]): ChatMessage {
-  const content =
-    typeof message.content === 'string'
-      ? message.content
-      : message.content.map((part) => part.text).join('\n')
-  return { role: message.role === 'developer' ? 'system' : message.role, content }
 }
 
 /** Parses a `POST /v1/chat/completions` body; throws 400s naming the parameter (unsupported ones included). */

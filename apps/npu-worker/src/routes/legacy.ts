@@ -58,15 +58,17 @@ const legacyRoutes: FastifyPluginAsync = async (app) => {
         },
       )
     }
-    let input: unknown = inputData
-    if (taskType === 'embeddings' && (typeof inputData === 'string' || Array.isArray(inputData))) {
-      input = { input: inputData }
-    }
+    const input: unknown = pipeline.legacyInput ? pipeline.legacyInput(inputData) : inputData
     if (input === undefined || input === null || typeof input !== 'object' || Array.isArray(input)) {
       throw new ErrBadTaskInput(`input_data: expected the ${taskType} task's input object`)
     }
-    if (modelName !== undefined && taskType === 'embeddings') input = { ...input, model: modelName }
-    const run = await runTask(app, pipeline, input, request, reply)
+    const run = await runTask(
+      app,
+      pipeline,
+      modelName !== undefined && pipeline.choosesModel ? { ...input, model: modelName } : input,
+      request,
+      reply,
+    )
     return taskEnvelope(pipeline.type, run)
   })
 }

@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Tensor } from '../backends/tensor.js'
 import { ErrBadTaskInput, ErrDeadlineExceeded, ErrModelNotFound, ErrNotServing } from '../errors.js'
 import { formatIssues } from '../format-issues.js'
+import type { GenerationInput, GenerationParameters } from '../generation/text-generator.js'
 import { requestDeadline } from '../scheduler/request-deadline.js'
 import type { ModelCallResult, TaskOutcome, TaskPipeline } from './task-pipeline.js'
 
@@ -56,7 +57,19 @@ export async function runTask<I, R>(
     return { outputs, model: model.name, backend: loaded.backend, device: loaded.device }
   }
 
-  const outcome = await pipeline.run(input, { infer, signal, log: request.log })
+  const generate = async (
+    name: string,
+    generationInput: GenerationInput,
+    parameters: GenerationParameters,
+  ) => {
+    const model = app.generators.resolve(name)
+    if (!model) throw new ErrModelNotFound(name)
+    const left = deadlineAt - performance.now()
+    if (left <= 0) throw new ErrDeadlineExceeded(deadlineMs)
+    return app.generation.run(model, generationInput, parameters, { signal, deadlineMs: left })
+  }
+
+  const outcome = await pipeline.run(input, { infer, generate, signal, log: request.log })
   return { ...outcome, durationMs: performance.now() - started }
 }
 

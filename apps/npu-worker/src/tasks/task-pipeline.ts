@@ -2,6 +2,8 @@ import type { BackendName } from '@npu-fleet/protocol'
 import type { FastifyBaseLogger } from 'fastify'
 import type { ZodType } from 'zod'
 import type { Tensor } from '../backends/tensor.js'
+import type { GenerationInput, GenerationParameters } from '../generation/text-generator.js'
+import type { GenerationRun } from '../scheduler/generation-scheduler.js'
 
 /** Result of one model call made by a pipeline, with where it ran. */
 export interface ModelCallResult {
@@ -22,6 +24,11 @@ export interface TaskContext {
     inputs: Record<string, Tensor>,
     outputNames?: readonly string[],
   ): Promise<ModelCallResult>
+  /**
+   * Generate text with a language model through the generation scheduler (admission control, what is left of
+   * the task's deadline, cancellation). Rejects with the scheduler's NPU_ERR_* errors.
+   */
+  generate(model: string, input: GenerationInput, parameters: GenerationParameters): Promise<GenerationRun>
   /** Aborted when the client disconnects or the deadline passes. */
   signal: AbortSignal
   log: FastifyBaseLogger
@@ -48,6 +55,10 @@ export interface TaskPipeline<I = unknown, R = unknown> {
   unavailableReason?(): string | null
   /** Validates the JSON body; errors become 400 NPU_ERR_BAD_TASK_INPUT naming the field. */
   readonly inputSchema: ZodType<I>
+  /** The input takes a `model` (so `/inference`'s `model_name` is passed on as it). */
+  readonly choosesModel?: boolean
+  /** The old system's `/inference` `input_data` forms that are not the input object (a bare string...), converted. */
+  legacyInput?(inputData: unknown): unknown
   /**
    * Accepts a raw (non-JSON) body too, e.g. `image/*` for OCR: `contentTypes` are the media types taken
    * as a Buffer, `toInput` turns the bytes (and the query string) into the pipeline's input.

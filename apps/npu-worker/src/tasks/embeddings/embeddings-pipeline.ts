@@ -32,6 +32,9 @@ export function createEmbeddingsPipeline(registry: ModelRegistry): EmbeddingsPip
     models: models.names,
     unavailableReason: () => models.unavailableReason(),
     inputSchema: EmbeddingsTaskInputSchema,
+    choosesModel: true,
+    // The old `/inference` took a bare text or list of texts as `input_data` too.
+    legacyInput: (data) => (typeof data === 'string' || Array.isArray(data) ? { input: data } : data),
     run: async (input, ctx) => embed(models.target(input.model), input, ctx),
   }
 }

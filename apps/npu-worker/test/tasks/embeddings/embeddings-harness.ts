@@ -79,6 +79,7 @@ export async function startEmbeddingsHarness(models: Record<string, ModelFiles>)
       return {
         signal,
         log: silent,
+        generate: () => Promise.reject(new Error('this test serves no language model')),
         async infer(model, inputs, outputNames): Promise<ModelCallResult> {
           const registered = registry.resolve(model)
           if (!registered) throw new ErrModelNotFound(model)

@@ -53,6 +53,7 @@ export async function loadOcrModels(): Promise<OcrModels> {
       return {
         signal,
         log,
+        generate: () => Promise.reject(new Error('this test serves no language model')),
         async infer(model: string, inputs: Record<string, Tensor>, outputNames?: readonly string[]) {
           const m = loaded.get(model)
           if (!m) throw new Error(`no model ${model} in this test`)
