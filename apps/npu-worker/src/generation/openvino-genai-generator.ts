@@ -213,10 +213,7 @@ export class OpenvinoGenaiGenerator implements TextGenerator {
     if (state.kind !== 'ready' || this.#running || this.#waiting.length === 0) return
     const call = this.#waiting.shift() as Call
     this.#running = call
-    void this.#run(call, state.pipeline).finally(() => {
-      if (this.#running === call) this.#running = null
-      this.#dispatch()
-    })
+    void this.#run(call, state.pipeline)
   }
 
   /** Counts the prompt's tokens with the pipeline's tokenizer and checks them against the limits. */
@@ -282,11 +279,12 @@ export class OpenvinoGenaiGenerator implements TextGenerator {
     let firstAt: number | null = null
     let stoppedHere = false
     let progress: () => void = () => {}
+    // After a cancel nothing more is emitted: a cancelled call's text is what its caller received.
     const emit = (text: string) => {
-      if (text.length === 0) return
+      if (text.length === 0 || call.cancelled) return
       emitted += text
       firstAt ??= performance.now()
-      if (!call.cancelled) call.options.onChunk?.({ text })
+      call.options.onChunk?.({ text })
     }
     const streamer = (chunk: string) => {
       progress()
@@ -353,7 +351,9 @@ export class OpenvinoGenaiGenerator implements TextGenerator {
     }
     // GenAI's own text decides what a stop string cut; what was streamed stays the prefix of the answer.
     const final = outcome.texts[0] ?? ''
-    if (!stoppedHere) emit(final.startsWith(emitted) ? final.slice(emitted.length) : matcher.flush())
+    if (!stoppedHere && !call.cancelled) {
+      emit(final.startsWith(emitted) ? final.slice(emitted.length) : matcher.flush())
+    }
     const metrics = outcome.perfMetrics
     const reason: FinishReason = call.cancelled
       ? 'cancelled'
@@ -385,9 +385,9 @@ export class OpenvinoGenaiGenerator implements TextGenerator {
     })
     const forget = () => this.#abandoned.delete(pipeline)
     void generation.then(forget, forget)
-    this.#fail(call, new GenerationError('step_timeout', reason))
-    this.#running = null
+    // Replacing first: the freed slot must not hand the next call to the abandoned pipeline.
     this.#replace(1, reason)
+    this.#fail(call, new GenerationError('step_timeout', reason))
   }
 
   #replace(attempt: number, reason: string): void {
@@ -421,13 +421,21 @@ export class OpenvinoGenaiGenerator implements TextGenerator {
   }
 
   #settle(call: Call, outcome: GenerationResult): void {
-    call.options.signal?.removeEventListener('abort', call.onAbort)
+    this.#release(call)
     call.resolve(outcome)
   }
 
   #fail(call: Call, error: Error): void {
-    call.options.signal?.removeEventListener('abort', call.onAbort)
+    this.#release(call)
     call.reject(error)
+  }
+
+  /** The call is over: its slot is free before its caller hears of it, and the next call starts. */
+  #release(call: Call): void {
+    call.options.signal?.removeEventListener('abort', call.onAbort)
+    if (this.#running !== call) return
+    this.#running = null
+    queueMicrotask(() => this.#dispatch())
   }
 }
 

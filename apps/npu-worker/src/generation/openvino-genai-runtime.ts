@@ -113,11 +113,12 @@ export function genaiPackageFiles(): GenaiPackageFiles {
 /** Imports the package in a worker thread and reports how it went; the main thread never sees its rejections. */
 export function probeImport(entry: string, limitMs = PROBE_LIMIT_MS): Promise<string | null> {
   const url = pathToFileURL(entry).href
-  const code = `const { parentPort } = require('node:worker_threads')
-import(${JSON.stringify(url)}).then(
+  // Only dynamic imports: the eval code runs as CommonJS, or as a module when the process runs with
+  // --input-type=module (workers inherit it).
+  const code = `import('node:worker_threads').then(({ parentPort }) => import(${JSON.stringify(url)}).then(
   (m) => parentPort.postMessage(typeof m.LLMPipeline === 'function' ? null : 'the module has no LLMPipeline'),
   (e) => parentPort.postMessage((e && e.code ? e.code + ': ' : '') + String(e && e.message ? e.message : e).split('\\n')[0]),
-)`
+))`
   return new Promise((resolve) => {
     const worker = new Worker(code, { eval: true, name: 'openvino-genai-probe' })
     const done = (outcome: string | null) => {
