@@ -9,10 +9,17 @@ declare module 'fastify' {
   }
 }
 
-/** Decorates `app.generation`. */
+/** Decorates `app.generation`, reporting every generation to the metrics. */
 export default fp<{ config: WorkerConfig }>(
   async (app, { config }) => {
-    app.decorate('generation', new GenerationScheduler({ defaultMaxQueued: config.queue.max_queued }))
+    app.decorate(
+      'generation',
+      new GenerationScheduler({
+        defaultMaxQueued: config.queue.max_queued,
+        onGeneration: (model, seconds, ok, tokens) =>
+          app.metrics.observeGeneration(model, seconds, ok, tokens),
+      }),
+    )
   },
-  { name: 'generation', dependencies: ['registry'], fastify: '5.x' },
+  { name: 'generation', dependencies: ['metrics', 'registry'], fastify: '5.x' },
 )

@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin'
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
 import type { ModelRegistry } from '../models/model-registry.js'
+import type { RegisteredGenerator } from '../models/registered-generator.js'
 import type { RegisteredModel } from '../models/registered-model.js'
 import type { Scheduler } from '../scheduler/scheduler.js'
 
@@ -28,12 +29,28 @@ export class WorkerMetrics {
     registers: [this.registry],
   })
 
+  readonly #generationSeconds = new Histogram({
+    name: 'npu_worker_generation_duration_seconds',
+    help: 'Text generations by model, backend, device and outcome (ok, or error: failed, cancelled, timed out)',
+    labelNames: ['model', 'version', 'backend', 'device', 'outcome'],
+    buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
+    registers: [this.registry],
+  })
+  readonly #generatedTokens = new Counter({
+    name: 'npu_worker_generated_tokens_total',
+    help: 'Tokens generated, by model, backend and device (cancelled generations included up to where they stopped)',
+    labelNames: ['model', 'version', 'backend', 'device'],
+    registers: [this.registry],
+  })
+
   constructor(models: () => { registry: ModelRegistry; scheduler: Scheduler } | null) {
     collectDefaultMetrics({ register: this.registry, prefix: 'npu_worker_' })
     const perModel = (
       name: string,
       help: string,
       value: (m: RegisteredModel, s: Scheduler) => number | null,
+      /** The same value for a language model, or undefined when the gauge is about tensor models only. */
+      generatorValue?: (m: RegisteredGenerator) => number,
     ) =>
       new Gauge({
         name,
@@ -48,6 +65,10 @@ export class WorkerMetrics {
             const v = value(m, current.scheduler)
             if (v !== null) this.set({ model: m.name, version: m.version }, v)
           }
+          if (!generatorValue) return
+          for (const m of current.registry.generators.all()) {
+            this.set({ model: m.name, version: m.version }, generatorValue(m))
+          }
         },
       })
     perModel('npu_worker_queue_depth', 'Inferences waiting per model', (m, s) =>
@@ -56,11 +77,17 @@ export class WorkerMetrics {
     perModel('npu_worker_active_inferences', 'Inferences running per model', (m, s) =>
       m.ready() ? s.queue(m).active : null,
     )
-    perModel('npu_worker_model_ready', '1 when the model version can serve (ready or degraded)', (m) =>
-      m.ready() ? 1 : 0,
+    perModel(
+      'npu_worker_model_ready',
+      '1 when the model version can serve (ready or degraded)',
+      (m) => (m.ready() ? 1 : 0),
+      (m) => (m.ready() ? 1 : 0),
     )
-    perModel('npu_worker_model_fallback', '1 when the model runs on a fallback backend or device', (m) =>
-      m.onFallback ? 1 : 0,
+    perModel(
+      'npu_worker_model_fallback',
+      '1 when the model runs on a fallback backend or device',
+      (m) => (m.onFallback ? 1 : 0),
+      (m) => (m.onFallback ? 1 : 0),
     )
   }
 
@@ -69,6 +96,19 @@ export class WorkerMetrics {
     const labels = { route, method, status: String(status) }
     this.#requests.inc(labels)
     this.#requestSeconds.observe(labels, seconds)
+  }
+
+  /** Records one text generation and the tokens it generated. */
+  observeGeneration(model: RegisteredGenerator, seconds: number, ok: boolean, tokens: number): void {
+    const generator = model.serving()?.generator
+    const labels = {
+      model: model.name,
+      version: model.version,
+      backend: generator?.backend ?? 'none',
+      device: generator?.device ?? 'none',
+    }
+    this.#generationSeconds.observe({ ...labels, outcome: ok ? 'ok' : 'error' }, seconds)
+    if (tokens > 0) this.#generatedTokens.inc(labels, tokens)
   }
 
   /** Records one model execution. */

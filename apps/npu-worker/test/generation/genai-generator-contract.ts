@@ -62,9 +62,12 @@ export function describeGenaiContract(title: string, options: GenaiContractOptio
       expect(again.text).toBe(greedy.text)
     })
 
-    it.skipIf(options.reference === null)('answers what ONNX Runtime answers on the same decoder', async () => {
-      expect(greedy.text).toBe(await options.reference?.(PROMPT, 24))
-    })
+    it.skipIf(options.reference === null)(
+      'answers what ONNX Runtime answers on the same decoder',
+      async () => {
+        expect(greedy.text).toBe(await options.reference?.(PROMPT, 24))
+      },
+    )
 
     it('streams pieces that concatenate to the non-streamed answer', async () => {
       const stream = streamGeneration(generator, completion(PROMPT), { max_tokens: 24 })
@@ -130,7 +133,10 @@ export function describeGenaiContract(title: string, options: GenaiContractOptio
           field: 'prompt',
         })
         await expect(
-          generator.generate({ kind: 'chat', messages: [{ role: 'user', content: prompt }] }, { max_tokens: 4 }),
+          generator.generate(
+            { kind: 'chat', messages: [{ role: 'user', content: prompt }] },
+            { max_tokens: 4 },
+          ),
         ).rejects.toMatchObject({ code: 'prompt_too_long', field: 'messages' })
         expect(generator.limits.max_prompt_tokens).not.toBeNull()
       },

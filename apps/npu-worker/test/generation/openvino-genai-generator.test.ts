@@ -12,7 +12,13 @@ import { OpenvinoGenaiBackend } from '../../src/generation/openvino-genai-backen
 import type { TextGenerator } from '../../src/generation/text-generator.js'
 import { createFakeOpenvinoGenai, type FakeGenaiFaults } from '../../src/testing/fake-openvino-genai.js'
 import { describeGenaiContract } from './genai-generator-contract.js'
-import { GENERATION_THREAD_ENTRY, startTinyEngine, TINY_TOKENIZER, waitFor, writeTinyLlama } from './generation-harness.js'
+import {
+  GENERATION_THREAD_ENTRY,
+  startTinyEngine,
+  TINY_TOKENIZER,
+  waitFor,
+  writeTinyLlama,
+} from './generation-harness.js'
 
 /**
  * The tiny model as an optimum-intel export would lay it out, in a folder named like the model (faults address
@@ -101,7 +107,12 @@ describe('OpenvinoGenaiBackend on the fake runtime', () => {
     expect(fake.record.pipelines.at(-1)).toEqual({
       modelPath: join(DIR, '1'),
       device: 'NPU',
-      properties: { CACHE_DIR: cacheDir, MAX_PROMPT_LEN: '48', MIN_RESPONSE_LEN: '64', GENERATE_HINT: 'FAST_COMPILE' },
+      properties: {
+        CACHE_DIR: cacheDir,
+        MAX_PROMPT_LEN: '48',
+        MIN_RESPONSE_LEN: '64',
+        GENERATE_HINT: 'FAST_COMPILE',
+      },
     })
     // The backend made the folder (the fake never creates it), so a permission problem names it at load.
     expect(existsSync(cacheDir)).toBe(true)
@@ -115,7 +126,9 @@ describe('OpenvinoGenaiBackend on the fake runtime', () => {
 
   it('the refusal matters: the NPU pipeline itself answers an overlong prompt, wrongly', async () => {
     const { fake } = fakeBackend()
-    const pipeline = await fake.runtime.LLMPipeline(join(DIR, '1'), 'NPU', { MAX_PROMPT_LEN: String(MAX_PROMPT_LEN) })
+    const pipeline = await fake.runtime.LLMPipeline(join(DIR, '1'), 'NPU', {
+      MAX_PROMPT_LEN: String(MAX_PROMPT_LEN),
+    })
     const config = { max_new_tokens: 12, apply_chat_template: false }
     const wrong = await pipeline.generate(OVERLONG, config)
     expect(fake.record.overlongPrompts).toBe(1)
@@ -149,7 +162,11 @@ describe('OpenvinoGenaiBackend on the fake runtime', () => {
     const queued = generator.generate(input, { max_tokens: 4 })
     await expect(stuck).rejects.toMatchObject({ code: 'step_timeout' })
     expect(generator.abandonedCalls()).toEqual([
-      expect.objectContaining({ model: 'tiny-llama-chat', version: '1', thread: 'genai:tiny-llama-chat:1#0' }),
+      expect.objectContaining({
+        model: 'tiny-llama-chat',
+        version: '1',
+        thread: 'genai:tiny-llama-chat:1#0',
+      }),
     ])
     expect(conditions[0]).toBe('recovering')
     expect((await queued).finish_reason).toBe('length')
@@ -170,7 +187,9 @@ describe('OpenvinoGenaiBackend on the fake runtime', () => {
     await expect(waiting).rejects.toMatchObject({ code: 'engine_failed' })
     const condition = generator.condition()
     expect(condition).toMatchObject({ kind: 'recovering', attempt: 1 })
-    expect(condition.kind === 'recovering' && condition.reason).toMatch(/the replacement failed: .*injected failure/)
+    expect(condition.kind === 'recovering' && condition.reason).toMatch(
+      /the replacement failed: .*injected failure/,
+    )
     // The retry (after 1 s) gets a pipeline; it hangs too (hang after 0), which the test does not wait for.
     await waitFor(() => generator.condition().kind === 'serving', 'the retried replacement', 30_000)
   })

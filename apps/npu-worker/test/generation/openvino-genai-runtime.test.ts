@@ -61,7 +61,9 @@ describe('loadOpenvinoGenaiRuntime', () => {
       console.log('LOADED', JSON.stringify(load.error))
     `)
     expect(status, out).toBe(0)
-    expect(out).toMatch(/LOADED "openvino-genai-node cannot be loaded: .*(invalid ELF header|ov_node_addon|genai_node_addon)/)
+    expect(out).toMatch(
+      /LOADED "openvino-genai-node cannot be loaded: .*(invalid ELF header|ov_node_addon|genai_node_addon)/,
+    )
   })
 
   it('the trap it avoids: a plain import of the same copy inside try/catch ends the process (exit 1)', () => {
