@@ -26,6 +26,8 @@ export interface LanguageModelRepositoryOptions {
   build?: Record<string, { dims?: TinyLlamaDims; manifest: string; irStub?: boolean }>
   /** model.yaml replaced for copied models. */
   manifests?: Record<string, string>
+  /** Other models, as files by path relative to their folder (model.yaml included). */
+  files?: Record<string, Record<string, string | Uint8Array>>
 }
 
 /**
@@ -40,6 +42,13 @@ export function makeLanguageModelRepository(options: LanguageModelRepositoryOpti
   for (const [name, manifest] of Object.entries(options.manifests ?? {})) {
     writeFileSync(join(dir, name, 'model.yaml'), manifest)
   }
+  const write = (name: string, files: Record<string, string | Uint8Array>) => {
+    for (const [file, data] of Object.entries(files)) {
+      mkdirSync(dirname(join(dir, name, file)), { recursive: true })
+      writeFileSync(join(dir, name, file), data)
+    }
+  }
+  for (const [name, files] of Object.entries(options.files ?? {})) write(name, files)
   for (const [name, model] of Object.entries(options.build ?? {})) {
     const files = buildTinyLlamaFiles(model.dims)
     files['model.yaml'] = model.manifest
@@ -47,10 +56,7 @@ export function makeLanguageModelRepository(options: LanguageModelRepositoryOpti
       files['1/openvino_model.xml'] = '<?xml version="1.0"?><net name="stub"/>'
       files['1/openvino_model.bin'] = ''
     }
-    for (const [file, data] of Object.entries(files)) {
-      mkdirSync(dirname(join(dir, name, file)), { recursive: true })
-      writeFileSync(join(dir, name, file), data)
-    }
+    write(name, files)
   }
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) }
 }
