@@ -145,7 +145,7 @@ describe('OpenAI SDK against a real worker', () => {
     expect(float.data[0]?.embedding).toHaveLength(128)
     base64.data.forEach((d, i) => {
       const want = float.data[i]?.embedding ?? []
-      d.embedding.forEach((v, j) => expect(v).toBeCloseTo(want[j] ?? Number.NaN, 6))
+      for (const [j, v] of d.embedding.entries()) expect(v).toBeCloseTo(want[j] ?? Number.NaN, 6)
     })
     const models = await client.models.list()
     expect(models.data.map((m) => m.id)).toEqual(['tiny-bert-embed', CHAT, SLOW])

@@ -50,13 +50,16 @@ afterAll(async () => {
   repo?.cleanup()
 })
 
-async function post(path: string, body: unknown): Promise<{ status: number; body: Record<string, any> }> {
+// biome-ignore lint/suspicious/noExplicitAny: the JSON bodies under test, read field by field
+type Json = any
+
+async function post(path: string, body: unknown): Promise<{ status: number; body: Record<string, Json> }> {
   const response = await fetch(`${worker.url}${path}`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify(body),
   })
-  return { status: response.status, body: (await response.json()) as Record<string, any> }
+  return { status: response.status, body: (await response.json()) as Record<string, Json> }
 }
 
 async function chatText(messages: { role: string; content: string }[], maxTokens: number): Promise<string> {

@@ -53,7 +53,7 @@ export function createTextClassificationPipeline(
         )
         const logits = call.outputs[target.config.output]
         const classes = target.labels.length
-        if (!logits || logits.shape.length !== 2 || logits.shape[1] !== classes) {
+        if (logits?.shape.length !== 2 || logits.shape[1] !== classes) {
           throw new ErrInferenceFailed(
             target.name,
             `expected logits [batch, ${classes}], got [${logits?.shape ?? ''}]`,
