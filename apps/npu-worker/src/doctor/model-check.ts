@@ -139,7 +139,7 @@ export async function checkModel(spec: ModelVersionSpec, ctx: ModelCheckContext)
     }
   }
 
-  if (!ctx.openvino.loaded) return fallback(`OpenVINO unavailable, so not on ${preferred}`)
+  if (!ctx.openvino.loaded) return fallback(`OpenVINO unavailable, so not on OpenVINO/${preferred}`)
   if (!ctx.openvino.devices.some((d) => d === preferred || d.startsWith(`${preferred}.`))) {
     return fallback(
       `${preferred} not listed by OpenVINO (devices: ${ctx.openvino.devices.join(', ') || 'none'})`,

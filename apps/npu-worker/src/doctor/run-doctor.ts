@@ -13,11 +13,15 @@ import {
 import type { InferenceBackend } from '../backends/backend.js'
 import { OnnxRuntimeBackend } from '../backends/onnxruntime.js'
 import type { WorkerConfig } from '../config.js'
+import type { GenerationBackend } from '../generation/generation-backend.js'
+import { OnnxGenerationBackend } from '../generation/onnx-generation-backend.js'
+import { OpenvinoGenaiBackend } from '../generation/openvino-genai-backend.js'
 import { modelDefaultsOf } from '../models/model-load-spec.js'
 import { scanModelRepository } from '../models/model-repository.js'
 import { threadEntriesIn } from '../threads/thread-entries.js'
 import { WORKER_VERSION } from '../worker-version.js'
 import { type AccelPaths, checkAccelDevices, HOST_ACCEL_PATHS, RENDER_GROUP } from './accel-devices.js'
+import { checkGenerator } from './generator-check.js'
 import { checkModel } from './model-check.js'
 import { checkNpuDriver, type DriverPaths, HOST_DRIVER_PATHS, NPU_KERNEL_MODULE } from './npu-driver.js'
 import { isolatedRunner } from './openvino-isolated.js'
@@ -33,6 +37,8 @@ export interface RunDoctorOptions {
   childEntry: URL | string
   /** ONNX Runtime for references and fallbacks; default: the worker's own backend. */
   onnxruntime?: InferenceBackend
+  /** OpenVINO GenAI for language models; default: the real openvino-genai-node (loaded safely, in-process). */
+  genai?: GenerationBackend
   /** Host paths; tests point them at folders they make. */
   accelPaths?: AccelPaths
   driverPaths?: DriverPaths
@@ -199,23 +205,43 @@ export async function runDoctor(options: RunDoctorOptions): Promise<DoctorReport
         ),
       ).onnxruntime,
     })
+  // Language models are checked through the path they are served on: OpenVINO GenAI, the ONNX Runtime engine.
+  const genai = options.genai ?? new OpenvinoGenaiBackend()
+  const generation = new OnnxGenerationBackend({
+    threadEntry: threadEntriesIn(
+      new URL(
+        '../',
+        typeof options.childEntry === 'string' ? pathToFileURL(options.childEntry) : options.childEntry,
+      ),
+    ).generation,
+  })
   try {
     for (const spec of specs) {
-      const model = await checkModel(spec, {
-        openvino,
-        source: options.openvino,
-        runner,
-        onnxruntime,
-        defaults: modelDefaultsOf(config),
-        requireNpu,
-        compileLimitMs: options.compileLimitMs ?? DEFAULT_COMPILE_LIMIT_MS,
-        scratchDir,
-      })
+      const model = spec.manifest.generation
+        ? await checkGenerator(spec, {
+            genai,
+            onnxruntime: generation,
+            defaults: modelDefaultsOf(config),
+            requireNpu,
+            compileLimitMs: options.compileLimitMs ?? DEFAULT_COMPILE_LIMIT_MS,
+            scratchDir,
+          })
+        : await checkModel(spec, {
+            openvino,
+            source: options.openvino,
+            runner,
+            onnxruntime,
+            defaults: modelDefaultsOf(config),
+            requireNpu,
+            compileLimitMs: options.compileLimitMs ?? DEFAULT_COMPILE_LIMIT_MS,
+            scratchDir,
+          })
       models.push(model)
       const where = model.device ? ` [${model.backend}/${model.device}]` : ''
       add(`model.${spec.name}:${spec.version}`, model.status, `${model.detail}${where}`)
     }
   } finally {
+    await Promise.all([generation.close(), options.genai ? null : genai.close()])
     if (!options.onnxruntime) await onnxruntime.close()
     await rm(scratchDir, { recursive: true, force: true })
   }

@@ -1,4 +1,5 @@
-import { existsSync } from 'node:fs'
+import { createHash } from 'node:crypto'
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { basename, dirname, join } from 'node:path'
 import type {
   ChatMessage as GenaiChatMessage,
@@ -52,6 +53,8 @@ import type { ChatMessage, GenerationInput, GenerationParameters } from '../gene
 //   a generation ends with LENGTH when it is full; a prompt longer than MAX_PROMPT_LEN is not refused but
 //   answered wrongly (the fake keeps only its last MAX_PROMPT_LEN tokens): the garbled answer the worker must
 //   never let a client get.
+// - `CACHE_DIR` (any device): created if missing; the compiled model is stored in it as one `<hash>.blob`, keyed
+//   by the folder, device and properties (the fake writes a marker, not a real blob).
 
 /** A fault of the fake runtime, by model (a folder name on the model's path). */
 export interface FakeGenaiFaults {
@@ -352,6 +355,14 @@ export function createFakeOpenvinoGenai(options: FakeOpenvinoGenaiOptions): Fake
         }
         contextLength = maxPromptLen + minResponseLen
         npuLimits = { maxPromptLen }
+      }
+      const cache = properties.CACHE_DIR
+      if (typeof cache === 'string' && cache !== '') {
+        mkdirSync(cache, { recursive: true })
+        const key = createHash('sha256')
+          .update(JSON.stringify([modelPath, device, properties]))
+          .digest('hex')
+        writeFileSync(join(cache, `${key.slice(0, 16)}.blob`), 'fake compiled pipeline')
       }
       const files = resolveGenerationFiles(onnx, modelPath, GenerationSectionSchema.parse({}))
       const assets = loadLanguageModelAssets(files, contextLength)

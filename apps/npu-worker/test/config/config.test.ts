@@ -8,6 +8,7 @@ import {
   resolveWorkerConfig,
 } from '../../src/config.js'
 import { DEFAULT_MODELS_DIR } from '../../src/models/default-model-repository.js'
+import { KNOWLEDGE_PROCESSING_PROMPT, TEXT_ANALYSIS_PROMPT } from '../../src/tasks/generation/task-prompts.js'
 
 const HOME = '/home/worker'
 
@@ -54,6 +55,11 @@ describe('loadWorkerConfig defaults', () => {
       queue: { max_queued: 64 },
       self_test_interval_seconds: 60,
       log_level: 'info',
+      generation_tasks: {
+        model: null,
+        text_analysis: { ...TEXT_ANALYSIS_PROMPT, max_tokens: null },
+        knowledge_processing: { ...KNOWLEDGE_PROCESSING_PROMPT, max_tokens: null },
+      },
       test_hooks: null,
     })
     expect(checkConfig).toBe(false)
@@ -104,6 +110,7 @@ describe('loadWorkerConfig precedence: defaults < YAML < env < flags', () => {
       freeze_route: true,
       load_delay_ms: 0,
       fake_openvino: null,
+      fake_openvino_genai: null,
       faults: {},
     })
     // Paths from env and flags are relative to the working directory.
@@ -204,7 +211,13 @@ describe('resolveWorkerConfig', () => {
 })
 
 describe('test_hooks: one typed object, off by default, layered like every key', () => {
-  const defaults = { freeze_route: true, load_delay_ms: 0, fake_openvino: null, faults: {} }
+  const defaults = {
+    freeze_route: true,
+    load_delay_ms: 0,
+    fake_openvino: null,
+    fake_openvino_genai: null,
+    faults: {},
+  }
   const yaml = {
     '/srv/hooks.yaml': [
       'test_hooks:',
@@ -264,6 +277,31 @@ describe('test_hooks: one typed object, off by default, layered like every key',
     ).toBe(0)
     expect(loadError({ env: { NPU_WORKER_SELF_TEST_INTERVAL_SECONDS: '-1' } })).toBe(
       'NPU_WORKER_SELF_TEST_INTERVAL_SECONDS: expected integer 0..86400',
+    )
+  })
+})
+
+describe('generation_tasks: the text tasks model and prompts', () => {
+  it('overrides prompts from YAML, keeping the other defaults, and refuses a prompt without its placeholder', () => {
+    const { config } = load({
+      argv: ['--config', '/etc/w.yaml'],
+      files: {
+        '/etc/w.yaml':
+          'generation_tasks:\n  model: qwen\n  text_analysis: { prompt: "Summarize: {text}", max_tokens: 64 }\n',
+      },
+    })
+    expect(config.generation_tasks).toEqual({
+      model: 'qwen',
+      text_analysis: { system: TEXT_ANALYSIS_PROMPT.system, prompt: 'Summarize: {text}', max_tokens: 64 },
+      knowledge_processing: { ...KNOWLEDGE_PROCESSING_PROMPT, max_tokens: null },
+    })
+    expect(() =>
+      load({
+        argv: ['--config', '/etc/w.yaml'],
+        files: { '/etc/w.yaml': 'generation_tasks:\n  knowledge_processing: { prompt: "no placeholder" }\n' },
+      }),
+    ).toThrow(
+      /\/etc\/w\.yaml: generation_tasks\.knowledge_processing\.prompt: must contain \{knowledge_data\}/,
     )
   })
 })

@@ -62,7 +62,7 @@ describe('npu-worker doctor (real process)', () => {
       expect(stdout).toContain(`WARN    openvino.load`)
       expect(stdout).toContain(openvino.error!)
       expect(stdout).toMatch(
-        /^WARN\s+model\.mlp:1\s+OpenVINO unavailable, so not on NPU; serves on ONNX Runtime CPU \(fallback\): golden input ran, outputs finite \[onnxruntime\/CPU\]$/m,
+        /^WARN\s+model\.mlp:1\s+OpenVINO unavailable, so not on OpenVINO\/NPU; serves on ONNX Runtime CPU \(fallback\): golden input ran, outputs finite \[onnxruntime\/CPU\]$/m,
       )
     }
     expect(stdout).toMatch(/^OK\s+cache\.dir\s+CACHE_DIR .*doctor-cache-\w+ is writable$/m)

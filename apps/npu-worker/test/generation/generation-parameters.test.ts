@@ -52,8 +52,12 @@ describe('the generation: section of model.yaml', () => {
       tokenizer_config: 'tokenizer_config.json',
       generation_config: 'generation_config.json',
       config: 'config.json',
+      max_prompt_len: 1024,
+      min_response_len: 128,
+      generate_hint: 'FAST_COMPILE',
     })
     expect(GenerationSectionSchema.safeParse({ max_sequence: 4 }).success).toBe(false)
+    expect(GenerationSectionSchema.safeParse({ generate_hint: 'FASTEST' }).success).toBe(false)
     expect(GenerationSectionSchema.safeParse({ tokenizer: '../tokenizer.json' }).success).toBe(false)
   })
 })

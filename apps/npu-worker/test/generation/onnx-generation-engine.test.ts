@@ -101,6 +101,7 @@ describe('OnnxGenerationEngine', () => {
       max_sequences: 8,
       default_max_tokens: 64,
       step_timeout_ms: 20_000,
+      max_prompt_tokens: null,
     })
     expect(engine.condition()).toEqual({ kind: 'serving' })
     expect([engine.backend, engine.device, engine.precision]).toEqual(['onnxruntime', 'CPU', 'FP32'])
@@ -494,6 +495,15 @@ describe('OnnxGenerationEngine faults', () => {
       const hung = engine.generate(completion('hang here'), { max_tokens: 50 })
       await expect(hung).rejects.toMatchObject({ code: 'step_timeout' })
       expect(engine.abandonedThreads).toBe(1)
+      // Reported as every backend reports a native call given up on (/health's abandoned_calls).
+      expect(engine.abandonedCalls()).toEqual([
+        {
+          model: 'tiny-llama-chat',
+          version: '1',
+          thread: expect.stringMatching(/^generate:tiny-llama-chat:1#\d+$/),
+          since: expect.any(Number),
+        },
+      ])
       await waitFor(() => engine.condition().kind === 'serving', 'the replacement thread')
       // Recovering (once, or again when a loaded machine slows the replacement), then serving.
       expect(conditions.at(-1)).toBe('serving')
@@ -505,6 +515,7 @@ describe('OnnxGenerationEngine faults', () => {
       Atomics.store(new Int32Array(release), 0, 1)
       Atomics.notify(new Int32Array(release), 0)
       await waitFor(() => engine.abandonedThreads === 0, 'the abandoned thread to exit')
+      expect(engine.abandonedCalls()).toEqual([])
     } finally {
       await engine.unload()
     }

@@ -3,10 +3,12 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import {
   EmbeddingsResponseSchema,
+  type ErrorBody,
   ErrorBodySchema,
   HealthResponseSchema,
   LegacyEmbeddingResponseSchema,
   OcrResultSchema,
+  OpenAiErrorBodySchema,
   TaskResponseSchema,
 } from '@npu-fleet/protocol'
 import sharp from 'sharp'
@@ -77,16 +79,34 @@ const expectError = (
   message?: RegExp,
 ) => {
   expect(res.status).toBe(status)
-  const error = ErrorBodySchema.parse(res.body)
+  // The OpenAI route /v1/embeddings answers in OpenAI's error shape; the others in the worker's own.
+  const body = res.body as { error?: unknown }
+  const error =
+    typeof body.error === 'object'
+      ? (({ error: e }): ErrorBody => ({ error: e.message, code: e.code }))(
+          OpenAiErrorBodySchema.parse(res.body),
+        )
+      : ErrorBodySchema.parse(res.body)
   expect(error.code).toBe(code)
   if (message) expect(error.error).toMatch(message)
   return error
 }
 
+/** The task types of the default repository: OCR, the embedder's three, and the language model's three. */
+const DEFAULT_TASKS = [
+  'chat_inference',
+  'embedding_generation',
+  'embeddings',
+  'knowledge_processing',
+  'ocr',
+  'semantic_search',
+  'text_analysis',
+]
+
 describe('POST /v1/tasks/{type}', () => {
   it('lists the tasks in /health', async () => {
     const health = HealthResponseSchema.parse(await (await fetch(`${worker.url}/health`)).json())
-    expect(health.capabilities.tasks).toEqual(['embeddings', 'ocr'])
+    expect(health.capabilities.tasks).toEqual(DEFAULT_TASKS)
   })
 
   it('reads text from a raw image/png body and from base64 JSON alike', async () => {
@@ -111,9 +131,9 @@ describe('POST /v1/tasks/{type}', () => {
       await call('/v1/tasks/translate', {}),
       404,
       'NPU_ERR_TASK_NOT_FOUND',
-      /available: embeddings, ocr/,
+      new RegExp(`available: ${DEFAULT_TASKS.join(', ')}`),
     )
-    expect(unknown.details).toEqual({ available: ['embeddings', 'ocr'] })
+    expect(unknown.details).toEqual({ available: DEFAULT_TASKS })
     expectError(await call('/v1/tasks/NOT..valid', {}), 400, 'NPU_ERR_BAD_TASK_INPUT', /^type: /)
     expectError(await call('/v1/tasks/ocr', {}), 400, 'NPU_ERR_BAD_TASK_INPUT', /image/)
     expectError(await call('/v1/tasks/ocr', '[1,2]'), 400, 'NPU_ERR_MALFORMED_BODY')

@@ -92,11 +92,21 @@ describe('auth', () => {
 
 describe('error shapes', () => {
   it('unknown route: 404 NPU_ERR_ROUTE_NOT_FOUND naming method and path', async () => {
-    const response = await fetch(`${open.url}/v1/nothing-here?x=1`, { method: 'DELETE' })
+    const response = await fetch(`${open.url}/v2/nothing-here?x=1`, { method: 'DELETE' })
     expect(response.status).toBe(404)
     expect(await errorOf(response)).toEqual({
-      error: 'Route DELETE /v1/nothing-here not found',
+      error: 'Route DELETE /v2/nothing-here not found',
       code: 'NPU_ERR_ROUTE_NOT_FOUND',
+    })
+    // Under /v1 (outside the task API) the same error takes OpenAI's shape, which OpenAI's SDKs parse.
+    const openAi = await fetch(`${open.url}/v1/nothing-here?x=1`, { method: 'DELETE' })
+    expect(await openAi.json()).toEqual({
+      error: {
+        message: 'Route DELETE /v1/nothing-here not found',
+        type: 'invalid_request_error',
+        param: null,
+        code: 'NPU_ERR_ROUTE_NOT_FOUND',
+      },
     })
   })
 

@@ -296,13 +296,14 @@ describe('a registered task that cannot serve', () => {
     expect(health.models[0]).toMatchObject({ state: 'ready', device: 'NPU' })
     expect(health.status).toBe('degraded')
     expect(health.capabilities.tasks).toEqual([])
-    expect(health.unavailable_tasks).toEqual([
-      {
-        type: 'embeddings',
+    // Every task on the embedder (embeddings, its alias embedding_generation, semantic_search) says why.
+    expect(health.unavailable_tasks).toEqual(
+      ['embedding_generation', 'embeddings', 'semantic_search'].map((type) => ({
+        type,
         reason: expect.stringMatching(/^no embeddings model can serve: tiny-bert-embed: .*tokenizer\.json/),
-      },
-    ])
-    expect(health.message).toMatch(/tasks cannot serve: embeddings/)
+      })),
+    )
+    expect(health.message).toMatch(/tasks cannot serve: embedding_generation/)
     expect(await worker.stop()).toBe(0)
   })
 })
