@@ -1,13 +1,25 @@
 #!/usr/bin/env node
 // In-process text generation on the embedded tiny-llama-chat model (ONNX Runtime engine, decode loop in its
 // worker thread): time to first token, decode tokens/s, and continuous batching at concurrency 8 against
-// one sequence at a time, measured in paired rounds (alternating order, median ratio) in one run. The
-// served figures (HTTP routes, /health under load) come with the routes. Usage: node bench/generation-bench.mjs [--smoke]
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
+// one sequence at a time, measured in paired rounds (alternating order, median ratio) in one run; then served
+// through a real worker process (POST /v1/chat/completions, streamed): time to first token and tokens/s over HTTP,
+// served ÷ in-process at concurrency 1 (paired rounds), and /health latency while 8 streams saturate the cores.
+// Usage: node bench/generation-bench.mjs [--smoke]
+import { cpSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
 import os, { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { pathToFileURL } from 'node:url'
-import { benchDir, fmt, machine, percentile, smoke, verdict, writeResult } from './lib.mjs'
+import {
+  benchDir,
+  fmt,
+  machine,
+  percentile,
+  smoke,
+  startWorker,
+  verdict,
+  waitReady,
+  writeResult,
+} from './lib.mjs'
 
 const dist = join(benchDir, '..', 'dist')
 const { OnnxGenerationEngine } = await import(
@@ -30,6 +42,8 @@ const ROUNDS = smoke ? 1 : 7
 const ROUND_SECONDS = smoke ? 0.5 : 2
 const TTFT_SAMPLES = smoke ? 10 : 200
 const TARGET_BATCHING = 3
+const TARGET_SERVED_RATIO = 0.9
+const TARGET_HEALTH_P99_MS = 20
 
 const { buildTinyLlamaFiles } = await import(pathToFileURL(join(dist, 'models', 'tiny-llama-model.js')).href)
 
@@ -74,10 +88,10 @@ const median = (values) =>
     50,
   )
 
-/** TTFT at concurrency 1, then paired rounds of one-at-a-time vs CONCURRENCY concurrent sequences. */
-async function benchModel(modelDir, scale) {
+/** An in-process engine on a model folder, as the worker runs it (one intra-op thread, CONCURRENCY sequences). */
+function startEngine(modelDir) {
   const section = GenerationSectionSchema.parse({ max_sequences: CONCURRENCY })
-  const engine = await OnnxGenerationEngine.start({
+  return OnnxGenerationEngine.start({
     name: MODEL,
     version: '1',
     files: resolveGenerationFiles(join(modelDir, '1', 'model.onnx'), modelDir, section),
@@ -91,6 +105,11 @@ async function benchModel(modelDir, scale) {
     threadEntry: pathToFileURL(join(dist, 'generation', 'generation-thread.js')),
     faults: null,
   })
+}
+
+/** TTFT at concurrency 1, then paired rounds of one-at-a-time vs CONCURRENCY concurrent sequences. */
+async function benchModel(modelDir, scale) {
+  const engine = await startEngine(modelDir)
   let counter = 0
   /** One chat generation; sampled (seeded per call) so answers differ, ending at max_tokens or an end token. */
   const generateOnce = async () => {
@@ -173,6 +192,156 @@ for (const [label, dir, scale] of models) {
   )
 }
 
+// ---- Served: the same models through a real worker process, side by side with the in-process engine. ----
+
+/** The model.yaml both models are served with: CPU, one intra-op thread, CONCURRENCY sequences. */
+const SERVED_MANIFEST = `devices: [CPU]\nthreads: 1\ngeneration: { max_sequences: ${CONCURRENCY} }\n`
+
+/** One streamed chat over HTTP: time to the first piece of text, and the tokens (from the usage chunk). */
+async function streamOnce(url, model, n) {
+  const started = performance.now()
+  const response = await fetch(`${url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      model,
+      messages: [{ role: 'user', content: PROMPTS[n % PROMPTS.length] }],
+      max_tokens: MAX_TOKENS,
+      temperature: 0.8,
+      seed: n,
+      stream: true,
+      stream_options: { include_usage: true },
+    }),
+  })
+  if (response.status !== 200)
+    throw new Error(`served chat: HTTP ${response.status} ${await response.text()}`)
+  const decoder = new TextDecoder()
+  let buffered = ''
+  let first = null
+  let tokens = 0
+  for await (const bytes of response.body) {
+    buffered += decoder.decode(bytes, { stream: true })
+    const events = buffered.split('\n\n')
+    buffered = events.pop() ?? ''
+    for (const event of events) {
+      const data = event.replace(/^data: /, '')
+      if (data === '[DONE]') continue
+      const chunk = JSON.parse(data)
+      if (first === null && chunk.choices?.[0]?.delta?.content) first = performance.now() - started
+      if (chunk.usage) tokens = chunk.usage.completion_tokens
+    }
+  }
+  return { tokens, ttft: first ?? performance.now() - started }
+}
+
+/** Tokens per second of `once` run back to back for `seconds` (concurrency 1), and each run's TTFT. */
+async function sequential(once, seconds) {
+  const end = performance.now() + seconds * 1000
+  const t0 = performance.now()
+  let tokens = 0
+  const ttfts = []
+  while (performance.now() < end) {
+    const run = await once()
+    tokens += run.tokens
+    ttfts.push(run.ttft)
+  }
+  return { rate: tokens / ((performance.now() - t0) / 1000), ttfts }
+}
+
+/** /health latencies (ms), polled back to back for `seconds`, while `load` (if any) runs. */
+async function healthLatencies(url, seconds) {
+  const end = performance.now() + seconds * 1000
+  const latencies = []
+  while (performance.now() < end) {
+    const t0 = performance.now()
+    const res = await fetch(`${url}/health`)
+    await res.arrayBuffer()
+    latencies.push(performance.now() - t0)
+  }
+  return latencies.sort((a, b) => a - b)
+}
+
+async function benchServed(url, name, modelDir, scale) {
+  const engine = await startEngine(modelDir)
+  let counter = 0
+  const inProcess = async () => {
+    const n = counter++
+    const started = performance.now()
+    let first = null
+    const result = await engine.generate(
+      { kind: 'chat', messages: [{ role: 'user', content: PROMPTS[n % PROMPTS.length] }] },
+      { max_tokens: MAX_TOKENS, temperature: 0.8, seed: n },
+      { onChunk: () => (first ??= performance.now() - started) },
+    )
+    return { tokens: result.usage.completion_tokens, ttft: first ?? performance.now() - started }
+  }
+  const served = () => streamOnce(url, name, counter++)
+  for (let i = 0; i < Math.ceil((smoke ? 2 : 10) / scale); i++) await Promise.all([inProcess(), served()])
+  const rounds = []
+  const ttft = { served: [], inProcess: [] }
+  for (let r = 0; r < ROUNDS; r++) {
+    const order = r % 2 === 0 ? ['inProcess', 'served'] : ['served', 'inProcess']
+    const figures = {}
+    for (const side of order) {
+      figures[side] = await sequential(side === 'served' ? served : inProcess, ROUND_SECONDS * scale)
+      ttft[side].push(...figures[side].ttfts)
+    }
+    rounds.push({
+      served: figures.served.rate,
+      inProcess: figures.inProcess.rate,
+      ratio: figures.served.rate / figures.inProcess.rate,
+    })
+  }
+  await engine.unload()
+  // /health while CONCURRENCY streams decode (the worker's generation thread and the client saturate both cores).
+  const idle = await healthLatencies(url, smoke ? 0.3 : 2)
+  let streaming = true
+  const streams = Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (streaming) await served()
+    }),
+  )
+  const busy = await healthLatencies(url, (smoke ? 0.5 : 4) * scale)
+  streaming = false
+  await streams
+  const sorted = (values) => [...values].sort((a, b) => a - b)
+  const ratios = sorted(rounds.map((r) => r.ratio))
+  return {
+    ttftServed: sorted(ttft.served),
+    ttftInProcess: sorted(ttft.inProcess),
+    served: median(rounds.map((r) => r.served)),
+    inProcess: median(rounds.map((r) => r.inProcess)),
+    ratio: median(ratios),
+    spread: [ratios[0], ratios.at(-1)],
+    idle,
+    busy,
+  }
+}
+
+const repo = mkdtempSync(join(tmpdir(), 'generation-bench-served-'))
+const servedModels = [
+  [`embedded ${MODEL}`, MODEL, join(DEFAULT_MODELS_DIR, MODEL), 1],
+  ['wide variant (48 MB of weights)', 'tiny-llama-wide', models[1][1], 2],
+]
+for (const [, name, dir] of servedModels) {
+  cpSync(dir, join(repo, name), { recursive: true })
+  writeFileSync(join(repo, name, 'model.yaml'), SERVED_MANIFEST)
+}
+const worker = await startWorker(['--models-dir', repo, '--log-level', 'info'], {
+  NPU_WORKER_REQUEST_TIMEOUT_MS: '600000',
+})
+await waitReady(worker.url, worker.started)
+const servedRows = []
+for (const [label, name, dir, scale] of servedModels) {
+  const r = await benchServed(worker.url, name, dir, scale)
+  const p = (values, q) => fmt(percentile(values, q), 2)
+  servedRows.push(
+    `| ${label} | ${p(r.ttftServed, 50)} / ${p(r.ttftServed, 99)} ms | ${p(r.ttftInProcess, 50)} / ${p(r.ttftInProcess, 99)} ms | ${fmt(r.served, 0)} | ${fmt(r.inProcess, 0)} | ${fmt(r.ratio, 2)} (${fmt(r.spread[0], 2)}–${fmt(r.spread[1], 2)}) ${verdict(r.ratio >= TARGET_SERVED_RATIO)} | ${p(r.idle, 50)} / ${p(r.idle, 99)} ms | ${p(r.busy, 50)} / ${p(r.busy, 99)} ms (${r.busy.length}) ${verdict(percentile(r.busy, 99) <= TARGET_HEALTH_P99_MS)} |`,
+  )
+}
+worker.child.kill('SIGTERM')
+await new Promise((resolve) => worker.child.once('exit', resolve))
+
 const loadAfter = os.loadavg()[0]
 writeResult('generation', [
   `### Text generation, in process (\`pnpm --filter @npu-fleet/worker bench:generation\`${smoke ? ' --smoke' : ''})`,
@@ -182,4 +351,12 @@ writeResult('generation', [
   `| model | time to first token p50 / p99, concurrency 1 (samples) | tokens/s, one at a time | tokens/s, ${CONCURRENCY} concurrent | batching ratio, wall clock (≥ ${TARGET_BATCHING}×) | batching ratio, per CPU-second |`,
   '| --- | --- | --- | --- | --- | --- |',
   ...rows,
+  '',
+  `### Text generation, served (\`POST /v1/chat/completions\`, streamed, one real worker process)`,
+  '',
+  `The same models and requests (${MAX_TOKENS} new tokens, sampled with a per-request seed, so both sides generate the same tokens) through a real worker process on 127.0.0.1: the client reads the server-sent events and counts the usage chunk's tokens. Served and in-process throughput at concurrency 1 are measured in ${ROUNDS} paired rounds of ${ROUND_SECONDS} s (×2 for the wide model), order alternating; the ratio is the median of the per-round ratios. Time to first token is from sending the request to the first piece of text (HTTP, routing, queueing, prompt and prefill included). \`/health\` is polled back to back, idle and then while ${CONCURRENCY} streams decode at once (the worker's generation thread, its event loop and this client share the ${os.cpus().length} cores with whatever else runs on the machine). Targets: served ÷ in-process ≥ ${TARGET_SERVED_RATIO}, \`/health\` p99 under load ≤ ${TARGET_HEALTH_P99_MS} ms. The wall-clock figures move with the machine's load (see the load averages above): rerun on a quiet machine for release figures.`,
+  '',
+  `| model | time to first token p50 / p99, served | the same, in process | tokens/s served, concurrency 1 | tokens/s in process | served ÷ in process (≥ ${TARGET_SERVED_RATIO}) | /health p50 / p99, idle | /health p50 / p99 with ${CONCURRENCY} streams (samples; ≤ ${TARGET_HEALTH_P99_MS} ms) |`,
+  '| --- | --- | --- | --- | --- | --- | --- | --- |',
+  ...servedRows,
 ])
