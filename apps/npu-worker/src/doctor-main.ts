@@ -6,6 +6,8 @@ import { DOCTOR_USAGE, DoctorUsageError, parseDoctorArgs } from './doctor/doctor
 import type { OpenvinoSource } from './doctor/openvino-task.js'
 import { renderDoctorTable } from './doctor/render-table.js'
 import { runDoctor } from './doctor/run-doctor.js'
+import type { GenerationBackend } from './generation/generation-backend.js'
+import { OpenvinoGenaiBackend } from './generation/openvino-genai-backend.js'
 
 // ONNX Runtime reads this through getenv; without it, it writes a telemetry database under ~/.cache.
 process.env.ORT_DISABLE_TELEMETRY ??= '1'
@@ -43,11 +45,30 @@ if (fake)
 const openvino: OpenvinoSource = fake
   ? { kind: 'fake', options: { devices: [...fake.devices] } }
   : { kind: 'openvino-node' }
+// The same for OpenVINO GenAI (language models): the fake is loaded only under test hooks.
+const fakeGenai = config.test_hooks?.fake_openvino_genai
+let genai: GenerationBackend | undefined
+if (fakeGenai) {
+  process.stderr.write(
+    'npu-worker doctor: TEST HOOKS: checking the fake OpenVINO GenAI runtime, not a device\n',
+  )
+  const { createFakeOpenvinoGenai } = await import('./testing/fake-openvino-genai.js')
+  const devices = [...fakeGenai.devices]
+  const runtime = createFakeOpenvinoGenai({
+    devices,
+    generationThreadEntry: new URL('./generation/generation-thread.js', import.meta.url),
+  }).runtime
+  genai = new OpenvinoGenaiBackend({
+    loadRuntime: async () => ({ runtime, error: null }),
+    listDevices: () => devices,
+  })
+}
 const report = await runDoctor({
   config,
   requireNpu: args.requireNpu,
   openvino,
   childEntry: new URL('./doctor/openvino-child.js', import.meta.url),
+  ...(genai ? { genai } : {}),
 })
 process.stdout.write(args.json ? `${JSON.stringify(report, null, 2)}\n` : renderDoctorTable(report))
 for (const problem of report.problems) process.stderr.write(`npu-worker doctor: ${problem}\n`)

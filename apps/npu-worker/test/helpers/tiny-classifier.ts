@@ -1,11 +1,11 @@
-import { mulberry32 } from '../../src/models/seeded-random.js'
-import { buildTinyBertTokenizerJson, buildTinyBertVocabulary } from '../../src/models/tiny-bert-model.js'
 import {
   ELEMENT_TYPE,
   intAttribute,
   OnnxGraphBuilder,
   valueInfo,
-} from '../../src/models/tiny-llama/onnx-graph-builder.js'
+} from '../../src/models/onnx-graph-builder.js'
+import { mulberry32 } from '../../src/models/seeded-random.js'
+import { buildTinyBertTokenizerJson, buildTinyBertVocabulary } from '../../src/models/tiny-bert-model.js'
 
 /** The labels of the generated classifier, as its config.json `id2label` names them. */
 export const TINY_CLASSIFIER_LABELS = ['negative', 'neutral', 'positive'] as const

@@ -1,7 +1,8 @@
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import type { LoadedModel } from '../../backends/backend.js'
 import { ErrModelNotFound, ErrModelNotReady } from '../../errors.js'
+import { readJsonFile } from '../../models/json-file.js'
 import type { ClassificationSection } from '../../models/model-manifest.js'
 import type { ModelRegistry } from '../../models/model-registry.js'
 import type { RegisteredModel } from '../../models/registered-model.js'
@@ -50,7 +51,7 @@ function readLabels(
   section: ClassificationSection,
 ): { labels: string[]; multiLabel: boolean } {
   const path = find(model, 'config.json')
-  const config = path ? (JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>) : {}
+  const config = path ? readJsonFile(path) : {}
   const multiLabel = config.problem_type === 'multi_label_classification'
   if (section.labels) return { labels: [...section.labels], multiLabel }
   const id2label = config.id2label
