@@ -28,9 +28,6 @@ export class OnnxGenerationBackend implements GenerationBackend {
   }
 
   async probe(): Promise<BackendProbe> {
-    // ONNX Runtime reads ORT_DISABLE_TELEMETRY when its environment is created: before the first session,
-    // in the process environment (assigned on the main thread), which the generation threads then share.
-    process.env.ORT_DISABLE_TELEMETRY ??= '1'
     return { available: true, version: null, devices: ['CPU'], error: null }
   }
 
@@ -44,6 +41,10 @@ export class OnnxGenerationBackend implements GenerationBackend {
   async load(spec: GeneratorLoadSpec): Promise<TextGenerator> {
     const onnx = generationOnnxPath(spec.modelPath)
     if (!onnx || spec.device !== 'CPU') throw new Error(this.cannotLoad(spec) ?? 'cannot load')
+    // ONNX Runtime reads ORT_DISABLE_TELEMETRY with getenv() when its environment is created, in the thread's
+    // session: set on the main thread, where assigning process.env reaches the real environment (as
+    // onnxruntime.ts does for its sessions). An explicit operator setting wins.
+    process.env.ORT_DISABLE_TELEMETRY ??= '1'
     const { section } = spec
     const engine = await OnnxGenerationEngine.start({
       name: spec.name,

@@ -1,4 +1,4 @@
-import { precisionOfDevice } from '@npu-fleet/protocol'
+import { type InferencePrecision, precisionOfDevice } from '@npu-fleet/protocol'
 import type { AbandonedCall, ModelCondition } from '../backends/backend.js'
 import { type ResolvedParameters, resolveParameters } from './generation-parameters.js'
 import type { GenaiLlmPipeline, GenaiRuntime } from './openvino-genai-runtime.js'
@@ -87,7 +87,7 @@ async function createPipeline(runtime: GenaiRuntime, spec: GenaiGeneratorSpec): 
 export class OpenvinoGenaiGenerator implements TextGenerator {
   readonly backend = 'openvino' as const
   readonly device: string
-  readonly precision
+  readonly precision: InferencePrecision
   readonly limits: GeneratorLimits
   readonly #runtime: GenaiRuntime
   readonly #spec: GenaiGeneratorSpec

@@ -102,6 +102,16 @@ function refuseUnsupported(body: Record<string, unknown>, unsupported: Record<st
   }
 }
 
+/** `stream_options` asks for something only a stream has (OpenAI refuses it without `stream: true` too). */
+function refuseStreamOptionsWithoutStream(request: {
+  stream?: boolean | null
+  stream_options?: unknown
+}): void {
+  if (request.stream !== true && request.stream_options !== undefined && request.stream_options !== null) {
+    throw new ErrInvalidParameter('stream_options', 'stream_options: only allowed with stream: true')
+  }
+}
+
 /** Parses `body` with `schema`; the first problem becomes a 400 naming its parameter. */
 function parse<T>(schema: z.ZodType<T>, body: Record<string, unknown>): T {
   const parsed = schema.safeParse(body)
@@ -166,6 +176,7 @@ export function parseChatCompletionRequest(raw: unknown): GenerationRequest {
   const body = asObject(raw)
   refuseUnsupported(body, UNSUPPORTED_CHAT)
   const request = parse(ChatCompletionRequestSchema, body)
+  refuseStreamOptionsWithoutStream(request)
   if (
     request.max_tokens !== undefined &&
     request.max_tokens !== null &&
@@ -193,6 +204,7 @@ export function parseCompletionRequest(raw: unknown): GenerationRequest {
   const body = asObject(raw)
   refuseUnsupported(body, UNSUPPORTED_COMPLETION)
   const request = parse(CompletionRequestSchema, body)
+  refuseStreamOptionsWithoutStream(request)
   const prompt = typeof request.prompt === 'string' ? request.prompt : (request.prompt[0] as string)
   return {
     model: request.model,
