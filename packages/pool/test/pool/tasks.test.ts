@@ -56,13 +56,24 @@ async function pool() {
   return p
 }
 
+/** What a worker with the default repository serves: OCR, the embedder's tasks, the language model's tasks. */
+const DEFAULT_TASKS = [
+  'chat_inference',
+  'embedding_generation',
+  'embeddings',
+  'knowledge_processing',
+  'ocr',
+  'semantic_search',
+  'text_analysis',
+]
+
 describe('executeTask (real task pipelines)', () => {
   it('routes by the task types workers list in /health', async () => {
     const p = await pool()
     expect(p.getWorkers().map((w) => [w.id, w.tasks])).toEqual([
       ['mlp-only', []],
-      ['tasks-a', ['embeddings', 'ocr']],
-      ['tasks-b', ['embeddings', 'ocr']],
+      ['tasks-a', DEFAULT_TASKS],
+      ['tasks-b', DEFAULT_TASKS],
     ])
   })
 
