@@ -5,7 +5,7 @@
 // through a real worker process (POST /v1/chat/completions, streamed): time to first token and tokens/s over HTTP,
 // served ÷ in-process at concurrency 1 (paired rounds), and /health latency while 8 streams saturate the cores.
 // Usage: node bench/generation-bench.mjs [--smoke]
-import { cpSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import os, { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { pathToFileURL } from 'node:url'
@@ -234,10 +234,22 @@ async function streamOnce(url, model, n) {
   return { tokens, ttft: first ?? performance.now() - started }
 }
 
-/** Tokens per second of `once` run back to back for `seconds` (concurrency 1), and each run's TTFT. */
-async function sequential(once, seconds) {
+/** CPU seconds a process has used (Linux /proc/PID/stat utime + stime, in clock ticks of 1/100 s). */
+function processCpuSeconds(pid) {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
+  return (Number(fields[11]) + Number(fields[12])) / 100
+}
+
+/**
+ * Tokens per second of `once` run back to back for `seconds` (concurrency 1), each run's TTFT, and tokens per
+ * CPU-second: this process's, plus the worker's (`workerPid`) for the served side. The CPU figure holds still
+ * when other work shares the cores; the wall-clock one does not.
+ */
+async function sequential(once, seconds, workerPid = null) {
   const end = performance.now() + seconds * 1000
   const t0 = performance.now()
+  const cpu0 = process.cpuUsage()
+  const worker0 = workerPid === null ? 0 : processCpuSeconds(workerPid)
   let tokens = 0
   const ttfts = []
   while (performance.now() < end) {
@@ -245,7 +257,16 @@ async function sequential(once, seconds) {
     tokens += run.tokens
     ttfts.push(run.ttft)
   }
-  return { rate: tokens / ((performance.now() - t0) / 1000), ttfts }
+  const cpu = process.cpuUsage(cpu0)
+  const workerSeconds = workerPid === null ? 0 : processCpuSeconds(workerPid) - worker0
+  const ownSeconds = (cpu.user + cpu.system) / 1e6
+  return {
+    rate: tokens / ((performance.now() - t0) / 1000),
+    perCpu: tokens / (ownSeconds + workerSeconds),
+    // The server's own cost: the worker process only (in process, the engine is all of it).
+    perServerCpu: tokens / (workerPid === null ? ownSeconds : workerSeconds),
+    ttfts,
+  }
 }
 
 /** /health latencies (ms), polled back to back for `seconds`, while `load` (if any) runs. */
@@ -261,7 +282,7 @@ async function healthLatencies(url, seconds) {
   return latencies.sort((a, b) => a - b)
 }
 
-async function benchServed(url, name, modelDir, scale) {
+async function benchServed(url, workerPid, name, modelDir, scale) {
   const engine = await startEngine(modelDir)
   let counter = 0
   const inProcess = async () => {
@@ -283,13 +304,18 @@ async function benchServed(url, name, modelDir, scale) {
     const order = r % 2 === 0 ? ['inProcess', 'served'] : ['served', 'inProcess']
     const figures = {}
     for (const side of order) {
-      figures[side] = await sequential(side === 'served' ? served : inProcess, ROUND_SECONDS * scale)
+      figures[side] =
+        side === 'served'
+          ? await sequential(served, ROUND_SECONDS * scale, workerPid)
+          : await sequential(inProcess, ROUND_SECONDS * scale)
       ttft[side].push(...figures[side].ttfts)
     }
     rounds.push({
       served: figures.served.rate,
       inProcess: figures.inProcess.rate,
       ratio: figures.served.rate / figures.inProcess.rate,
+      cpuRatio: figures.served.perCpu / figures.inProcess.perCpu,
+      serverCpuRatio: figures.served.perServerCpu / figures.inProcess.perServerCpu,
     })
   }
   await engine.unload()
@@ -313,6 +339,8 @@ async function benchServed(url, name, modelDir, scale) {
     inProcess: median(rounds.map((r) => r.inProcess)),
     ratio: median(ratios),
     spread: [ratios[0], ratios.at(-1)],
+    cpuRatio: median(rounds.map((r) => r.cpuRatio)),
+    serverCpuRatio: median(rounds.map((r) => r.serverCpuRatio)),
     idle,
     busy,
   }
@@ -333,10 +361,10 @@ const worker = await startWorker(['--models-dir', repo, '--log-level', 'info'], 
 await waitReady(worker.url, worker.started)
 const servedRows = []
 for (const [label, name, dir, scale] of servedModels) {
-  const r = await benchServed(worker.url, name, dir, scale)
+  const r = await benchServed(worker.url, worker.child.pid, name, dir, scale)
   const p = (values, q) => fmt(percentile(values, q), 2)
   servedRows.push(
-    `| ${label} | ${p(r.ttftServed, 50)} / ${p(r.ttftServed, 99)} ms | ${p(r.ttftInProcess, 50)} / ${p(r.ttftInProcess, 99)} ms | ${fmt(r.served, 0)} | ${fmt(r.inProcess, 0)} | ${fmt(r.ratio, 2)} (${fmt(r.spread[0], 2)}–${fmt(r.spread[1], 2)}) ${verdict(r.ratio >= TARGET_SERVED_RATIO)} | ${p(r.idle, 50)} / ${p(r.idle, 99)} ms | ${p(r.busy, 50)} / ${p(r.busy, 99)} ms (${r.busy.length}) ${verdict(percentile(r.busy, 99) <= TARGET_HEALTH_P99_MS)} |`,
+    `| ${label} | ${p(r.ttftServed, 50)} / ${p(r.ttftServed, 99)} ms | ${p(r.ttftInProcess, 50)} / ${p(r.ttftInProcess, 99)} ms | ${fmt(r.served, 0)} | ${fmt(r.inProcess, 0)} | ${fmt(r.ratio, 2)} (${fmt(r.spread[0], 2)}–${fmt(r.spread[1], 2)}) ${verdict(r.ratio >= TARGET_SERVED_RATIO)} | ${fmt(r.cpuRatio, 2)} / ${fmt(r.serverCpuRatio, 2)} | ${p(r.idle, 50)} / ${p(r.idle, 99)} ms | ${p(r.busy, 50)} / ${p(r.busy, 99)} ms (${r.busy.length}) ${verdict(percentile(r.busy, 99) <= TARGET_HEALTH_P99_MS)} |`,
   )
 }
 worker.child.kill('SIGTERM')
@@ -354,9 +382,9 @@ writeResult('generation', [
   '',
   `### Text generation, served (\`POST /v1/chat/completions\`, streamed, one real worker process)`,
   '',
-  `The same models and requests (${MAX_TOKENS} new tokens, sampled with a per-request seed, so both sides generate the same tokens) through a real worker process on 127.0.0.1: the client reads the server-sent events and counts the usage chunk's tokens. Served and in-process throughput at concurrency 1 are measured in ${ROUNDS} paired rounds of ${ROUND_SECONDS} s (×2 for the wide model), order alternating; the ratio is the median of the per-round ratios. Time to first token is from sending the request to the first piece of text (HTTP, routing, queueing, prompt and prefill included). \`/health\` is polled back to back, idle and then while ${CONCURRENCY} streams decode at once (the worker's generation thread, its event loop and this client share the ${os.cpus().length} cores with whatever else runs on the machine). Targets: served ÷ in-process ≥ ${TARGET_SERVED_RATIO}, \`/health\` p99 under load ≤ ${TARGET_HEALTH_P99_MS} ms. The wall-clock figures move with the machine's load (see the load averages above): rerun on a quiet machine for release figures.`,
+  `The same models and requests (${MAX_TOKENS} new tokens, sampled with a per-request seed, so both sides generate the same tokens) through a real worker process on 127.0.0.1: the client reads the server-sent events and counts the usage chunk's tokens. Served and in-process throughput at concurrency 1 are measured in ${ROUNDS} paired rounds of ${ROUND_SECONDS} s (×2 for the wide model), order alternating; the ratio is the median of the per-round ratios; the per-CPU-second ratio divides tokens by the CPU time spent (on the served side the client's and the worker process's, then the worker's alone; in process the engine's), which shows what serving costs whatever else loads the machine. Time to first token is from sending the request to the first piece of text (HTTP, routing, queueing, prompt and prefill included). \`/health\` is polled back to back, idle and then while ${CONCURRENCY} streams decode at once (the worker's generation thread, its event loop and this client share the ${os.cpus().length} cores with whatever else runs on the machine). Targets: served ÷ in-process ≥ ${TARGET_SERVED_RATIO}, \`/health\` p99 under load ≤ ${TARGET_HEALTH_P99_MS} ms. The wall-clock figures move with the machine's load (see the load averages above): rerun on a quiet machine for release figures.`,
   '',
-  `| model | time to first token p50 / p99, served | the same, in process | tokens/s served, concurrency 1 | tokens/s in process | served ÷ in process (≥ ${TARGET_SERVED_RATIO}) | /health p50 / p99, idle | /health p50 / p99 with ${CONCURRENCY} streams (samples; ≤ ${TARGET_HEALTH_P99_MS} ms) |`,
-  '| --- | --- | --- | --- | --- | --- | --- | --- |',
+  `| model | time to first token p50 / p99, served | the same, in process | tokens/s served, concurrency 1 | tokens/s in process | served ÷ in process (≥ ${TARGET_SERVED_RATIO}) | the same per CPU-second: client + worker / worker alone | /health p50 / p99, idle | /health p50 / p99 with ${CONCURRENCY} streams (samples; ≤ ${TARGET_HEALTH_P99_MS} ms) |`,
+  '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
   ...servedRows,
 ])

@@ -121,3 +121,18 @@ export function usageChunkBody(
 export function sseEvent(data: unknown): string {
   return `data: ${data === SSE_DONE ? SSE_DONE : JSON.stringify(data)}\n\n`
 }
+
+/**
+ * The framed event of one piece of text, as {@link chunkBody} would serialize it, built from a prefix and suffix
+ * serialized once per request: a stream writes one per token, so only the text is serialized each time.
+ */
+export function pieceEventWriter(
+  kind: OpenAiKind,
+  header: ResponseHeader,
+  includeUsage: boolean,
+): (text: string) => string {
+  const marker = '\u0000piece\u0000'
+  const framed = sseEvent(chunkBody(kind, header, { text: marker }, includeUsage))
+  const [before, after] = framed.split(JSON.stringify(marker)) as [string, string]
+  return (text) => `${before}${JSON.stringify(text)}${after}`
+}

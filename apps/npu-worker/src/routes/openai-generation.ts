@@ -1,4 +1,3 @@
-import { PassThrough } from 'node:stream'
 import { SSE_DONE } from '@npu-fleet/protocol'
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import { ErrModelNotFound, ErrNotServing } from '../errors.js'
@@ -13,11 +12,12 @@ import {
   chunkBody,
   completionBody,
   type OpenAiKind,
+  pieceEventWriter,
   responseHeader,
-  sseEvent,
   usageChunkBody,
   usageOf,
 } from '../openai/openai-response.js'
+import { SseWriter } from '../openai/sse-writer.js'
 import { requestDeadline } from '../scheduler/request-deadline.js'
 
 /** Response headers naming where a generation ran (the pool shows which worker and device answered). */
@@ -63,42 +63,36 @@ async function serve(
   // Headers go out with the first piece of text, not before: a request refused before any text (a prompt too
   // long, the deadline while queued) still gets its own status and JSON error, and a client (or the pool) can
   // retry it elsewhere.
-  let stream: PassThrough | null = null
-  const open = (): PassThrough => {
-    if (stream) return stream
-    stream = new PassThrough()
-    reply
-      .code(200)
-      .header('content-type', 'text/event-stream; charset=utf-8')
-      .header('cache-control', 'no-cache')
-      .header('x-accel-buffering', 'no')
-      .header(BACKEND_HEADER, generator.backend)
-      .header(DEVICE_HEADER, generator.device)
-    void reply.send(stream)
-    if (kind === 'chat')
-      stream.write(sseEvent(chunkBody(kind, header, { first: true, text: '' }, parsed.includeUsage)))
-    return stream
+  const sse = new SseWriter(reply, { [BACKEND_HEADER]: generator.backend, [DEVICE_HEADER]: generator.device })
+  const piece = pieceEventWriter(kind, header, parsed.includeUsage)
+  const begin = () => {
+    if (sse.opened) return
+    sse.open()
+    if (kind === 'chat') sse.event(chunkBody(kind, header, { first: true, text: '' }, parsed.includeUsage))
   }
-  const write = (data: unknown) => open().write(sseEvent(data))
   try {
     const run = await app.generation.run(model, parsed.input, parsed.parameters, {
       signal,
       deadlineMs,
-      onChunk: ({ text }) => write(chunkBody(kind, header, { text }, parsed.includeUsage)),
+      onChunk: ({ text }) => {
+        begin()
+        sse.text(piece(text))
+      },
     })
-    write(chunkBody(kind, header, { finishReason: run.result.finish_reason }, parsed.includeUsage))
-    if (parsed.includeUsage) write(usageChunkBody(kind, header, usageOf(run.result.usage)))
-    write(SSE_DONE)
+    begin()
+    sse.event(chunkBody(kind, header, { finishReason: run.result.finish_reason }, parsed.includeUsage))
+    if (parsed.includeUsage) sse.event(usageChunkBody(kind, header, usageOf(run.result.usage)))
+    sse.event(SSE_DONE)
   } catch (error) {
-    if (!stream) throw error
+    if (!sse.opened) throw error
     // Text went out already: the error is the stream's last event (OpenAI's SDKs throw it), with no [DONE].
     const failure = error as Error & { statusCode?: number; code?: string }
     if ((failure.statusCode ?? 500) >= 500 && failure.statusCode !== 503) {
       request.log.warn({ err: failure }, 'generation failed mid-stream')
     }
-    write(openAiErrorBody(failure))
+    sse.event(openAiErrorBody(failure))
   }
-  ;(stream as PassThrough | null)?.end()
+  sse.end()
   return reply
 }
 
