@@ -11,6 +11,7 @@ import Fastify, {
 import { OnnxRuntimeBackend } from './backends/onnxruntime.js'
 import { OpenvinoBackend } from './backends/openvino.js'
 import type { WorkerConfig } from './config.js'
+import { errorDataOf } from './error-data.js'
 import {
   ErrBadRequest,
   ErrInternal,
@@ -28,7 +29,8 @@ import registryPlugin, { type RegistryBackends } from './plugins/registry.js'
 import schedulerPlugin from './plugins/scheduler.js'
 import tasksPlugin from './plugins/tasks.js'
 import healthRoutes from './routes/health.js'
-import kserveRoutes from './routes/kserve.js'
+import kserveInferRoutes from './routes/kserve-infer.js'
+import kserveMetadataRoutes from './routes/kserve-metadata.js'
 import legacyRoutes from './routes/legacy.js'
 import metricsRoutes from './routes/metrics.js'
 import openAiEmbeddingsRoutes from './routes/openai-embeddings.js'
@@ -104,9 +106,8 @@ function isServerFault(status: number): boolean {
 }
 
 function sendError(reply: FastifyReply, error: FastifyError): FastifyReply {
-  const retryAfter = (error as { retryAfterSeconds?: number }).retryAfterSeconds
-  if (retryAfter !== undefined) reply.header('retry-after', String(retryAfter))
-  const details = (error as { details?: Record<string, unknown> }).details
+  const { retryAfterSeconds, details } = errorDataOf(error)
+  if (retryAfterSeconds !== undefined) reply.header('retry-after', String(retryAfterSeconds))
   const body: ErrorBody = { error: error.message, code: error.code, ...(details ? { details } : {}) }
   return reply.code(error.statusCode ?? 500).send(body)
 }
@@ -170,7 +171,8 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   // encapsulated contexts inherit our error handler (an awaited register would capture Fastify's default).
   app.register(healthRoutes)
   app.register(metricsRoutes)
-  app.register(kserveRoutes, { jsonCodecEntry: threadEntries.jsonCodec })
+  app.register(kserveMetadataRoutes)
+  app.register(kserveInferRoutes, { jsonCodecEntry: threadEntries.jsonCodec })
   app.register(taskRoutes)
   app.register(openAiEmbeddingsRoutes)
   app.register(legacyRoutes)

@@ -2,9 +2,9 @@ import { readFileSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { dirname, isAbsolute, join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
+import { issueLine, issuePath, MIN_TOKEN_LENGTH } from '@npu-fleet/protocol'
 import { parse as parseYaml } from 'yaml'
 import { z } from 'zod'
-import { issuePath } from './format-issues.js'
 import { DEFAULT_MODELS_DIR } from './models/default-model-repository.js'
 import {
   enabledByDefault,
@@ -30,7 +30,7 @@ const layerShape = {
   cache_dir: z.string({ error: 'expected a folder path' }).min(1, { error: 'must not be empty' }),
   auth_token: z
     .string({ error: 'expected a string' })
-    .min(16, { error: 'must be at least 16 characters' })
+    .min(MIN_TOKEN_LENGTH, { error: `must be at least ${MIN_TOKEN_LENGTH} characters` })
     .nullable(),
   body_limit_bytes: intIn(1024, 2 ** 31 - 1),
   shutdown_grace_ms: intIn(0, 600_000),
@@ -335,15 +335,16 @@ function mergeLayers(layers: readonly WorkerConfigLayer[]): WorkerConfigLayer {
   return merged
 }
 
+/** The protocol's issue lines, except that unknown keys are named by their full path (`queue.foo: unknown key`). */
 function describeIssues(error: z.ZodError, source: string): string {
   return error.issues
     .map((issue) => {
-      const path = issuePath(issue.path)
       if (issue.code === 'unrecognized_keys') {
+        const path = issuePath(issue.path)
         const prefix = path ? `${path}.` : ''
         return `${source}: ${issue.keys.map((k) => `${prefix}${k}`).join(', ')}: unknown key`
       }
-      return [source, path || undefined, issue.message].filter(Boolean).join(': ')
+      return issueLine(issue, { source })
     })
     .join('; ')
 }

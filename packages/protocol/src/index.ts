@@ -12,6 +12,16 @@ export {
   type PoolWorkersResponse,
   PoolWorkersResponseSchema,
 } from './admin.js'
+export { bearerTokenChecker, MIN_TOKEN_LENGTH } from './bearer-token.js'
+export { decodeBytesElements, encodeBytesElements, utf8Text } from './bytes-elements.js'
+export {
+  elementBytes,
+  elementCount,
+  isNumericDatatype,
+  type NumericDatatype,
+  type TensorArray,
+  TYPED_ARRAY_OF,
+} from './datatypes.js'
 export {
   type AccelNode,
   AccelNodeSchema,
@@ -34,6 +44,7 @@ export {
   DoctorUserSchema,
 } from './doctor.js'
 export { type ErrorBody, ErrorBodySchema } from './errors.js'
+export { formatIssues, type IssueOrigin, issueLine, issueLines, issuePath } from './format-issues.js'
 export {
   type AbandonedCallHealth,
   AbandonedCallSchema,
@@ -68,6 +79,7 @@ export {
   UnavailableTaskSchema,
 } from './health.js'
 export {
+  CONFIG_DATA_TYPE_OF,
   type Datatype,
   DatatypeSchema,
   DEADLINE_HEADER,
@@ -76,6 +88,10 @@ export {
   InferRequestSchema,
   type InferResponse,
   InferResponseSchema,
+  type ModelConfig,
+  ModelConfigSchema,
+  type ModelConfigTensor,
+  ModelConfigTensorSchema,
   type ModelMetadata,
   ModelMetadataSchema,
   type Parameters,
@@ -119,3 +135,4 @@ export {
   type Tolerance,
   toleranceFor,
 } from './tolerance.js'
+export { WorkerErrorCode } from './worker-error-codes.js'

@@ -1,7 +1,8 @@
-import type { InferRequest, InferResponse } from '@npu-fleet/protocol'
+import type { InferResponse } from '@npu-fleet/protocol'
 import type { Tensor } from '../backends/tensor.js'
 import { ErrBadInferRequest, ErrMalformedBody } from '../errors.js'
 import { ThreadChannel } from '../threads/thread-channel.js'
+import type { StructuredInferRequest } from './infer-body.js'
 import type { JsonCodecReply, JsonCodecRequest } from './json-codec-thread.js'
 
 /** Answers whose JSON outputs hold at least this many numbers are written on the JSON thread. */
@@ -22,10 +23,14 @@ export class JsonCodecPool {
   /** `entry`: the compiled json-codec-thread.js (see threads/thread-entries.ts). */
   constructor(readonly entry: URL) {}
 
-  /** Decodes `bytes` (transferred: the caller gives them up). Rejects with the same 400s as the inline path. */
-  async decode(bytes: Uint8Array): Promise<InferRequest> {
+  /**
+   * Decodes `bytes` (transferred: the caller gives them up) into a request whose inputs hold tensors. Rejects
+   * with the same 400s as the inline path.
+   */
+  async decode(bytes: Uint8Array): Promise<StructuredInferRequest> {
     const reply = await this.#send({ kind: 'decode', bytes }, [bytes.buffer as ArrayBuffer])
-    return (reply as { request: InferRequest }).request
+    if (reply.kind !== 'decoded') throw new Error('JSON codec thread answered a decode with an encoding')
+    return reply.request
   }
 
   /**
@@ -33,10 +38,16 @@ export class JsonCodecPool {
    * transferred: the caller must not use them afterwards.
    */
   async encode(response: InferResponse, tensors: Array<{ name: string; tensor: Tensor }>): Promise<Buffer> {
-    const transfer = [...new Set(tensors.map(({ tensor }) => tensor.data.buffer as ArrayBuffer))]
+    const transfer = [
+      ...new Set(
+        tensors.flatMap(({ tensor }) =>
+          tensor.datatype === 'BYTES' ? [] : [tensor.data.buffer as ArrayBuffer],
+        ),
+      ),
+    ]
     const reply = await this.#send({ kind: 'encode', response, tensors }, transfer)
-    const json = (reply as { json: Uint8Array }).json
-    return Buffer.from(json.buffer, json.byteOffset, json.byteLength)
+    if (reply.kind !== 'encoded') throw new Error('JSON codec thread answered an encoding with a decode')
+    return Buffer.from(reply.json.buffer, reply.json.byteOffset, reply.json.byteLength)
   }
 
   /** Stops the thread (work in flight fails). */

@@ -95,14 +95,11 @@ export class RegisteredModel {
   notReadyError(): Error {
     const state = this.#state
     const reason = this.reason()
-    const error = new ErrModelNotReady(
+    return new ErrModelNotReady(
       `${this.name}:${this.version}`,
       reason ? `${state.kind}: ${reason}` : state.kind,
+      state.kind === 'recovering' ? Math.max(1, Math.ceil((state.retryAt - Date.now()) / 1000)) : undefined,
     )
-    if (state.kind === 'recovering') {
-      Object.assign(error, { retryAfterSeconds: Math.max(1, Math.ceil((state.retryAt - Date.now()) / 1000)) })
-    }
-    return error
   }
 
   /** Calls `listener` on every change of state; returns the function that stops it. */

@@ -1,3 +1,4 @@
+import type { Parameters } from '@npu-fleet/protocol'
 import { InferTimeoutError } from '../backends/backend.js'
 import type { Tensor } from '../backends/tensor.js'
 import {
@@ -21,6 +22,8 @@ export interface RunOptions {
   deadlineMs?: number
   /** The caller will not touch `inputs` again: a backend may transfer their buffers instead of copying. */
   transferInputs?: boolean
+  /** The request's own protocol parameters, handed to the backend; requests merge only with equal ones. */
+  parameters?: Readonly<Parameters>
 }
 
 /** Called after every inference that ran, for metrics (`rows`: requests merged into it). */
@@ -41,6 +44,8 @@ interface Job {
   enqueuedAt: number
   /** The caller gave its input buffers up (RunOptions.transferInputs). */
   transferInputs: boolean
+  /** RunOptions.parameters, or null when there are none. */
+  parameters: Readonly<Parameters> | null
   resolve: (outputs: Record<string, Tensor>) => void
   reject: (error: Error) => void
   /** Settles the job with an error once, removing it from the queue (deadline, cancel, unload). */
@@ -104,13 +109,15 @@ export class ModelQueue {
     if (!model.ready()) return Promise.reject(model.notReadyError())
     if (options.signal?.aborted) return Promise.reject(new ErrCancelled())
     if (this.#active >= this.parallelism && this.#waiting.length >= this.queueCapacity) {
-      const error = new ErrQueueFull(model.name, this.#waiting.length)
-      Object.assign(error, { retryAfterSeconds: this.retryAfterSeconds })
-      return Promise.reject(error)
+      return Promise.reject(new ErrQueueFull(model.name, this.#waiting.length, this.retryAfterSeconds))
     }
 
     const policy = this.#batching()
+    const parameters =
+      options.parameters && Object.keys(options.parameters).length > 0 ? options.parameters : null
     const shape = policy ? batchShape(inputs, options.outputNames) : { rows: 0, key: '' }
+    // A backend reads parameters per inference: only requests with the same ones can share one.
+    if (parameters) shape.key += `|${JSON.stringify(parameters)}`
     return new Promise((resolve, reject) => {
       const job: Job = {
         inputs,
@@ -119,6 +126,7 @@ export class ModelQueue {
         key: shape.key,
         enqueuedAt: performance.now(),
         transferInputs: options.transferInputs === true,
+        parameters,
         resolve,
         reject,
         fail: () => {},
@@ -221,60 +229,63 @@ export class ModelQueue {
     // Several requests merged are a fresh copy, so it can always be transferred; a lone request (even padded,
     // which may hand back its own tensor) only if its caller said so.
     const transferInputs = live.length > 1 || (live[0] as Job).transferInputs
-    loaded.infer(inputs, (live[0] as Job).outputNames, { transferInputs }).then(
-      (outputs) => {
-        let parts: Array<Record<string, Tensor>>
-        try {
-          parts = merged
-            ? splitOutputs(
-                outputs,
-                live.map((job) => job.rows),
-                totalRows,
-              )
-            : [outputs]
-        } catch {
-          // The model does not batch along dimension 0 after all: stop merging for it (recorded on the model,
-          // so /health says so), answer one by one.
-          this.model.turnBatchingOff('outputs do not batch along dimension 0: turned off at runtime')
+    const { parameters } = live[0] as Job
+    loaded
+      .infer(inputs, (live[0] as Job).outputNames, { transferInputs, ...(parameters ? { parameters } : {}) })
+      .then(
+        (outputs) => {
+          let parts: Array<Record<string, Tensor>>
+          try {
+            parts = merged
+              ? splitOutputs(
+                  outputs,
+                  live.map((job) => job.rows),
+                  totalRows,
+                )
+              : [outputs]
+          } catch {
+            // The model does not batch along dimension 0 after all: stop merging for it (recorded on the model,
+            // so /health says so), answer one by one.
+            this.model.turnBatchingOff('outputs do not batch along dimension 0: turned off at runtime')
+            this.#finish(started, false, live.length, () => {
+              if (live.length > 1) this.#runAlone(live)
+              else {
+                // A lone (padded) request: its inputs may have been handed over, and it ran as itself anyway.
+                const job = live[0] as Job
+                this.#settle(job, () =>
+                  job.reject(
+                    new ErrInferenceFailed(
+                      `${this.model.name}:${this.model.version}`,
+                      'outputs do not batch along dimension 0',
+                    ),
+                  ),
+                )
+              }
+            })
+            return
+          }
+          this.#finish(started, true, live.length, () => {
+            live.forEach((job, i) => {
+              this.#settle(job, () => job.resolve(parts[i] as Record<string, Tensor>))
+            })
+          })
+        },
+        (error: Error) =>
           this.#finish(started, false, live.length, () => {
             if (live.length > 1) this.#runAlone(live)
             else {
-              // A lone (padded) request: its inputs may have been handed over, and it ran as itself anyway.
               const job = live[0] as Job
+              const name = `${this.model.name}:${this.model.version}`
               this.#settle(job, () =>
                 job.reject(
-                  new ErrInferenceFailed(
-                    `${this.model.name}:${this.model.version}`,
-                    'outputs do not batch along dimension 0',
-                  ),
+                  error instanceof InferTimeoutError
+                    ? new ErrInferenceTimeout(name, error.timeoutMs)
+                    : new ErrInferenceFailed(name, error.message),
                 ),
               )
             }
-          })
-          return
-        }
-        this.#finish(started, true, live.length, () => {
-          live.forEach((job, i) => {
-            this.#settle(job, () => job.resolve(parts[i] as Record<string, Tensor>))
-          })
-        })
-      },
-      (error: Error) =>
-        this.#finish(started, false, live.length, () => {
-          if (live.length > 1) this.#runAlone(live)
-          else {
-            const job = live[0] as Job
-            const name = `${this.model.name}:${this.model.version}`
-            this.#settle(job, () =>
-              job.reject(
-                error instanceof InferTimeoutError
-                  ? new ErrInferenceTimeout(name, error.timeoutMs)
-                  : new ErrInferenceFailed(name, error.message),
-              ),
-            )
-          }
-        }),
-    )
+          }),
+      )
   }
 
   /**

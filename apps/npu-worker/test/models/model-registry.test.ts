@@ -202,7 +202,7 @@ describe('RegisteredModel follows its backend', () => {
     expect(m.notReadyError()).toMatchObject({
       code: 'NPU_ERR_MODEL_NOT_READY',
       statusCode: 503,
-      retryAfterSeconds: 3,
+      data: { retryAfterSeconds: 3 },
       message: expect.stringMatching(/not ready \(recovering: attempt 3, next at .*: every thread down\)/),
     })
     model.setCondition({ kind: 'serving' })

@@ -60,7 +60,7 @@ describe('ModelQueue admission control', () => {
     await expect(queue.run(x(5))).rejects.toMatchObject({
       code: 'NPU_ERR_QUEUE_FULL',
       statusCode: 503,
-      retryAfterSeconds: expect.any(Number),
+      data: { retryAfterSeconds: expect.any(Number) },
     })
     finish()
     await tick()

@@ -1,9 +1,9 @@
+import { bearerTokenChecker, MIN_TOKEN_LENGTH } from '@npu-fleet/protocol'
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { PoolError, PoolErrorCode } from '../errors.js'
 import type { PoolStats, ReloadResult, WorkerSnapshot } from '../pool-types.js'
 import { toReloadResponse, toStatsResponse, toWorkersResponse } from './admin-views.js'
-import { bearerTokenChecker, MIN_TOKEN_LENGTH } from './bearer-token.js'
 
 /** What the admin routes need from a pool (an `NpuWorkerPool` fits). */
 export interface AdminPool {
