@@ -26,6 +26,7 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
 const layerShape = {
   host: z.string({ error: 'expected a host name or address' }).min(1, { error: 'must not be empty' }),
   port: intIn(0, 65535),
+  grpc_port: intIn(0, 65535),
   models_dir: z.string({ error: 'expected a folder path' }).min(1, { error: 'must not be empty' }).nullable(),
   cache_dir: z.string({ error: 'expected a folder path' }).min(1, { error: 'must not be empty' }),
   auth_token: z
@@ -54,6 +55,8 @@ export const WorkerConfigSchema = z
   .object({
     host: layerShape.host.default('0.0.0.0'),
     port: layerShape.port.default(8081),
+    /** gRPC (inference.GRPCInferenceService) port; 0 = off, the default: see README "gRPC". */
+    grpc_port: layerShape.grpc_port.default(0),
     /** Model repository; null = the embedded default repository. */
     models_dir: layerShape.models_dir.default(null),
     /** OpenVINO compiled-model cache; null = `$XDG_CACHE_HOME/npu-worker` or `~/.cache/npu-worker`. */
@@ -98,6 +101,7 @@ export class ConfigError extends Error {
 export const ENV_KEYS = {
   NPU_WORKER_HOST: 'host',
   NPU_WORKER_PORT: 'port',
+  NPU_WORKER_GRPC_PORT: 'grpc_port',
   NPU_WORKER_MODELS_DIR: 'models_dir',
   NPU_WORKER_CACHE_DIR: 'cache_dir',
   NPU_WORKER_TOKEN: 'auth_token',
@@ -118,6 +122,7 @@ export const ENV_KEYS = {
 export const FLAG_KEYS = {
   host: 'host',
   port: 'port',
+  'grpc-port': 'grpc_port',
   'models-dir': 'models_dir',
   'cache-dir': 'cache_dir',
   'log-level': 'log_level',
@@ -125,6 +130,7 @@ export const FLAG_KEYS = {
 
 const NUMERIC_KEYS = new Set([
   'port',
+  'grpc_port',
   'body_limit_bytes',
   'shutdown_grace_ms',
   'request_timeout_ms',
@@ -232,6 +238,7 @@ function parseFlags(argv: readonly string[]): ParsedFlags {
       options: {
         host: { type: 'string' },
         port: { type: 'string' },
+        'grpc-port': { type: 'string' },
         'models-dir': { type: 'string' },
         config: { type: 'string' },
         'cache-dir': { type: 'string' },

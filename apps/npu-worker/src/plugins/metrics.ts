@@ -20,6 +20,19 @@ export class WorkerMetrics {
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [this.registry],
   })
+  readonly #grpcCalls = new Counter({
+    name: 'npu_worker_grpc_requests_total',
+    help: 'gRPC calls by method and status code',
+    labelNames: ['method', 'code'],
+    registers: [this.registry],
+  })
+  readonly #grpcSeconds = new Histogram({
+    name: 'npu_worker_grpc_request_duration_seconds',
+    help: 'gRPC call latency by method and status code',
+    labelNames: ['method', 'code'],
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  })
   readonly #inferenceSeconds = new Histogram({
     name: 'npu_worker_inference_duration_seconds',
     help: 'Model execution time by model, backend, device and outcome',
@@ -69,6 +82,13 @@ export class WorkerMetrics {
     const labels = { route, method, status: String(status) }
     this.#requests.inc(labels)
     this.#requestSeconds.observe(labels, seconds)
+  }
+
+  /** Records one gRPC call (`method`: the RPC's name; `code`: its gRPC status name, e.g. OK, UNAVAILABLE). */
+  observeGrpcCall(method: string, code: string, seconds: number): void {
+    const labels = { method, code }
+    this.#grpcCalls.inc(labels)
+    this.#grpcSeconds.observe(labels, seconds)
   }
 
   /** Records one model execution. */
