@@ -10,6 +10,7 @@ const benches = [
   'worker-bench.mjs',
   'batching-bench.mjs',
   'binary-bench.mjs',
+  'grpc-bench.mjs',
   'ocr-bench.mjs',
   'startup-memory-bench.mjs',
   'generation-bench.mjs',
