@@ -37,7 +37,7 @@ function modelRef(request: ModelRequest): ModelRef {
 
 /** The call's deadline and cancellation: the gRPC deadline is ours; a cancelled call aborts its queued work. */
 function callDeadline(
-  call: ServerUnaryCall<unknown, unknown>,
+  call: Pick<ServerUnaryCall<unknown, unknown>, 'getDeadline' | 'cancelled' | 'once'>,
   defaultMs: number,
   parameterMs: number | undefined,
 ): RequestDeadline {
@@ -129,12 +129,7 @@ export function createInferenceHandlers(app: FastifyInstance): UntypedServiceImp
         { kind: 'decoded', request: structured },
         {
           rawOutputsByDefault: true,
-          deadline: (parameterMs) =>
-            callDeadline(
-              call as ServerUnaryCall<unknown, unknown>,
-              app.workerConfig.request_timeout_ms,
-              parameterMs,
-            ),
+          deadline: (parameterMs) => callDeadline(call, app.workerConfig.request_timeout_ms, parameterMs),
         },
       )
       return grpcResponseOf(answer)

@@ -294,11 +294,6 @@ export function rawBytes(tensor: Tensor): Uint8Array {
   return new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
 }
 
-/** The element count of a tensor (what decides whether a JSON answer is written off the event loop). */
-export function elementsOf(tensor: Tensor): number {
-  return tensor.data.length
-}
-
 /** True for the datatypes whose elements are 16-bit floats, which gRPC carries only as raw contents. */
 export function isSixteenBitFloat(datatype: Datatype): datatype is Extract<NumericDatatype, 'FP16' | 'BF16'> {
   return datatype === 'FP16' || datatype === 'BF16'

@@ -26,6 +26,23 @@ describe('JsonCodecPool', () => {
     }
   })
 
+  it("decodes BYTES inputs to strings on the thread, with the inline path's checks", async () => {
+    const pool = new JsonCodecPool(new URL('./fixtures/crashing-json-codec-thread.mjs', import.meta.url))
+    try {
+      const text = JSON.stringify({
+        inputs: [{ name: 't', datatype: 'BYTES', shape: [2], data: ['a', 'ü'] }],
+      })
+      expect(firstData(await pool.decode(body(text)))).toEqual(['a', 'ü'])
+      const bad = JSON.stringify({ inputs: [{ name: 't', datatype: 'BYTES', shape: [2], data: ['a', 2] }] })
+      await expect(pool.decode(body(bad))).rejects.toMatchObject({
+        code: 'NPU_ERR_BAD_INFER_REQUEST',
+        message: 'inputs[0].data[1]: expected a string, got 2',
+      })
+    } finally {
+      await pool.close()
+    }
+  })
+
   it('keeps the 400s of the inline path', async () => {
     const pool = new JsonCodecPool(new URL('./fixtures/crashing-json-codec-thread.mjs', import.meta.url))
     try {
