@@ -14,6 +14,7 @@ const benches = [
   'ocr-bench.mjs',
   'startup-memory-bench.mjs',
   'generation-bench.mjs',
+  'peers-bench.mjs',
 ]
 const extra = process.argv.slice(2)
 for (const file of benches) {
