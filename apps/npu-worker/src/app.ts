@@ -20,6 +20,7 @@ import {
   ErrRouteNotFound,
   ErrUnsupportedMediaType,
 } from './errors.js'
+import { lingerOnEarlyClose } from './http/lingering-close.js'
 import authPlugin from './plugins/auth.js'
 import configPlugin from './plugins/config.js'
 import lifecyclePlugin from './plugins/lifecycle.js'
@@ -155,6 +156,9 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id)
   })
+  // An answer sent before the body was read (413, a refusal before the body) closes its connection without
+  // resetting a client that is still sending (http/lingering-close.ts).
+  lingerOnEarlyClose(app)
   app.addHook('onResponse', async (request, reply) => {
     const fields = {
       method: request.method,
