@@ -2,17 +2,18 @@
 // - decode: parses a large JSON infer body and turns its tensor data into typed arrays. A 1×3×320×320 FP32
 //   tensor is ~2.5 MB of JSON whose parse alone blocks an event loop for ~45 ms on these machines; here it
 //   blocks nothing that answers /health. Same checks as the inline path: Fastify's prototype-poisoning rules
-//   (secure-json-parse), the protocol schema, every element.
+//   (secure-json-parse's, in json-tensor-parser.ts, which reads the tensors' numbers straight into typed
+//   arrays instead of JS arrays), the protocol schema, every element.
 // - encode: writes the JSON answer of an inference with large outputs (~10 ms for 1×1×320×320 on the
 //   event loop otherwise).
 import type { InferResponse } from '@npu-fleet/protocol'
-import secureJson from 'secure-json-parse'
 import type { Tensor } from '../backends/tensor.js'
 import { lowerThreadPriority } from '../backends/thread-priority.js'
 import { ErrMalformedBody } from '../errors.js'
 import { serveThread, type TransferableReply } from '../threads/thread-service.js'
 import type { StructuredInferRequest, StructuredInput } from './infer-body.js'
 import { structureJsonRequest } from './json-request.js'
+import { NumericData, parseJsonTensors } from './json-tensor-parser.js'
 import { jsonElements, tensorFromElements } from './tensor-codec.js'
 
 /** Work for the thread: a body to decode, or an answer to encode (buffers transferred to the thread). */
@@ -29,24 +30,41 @@ export type JsonCodecReply =
 // Bulk work: below the event loop's priority, like the inference threads.
 lowerThreadPriority()
 
+/**
+ * Takes the inputs' `data` that the parser read as numbers out of `json`, leaving empty arrays in their place
+ * for the schema (which checks only that `data` is an array), so the request is checked exactly as before.
+ */
+function takeNumericData(json: unknown): Map<number, Float64Array> {
+  const taken = new Map<number, Float64Array>()
+  const inputs = (json as { inputs?: unknown } | null)?.inputs
+  if (!Array.isArray(inputs)) return taken
+  inputs.forEach((input: unknown, index) => {
+    const holder = input as { data?: unknown } | null
+    if (holder !== null && typeof holder === 'object' && holder.data instanceof NumericData) {
+      taken.set(index, holder.data.values)
+      holder.data = []
+    }
+  })
+  return taken
+}
+
 function decode(bytes: Uint8Array): TransferableReply<JsonCodecReply> {
   let json: unknown
   try {
-    json = secureJson.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'), {
-      protoAction: 'error',
-      constructorAction: 'error',
-    })
+    // Fastify's rules (secure-json-parse), with the tensors' numbers read straight into typed arrays.
+    json = parseJsonTensors(bytes)
   } catch (error) {
     return { reply: { ok: false, kind: 'malformed', message: (error as Error).message } }
   }
   try {
+    const numeric = takeNumericData(json)
     const request = structureJsonRequest(json, null)
     const transfer: ArrayBuffer[] = []
     // Each input by its own datatype and shape: the main thread then checks those against the model.
-    const inputs = request.inputs.map((input): StructuredInput => {
+    const inputs = request.inputs.map((input, index): StructuredInput => {
       if (input.contents.kind !== 'elements') return input
       const tensor = tensorFromElements(
-        input.contents.data,
+        numeric.get(index) ?? input.contents.data,
         input.datatype,
         input.shape,
         input.contents.field,

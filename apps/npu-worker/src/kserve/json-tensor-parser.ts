@@ -14,8 +14,8 @@
 // doubles; anything else, and those rare near-ties, by Number() of the text, as JSON.parse does.
 
 /**
- * A flat array of numbers found as the value of a `data` key: its values, in order, as JSON.parse would read
- * them (a view: its buffer may be longer).
+ * A flat array of numbers found as an input's `data` (`inputs[i].data` of an infer request): its values, in
+ * order, as JSON.parse would read them (a view: its buffer may be longer).
  */
 export class NumericData {
   constructor(readonly values: Float64Array) {}
@@ -51,31 +51,30 @@ const TWO_53 = 2 ** 53
 const SPLITTER = 134217729
 const FORBIDDEN = 'Object contains forbidden prototype property'
 
-/** Options of {@link parseJsonTensors}. */
-export interface JsonTensorParseOptions {
-  /** Object keys whose flat numeric array values become {@link NumericData} (default: `data`). */
-  numericKey?: string
-}
-
 /**
  * Parses UTF-8 JSON `bytes` as `secureJson.parse(text, { protoAction: 'error', constructorAction: 'error' })`
- * would, except that a flat array of numbers under the `numericKey` key comes back as {@link NumericData}.
+ * would, except that `inputs[i].data`, when it is a flat array of numbers, comes back as {@link NumericData}.
  * Throws SyntaxError for anything JSON.parse rejects and for `__proto__` keys and `constructor.prototype`.
  */
-export function parseJsonTensors(bytes: Uint8Array, options: JsonTensorParseOptions = {}): unknown {
-  return new JsonTensorParser(bytes, options.numericKey ?? 'data').parseDocument()
+export function parseJsonTensors(bytes: Uint8Array): unknown {
+  return new JsonTensorParser(bytes).parseDocument()
+}
+
+/** Where a value sits, for the two places that are read differently: the document, and an entry of its `inputs`. */
+enum Place {
+  Anywhere,
+  Document,
+  Input,
 }
 
 class JsonTensorParser {
   #pos = 0
   readonly #bytes: Uint8Array
   readonly #text: Buffer
-  readonly #numericKey: string
 
-  constructor(bytes: Uint8Array, numericKey: string) {
+  constructor(bytes: Uint8Array) {
     this.#bytes = bytes
     this.#text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-    this.#numericKey = numericKey
   }
 
   parseDocument(): unknown {
@@ -83,7 +82,7 @@ class JsonTensorParser {
     const b = this.#bytes
     if (b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf) this.#pos = 3
     this.#skipSpace()
-    const value = this.#value()
+    const value = this.#value(Place.Document)
     this.#skipSpace()
     if (this.#pos < this.#bytes.length) this.#unexpected()
     return value
@@ -107,13 +106,13 @@ class JsonTensorParser {
     throw new SyntaxError(`Unexpected token ${shown} in JSON at position ${this.#pos}`)
   }
 
-  #value(): unknown {
+  #value(place: Place = Place.Anywhere): unknown {
     const c = this.#bytes[this.#pos]
     switch (c) {
       case OPEN_BRACE:
-        return this.#object()
+        return this.#object(place)
       case OPEN_BRACKET:
-        return this.#array()
+        return this.#array(Place.Anywhere)
       case QUOTE:
         return this.#string()
       case 0x74: // t
@@ -136,7 +135,7 @@ class JsonTensorParser {
     return value
   }
 
-  #object(): Record<string, unknown> {
+  #object(place: Place): Record<string, unknown> {
     const out: Record<string, unknown> = {}
     this.#pos++ // {
     this.#skipSpace()
@@ -153,10 +152,11 @@ class JsonTensorParser {
       if (this.#bytes[this.#pos] !== COLON) this.#unexpected()
       this.#pos++
       this.#skipSpace()
-      out[key] =
-        key === this.#numericKey && this.#bytes[this.#pos] === OPEN_BRACKET
-          ? this.#dataArray()
-          : this.#value()
+      const c0 = this.#bytes[this.#pos]
+      if (place === Place.Input && key === 'data' && c0 === OPEN_BRACKET) out[key] = this.#dataArray()
+      else if (place === Place.Document && key === 'inputs' && c0 === OPEN_BRACKET)
+        out[key] = this.#array(Place.Input)
+      else out[key] = this.#value()
       this.#skipSpace()
       const c = this.#bytes[this.#pos]
       this.#pos++
@@ -174,7 +174,8 @@ class JsonTensorParser {
     return out
   }
 
-  #array(): unknown[] {
+  /** An array; with `Place.Input` its entries are read as inputs (objects whose `data` may be NumericData). */
+  #array(entries: Place): unknown[] {
     const out: unknown[] = []
     this.#pos++ // [
     this.#skipSpace()
@@ -183,7 +184,7 @@ class JsonTensorParser {
       return out
     }
     for (;;) {
-      out.push(this.#value())
+      out.push(this.#value(entries))
       this.#skipSpace()
       const c = this.#bytes[this.#pos]
       this.#pos++
@@ -214,7 +215,7 @@ class JsonTensorParser {
       const c = b[this.#pos]
       if (c !== MINUS && (c === undefined || c < ZERO || c > NINE)) {
         this.#pos = start
-        return this.#array()
+        return this.#array(Place.Anywhere)
       }
       if (n === values.length) {
         const grown = new Float64Array(values.length * 2)

@@ -76,13 +76,13 @@ export function checkShape(input: DeclaredTensor, field: string, info: TensorInf
 
 /** Flattens `data` row-major, checking that nested arrays match `shape` exactly. */
 function flatten(
-  data: readonly unknown[],
+  data: ArrayLike<unknown>,
   shape: readonly number[],
   field: string,
   count: number,
-): unknown[] {
+): ArrayLike<unknown> {
   // Flat form: the common case, checked without recursion.
-  if (data.length === count && (count === 0 || !Array.isArray(data[0]))) return data as unknown[]
+  if (data.length === count && (count === 0 || !Array.isArray(data[0]))) return data
   // A flat array of the wrong length (its first element is no array): say so plainly.
   if (shape.length <= 1 || !Array.isArray(data[0])) {
     bad(`${field}: expected ${count} elements for shape [${shape.join(',')}], got ${data.length}`)
@@ -120,7 +120,7 @@ function toBigInt(v: unknown, field: string, i: number, unsigned: boolean): bigi
 
 /** Numbers rounded into 16 bits per element (FP16, BF16). */
 function sixteenBitFloats(
-  values: readonly unknown[],
+  values: ArrayLike<unknown>,
   field: string,
   toBits: (v: number) => number,
 ): Uint16Array {
@@ -134,8 +134,8 @@ function sixteenBitFloats(
 }
 
 /** BYTES elements as strings: JSON strings as they are, byte strings (gRPC) when they are UTF-8. */
-function byteStrings(values: readonly unknown[], field: string): string[] {
-  return values.map((v, i) => {
+function byteStrings(values: ArrayLike<unknown>, field: string): string[] {
+  return Array.from(values, (v, i) => {
     if (typeof v === 'string') return withoutNul(v, `${field}[${i}]`)
     if (v instanceof Uint8Array) return utf8OrBad(v, `${field}[${i}]`)
     return bad(`${field}[${i}]: expected a string, got ${JSON.stringify(v)}`)
@@ -157,14 +157,20 @@ function withoutNul(text: string, field: string): string {
   return text
 }
 
-/** Converts flat elements to the typed array (or strings) of `datatype`, naming the first bad element. */
-function fromElements(values: readonly unknown[], datatype: Datatype, field: string): Tensor['data'] {
+/**
+ * Converts flat elements to the typed array (or strings) of `datatype`, naming the first bad element. The
+ * elements may be a Float64Array (JSON `data` read by json-tensor-parser.ts): every element is then a number
+ * already, so floats convert in one native pass and the other types get the same checks as any element.
+ */
+function fromElements(values: ArrayLike<unknown>, datatype: Datatype, field: string): Tensor['data'] {
   const n = values.length
   switch (datatype) {
     case 'BYTES':
       return byteStrings(values, field)
     case 'FP32':
     case 'FP64': {
+      if (values instanceof Float64Array)
+        return datatype === 'FP32' ? new Float32Array(values) : values.slice()
       const out = new TYPED_ARRAY_OF[datatype](n)
       for (let i = 0; i < n; i++) {
         const v = values[i]
@@ -220,7 +226,7 @@ function tensorOf(datatype: Datatype, shape: readonly number[], data: Tensor['da
  * every element checked. `field` names the data in errors (`inputs[0].data`).
  */
 export function tensorFromElements(
-  data: readonly unknown[],
+  data: ArrayLike<unknown>,
   datatype: Datatype,
   shape: readonly number[],
   field: string,

@@ -109,7 +109,7 @@ describe('parseJsonTensors against JSON.parse (secure-json-parse)', () => {
   it('reads every number JSON allows (any digits, any exponent) to the same bits', () => {
     fc.assert(
       fc.property(fc.array(numberText, { minLength: 1, maxLength: 20 }), (numbers) => {
-        agree(utf8(`{"data":[${numbers.join(',')}],"n":${numbers[0]}}`))
+        agree(utf8(`{"inputs":[{"data":[${numbers.join(',')}]}],"n":${numbers[0]}}`))
       }),
       { numRuns: 20_000 },
     )
@@ -119,7 +119,7 @@ describe('parseJsonTensors against JSON.parse (secure-json-parse)', () => {
     fc.assert(
       fc.property(fc.jsonValue({ maxDepth: 4 }), (value) => {
         agree(utf8(JSON.stringify(value)))
-        agree(utf8(JSON.stringify({ data: value })))
+        agree(utf8(JSON.stringify({ inputs: [{ data: value }, value], data: value })))
         agree(utf8(JSON.stringify(value, null, 2)))
       }),
       { numRuns: 3000 },
@@ -130,7 +130,7 @@ describe('parseJsonTensors against JSON.parse (secure-json-parse)', () => {
     const body = fc.oneof(
       fc
         .jsonValue({ maxDepth: 3 })
-        .map((v) => `{"data":[1.5,-2e-7,0.1234567890123456789],"v":${JSON.stringify(v)}}`),
+        .map((v) => `{"inputs":[{"data":[1.5,-2e-7,0.1234567890123456789]}],"v":${JSON.stringify(v)}}`),
       fc
         .array(fc.float({ noNaN: true, noDefaultInfinity: true }), { maxLength: 8 })
         .map((d) => JSON.stringify({ inputs: [{ data: d }] })),
@@ -168,7 +168,7 @@ describe('parseJsonTensors against JSON.parse (secure-json-parse)', () => {
       expect(() => parseJsonTensors(utf8(text))).toThrow(/forbidden prototype property/)
     }
     // A `constructor` that is not an object with `prototype` is data like any other.
-    agree(utf8('{"constructor":"x","data":[1,2]}'))
+    agree(utf8('{"constructor":"x","inputs":[{"data":[1,2]}]}'))
     agree(utf8('{"constructor":{"proto":1}}'))
   })
 
@@ -177,19 +177,19 @@ describe('parseJsonTensors against JSON.parse (secure-json-parse)', () => {
       '',
       ' ',
       '\uFEFF{}',
-      '{"data":[1,]}',
-      '{"data":[01]}',
-      '{"data":[1.]}',
-      '{"data":[.5]}',
-      '{"data":[-]}',
-      '{"data":[1e]}',
-      '{"data":[+1]}',
-      '{"data":[NaN]}',
-      '{"data":[Infinity]}',
-      '{"data":[1 2]}',
+      '{"inputs":[{"data":[1,]}]}',
+      '{"inputs":[{"data":[01]}]}',
+      '{"inputs":[{"data":[1.]}]}',
+      '{"inputs":[{"data":[.5]}]}',
+      '{"inputs":[{"data":[-]}]}',
+      '{"inputs":[{"data":[1e]}]}',
+      '{"inputs":[{"data":[+1]}]}',
+      '{"inputs":[{"data":[NaN]}]}',
+      '{"inputs":[{"data":[Infinity]}]}',
+      '{"inputs":[{"data":[1 2]}]}',
       '{"a":1}x',
       '"\u0001"',
-      '{"data":[1,2]',
+      '{"inputs":[{"data":[1,2]}',
       '[1]]',
     ]) {
       agree(utf8(text))
@@ -207,19 +207,22 @@ describe('parseJsonTensors against JSON.parse (secure-json-parse)', () => {
       '1.00000000000000011102230246251565404236316680908203125',
       '0.000000000000000000000000001',
     ]) {
-      agree(utf8(`{"data":[${text}],"x":${text}}`))
+      agree(utf8(`{"inputs":[{"data":[${text}]}],"x":${text}}`))
     }
   })
 
-  it('keeps nested or mixed data arrays as arrays', () => {
-    const nested = parseJsonTensors(utf8('{"data":[[1,2],[3,4]]}')) as { data: unknown }
-    expect(nested.data).toEqual([
+  it("reads only inputs' data as numbers; nested, mixed and other data arrays stay arrays", () => {
+    const first = (text: string) =>
+      (parseJsonTensors(utf8(text)) as { inputs: Array<{ data: unknown }> }).inputs[0]?.data
+    expect(first('{"inputs":[{"data":[[1,2],[3,4]]}]}')).toEqual([
       [1, 2],
       [3, 4],
     ])
-    const mixed = parseJsonTensors(utf8('{"data":[1,true,"2"]}')) as { data: unknown }
-    expect(mixed.data).toEqual([1, true, '2'])
-    const empty = parseJsonTensors(utf8('{"data":[]}')) as { data: NumericData }
-    expect(empty.data.length).toBe(0)
+    expect(first('{"inputs":[{"data":[1,true,"2"]}]}')).toEqual([1, true, '2'])
+    expect((first('{"inputs":[{"data":[]}]}') as NumericData).length).toBe(0)
+    const elsewhere = parseJsonTensors(
+      utf8('{"data":[1],"outputs":[{"data":[2]}],"inputs":[{"x":{"data":[3]}}]}'),
+    )
+    expect(elsewhere).toEqual({ data: [1], outputs: [{ data: [2] }], inputs: [{ x: { data: [3] } }] })
   })
 })
