@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import { ErrNotServing } from '../errors.js'
 import type { RegisteredModel } from '../models/registered-model.js'
+import type { AdmissionTicket } from '../scheduler/admission-ticket.js'
 import type { RequestDeadline } from '../scheduler/request-deadline.js'
 import { type DecodeOptions, decodeRequest } from './decode-request.js'
 import { type EncodedResponse, encodeResponse } from './encode-response.js'
@@ -13,6 +14,8 @@ export type InferenceContext = Pick<FastifyInstance, 'lifecycle' | 'scheduler'>
 export interface InferTransport extends DecodeOptions {
   /** The request's deadline and cancellation; `parameterMs` is its `parameters.timeout`, when given. */
   deadline(parameterMs: number | undefined): RequestDeadline
+  /** The place admission gave the request before its body was read, if the transport admits that early. */
+  ticket?: AdmissionTicket
 }
 
 /**
@@ -38,6 +41,7 @@ export async function runInference(
     deadlineMs,
     transferInputs: true,
     parameters: request.parameters,
+    ...(transport.ticket ? { ticket: transport.ticket } : {}),
   })
   return encodeResponse(request, model, outputs)
 }

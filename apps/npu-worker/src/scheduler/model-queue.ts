@@ -11,6 +11,7 @@ import {
 import type { BatchingPolicy } from '../models/batching-policy.js'
 import { liveParallelism } from '../models/model-state.js'
 import type { RegisteredModel } from '../models/registered-model.js'
+import { AdmissionTicket } from './admission-ticket.js'
 import { batchShape, mergeInputs, selectBatch, splitOutputs } from './dynamic-batcher.js'
 
 /** Options of one scheduled inference. */
@@ -24,6 +25,8 @@ export interface RunOptions {
   transferInputs?: boolean
   /** The request's own protocol parameters, handed to the backend; requests merge only with equal ones. */
   parameters?: Readonly<Parameters>
+  /** The place the request was given before its body was read (ModelQueue.admit); run() takes it over. */
+  ticket?: AdmissionTicket
 }
 
 /** Called after every inference that ran, for metrics (`rows`: requests merged into it). */
@@ -69,6 +72,7 @@ interface Job {
  */
 export class ModelQueue {
   #active = 0
+  #reserved = 0
   readonly #waiting: Job[] = []
   /** Exponentially weighted mean inference time, for the Retry-After estimate. */
   #meanSeconds = 0.05
@@ -103,8 +107,31 @@ export class ModelQueue {
     return Math.max(1, Math.ceil(perSlot * this.#meanSeconds))
   }
 
+  /** Places held by requests whose bodies are still being read (see admit). */
+  get reserved(): number {
+    return this.#reserved
+  }
+
+  /**
+   * Admission before the body is read: a ticket holding one place (running or waiting) for a request, or the
+   * 503 it gets at once because every place is taken by inferences and by other tickets. The request then runs
+   * with the ticket (RunOptions.ticket) or releases it.
+   */
+  admit(): AdmissionTicket | ErrQueueFull {
+    const taken = this.#active + this.#waiting.length + this.#reserved
+    if (taken >= this.parallelism + this.queueCapacity) {
+      return new ErrQueueFull(this.model.name, this.#waiting.length, this.retryAfterSeconds)
+    }
+    this.#reserved++
+    return new AdmissionTicket(() => {
+      this.#reserved--
+    })
+  }
+
   /** Runs one inference under admission control; see the class comment for the failure modes. */
   run(inputs: Record<string, Tensor>, options: RunOptions = {}): Promise<Record<string, Tensor>> {
+    // The held place becomes this job's: the checks below see it as the inference it now is.
+    options.ticket?.release()
     const { model } = this
     if (!model.ready()) return Promise.reject(model.notReadyError())
     if (options.signal?.aborted) return Promise.reject(new ErrCancelled())
