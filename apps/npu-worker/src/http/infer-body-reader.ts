@@ -3,6 +3,7 @@ import { INFERENCE_HEADER_CONTENT_LENGTH } from '@npu-fleet/protocol'
 import { ErrBadInferRequest, ErrMalformedBody, ErrPayloadTooLarge } from '../errors.js'
 import type { InferBody } from '../kserve/infer-body.js'
 import type { JsonCodecPool } from '../kserve/json-codec-pool.js'
+import { parseJsonTensors } from '../kserve/json-tensor-parser.js'
 
 /** JSON bodies at least this large are decoded on the JSON thread; smaller ones cost less inline. */
 export const OFF_THREAD_JSON_BYTES = 64 * 1024
@@ -13,7 +14,16 @@ export function parseInferBody(
   headerValue: string | string[] | undefined,
   parseJson: (text: string) => unknown,
 ): InferBody {
-  if (headerValue === undefined) return { kind: 'json', json: parseJson(raw.toString('utf8')) }
+  if (headerValue === undefined) {
+    // An empty body keeps Fastify's own answer; anything else is read with the tensors' numbers straight into
+    // typed arrays (the same rules as Fastify's parser, json-tensor-parser.ts).
+    if (raw.length === 0) return { kind: 'json', json: parseJson('') }
+    try {
+      return { kind: 'json', json: parseJsonTensors(raw) }
+    } catch (error) {
+      throw new ErrMalformedBody((error as Error).message)
+    }
+  }
   const length = headerLength(headerValue, raw.length)
   let json: unknown
   try {

@@ -25,7 +25,7 @@ export type InferBody =
 /** The data of one input, in whichever form it arrived. */
 export type TensorContents =
   /** Elements still to be checked: JSON `data` (flat or nested), or gRPC typed contents (flat); `field` names them. */
-  | { kind: 'elements'; data: readonly unknown[]; field: string }
+  | { kind: 'elements'; data: ArrayLike<unknown>; field: string }
   /**
    * Raw bytes (binary extension, gRPC `raw_input_contents`): little-endian elements, length-prefixed for BYTES.
    * `owned` as in {@link InferBody}; `field` names them in errors.

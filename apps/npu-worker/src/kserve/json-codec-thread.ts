@@ -13,7 +13,7 @@ import { ErrMalformedBody } from '../errors.js'
 import { serveThread, type TransferableReply } from '../threads/thread-service.js'
 import type { StructuredInferRequest, StructuredInput } from './infer-body.js'
 import { structureJsonRequest } from './json-request.js'
-import { NumericData, parseJsonTensors } from './json-tensor-parser.js'
+import { parseJsonTensors } from './json-tensor-parser.js'
 import { jsonElements, tensorFromElements } from './tensor-codec.js'
 
 /** Work for the thread: a body to decode, or an answer to encode (buffers transferred to the thread). */
@@ -30,24 +30,6 @@ export type JsonCodecReply =
 // Bulk work: below the event loop's priority, like the inference threads.
 lowerThreadPriority()
 
-/**
- * Takes the inputs' `data` that the parser read as numbers out of `json`, leaving empty arrays in their place
- * for the schema (which checks only that `data` is an array), so the request is checked exactly as before.
- */
-function takeNumericData(json: unknown): Map<number, Float64Array> {
-  const taken = new Map<number, Float64Array>()
-  const inputs = (json as { inputs?: unknown } | null)?.inputs
-  if (!Array.isArray(inputs)) return taken
-  inputs.forEach((input: unknown, index) => {
-    const holder = input as { data?: unknown } | null
-    if (holder !== null && typeof holder === 'object' && holder.data instanceof NumericData) {
-      taken.set(index, holder.data.values)
-      holder.data = []
-    }
-  })
-  return taken
-}
-
 function decode(bytes: Uint8Array): TransferableReply<JsonCodecReply> {
   let json: unknown
   try {
@@ -57,14 +39,13 @@ function decode(bytes: Uint8Array): TransferableReply<JsonCodecReply> {
     return { reply: { ok: false, kind: 'malformed', message: (error as Error).message } }
   }
   try {
-    const numeric = takeNumericData(json)
     const request = structureJsonRequest(json, null)
     const transfer: ArrayBuffer[] = []
     // Each input by its own datatype and shape: the main thread then checks those against the model.
-    const inputs = request.inputs.map((input, index): StructuredInput => {
+    const inputs = request.inputs.map((input): StructuredInput => {
       if (input.contents.kind !== 'elements') return input
       const tensor = tensorFromElements(
-        numeric.get(index) ?? input.contents.data,
+        input.contents.data,
         input.datatype,
         input.shape,
         input.contents.field,

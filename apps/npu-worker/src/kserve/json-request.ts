@@ -6,6 +6,7 @@ import {
 } from '@npu-fleet/protocol'
 import { ErrBadInferRequest, ErrMalformedBody } from '../errors.js'
 import type { StructuredInferRequest, TensorContents } from './infer-body.js'
+import { NumericData } from './json-tensor-parser.js'
 
 /** The tensor bytes after the JSON part of a binary-extension body. */
 export interface BinaryPart {
@@ -29,6 +30,25 @@ function binarySize(input: RequestInput, field: string): number | undefined {
 }
 
 /**
+ * Takes the inputs' `data` that json-tensor-parser.ts read as numbers out of `json`, leaving empty arrays in
+ * their place for the schema, which checks only that `data` is an array: the request is checked exactly as
+ * one JSON.parse made, and the numbers go to the codec as the Float64Array they are.
+ */
+function takeNumericData(json: object): Map<number, Float64Array> {
+  const taken = new Map<number, Float64Array>()
+  const inputs = (json as { inputs?: unknown }).inputs
+  if (!Array.isArray(inputs)) return taken
+  inputs.forEach((input: unknown, index) => {
+    const holder = input as { data?: unknown } | null
+    if (holder !== null && typeof holder === 'object' && holder.data instanceof NumericData) {
+      taken.set(index, holder.data.values)
+      holder.data = []
+    }
+  })
+  return taken
+}
+
+/**
  * Checks a parsed JSON infer request against the protocol schema and splits it into its parts: each input's
  * `data` as elements, or, with `parameters.binary_data_size`, its slice of the binary part (which must be used
  * up exactly). Throws NPU_ERR_MALFORMED_BODY for a non-object, NPU_ERR_BAD_INFER_REQUEST naming the field
@@ -38,6 +58,7 @@ export function structureJsonRequest(json: unknown, binary: BinaryPart | null): 
   if (json === undefined || json === null || typeof json !== 'object' || Array.isArray(json)) {
     throw new ErrMalformedBody('expected a JSON object with "inputs"')
   }
+  const numeric = takeNumericData(json)
   const parsed = InferRequestSchema.safeParse(json)
   if (!parsed.success) throw new ErrBadInferRequest(formatIssues(parsed.error))
   const request = parsed.data
@@ -63,7 +84,7 @@ export function structureJsonRequest(json: unknown, binary: BinaryPart | null): 
       }
       offset += size
     } else if (input.data !== undefined) {
-      contents = { kind: 'elements', data: input.data, field: `${field}.data` }
+      contents = { kind: 'elements', data: numeric.get(index) ?? input.data, field: `${field}.data` }
     } else {
       contents = { kind: 'missing' }
     }
