@@ -8,6 +8,12 @@ import type { JsonCodecReply, JsonCodecRequest } from './json-codec-thread.js'
 /** Answers whose JSON outputs hold at least this many numbers are written on the JSON thread. */
 export const OFF_THREAD_JSON_ELEMENTS = 16_384
 
+/**
+ * A JSON thread with nothing to do for this long ends; the next big body starts a new one. Its heap after a
+ * burst of 6 MB bodies is tens of MB that a worker serving binary tensors, or idle, should not keep.
+ */
+export const JSON_THREAD_IDLE_MS = 15_000
+
 type CodecChannel = ThreadChannel<JsonCodecRequest, JsonCodecReply, null>
 
 /**
@@ -19,9 +25,21 @@ type CodecChannel = ThreadChannel<JsonCodecRequest, JsonCodecReply, null>
  */
 export class JsonCodecPool {
   #channel: CodecChannel | null = null
+  #idleTimer: NodeJS.Timeout | null = null
 
-  /** `entry`: the compiled json-codec-thread.js (see threads/thread-entries.ts). */
-  constructor(readonly entry: URL) {}
+  /**
+   * `entry`: the compiled json-codec-thread.js (see threads/thread-entries.ts); `idleMs`: how long an idle
+   * thread lives on (JSON_THREAD_IDLE_MS).
+   */
+  constructor(
+    readonly entry: URL,
+    readonly idleMs: number = JSON_THREAD_IDLE_MS,
+  ) {}
+
+  /** True while a codec thread exists (it starts on first use and ends after `idleMs` without work). */
+  get running(): boolean {
+    return this.#channel !== null
+  }
 
   /**
    * Decodes `bytes` (transferred: the caller gives them up) into a request whose inputs hold tensors. Rejects
@@ -52,6 +70,8 @@ export class JsonCodecPool {
 
   /** Stops the thread (work in flight fails). */
   async close(): Promise<void> {
+    if (this.#idleTimer) clearTimeout(this.#idleTimer)
+    this.#idleTimer = null
     const channel = this.#channel
     this.#channel = null
     // Pure JavaScript work: terminating mid-call is safe.
@@ -63,15 +83,33 @@ export class JsonCodecPool {
     transfer: ArrayBuffer[],
   ): Promise<Extract<JsonCodecReply, { ok: true }>> {
     let reply: JsonCodecReply
+    const channel = this.#thread()
+    if (this.#idleTimer) clearTimeout(this.#idleTimer)
+    this.#idleTimer = null
     try {
-      reply = await this.#thread().call(request, transfer)
+      reply = await channel.call(request, transfer)
     } catch (error) {
       throw new Error(`JSON codec ${(error as Error).message}`)
+    } finally {
+      this.#whenIdle(channel)
     }
     if (reply.ok) return reply
     throw reply.kind === 'malformed'
       ? new ErrMalformedBody(reply.message)
       : new ErrBadInferRequest(reply.message)
+  }
+
+  /** Ends `channel` once it has had nothing to do for `idleMs` (a call in between cancels that). */
+  #whenIdle(channel: CodecChannel): void {
+    if (channel.inFlight > 0 || this.#channel !== channel) return
+    if (this.#idleTimer) clearTimeout(this.#idleTimer)
+    this.#idleTimer = setTimeout(() => {
+      this.#idleTimer = null
+      if (this.#channel !== channel || channel.inFlight > 0) return
+      this.#channel = null
+      void channel.close(1_000)
+    }, this.idleMs)
+    this.#idleTimer.unref()
   }
 
   #thread(): CodecChannel {

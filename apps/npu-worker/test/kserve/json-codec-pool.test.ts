@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { JsonCodecPool } from '../../src/kserve/json-codec-pool.js'
+import { DIST_THREAD_ENTRIES } from '../helpers/thread-entries.js'
 
 // The JSON codec's thread, replaced when it dies: work sent to the replacement must never be failed by the old
 // thread's end (the race where `lost()` rejected every pending call, the replacement's included).
@@ -50,6 +51,21 @@ describe('JsonCodecPool', () => {
       await expect(pool.decode(body('{"inputs": 3}'))).rejects.toMatchObject({
         code: 'NPU_ERR_BAD_INFER_REQUEST',
       })
+    } finally {
+      await pool.close()
+    }
+  })
+
+  it('ends its thread after idleMs without work and starts a new one for the next body', async () => {
+    const pool = new JsonCodecPool(DIST_THREAD_ENTRIES.jsonCodec, 50)
+    try {
+      expect(pool.running).toBe(false)
+      expect(firstData(await pool.decode(body(VALID)))).toEqual(Float32Array.of(1, 2))
+      expect(pool.running).toBe(true)
+      const deadline = Date.now() + 30_000
+      while (pool.running && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10))
+      expect(pool.running).toBe(false)
+      expect(firstData(await pool.decode(body(VALID)))).toEqual(Float32Array.of(1, 2))
     } finally {
       await pool.close()
     }
