@@ -82,6 +82,7 @@ export function createInferenceHandlers(app: FastifyInstance): UntypedServiceImp
       run().then(
         (response) => finish(null, response),
         (error: unknown) => {
+          app.metrics.observeErrorAnswer(error, app.lifecycle.state)
           const code = workerCodeOf(error)
           if (code === null) {
             app.log.error({ err: error, grpc_method: method }, 'unhandled error')

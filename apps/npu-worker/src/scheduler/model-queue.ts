@@ -37,6 +37,9 @@ export type InferenceObserver = (
   requests?: number,
 ) => void
 
+/** Called once per request as its inference starts, with the seconds it waited in the queue, for metrics (a request re-run alone after its merged inference failed, once more). */
+export type QueueWaitObserver = (model: RegisteredModel, seconds: number) => void
+
 interface Job {
   inputs: Record<string, Tensor>
   outputNames: readonly string[] | undefined
@@ -83,6 +86,7 @@ export class ModelQueue {
     readonly model: RegisteredModel,
     readonly queueCapacity: number,
     readonly observe?: InferenceObserver,
+    readonly observeWait?: QueueWaitObserver,
   ) {
     // Capacity comes back (a replaced thread, a recovered model): start what waits for it.
     model.onStateChange(() => this.#dispatch())
@@ -249,6 +253,9 @@ export class ModelQueue {
     if (live.length === 0) return
     this.#active++
     const started = performance.now()
+    // Queue wait ends where execution starts (Triton's split): requests that left while waiting are not here.
+    if (this.observeWait)
+      for (const job of live) this.observeWait(this.model, (started - job.enqueuedAt) / 1000)
     const merged = live.length > 1 || (policy?.mode === 'padded' && (live[0] as Job).rows > 0)
     const padTo = policy?.mode === 'padded' ? policy.paddedRows : null
     const inputs = merged ? mergeInputs(live, padTo) : (live[0] as Job).inputs
