@@ -47,6 +47,16 @@ export { type ErrorBody, ErrorBodySchema } from './errors.js'
 export { formatIssues, type IssueOrigin, issueLine, issueLines, issuePath } from './format-issues.js'
 export { GRPC_ERROR_CODE_METADATA, GRPC_INFERENCE_SERVICE, OPEN_INFERENCE_PROTO_PATH } from './grpc-proto.js'
 export {
+  type FleetHealth,
+  FleetHealthSchema,
+  type FleetRow,
+  FleetRowSchema,
+  type FleetView,
+  FleetViewSchema,
+  type FleetWorkerReport,
+  FleetWorkerReportSchema,
+} from './fleet-view.js'
+export {
   type AbandonedCallHealth,
   AbandonedCallSchema,
   type BackendName,
