@@ -44,8 +44,6 @@ export {
   DoctorUserSchema,
 } from './doctor.js'
 export { type ErrorBody, ErrorBodySchema } from './errors.js'
-export { formatIssues, type IssueOrigin, issueLine, issueLines, issuePath } from './format-issues.js'
-export { GRPC_ERROR_CODE_METADATA, GRPC_INFERENCE_SERVICE, OPEN_INFERENCE_PROTO_PATH } from './grpc-proto.js'
 export {
   type FleetHealth,
   FleetHealthSchema,
@@ -56,6 +54,8 @@ export {
   type FleetWorkerReport,
   FleetWorkerReportSchema,
 } from './fleet-view.js'
+export { formatIssues, type IssueOrigin, issueLine, issueLines, issuePath } from './format-issues.js'
+export { GRPC_ERROR_CODE_METADATA, GRPC_INFERENCE_SERVICE, OPEN_INFERENCE_PROTO_PATH } from './grpc-proto.js'
 export {
   type AbandonedCallHealth,
   AbandonedCallSchema,
