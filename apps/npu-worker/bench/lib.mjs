@@ -1,6 +1,6 @@
 // Shared pieces of the worker benchmarks: a closed-loop load generator, a real worker process, result files.
-import { spawn } from 'node:child_process'
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { execFileSync, spawn } from 'node:child_process'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -39,11 +39,23 @@ export async function measure(task, workers, seconds) {
   }
 }
 
-/** Starts `node dist/server.js` on a free loopback port; resolves once it logged "listening". */
-export function startWorker(args = [], env = {}) {
+/**
+ * Starts `node dist/server.js` on a free loopback port; resolves once it logged "listening". With `cpu`
+ * (a core list such as "1"), the process and every thread it starts run only there (`taskset -c`).
+ */
+export function startWorker(args = [], env = {}, { cpu } = {}) {
   const started = performance.now()
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [WORKER_ENTRY, '--host', '127.0.0.1', '--port', '0', ...args], {
+    const [command, argv] = onCpus(cpu, [
+      process.execPath,
+      WORKER_ENTRY,
+      '--host',
+      '127.0.0.1',
+      '--port',
+      '0',
+      ...args,
+    ])
+    const child = spawn(command, argv, {
       stdio: ['ignore', 'pipe', 'inherit'],
       env: { ...process.env, ...env },
     })
@@ -62,6 +74,60 @@ export function startWorker(args = [], env = {}) {
     child.on('exit', (code) => reject(new Error(`worker exited ${code}`)))
   })
 }
+
+/** `[command, args]` that runs `argv` on `cpu` only (taskset execs it: the PID stays the program's), or as is. */
+export function onCpus(cpu, argv) {
+  return cpu === undefined ? [argv[0], argv.slice(1)] : ['taskset', ['-c', cpu, ...argv]]
+}
+
+/**
+ * The cores of a pinned run: the server side gets the last core to itself, the load generator the first.
+ * Null, with the reason, where that cannot be done (one core, no taskset).
+ */
+export function pinnedCores() {
+  const cores = os.availableParallelism()
+  if (cores < 2) return { cores: null, reason: `only ${cores} core available` }
+  try {
+    execFileSync('taskset', ['-V'], { stdio: 'ignore' })
+  } catch {
+    return { cores: null, reason: 'taskset (util-linux) is not installed' }
+  }
+  return { cores: { server: String(cores - 1), client: '0' }, reason: null }
+}
+
+/** Moves this process and all its threads (V8, libuv, undici) to `cpuList` (taskset -a -p). */
+export function pinSelf(cpuList) {
+  execFileSync('taskset', ['-a', '-p', '-c', cpuList, String(process.pid)], { stdio: 'ignore' })
+}
+
+/** The cores a process may run on, as the kernel says (`Cpus_allowed_list` in /proc/PID/status). */
+export function cpusAllowed(pid) {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+  return /Cpus_allowed_list:\s*(\S+)/.exec(status)?.[1] ?? 'unknown'
+}
+
+let clockTicks = 0
+/** CPU seconds a process has used so far, all its threads together (utime + stime of /proc/PID/stat). */
+export function cpuSeconds(pid) {
+  if (clockTicks === 0) {
+    try {
+      clockTicks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100
+    } catch {
+      clockTicks = 100
+    }
+  }
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  // The command name (field 2) may hold spaces and parentheses: count fields after its closing one.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11]) + Number(fields[12])) / clockTicks
+}
+
+/** The 1, 5 and 15 minute load averages, for stating how busy the machine was during a run. */
+export const loadAverage = () =>
+  os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' / ')
 
 /** Polls `/health` until it answers 200; returns the milliseconds since `since`. */
 export async function waitReady(url, since = performance.now()) {
@@ -119,5 +185,123 @@ export function jsonRequest(input, shape, data) {
   return {
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ inputs: [{ name: input, datatype: 'FP32', shape, data: Array.from(data) }] }),
+  }
+}
+
+/** Runs `run()` and adds the CPU seconds process `pid` used meanwhile (`cpuSeconds`). */
+export async function withCpu(pid, run) {
+  const cpu0 = cpuSeconds(pid)
+  const result = await run()
+  return { ...result, cpuSeconds: cpuSeconds(pid) - cpu0 }
+}
+
+/** One POST of a prepared request through an undici client; anything but 200 throws with the answer. */
+export function poster(client, path, request) {
+  return async () => {
+    const res = await client.request({ method: 'POST', path, ...request })
+    if (res.statusCode !== 200) throw new Error(`${path}: HTTP ${res.statusCode} ${await res.body.text()}`)
+    await res.body.dump()
+  }
+}
+
+export const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]
+
+/**
+ * Alternating rounds: every side (a function of seconds that returns a `measure` result) runs once per
+ * round, back to back, and the order rotates each round so no side always runs first (for two sides: AB,
+ * BA, AB...). Returns, per side, its result in each round.
+ */
+export async function alternatingRounds(sides, rounds, seconds) {
+  const results = sides.map(() => [])
+  for (let r = 0; r < rounds; r++) {
+    for (let k = 0; k < sides.length; k++) {
+      const i = (k + r) % sides.length
+      results[i].push(await sides[i](seconds))
+    }
+  }
+  return results
+}
+
+/**
+ * The figure for `side` over `base` from alternatingRounds' results: the median of the per-round ratios
+ * (their spread shows how noisy the machine was), each side's median round, and each side's CPU per
+ * operation over all its rounds (when the rounds carry `cpuSeconds`).
+ */
+export function ratioOfRounds(side, base) {
+  const ratios = side.map((s, r) => s.opsPerSec / base[r].opsPerSec)
+  const mid = (list) => list.find((q) => q.opsPerSec === median(list.map((p) => p.opsPerSec)))
+  const cpuPerOp = (list) =>
+    list.reduce((sum, q) => sum + (q.cpuSeconds ?? Number.NaN), 0) / list.reduce((sum, q) => sum + q.count, 0)
+  return {
+    ratio: median(ratios),
+    ratios,
+    base: { ...mid(base), cpuPerOp: cpuPerOp(base) },
+    side: { ...mid(side), cpuPerOp: cpuPerOp(side) },
+  }
+}
+
+/**
+ * `/health` latency as a monitor sees it (one probe every 20 ms on a connection of its own, only the request
+ * timed) while `concurrency` loops of `load` keep the server busy.
+ */
+export async function healthWhileLoaded(url, load, concurrency, seconds, { healthPath = '/health' } = {}) {
+  const { Pool } = await import('undici')
+  let stop = false
+  const loops = Array.from({ length: concurrency }, async () => {
+    while (!stop) await load()
+  })
+  await new Promise((r) => setTimeout(r, smoke ? 100 : 1000))
+  const probe = new Pool(url, { connections: 1 })
+  const latencies = []
+  const end = performance.now() + seconds * 1000
+  try {
+    while (performance.now() < end) {
+      const t0 = performance.now()
+      const res = await probe.request({ method: 'GET', path: healthPath })
+      await res.body.dump()
+      latencies.push(performance.now() - t0)
+      await new Promise((r) => setTimeout(r, 20))
+    }
+  } finally {
+    stop = true
+    await Promise.all(loops)
+    await probe.close()
+  }
+  latencies.sort((a, b) => a - b)
+  return { p50: percentile(latencies, 50), p99: percentile(latencies, 99), count: latencies.length }
+}
+
+/**
+ * Loads one model in a child process of its own on `cpu` (bench/in-process-runner.mjs: the worker's ONNX
+ * Runtime backend and settings, no HTTP). `spec`: { name, modelPath, instances, input, shape, data }.
+ * `measure(seconds, { concurrency, rows })` runs it there and resolves with measure()'s result plus the
+ * child's `cpuSeconds` over the window; `close()` unloads it and waits for the exit.
+ */
+export async function startInProcess(spec, cpu) {
+  const [command, argv] = onCpus(cpu, [process.execPath, join(benchDir, 'in-process-runner.mjs')])
+  const child = spawn(command, argv, {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    serialization: 'advanced',
+  })
+  const ask = (message, expect) =>
+    new Promise((resolve, reject) => {
+      const onMessage = (reply) => {
+        child.off('message', onMessage)
+        if (reply.type === expect) resolve(reply)
+        else reject(new Error(`in-process runner: ${reply.message ?? reply.type}`))
+      }
+      child.on('message', onMessage)
+      child.send(message)
+    })
+  await ask({ type: 'load', ...spec }, 'loaded')
+  return {
+    pid: child.pid,
+    measure: async (seconds, { concurrency, rows } = {}) =>
+      (await ask({ type: 'measure', seconds, concurrency, rows }, 'measured')).result,
+    close: async () => {
+      const exited = new Promise((resolve) => child.once('exit', resolve))
+      child.send({ type: 'close' })
+      await exited
+    },
   }
 }

@@ -10,9 +10,11 @@ const benches = [
   'worker-bench.mjs',
   'batching-bench.mjs',
   'binary-bench.mjs',
+  'grpc-bench.mjs',
   'ocr-bench.mjs',
   'startup-memory-bench.mjs',
   'generation-bench.mjs',
+  'peers-bench.mjs',
 ]
 const extra = process.argv.slice(2)
 for (const file of benches) {

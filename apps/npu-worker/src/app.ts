@@ -11,6 +11,7 @@ import Fastify, {
 import { OnnxRuntimeBackend } from './backends/onnxruntime.js'
 import { OpenvinoBackend } from './backends/openvino.js'
 import type { WorkerConfig } from './config.js'
+import { errorDataOf } from './error-data.js'
 import {
   ErrBadRequest,
   ErrInternal,
@@ -21,6 +22,7 @@ import {
 } from './errors.js'
 import { OnnxGenerationBackend } from './generation/onnx-generation-backend.js'
 import { OpenvinoGenaiBackend } from './generation/openvino-genai-backend.js'
+import { lingerOnEarlyClose } from './http/lingering-close.js'
 import { isOpenAiPath, openAiErrorBody } from './openai/openai-error.js'
 import authPlugin from './plugins/auth.js'
 import configPlugin from './plugins/config.js'
@@ -32,7 +34,8 @@ import registryPlugin, { type RegistryBackends } from './plugins/registry.js'
 import schedulerPlugin from './plugins/scheduler.js'
 import tasksPlugin from './plugins/tasks.js'
 import healthRoutes from './routes/health.js'
-import kserveRoutes from './routes/kserve.js'
+import kserveInferRoutes from './routes/kserve-infer.js'
+import kserveMetadataRoutes from './routes/kserve-metadata.js'
 import legacyRoutes from './routes/legacy.js'
 import metricsRoutes from './routes/metrics.js'
 import openAiEmbeddingsRoutes from './routes/openai-embeddings.js'
@@ -114,12 +117,11 @@ function isServerFault(status: number): boolean {
 }
 
 function sendError(reply: FastifyReply, error: FastifyError): FastifyReply {
-  const retryAfter = (error as { retryAfterSeconds?: number }).retryAfterSeconds
-  if (retryAfter !== undefined) reply.header('retry-after', String(retryAfter))
+  const { retryAfterSeconds, details } = errorDataOf(error)
+  if (retryAfterSeconds !== undefined) reply.header('retry-after', String(retryAfterSeconds))
   reply.code(error.statusCode ?? 500)
   // The OpenAI-compatible routes answer in the shape OpenAI's SDKs parse, with our code in `error.code`.
   if (isOpenAiPath(reply.request.url)) return reply.send(openAiErrorBody(error))
-  const details = (error as { details?: Record<string, unknown> }).details
   const body: ErrorBody = { error: error.message, code: error.code, ...(details ? { details } : {}) }
   return reply.send(body)
 }
@@ -168,6 +170,9 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id)
   })
+  // An answer sent before the body was read (413, a refusal before the body) closes its connection without
+  // resetting a client that is still sending (http/lingering-close.ts).
+  lingerOnEarlyClose(app)
   app.addHook('onResponse', async (request, reply) => {
     const fields = {
       method: request.method,
@@ -184,7 +189,8 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   // encapsulated contexts inherit our error handler (an awaited register would capture Fastify's default).
   app.register(healthRoutes)
   app.register(metricsRoutes)
-  app.register(kserveRoutes, { jsonCodecEntry: threadEntries.jsonCodec })
+  app.register(kserveMetadataRoutes)
+  app.register(kserveInferRoutes, { jsonCodecEntry: threadEntries.jsonCodec })
   app.register(taskRoutes)
   app.register(openAiEmbeddingsRoutes)
   app.register(openAiGenerationRoutes)

@@ -2,9 +2,9 @@ import { readFileSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { dirname, isAbsolute, join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
+import { issueLine, issuePath, MIN_TOKEN_LENGTH } from '@npu-fleet/protocol'
 import { parse as parseYaml } from 'yaml'
 import { z } from 'zod'
-import { issuePath } from './format-issues.js'
 import { DEFAULT_MODELS_DIR } from './models/default-model-repository.js'
 import { GenerationTasksSchema } from './tasks/generation/task-prompts.js'
 import {
@@ -27,11 +27,12 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
 const layerShape = {
   host: z.string({ error: 'expected a host name or address' }).min(1, { error: 'must not be empty' }),
   port: intIn(0, 65535),
+  grpc_port: intIn(0, 65535),
   models_dir: z.string({ error: 'expected a folder path' }).min(1, { error: 'must not be empty' }).nullable(),
   cache_dir: z.string({ error: 'expected a folder path' }).min(1, { error: 'must not be empty' }),
   auth_token: z
     .string({ error: 'expected a string' })
-    .min(16, { error: 'must be at least 16 characters' })
+    .min(MIN_TOKEN_LENGTH, { error: `must be at least ${MIN_TOKEN_LENGTH} characters` })
     .nullable(),
   body_limit_bytes: intIn(1024, 2 ** 31 - 1),
   shutdown_grace_ms: intIn(0, 600_000),
@@ -56,6 +57,8 @@ export const WorkerConfigSchema = z
   .object({
     host: layerShape.host.default('0.0.0.0'),
     port: layerShape.port.default(8081),
+    /** gRPC (inference.GRPCInferenceService) port; 0 = off, the default: see README "gRPC". */
+    grpc_port: layerShape.grpc_port.default(0),
     /** Model repository; null = the embedded default repository. */
     models_dir: layerShape.models_dir.default(null),
     /** OpenVINO compiled-model cache; null = `$XDG_CACHE_HOME/npu-worker` or `~/.cache/npu-worker`. */
@@ -102,6 +105,7 @@ export class ConfigError extends Error {
 export const ENV_KEYS = {
   NPU_WORKER_HOST: 'host',
   NPU_WORKER_PORT: 'port',
+  NPU_WORKER_GRPC_PORT: 'grpc_port',
   NPU_WORKER_MODELS_DIR: 'models_dir',
   NPU_WORKER_CACHE_DIR: 'cache_dir',
   NPU_WORKER_TOKEN: 'auth_token',
@@ -122,6 +126,7 @@ export const ENV_KEYS = {
 export const FLAG_KEYS = {
   host: 'host',
   port: 'port',
+  'grpc-port': 'grpc_port',
   'models-dir': 'models_dir',
   'cache-dir': 'cache_dir',
   'log-level': 'log_level',
@@ -129,6 +134,7 @@ export const FLAG_KEYS = {
 
 const NUMERIC_KEYS = new Set([
   'port',
+  'grpc_port',
   'body_limit_bytes',
   'shutdown_grace_ms',
   'request_timeout_ms',
@@ -236,6 +242,7 @@ function parseFlags(argv: readonly string[]): ParsedFlags {
       options: {
         host: { type: 'string' },
         port: { type: 'string' },
+        'grpc-port': { type: 'string' },
         'models-dir': { type: 'string' },
         config: { type: 'string' },
         'cache-dir': { type: 'string' },
@@ -339,15 +346,16 @@ function mergeLayers(layers: readonly WorkerConfigLayer[]): WorkerConfigLayer {
   return merged
 }
 
+/** The protocol's issue lines, except that unknown keys are named by their full path (`queue.foo: unknown key`). */
 function describeIssues(error: z.ZodError, source: string): string {
   return error.issues
     .map((issue) => {
-      const path = issuePath(issue.path)
       if (issue.code === 'unrecognized_keys') {
+        const path = issuePath(issue.path)
         const prefix = path ? `${path}.` : ''
         return `${source}: ${issue.keys.map((k) => `${prefix}${k}`).join(', ')}: unknown key`
       }
-      return [source, path || undefined, issue.message].filter(Boolean).join(': ')
+      return issueLine(issue, { source })
     })
     .join('; ')
 }

@@ -114,6 +114,8 @@ function forceExit(code: number, why: string): never {
 
 /** Settles when background model loading is over (or never started). */
 let modelsLoading: Promise<void> = Promise.resolve()
+/** The gRPC listener, when `grpc_port` is set (started after the HTTP one, drained with it). */
+let grpcServer: { close(graceMs: number): Promise<void> } | null = null
 
 closeWithGrace(
   {
@@ -129,6 +131,8 @@ closeWithGrace(
     app.lifecycle.markDraining()
     await notify.stopping('draining').catch(() => {})
     await Promise.all([app.scheduler.drain(), app.generation.drain(app.generators.all())])
+    // Draining answered new gRPC calls UNAVAILABLE while the queues emptied; now the last answers are written.
+    await grpcServer?.close(config.shutdown_grace_ms)
     // A model compiling now cannot be interrupted; unloading must wait for it, or it would load after the
     // unload and its native session would be torn down mid-creation at exit.
     await modelsLoading
@@ -146,6 +150,19 @@ await app.listen({ host: config.host, port: config.port })
 const address = app.server.address()
 const port = typeof address === 'object' && address ? address.port : config.port
 logger.info({ host: config.host, port }, 'listening')
+
+// gRPC on its own port, when configured; loaded only then (a worker without it never imports grpc-js).
+if (config.grpc_port !== 0) {
+  const { GrpcInferenceServer } = await import('./grpc/grpc-server.js')
+  const server = new GrpcInferenceServer(app)
+  grpcServer = server
+  const grpcPort = await server.listen(config.host, config.grpc_port).catch((err: Error) => {
+    logger.fatal({ err }, `cannot listen for gRPC on ${config.host}:${config.grpc_port}: ${err.message}`)
+    flushLogs()
+    process.exit(1)
+  })
+  logger.info({ host: config.host, port: grpcPort }, 'grpc listening')
+}
 await notify
   .ready(`listening on ${config.host}:${port}; loading models`)
   .catch((err) => logger.error({ err }, 'sd_notify READY failed'))

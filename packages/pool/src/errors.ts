@@ -30,6 +30,8 @@ export const PoolErrorCode = {
   TASK_TIMEOUT: 'POOL_ERR_TASK_TIMEOUT',
   /** Admin routes: missing or wrong bearer token. */
   UNAUTHORIZED: 'POOL_ERR_UNAUTHORIZED',
+  /** Admin routes: no configured worker has that id. */
+  WORKER_NOT_FOUND: 'POOL_ERR_WORKER_NOT_FOUND',
   /** A bug in the pool surfaced as an error; the log has the stack. Never expected. */
   INTERNAL: 'POOL_ERR_INTERNAL',
 } as const

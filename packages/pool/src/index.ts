@@ -2,6 +2,7 @@
 
 export { ADMIN_ROUTES, type AdminPool, type NpuPoolAdminOptions, npuPoolAdmin } from './admin/admin-plugin.js'
 export { toReloadResponse, toStatsResponse, toWorkersResponse } from './admin/admin-views.js'
+export type { FleetPageSettings } from './admin/fleet-page/fleet-page-routes.js'
 export {
   type BreakerPermit,
   type BreakerState,
@@ -49,6 +50,7 @@ export type {
   ReloadResult,
   TaskResult,
   TaskSuccess,
+  WorkerHealthReport,
   WorkerSnapshot,
 } from './pool-types.js'
 export { NpuTaskQueue, type NpuTaskQueueOptions, type TaskQueueAddOptions } from './task-queue.js'

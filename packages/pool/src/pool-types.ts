@@ -1,4 +1,11 @@
-import type { BackendName, HealthStatus, InferResponse, Load } from '@npu-fleet/protocol'
+import type {
+  BackendName,
+  FleetHealth,
+  HealthResponse,
+  HealthStatus,
+  InferResponse,
+  Load,
+} from '@npu-fleet/protocol'
 import type { Registry } from 'prom-client'
 import type { CircuitState } from './breaker/circuit-breaker.js'
 import type { PoolErrorCode } from './errors.js'
@@ -115,6 +122,8 @@ export interface WorkerSnapshot {
   healthy: boolean
   /** The worker's own last reported status, or null before any valid health body. */
   healthStatus: HealthStatus | null
+  /** Health in one word: `healthy`/`degraded` (up, its own status), `down`, `refused`, `unchecked`. */
+  healthState: FleetHealth
   circuitState: CircuitState
   /** When the circuit is OPEN: the cooldown in ms. */
   circuitCooldownMs: number | null
@@ -155,6 +164,15 @@ export interface WorkerSnapshot {
   version: string | null
   /** The worker's own load at the last health check. */
   workerLoad: Load | null
+}
+
+/** The last `/health` body a worker answered (`workerHealthReport(id)`), for operators reading its reasons. */
+export interface WorkerHealthReport {
+  id: string
+  /** The body as the worker sent it, or null when no compatible npu-worker answered yet. */
+  body: HealthResponse | null
+  /** `Date.now()` when it was received, or null. */
+  receivedAt: number | null
 }
 
 /** Result of `reloadConfig()`. */

@@ -26,13 +26,14 @@ import type {
   PoolStats,
   ReloadResult,
   TaskResult,
+  WorkerHealthReport,
   WorkerSnapshot,
 } from './pool-types.js'
 import { RetryBudget } from './retry/retry-budget.js'
 import { RetryPolicy } from './retry/retry-policy.js'
 import { EjectionCap } from './selection/ejection-cap.js'
 import { type RoutedNeed, WorkerLeases } from './selection/worker-leases.js'
-import { poolStats, workerSnapshot } from './snapshots/pool-snapshots.js'
+import { poolStats, workerHealthReport, workerSnapshot } from './snapshots/pool-snapshots.js'
 import { PoolCounters } from './stats/pool-counters.js'
 import { QueueWaits } from './stats/queue-waits.js'
 import { encodeBinaryRequest } from './transport/binary-tensors.js'
@@ -239,6 +240,12 @@ export class NpuWorkerPool {
   getWorkers(): WorkerSnapshot[] {
     const now = Date.now()
     return this.#membership.workers.map((w) => workerSnapshot(w, now))
+  }
+
+  /** The last `/health` body worker `id` answered (its reasons, per model), or null when no worker has that id. */
+  workerHealthReport(id: string): WorkerHealthReport | null {
+    const worker = this.#membership.workers.find((w) => w.id === id)
+    return worker ? workerHealthReport(worker) : null
   }
 
   /** The pool's Prometheus metrics as exposition text, with its content type (from `registry`, or the pool's own). */

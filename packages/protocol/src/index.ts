@@ -12,6 +12,16 @@ export {
   type PoolWorkersResponse,
   PoolWorkersResponseSchema,
 } from './admin.js'
+export { bearerTokenChecker, MIN_TOKEN_LENGTH } from './bearer-token.js'
+export { decodeBytesElements, encodeBytesElements, utf8Text } from './bytes-elements.js'
+export {
+  elementBytes,
+  elementCount,
+  isNumericDatatype,
+  type NumericDatatype,
+  type TensorArray,
+  TYPED_ARRAY_OF,
+} from './datatypes.js'
 export {
   type AccelNode,
   AccelNodeSchema,
@@ -34,6 +44,18 @@ export {
   DoctorUserSchema,
 } from './doctor.js'
 export { type ErrorBody, ErrorBodySchema } from './errors.js'
+export {
+  type FleetHealth,
+  FleetHealthSchema,
+  type FleetRow,
+  FleetRowSchema,
+  type FleetView,
+  FleetViewSchema,
+  type FleetWorkerReport,
+  FleetWorkerReportSchema,
+} from './fleet-view.js'
+export { formatIssues, type IssueOrigin, issueLine, issueLines, issuePath } from './format-issues.js'
+export { GRPC_ERROR_CODE_METADATA, GRPC_INFERENCE_SERVICE, OPEN_INFERENCE_PROTO_PATH } from './grpc-proto.js'
 export {
   type AbandonedCallHealth,
   AbandonedCallSchema,
@@ -70,6 +92,7 @@ export {
   UnavailableTaskSchema,
 } from './health.js'
 export {
+  CONFIG_DATA_TYPE_OF,
   type Datatype,
   DatatypeSchema,
   DEADLINE_HEADER,
@@ -78,6 +101,10 @@ export {
   InferRequestSchema,
   type InferResponse,
   InferResponseSchema,
+  type ModelConfig,
+  ModelConfigSchema,
+  type ModelConfigTensor,
+  ModelConfigTensorSchema,
   type ModelMetadata,
   ModelMetadataSchema,
   type Parameters,
@@ -168,3 +195,4 @@ export {
   type Tolerance,
   toleranceFor,
 } from './tolerance.js'
+export { WorkerErrorCode } from './worker-error-codes.js'

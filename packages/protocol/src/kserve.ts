@@ -1,6 +1,10 @@
 import { z } from 'zod'
 
-/** KServe v2 tensor datatypes (Open Inference Protocol). BYTES is listed for completeness; the worker rejects it. */
+/**
+ * KServe v2 tensor datatypes (Open Inference Protocol). BYTES elements are strings in JSON and length-prefixed
+ * bytes in the binary extension and gRPC raw contents; FP16 and BF16 are numbers in JSON and raw 16-bit words
+ * in binary (datatypes.ts has the table).
+ */
 export const DatatypeSchema = z.enum([
   'BOOL',
   'UINT8',
@@ -12,6 +16,7 @@ export const DatatypeSchema = z.enum([
   'INT32',
   'INT64',
   'FP16',
+  'BF16',
   'FP32',
   'FP64',
   'BYTES',
@@ -115,3 +120,59 @@ export type ModelMetadata = z.infer<typeof ModelMetadataSchema>
 export const INFERENCE_HEADER_CONTENT_LENGTH = 'inference-header-content-length'
 /** Header carrying a per-request deadline in milliseconds. */
 export const DEADLINE_HEADER = 'x-request-timeout-ms'
+
+/** Triton's name for each datatype in a model configuration (`model_config.proto` `DataType`). */
+export const CONFIG_DATA_TYPE_OF = {
+  BOOL: 'TYPE_BOOL',
+  UINT8: 'TYPE_UINT8',
+  UINT16: 'TYPE_UINT16',
+  UINT32: 'TYPE_UINT32',
+  UINT64: 'TYPE_UINT64',
+  INT8: 'TYPE_INT8',
+  INT16: 'TYPE_INT16',
+  INT32: 'TYPE_INT32',
+  INT64: 'TYPE_INT64',
+  FP16: 'TYPE_FP16',
+  BF16: 'TYPE_BF16',
+  FP32: 'TYPE_FP32',
+  FP64: 'TYPE_FP64',
+  BYTES: 'TYPE_STRING',
+} as const satisfies Record<Datatype, string>
+
+/** One input or output in a model configuration: Triton's `ModelInput`/`ModelOutput` (dims without the batch dimension when `max_batch_size` > 0). */
+export const ModelConfigTensorSchema = z.object({
+  name: z.string(),
+  data_type: z.enum(Object.values(CONFIG_DATA_TYPE_OF) as [string, ...string[]]),
+  dims: z.array(z.number().int()),
+})
+/** One input or output in a model configuration. */
+export type ModelConfigTensor = z.infer<typeof ModelConfigTensorSchema>
+
+/**
+ * `GET /v2/models/{name}[/versions/{v}]/config` body (the model configuration extension): the JSON form of the
+ * fields of Triton's `ModelConfig` that mean something here, plus the worker's own decisions in `parameters`
+ * (string values, as Triton's `ModelParameter`).
+ */
+export const ModelConfigSchema = z.object({
+  name: z.string(),
+  /** `onnxruntime_onnx` or `openvino` (Triton's platform names). */
+  platform: z.string(),
+  /** `onnxruntime` or `openvino`: the backend serving it now. */
+  backend: z.string(),
+  /** Rows per batch the worker merges requests into (dynamic batching); 0 = the model is not batched. */
+  max_batch_size: z.number().int().nonnegative(),
+  input: z.array(ModelConfigTensorSchema),
+  output: z.array(ModelConfigTensorSchema),
+  /** Inference instances, Triton's `instance_group` (`KIND_CPU`, or `KIND_MODEL` for an accelerator). */
+  instance_group: z.array(z.object({ count: z.number().int(), kind: z.string() })),
+  /** Present when the model batches requests. */
+  dynamic_batching: z
+    .object({
+      preferred_batch_size: z.array(z.number().int()),
+      max_queue_delay_microseconds: z.number().int(),
+    })
+    .optional(),
+  parameters: z.record(z.string(), z.object({ string_value: z.string() })),
+})
+/** Model configuration. */
+export type ModelConfig = z.infer<typeof ModelConfigSchema>

@@ -1,10 +1,10 @@
-import type { BackendName, Datatype, InferencePrecision } from '@npu-fleet/protocol'
+import type { BackendName, Datatype, InferencePrecision, Parameters } from '@npu-fleet/protocol'
 import type { Tensor } from './tensor.js'
 
 /** Name, datatype and shape of a model input or output; -1 marks a dynamic dimension. */
 export interface TensorInfo {
   name: string
-  datatype: Exclude<Datatype, 'BYTES'>
+  datatype: Datatype
   shape: number[]
   /**
    * Per dimension, the `[min, max]` a dynamic dimension is bounded to (an IR converted with intervals, e.g.
@@ -72,6 +72,11 @@ export interface InferOptions {
    * instead of copying (they are detached afterwards). Off by default: callers keep their tensors.
    */
   transferInputs?: boolean
+  /**
+   * The request's own protocol parameters (those KServe leaves to the server), passed through untouched. The
+   * ONNX Runtime and OpenVINO backends read none; a backend whose models take per-request settings does.
+   */
+  parameters?: Readonly<Parameters>
 }
 
 /** A model compiled and ready on one backend and device. */

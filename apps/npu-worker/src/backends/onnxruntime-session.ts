@@ -1,10 +1,12 @@
 // The ONNX Runtime side of one inference thread: one InferenceSession, created when the thread starts.
 // `session.run` is synchronous native code that blocks its event loop for the whole inference, so it never
 // runs on the server's main thread. The entry file (onnxruntime-thread.ts) serves it with serveThread.
+
+import type { Datatype, TensorArray } from '@npu-fleet/protocol'
 import ort from 'onnxruntime-node'
 import type { ThreadService } from '../threads/thread-service.js'
 import type { TensorInfo } from './backend.js'
-import type { Tensor, TensorArray } from './tensor.js'
+import type { Tensor } from './tensor.js'
 import { lowerThreadPriority } from './thread-priority.js'
 
 /** What the main thread passes as `workerData`. */
@@ -32,10 +34,11 @@ export interface OnnxSessionInfo {
   outputs: TensorInfo[]
 }
 
-type Datatype = Tensor['datatype']
 type OrtType = ort.Tensor.Type
 
-const ORT_TYPE_OF: Record<Datatype, OrtType> = {
+// No BF16: onnxruntime-node has no bfloat16 tensors, so a model with a bfloat16 port is refused at load (the
+// fallback chain says so). BYTES ports are string tensors.
+const ORT_TYPE_OF: Record<Exclude<Datatype, 'BF16'>, OrtType> = {
   BOOL: 'bool',
   UINT8: 'uint8',
   UINT16: 'uint16',
@@ -48,6 +51,7 @@ const ORT_TYPE_OF: Record<Datatype, OrtType> = {
   FP16: 'float16',
   FP32: 'float32',
   FP64: 'float64',
+  BYTES: 'string',
 }
 
 const DATATYPE_OF = new Map<string, Datatype>(
@@ -72,7 +76,7 @@ function ownBuffer(data: TensorArray): TensorArray {
   return data.byteOffset === 0 && data.byteLength === data.buffer.byteLength ? data : data.slice()
 }
 
-function toTensorArray(datatype: Datatype, data: unknown): TensorArray {
+function toTensorArray(datatype: Exclude<Datatype, 'BYTES'>, data: unknown): TensorArray {
   if (!ArrayBuffer.isView(data) || data instanceof DataView) {
     throw new Error(`ONNX Runtime returned ${datatype} data that is not a typed array`)
   }
@@ -111,7 +115,10 @@ export function createOnnxSessionService(
       if (!session) throw new Error('the session is not started')
       const feeds: Record<string, ort.Tensor> = {}
       for (const [name, tensor] of Object.entries(request.inputs)) {
-        feeds[name] = new ort.Tensor(ORT_TYPE_OF[tensor.datatype], tensor.data, tensor.shape)
+        if (tensor.datatype === 'BYTES') feeds[name] = new ort.Tensor('string', tensor.data, tensor.shape)
+        else if (tensor.datatype === 'BF16')
+          throw new Error(`input "${name}": onnxruntime-node has no bfloat16 tensors`)
+        else feeds[name] = new ort.Tensor(ORT_TYPE_OF[tensor.datatype], tensor.data, tensor.shape)
       }
       const results = request.outputNames
         ? await session.run(feeds, [...request.outputNames])
@@ -122,6 +129,10 @@ export function createOnnxSessionService(
         const datatype = DATATYPE_OF.get(value.type)
         if (!datatype)
           throw new Error(`output "${name}" has type ${value.type}, which the worker does not serve`)
+        if (datatype === 'BYTES') {
+          outputs[name] = { datatype, shape: [...value.dims], data: [...(value.data as string[])] }
+          continue
+        }
         const data = ownBuffer(toTensorArray(datatype, value.data))
         outputs[name] = { datatype, shape: [...value.dims], data }
         transfer.push(data.buffer as ArrayBuffer)

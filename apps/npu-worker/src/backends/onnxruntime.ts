@@ -187,6 +187,11 @@ export class OnnxRuntimeModel implements LoadedModel {
     const copies: Record<string, Tensor> = {}
     const transfer = new Set<ArrayBuffer>()
     for (const [name, tensor] of Object.entries(inputs)) {
+      // Strings cannot be transferred: the message to the thread copies them.
+      if (tensor.datatype === 'BYTES') {
+        copies[name] = { datatype: 'BYTES', shape: [...tensor.shape], data: tensor.data }
+        continue
+      }
       // Copy, then transfer the copy: the caller keeps its buffer, and the thread gets one without a second
       // copy. A caller that gives its buffers up (transferInputs) saves the copy; several tensors may view
       // one buffer, which is transferred once.

@@ -1,4 +1,5 @@
 import type { InferencePrecision } from '@npu-fleet/protocol'
+import { elementCount, type TensorArray } from '@npu-fleet/protocol'
 import { fromHalfBits, toHalfBits } from '../kserve/half-float.js'
 import {
   type AbandonedCall,
@@ -16,7 +17,7 @@ import type {
   OvInferRequest,
   OvTensor,
 } from './openvino-runtime.js'
-import { elementCount, type Tensor, type TensorArray } from './tensor.js'
+import { numericData, type Tensor } from './tensor.js'
 import { concatBatch, sliceBatch, staticBatchSizes } from './tensor-batching.js'
 
 /**
@@ -286,7 +287,7 @@ export class OpenvinoModel implements LoadedModel {
     const tensors: Record<string, OvTensor> = {}
     for (const [name, tensor] of Object.entries(inputs)) {
       const plan = this.#inputPlans.get(name)!
-      tensors[name] = this.#toOv(plan, tensor.shape, tensor.data)
+      tensors[name] = this.#toOv(plan, tensor.shape, numericData(tensor, `input "${name}"`))
     }
     return new Promise((resolve, reject) => {
       this.#waiting.push({ tensors, outputNames, userData: {}, probe: false, resolve, reject })
@@ -313,7 +314,10 @@ export class OpenvinoModel implements LoadedModel {
     if (plan.convert === 'bool') {
       return { datatype: 'BOOL', shape, data: Uint8Array.from(data as Uint8Array, (v) => (v ? 1 : 0)) }
     }
-    return { datatype: plan.info.datatype, shape, data: data.slice() as TensorArray }
+    const { datatype } = plan.info
+    // planPort never plans a string port (openvino.ts): BYTES models are served by ONNX Runtime.
+    if (datatype === 'BYTES') throw new Error(`output "${plan.info.name}" is a string tensor`)
+    return { datatype, shape, data: data.slice() as TensorArray }
   }
 
   #generation(compiled: OvCompiledModel): Generation {

@@ -1,5 +1,6 @@
+import { elementCount, type TensorArray, TYPED_ARRAY_OF } from '@npu-fleet/protocol'
 import type { TensorInfo } from './backend.js'
-import { elementCount, type Tensor, type TensorArray, TYPED_ARRAY_OF } from './tensor.js'
+import type { Tensor } from './tensor.js'
 
 /**
  * Batch sizes a model accepts when every input has a static first dimension (the same for all inputs),
@@ -15,11 +16,11 @@ export function staticBatchSizes(inputs: readonly TensorInfo[]): number[] | null
 /** Rows `[start, start + count)` of a tensor along its first dimension, copied into a new buffer. */
 export function sliceBatch(tensor: Tensor, start: number, count: number): Tensor {
   const rowSize = elementCount(tensor.shape.slice(1))
-  return {
-    datatype: tensor.datatype,
-    shape: [count, ...tensor.shape.slice(1)],
-    data: tensor.data.slice(start * rowSize, (start + count) * rowSize),
-  }
+  const shape = [count, ...tensor.shape.slice(1)]
+  const [from, to] = [start * rowSize, (start + count) * rowSize]
+  return tensor.datatype === 'BYTES'
+    ? { datatype: 'BYTES', shape, data: tensor.data.slice(from, to) }
+    : { datatype: tensor.datatype, shape, data: tensor.data.slice(from, to) }
 }
 
 /** Concatenate tensors of one datatype along their first dimension. */
@@ -38,6 +39,10 @@ export function concatBatch(parts: readonly Tensor[]): Tensor {
     rows += part.shape[0] ?? 0
     length += part.data.length
   }
+  const shape = [rows, ...rest]
+  if (first.datatype === 'BYTES') {
+    return { datatype: 'BYTES', shape, data: parts.flatMap((part) => part.data as string[]) }
+  }
   const data = new TYPED_ARRAY_OF[first.datatype](length) as TensorArray
   let offset = 0
   for (const part of parts) {
@@ -45,5 +50,5 @@ export function concatBatch(parts: readonly Tensor[]): Tensor {
     ;(data as Float32Array).set(part.data as Float32Array, offset)
     offset += part.data.length
   }
-  return { datatype: first.datatype, shape: [rows, ...rest], data }
+  return { datatype: first.datatype, shape, data }
 }

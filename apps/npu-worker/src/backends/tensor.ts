@@ -1,44 +1,30 @@
-import type { Datatype } from '@npu-fleet/protocol'
+import type { NumericDatatype, TensorArray } from '@npu-fleet/protocol'
 
-/** Typed array backing one tensor. BOOL is Uint8Array (0/1); FP16 is Uint16Array holding IEEE half bits. */
-export type TensorArray =
-  | Float32Array
-  | Float64Array
-  | Int8Array
-  | Int16Array
-  | Int32Array
-  | BigInt64Array
-  | Uint8Array
-  | Uint16Array
-  | Uint32Array
-  | BigUint64Array
+// The datatype table (typed array and byte size of each datatype) lives in @npu-fleet/protocol, datatypes.ts.
 
-/** A dense row-major tensor as the backends consume and produce it. */
-export interface Tensor {
-  datatype: Exclude<Datatype, 'BYTES'>
+/** A dense row-major tensor of fixed-size elements (every datatype but BYTES). */
+export interface NumericTensor {
+  datatype: NumericDatatype
   shape: number[]
   data: TensorArray
 }
 
-/** Constructor of the typed array that stores each datatype. */
-export const TYPED_ARRAY_OF = {
-  BOOL: Uint8Array,
-  UINT8: Uint8Array,
-  UINT16: Uint16Array,
-  UINT32: Uint32Array,
-  UINT64: BigUint64Array,
-  INT8: Int8Array,
-  INT16: Int16Array,
-  INT32: Int32Array,
-  INT64: BigInt64Array,
-  FP16: Uint16Array,
-  FP32: Float32Array,
-  FP64: Float64Array,
-} as const satisfies Record<Tensor['datatype'], unknown>
+/**
+ * A BYTES tensor: one string per element, row-major. Strings, because both runtimes take string tensors as
+ * JavaScript strings (onnxruntime-node and openvino-node convert them to and from UTF-8), so bytes that are not
+ * UTF-8 are refused at the codec with a 400 instead of being changed on the way.
+ */
+export interface BytesTensor {
+  datatype: 'BYTES'
+  shape: number[]
+  data: string[]
+}
 
-/** Number of elements a shape holds. */
-export function elementCount(shape: readonly number[]): number {
-  let n = 1
-  for (const d of shape) n *= d
-  return n
+/** A tensor as the backends consume and produce it. */
+export type Tensor = NumericTensor | BytesTensor
+
+/** The tensor's data when it is numeric; throws for BYTES (for code that only ever runs numeric models). */
+export function numericData(tensor: Tensor, what: string): TensorArray {
+  if (tensor.datatype === 'BYTES') throw new Error(`${what}: expected a numeric tensor, got BYTES`)
+  return tensor.data
 }

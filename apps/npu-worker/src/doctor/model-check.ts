@@ -10,10 +10,10 @@ import {
 } from '@npu-fleet/protocol'
 import type { InferenceBackend } from '../backends/backend.js'
 import type { Tensor } from '../backends/tensor.js'
-import { fromHalfBits } from '../kserve/half-float.js'
 import { goldenInputs } from '../models/golden-input.js'
 import { loadSpecFor, type ModelDefaults, staticShapesFor } from '../models/model-load-spec.js'
 import type { ModelVersionSpec } from '../models/model-repository.js'
+import { tensorNumbers } from '../models/self-test.js'
 import type { IsolatedRunner } from './openvino-isolated.js'
 import { fromWire, mapValues, type OpenvinoSource, type ProbeResult } from './openvino-task.js'
 import { withTimeLimit } from './time-limit.js'
@@ -33,17 +33,11 @@ export interface ModelCheckContext {
 }
 
 /** The numbers of a tensor (FP16 bits decoded, integers and booleans as numbers). */
-function numbersOf(tensor: Tensor): ArrayLike<number> {
-  if (tensor.datatype === 'FP16') return Array.from(tensor.data as Uint16Array, fromHalfBits)
-  if (tensor.data instanceof BigInt64Array || tensor.data instanceof BigUint64Array) {
-    return Array.from(tensor.data, Number)
-  }
-  return tensor.data as ArrayLike<number>
-}
-
 function nonFinite(outputs: Record<string, Tensor>): string[] {
   return Object.entries(outputs)
-    .filter(([, t]) => Array.from(numbersOf(t)).some((x) => !Number.isFinite(x)))
+    .filter(
+      ([, t]) => t.datatype !== 'BYTES' && Array.from(tensorNumbers(t)).some((x) => !Number.isFinite(x)),
+    )
     .map(([name]) => name)
 }
 
@@ -201,7 +195,7 @@ export async function checkModel(spec: ModelVersionSpec, ctx: ModelCheckContext)
       wrong.push(`${name} missing`)
       continue
     }
-    const cmp = compareOutputs(numbersOf(actual), numbersOf(expected), tolerance)
+    const cmp = compareOutputs(tensorNumbers(actual), tensorNumbers(expected), tolerance)
     outputs.push({
       name,
       elements: expected.data.length,

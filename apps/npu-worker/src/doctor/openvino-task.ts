@@ -1,5 +1,6 @@
+import { TYPED_ARRAY_OF } from '@npu-fleet/protocol'
 import type { ModelLoadSpec } from '../backends/backend.js'
-import { type Tensor, TYPED_ARRAY_OF } from '../backends/tensor.js'
+import type { Tensor } from '../backends/tensor.js'
 import type { FakeOpenvinoOptions } from '../testing/fake-openvino.js'
 
 // What the doctor asks of its OpenVINO child process, and what the child answers. OpenVINO runs in a child so
@@ -12,6 +13,8 @@ export type OpenvinoSource = { kind: 'openvino-node' } | { kind: 'fake'; options
 /** A tensor as bytes, for the pipe between the processes. */
 export interface WireTensor {
   datatype: Tensor['datatype']
+  /** BYTES: the strings themselves (`base64` is then empty). */
+  strings?: string[]
   shape: number[]
   base64: string
 }
@@ -75,12 +78,15 @@ export const NPU_PROPERTIES = [
 
 /** Encodes a tensor's bytes. */
 export function toWire(tensor: Tensor): WireTensor {
+  if (tensor.datatype === 'BYTES')
+    return { datatype: 'BYTES', shape: [...tensor.shape], base64: '', strings: [...tensor.data] }
   const bytes = Buffer.from(tensor.data.buffer, tensor.data.byteOffset, tensor.data.byteLength)
   return { datatype: tensor.datatype, shape: [...tensor.shape], base64: bytes.toString('base64') }
 }
 
 /** Decodes a tensor; the bytes are copied into a fresh, aligned buffer. */
 export function fromWire(wire: WireTensor): Tensor {
+  if (wire.datatype === 'BYTES') return { datatype: 'BYTES', shape: wire.shape, data: wire.strings ?? [] }
   const bytes = Buffer.from(wire.base64, 'base64')
   const copy = new Uint8Array(bytes.byteLength)
   copy.set(bytes)

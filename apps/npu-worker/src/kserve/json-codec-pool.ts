@@ -1,11 +1,18 @@
-import type { InferRequest, InferResponse } from '@npu-fleet/protocol'
+import type { InferResponse } from '@npu-fleet/protocol'
 import type { Tensor } from '../backends/tensor.js'
 import { ErrBadInferRequest, ErrMalformedBody } from '../errors.js'
 import { ThreadChannel } from '../threads/thread-channel.js'
+import type { StructuredInferRequest } from './infer-body.js'
 import type { JsonCodecReply, JsonCodecRequest } from './json-codec-thread.js'
 
 /** Answers whose JSON outputs hold at least this many numbers are written on the JSON thread. */
 export const OFF_THREAD_JSON_ELEMENTS = 16_384
+
+/**
+ * A JSON thread with nothing to do for this long ends; the next big body starts a new one. Its heap after a
+ * burst of 6 MB bodies is tens of MB that a worker serving binary tensors, or idle, should not keep.
+ */
+export const JSON_THREAD_IDLE_MS = 15_000
 
 type CodecChannel = ThreadChannel<JsonCodecRequest, JsonCodecReply, null>
 
@@ -18,14 +25,30 @@ type CodecChannel = ThreadChannel<JsonCodecRequest, JsonCodecReply, null>
  */
 export class JsonCodecPool {
   #channel: CodecChannel | null = null
+  #idleTimer: NodeJS.Timeout | null = null
 
-  /** `entry`: the compiled json-codec-thread.js (see threads/thread-entries.ts). */
-  constructor(readonly entry: URL) {}
+  /**
+   * `entry`: the compiled json-codec-thread.js (see threads/thread-entries.ts); `idleMs`: how long an idle
+   * thread lives on (JSON_THREAD_IDLE_MS).
+   */
+  constructor(
+    readonly entry: URL,
+    readonly idleMs: number = JSON_THREAD_IDLE_MS,
+  ) {}
 
-  /** Decodes `bytes` (transferred: the caller gives them up). Rejects with the same 400s as the inline path. */
-  async decode(bytes: Uint8Array): Promise<InferRequest> {
+  /** True while a codec thread exists (it starts on first use and ends after `idleMs` without work). */
+  get running(): boolean {
+    return this.#channel !== null
+  }
+
+  /**
+   * Decodes `bytes` (transferred: the caller gives them up) into a request whose inputs hold tensors. Rejects
+   * with the same 400s as the inline path.
+   */
+  async decode(bytes: Uint8Array): Promise<StructuredInferRequest> {
     const reply = await this.#send({ kind: 'decode', bytes }, [bytes.buffer as ArrayBuffer])
-    return (reply as { request: InferRequest }).request
+    if (reply.kind !== 'decoded') throw new Error('JSON codec thread answered a decode with an encoding')
+    return reply.request
   }
 
   /**
@@ -33,14 +56,22 @@ export class JsonCodecPool {
    * transferred: the caller must not use them afterwards.
    */
   async encode(response: InferResponse, tensors: Array<{ name: string; tensor: Tensor }>): Promise<Buffer> {
-    const transfer = [...new Set(tensors.map(({ tensor }) => tensor.data.buffer as ArrayBuffer))]
+    const transfer = [
+      ...new Set(
+        tensors.flatMap(({ tensor }) =>
+          tensor.datatype === 'BYTES' ? [] : [tensor.data.buffer as ArrayBuffer],
+        ),
+      ),
+    ]
     const reply = await this.#send({ kind: 'encode', response, tensors }, transfer)
-    const json = (reply as { json: Uint8Array }).json
-    return Buffer.from(json.buffer, json.byteOffset, json.byteLength)
+    if (reply.kind !== 'encoded') throw new Error('JSON codec thread answered an encoding with a decode')
+    return Buffer.from(reply.json.buffer, reply.json.byteOffset, reply.json.byteLength)
   }
 
   /** Stops the thread (work in flight fails). */
   async close(): Promise<void> {
+    if (this.#idleTimer) clearTimeout(this.#idleTimer)
+    this.#idleTimer = null
     const channel = this.#channel
     this.#channel = null
     // Pure JavaScript work: terminating mid-call is safe.
@@ -52,15 +83,33 @@ export class JsonCodecPool {
     transfer: ArrayBuffer[],
   ): Promise<Extract<JsonCodecReply, { ok: true }>> {
     let reply: JsonCodecReply
+    const channel = this.#thread()
+    if (this.#idleTimer) clearTimeout(this.#idleTimer)
+    this.#idleTimer = null
     try {
-      reply = await this.#thread().call(request, transfer)
+      reply = await channel.call(request, transfer)
     } catch (error) {
       throw new Error(`JSON codec ${(error as Error).message}`)
+    } finally {
+      this.#whenIdle(channel)
     }
     if (reply.ok) return reply
     throw reply.kind === 'malformed'
       ? new ErrMalformedBody(reply.message)
       : new ErrBadInferRequest(reply.message)
+  }
+
+  /** Ends `channel` once it has had nothing to do for `idleMs` (a call in between cancels that). */
+  #whenIdle(channel: CodecChannel): void {
+    if (channel.inFlight > 0 || this.#channel !== channel) return
+    if (this.#idleTimer) clearTimeout(this.#idleTimer)
+    this.#idleTimer = setTimeout(() => {
+      this.#idleTimer = null
+      if (this.#channel !== channel || channel.inFlight > 0) return
+      this.#channel = null
+      void channel.close(1_000)
+    }, this.idleMs)
+    this.#idleTimer.unref()
   }
 
   #thread(): CodecChannel {

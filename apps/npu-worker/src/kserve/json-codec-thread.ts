@@ -2,26 +2,29 @@
 // - decode: parses a large JSON infer body and turns its tensor data into typed arrays. A 1×3×320×320 FP32
 //   tensor is ~2.5 MB of JSON whose parse alone blocks an event loop for ~45 ms on these machines; here it
 //   blocks nothing that answers /health. Same checks as the inline path: Fastify's prototype-poisoning rules
-//   (secure-json-parse), the protocol schema, every element.
+//   (secure-json-parse's, in json-tensor-parser.ts, which reads the tensors' numbers straight into typed
+//   arrays instead of JS arrays), the protocol schema, every element.
 // - encode: writes the JSON answer of an inference with large outputs (~10 ms for 1×1×320×320 on the
 //   event loop otherwise).
-import { InferRequestSchema, type InferResponse } from '@npu-fleet/protocol'
-import secureJson from 'secure-json-parse'
+import type { InferResponse } from '@npu-fleet/protocol'
 import type { Tensor } from '../backends/tensor.js'
 import { lowerThreadPriority } from '../backends/thread-priority.js'
-import { formatIssues } from '../format-issues.js'
+import { ErrMalformedBody } from '../errors.js'
 import { serveThread, type TransferableReply } from '../threads/thread-service.js'
-import { decodeJsonData, encodeOutput } from './tensor-codec.js'
+import type { StructuredInferRequest, StructuredInput } from './infer-body.js'
+import { structureJsonRequest } from './json-request.js'
+import { parseJsonTensors } from './json-tensor-parser.js'
+import { jsonElements, tensorFromElements } from './tensor-codec.js'
 
 /** Work for the thread: a body to decode, or an answer to encode (buffers transferred to the thread). */
 export type JsonCodecRequest =
   | { kind: 'decode'; bytes: Uint8Array }
   | { kind: 'encode'; response: InferResponse; tensors: Array<{ name: string; tensor: Tensor }> }
 
-/** The decoded request (inputs' `data` as typed arrays, transferred back), the encoded answer, or a 400. */
+/** The decoded request (its inputs' data as tensors, buffers transferred back), the encoded answer, or a 400. */
 export type JsonCodecReply =
-  | { ok: true; request: unknown }
-  | { ok: true; json: Uint8Array }
+  | { ok: true; kind: 'decoded'; request: StructuredInferRequest }
+  | { ok: true; kind: 'encoded'; json: Uint8Array }
   | { ok: false; kind: 'malformed' | 'invalid'; message: string }
 
 // Bulk work: below the event loop's priority, like the inference threads.
@@ -30,29 +33,30 @@ lowerThreadPriority()
 function decode(bytes: Uint8Array): TransferableReply<JsonCodecReply> {
   let json: unknown
   try {
-    json = secureJson.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'), {
-      protoAction: 'error',
-      constructorAction: 'error',
-    })
+    // Fastify's rules (secure-json-parse), with the tensors' numbers read straight into typed arrays.
+    json = parseJsonTensors(bytes)
   } catch (error) {
     return { reply: { ok: false, kind: 'malformed', message: (error as Error).message } }
   }
-  if (json === null || typeof json !== 'object' || Array.isArray(json)) {
-    return { reply: { ok: false, kind: 'malformed', message: 'expected a JSON object with "inputs"' } }
-  }
-  const parsed = InferRequestSchema.safeParse(json)
-  if (!parsed.success) return { reply: { ok: false, kind: 'invalid', message: formatIssues(parsed.error) } }
   try {
+    const request = structureJsonRequest(json, null)
     const transfer: ArrayBuffer[] = []
-    const inputs = parsed.data.inputs.map((input, index) => {
-      if (input.data === undefined || input.datatype === 'BYTES') return input
-      const data = decodeJsonData(input, `inputs[${index}]`)
-      transfer.push(data.buffer as ArrayBuffer)
-      return { ...input, data }
+    // Each input by its own datatype and shape: the main thread then checks those against the model.
+    const inputs = request.inputs.map((input): StructuredInput => {
+      if (input.contents.kind !== 'elements') return input
+      const tensor = tensorFromElements(
+        input.contents.data,
+        input.datatype,
+        input.shape,
+        input.contents.field,
+      )
+      if (tensor.datatype !== 'BYTES') transfer.push(tensor.data.buffer as ArrayBuffer)
+      return { ...input, contents: { kind: 'tensor', tensor } }
     })
-    return { reply: { ok: true, request: { ...parsed.data, inputs } }, transfer }
+    return { reply: { ok: true, kind: 'decoded', request: { ...request, inputs } }, transfer }
   } catch (error) {
-    return { reply: { ok: false, kind: 'invalid', message: (error as Error).message } }
+    const kind = error instanceof ErrMalformedBody ? 'malformed' : 'invalid'
+    return { reply: { ok: false, kind, message: (error as Error).message } }
   }
 }
 
@@ -60,7 +64,12 @@ function encode(
   response: InferResponse,
   tensors: Array<{ name: string; tensor: Tensor }>,
 ): TransferableReply<JsonCodecReply> {
-  const outputs = tensors.map(({ name, tensor }) => encodeOutput(name, tensor))
+  const outputs = tensors.map(({ name, tensor }) => ({
+    name,
+    datatype: tensor.datatype,
+    shape: tensor.shape,
+    data: jsonElements(tensor),
+  }))
   const json = Buffer.from(
     JSON.stringify({ ...response, outputs: [...response.outputs, ...outputs] }),
     'utf8',
@@ -68,7 +77,7 @@ function encode(
   // A fresh copy that owns its buffer (Buffer.from may sit in the shared pool), so it can be transferred.
   const owned = new Uint8Array(json.length)
   owned.set(json)
-  return { reply: { ok: true, json: owned }, transfer: [owned.buffer] }
+  return { reply: { ok: true, kind: 'encoded', json: owned }, transfer: [owned.buffer] }
 }
 
 serveThread<JsonCodecRequest, JsonCodecReply, null>(() => ({

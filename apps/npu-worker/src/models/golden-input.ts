@@ -1,5 +1,7 @@
+import { elementCount, TYPED_ARRAY_OF } from '@npu-fleet/protocol'
 import type { TensorInfo } from '../backends/backend.js'
-import { elementCount, type Tensor, TYPED_ARRAY_OF } from '../backends/tensor.js'
+import type { Tensor } from '../backends/tensor.js'
+import { toBfloat16Bits } from '../kserve/bfloat16.js'
 import { toHalfBits } from '../kserve/half-float.js'
 
 /**
@@ -21,6 +23,15 @@ export function goldenInputs(
         info.shape.map((d, axis) => (d > 0 ? d : Math.max(1, info.bounds?.[axis]?.[0] ?? 1)))),
     ]
     const n = elementCount(shape)
+    if (info.datatype === 'BYTES') {
+      // Text of varying length (the empty string included), different per input and element.
+      out[info.name] = {
+        datatype: 'BYTES',
+        shape,
+        data: Array.from({ length: n }, (_, i) => `${'golden·'.repeat(i % 3)}${k}:${i}`),
+      }
+      continue
+    }
     const data = new TYPED_ARRAY_OF[info.datatype](n)
     for (let i = 0; i < n; i++) {
       const x = 0.9 * Math.sin(i * 0.37 + k + 0.5 * Math.sin(i * 0.011))
@@ -31,6 +42,9 @@ export function goldenInputs(
           break
         case 'FP16':
           data[i] = toHalfBits(x)
+          break
+        case 'BF16':
+          data[i] = toBfloat16Bits(x)
           break
         case 'INT64':
         case 'UINT64':

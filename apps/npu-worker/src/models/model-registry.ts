@@ -149,7 +149,18 @@ export class ModelRegistry {
     this.#probes = { openvino: ov, onnxruntime: ort }
     const queue = [...this.#models]
     const runners = Array.from({ length: Math.max(1, this.#options.loadConcurrency ?? 2) }, async () => {
-      for (let next = queue.shift(); next; next = queue.shift()) await this.#load(next)
+      for (let next = queue.shift(); next; next = queue.shift()) {
+        try {
+          await this.#load(next)
+        } catch (error) {
+          // A bug while loading one model must cost that model, never the process (or the other models).
+          this.#options.log.error(
+            { err: error, model: next.name, version: next.version },
+            'model load crashed',
+          )
+          next.fail(`internal error while loading: ${(error as Error).message}`)
+        }
+      }
     })
     // Language models load beside the others, one at a time, through their own fallback chain.
     await Promise.all([...runners, this.#generators.loadAll()])

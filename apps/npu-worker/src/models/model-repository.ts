@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
+import { formatIssues } from '@npu-fleet/protocol'
 import { parse as parseYaml } from 'yaml'
-import { formatIssues } from '../format-issues.js'
 import { type ModelManifest, ModelManifestSchema } from './model-manifest.js'
 
 /** Model and version names: plain identifiers, so no name can walk out of the repository folder. */

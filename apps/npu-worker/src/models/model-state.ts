@@ -113,9 +113,8 @@ export function stateReason(state: ModelState<unknown>): string | null {
 /** The 503 a request for model `label` (`name:version`) gets in `state`; Retry-After says when recovery tries next. */
 export function notReadyErrorOf(label: string, state: ModelState<unknown>): Error {
   const reason = stateReason(state)
-  const error = new ErrModelNotReady(label, reason ? `${state.kind}: ${reason}` : state.kind)
-  if (state.kind === 'recovering') {
-    Object.assign(error, { retryAfterSeconds: Math.max(1, Math.ceil((state.retryAt - Date.now()) / 1000)) })
-  }
-  return error
+  const why = reason ? `${state.kind}: ${reason}` : state.kind
+  const retryAfterSeconds =
+    state.kind === 'recovering' ? Math.max(1, Math.ceil((state.retryAt - Date.now()) / 1000)) : undefined
+  return new ErrModelNotReady(label, why, retryAfterSeconds)
 }

@@ -6,6 +6,7 @@ import {
 } from '@npu-fleet/protocol'
 import type { LoadedModel } from '../backends/backend.js'
 import type { Tensor } from '../backends/tensor.js'
+import { fromBfloat16Bits } from '../kserve/bfloat16.js'
 import { fromHalfBits } from '../kserve/half-float.js'
 
 // The output-correctness self-test: NPUs fail silently, with garbled numbers, so every model keeps a golden input
@@ -44,10 +45,20 @@ export interface SelfTestRecord {
 
 /** The numbers of a tensor as JavaScript numbers (FP16 half bits decoded, 64-bit integers converted). */
 export function tensorNumbers(tensor: Tensor): ArrayLike<number> {
+  if (tensor.datatype === 'BYTES') throw new Error('BYTES tensors have no numbers: compare them as strings')
   const { data, datatype } = tensor
   if (datatype === 'FP16') return Array.from(data as Uint16Array, fromHalfBits)
+  if (datatype === 'BF16') return Array.from(data as Uint16Array, fromBfloat16Bits)
   if (datatype === 'INT64' || datatype === 'UINT64') return Array.from(data as BigInt64Array, Number)
   return data as ArrayLike<number>
+}
+
+/** BYTES outputs must match exactly: no tolerance makes a different string right. */
+function compareStrings(got: Tensor, want: Tensor): { maxAbsError: number; mismatches: number } {
+  let mismatches = 0
+  for (let i = 0; i < want.data.length; i++) if (got.data[i] !== want.data[i]) mismatches++
+  if (got.datatype !== want.datatype) mismatches = want.data.length
+  return { maxAbsError: mismatches > 0 ? Number.POSITIVE_INFINITY : 0, mismatches }
 }
 
 /** Compares every reference output with the device's, element by element, within `tolerance`. */
@@ -61,16 +72,18 @@ export function compareWithReference(
   let elements = 0
   let worst: string | null = null
   for (const [name, reference] of Object.entries(expected)) {
-    const want = tensorNumbers(reference)
-    elements += want.length
+    elements += reference.data.length
     const got = actual[name]
     if (!got || got.shape.join() !== reference.shape.join()) {
-      mismatches += want.length
+      mismatches += reference.data.length
       maxAbsError = Number.POSITIVE_INFINITY
       worst = `output "${name}" ${got ? `has shape [${got.shape}], expected [${reference.shape}]` : 'is missing'}`
       continue
     }
-    const comparison = compareOutputs(tensorNumbers(got), want, tolerance)
+    const comparison =
+      reference.datatype === 'BYTES' || got.datatype === 'BYTES'
+        ? compareStrings(got, reference)
+        : compareOutputs(tensorNumbers(got), tensorNumbers(reference), tolerance)
     mismatches += comparison.mismatches
     if (comparison.maxAbsError >= maxAbsError) {
       maxAbsError = comparison.maxAbsError

@@ -3,10 +3,10 @@ import {
   ChatCompletionRequestSchema,
   type CompletionRequest,
   CompletionRequestSchema,
+  issuePath,
 } from '@npu-fleet/protocol'
 import type { z } from 'zod'
 import { ErrInvalidParameter, ErrMalformedBody, ErrUnsupportedParameter } from '../errors.js'
-import { issuePath } from '../format-issues.js'
 import { templateMessage } from '../generation/chat-messages.js'
 import { resolveParameters } from '../generation/generation-parameters.js'
 import {

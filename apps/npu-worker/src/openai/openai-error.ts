@@ -1,4 +1,5 @@
-import { type OpenAiErrorBody, openAiErrorType } from '@npu-fleet/protocol'
+import { type OpenAiErrorBody, openAiErrorType, WorkerErrorCode } from '@npu-fleet/protocol'
+import { errorDataOf } from '../error-data.js'
 
 /** Route prefixes of the OpenAI-compatible API (`/v1/tasks` is the worker's own task API, with its own shape). */
 const OPENAI_ROUTES = ['/v1/chat/completions', '/v1/completions', '/v1/embeddings', '/v1/models']
@@ -19,13 +20,13 @@ export function openAiErrorBody(error: {
   code?: string
   statusCode?: number
 }): OpenAiErrorBody {
-  const param = (error as { param?: unknown }).param
+  const { param } = errorDataOf(error)
   return {
     error: {
       message: error.message,
       type: openAiErrorType(error.statusCode ?? 500),
-      param: typeof param === 'string' ? param : null,
-      code: error.code ?? 'NPU_ERR_INTERNAL',
+      param: param ?? null,
+      code: error.code ?? WorkerErrorCode.INTERNAL,
     },
   }
 }

@@ -1,130 +1,6 @@
 import fp from 'fastify-plugin'
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
-import type { ModelRegistry } from '../models/model-registry.js'
-import type { RegisteredGenerator } from '../models/registered-generator.js'
-import type { RegisteredModel } from '../models/registered-model.js'
-import type { Scheduler } from '../scheduler/scheduler.js'
-
-/** Prometheus instruments of the worker, on a registry of its own (never prom-client's global one). */
-export class WorkerMetrics {
-  readonly registry = new Registry()
-  readonly #requests = new Counter({
-    name: 'npu_worker_http_requests_total',
-    help: 'HTTP requests by route pattern, method and status',
-    labelNames: ['route', 'method', 'status'],
-    registers: [this.registry],
-  })
-  readonly #requestSeconds = new Histogram({
-    name: 'npu_worker_http_request_duration_seconds',
-    help: 'HTTP request latency by route pattern, method and status',
-    labelNames: ['route', 'method', 'status'],
-    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-    registers: [this.registry],
-  })
-  readonly #inferenceSeconds = new Histogram({
-    name: 'npu_worker_inference_duration_seconds',
-    help: 'Model execution time by model, backend, device and outcome',
-    labelNames: ['model', 'version', 'backend', 'device', 'outcome'],
-    buckets: [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
-    registers: [this.registry],
-  })
-
-  readonly #generationSeconds = new Histogram({
-    name: 'npu_worker_generation_duration_seconds',
-    help: 'Text generations by model, backend, device and outcome (ok, or error: failed, cancelled, timed out)',
-    labelNames: ['model', 'version', 'backend', 'device', 'outcome'],
-    buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
-    registers: [this.registry],
-  })
-  readonly #generatedTokens = new Counter({
-    name: 'npu_worker_generated_tokens_total',
-    help: 'Tokens generated, by model, backend and device (cancelled generations included up to where they stopped)',
-    labelNames: ['model', 'version', 'backend', 'device'],
-    registers: [this.registry],
-  })
-
-  constructor(models: () => { registry: ModelRegistry; scheduler: Scheduler } | null) {
-    collectDefaultMetrics({ register: this.registry, prefix: 'npu_worker_' })
-    const perModel = (
-      name: string,
-      help: string,
-      value: (m: RegisteredModel, s: Scheduler) => number | null,
-      /** The same value for a language model, or undefined when the gauge is about tensor models only. */
-      generatorValue?: (m: RegisteredGenerator) => number,
-    ) =>
-      new Gauge({
-        name,
-        help,
-        labelNames: ['model', 'version'],
-        registers: [this.registry],
-        collect() {
-          this.reset()
-          const current = models()
-          if (!current) return
-          for (const m of current.registry.all()) {
-            const v = value(m, current.scheduler)
-            if (v !== null) this.set({ model: m.name, version: m.version }, v)
-          }
-          if (!generatorValue) return
-          for (const m of current.registry.generators.all()) {
-            this.set({ model: m.name, version: m.version }, generatorValue(m))
-          }
-        },
-      })
-    perModel('npu_worker_queue_depth', 'Inferences waiting per model', (m, s) =>
-      m.ready() ? s.queue(m).queued : null,
-    )
-    perModel('npu_worker_active_inferences', 'Inferences running per model', (m, s) =>
-      m.ready() ? s.queue(m).active : null,
-    )
-    perModel(
-      'npu_worker_model_ready',
-      '1 when the model version can serve (ready or degraded)',
-      (m) => (m.ready() ? 1 : 0),
-      (m) => (m.ready() ? 1 : 0),
-    )
-    perModel(
-      'npu_worker_model_fallback',
-      '1 when the model runs on a fallback backend or device',
-      (m) => (m.onFallback ? 1 : 0),
-      (m) => (m.onFallback ? 1 : 0),
-    )
-  }
-
-  /** Records one HTTP request. */
-  observeRequest(route: string, method: string, status: number, seconds: number): void {
-    const labels = { route, method, status: String(status) }
-    this.#requests.inc(labels)
-    this.#requestSeconds.observe(labels, seconds)
-  }
-
-  /** Records one text generation and the tokens it generated. */
-  observeGeneration(model: RegisteredGenerator, seconds: number, ok: boolean, tokens: number): void {
-    const generator = model.serving()?.generator
-    const labels = {
-      model: model.name,
-      version: model.version,
-      backend: generator?.backend ?? 'none',
-      device: generator?.device ?? 'none',
-    }
-    this.#generationSeconds.observe({ ...labels, outcome: ok ? 'ok' : 'error' }, seconds)
-    if (tokens > 0) this.#generatedTokens.inc(labels, tokens)
-  }
-
-  /** Records one model execution. */
-  observeInference(model: RegisteredModel, seconds: number, ok: boolean): void {
-    this.#inferenceSeconds.observe(
-      {
-        model: model.name,
-        version: model.version,
-        backend: model.serving()?.model.backend ?? 'none',
-        device: model.serving()?.model.device ?? 'none',
-        outcome: ok ? 'ok' : 'error',
-      },
-      seconds,
-    )
-  }
-}
+import { currentHealth } from '../health/current-health.js'
+import { WorkerMetrics } from '../metrics/worker-metrics.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -132,17 +8,26 @@ declare module 'fastify' {
   }
 }
 
-/** Decorates `app.metrics` and times every request by its route pattern (not the raw URL: bounded labels). */
+/**
+ * Decorates `app.metrics`, times every request by its route pattern (not the raw URL: bounded labels) and
+ * counts every rejection answered, whichever route raised it (the gRPC service reports its own). The models, queues and health are read at scrape
+ * time, once the plugins that own them are registered.
+ */
 export default fp(
   async (app) => {
-    const metrics = new WorkerMetrics(() =>
-      app.hasDecorator('scheduler') ? { registry: app.registry, scheduler: app.scheduler } : null,
-    )
+    const composed = () => app.hasDecorator('scheduler') && app.hasDecorator('tasks')
+    const metrics = new WorkerMetrics({
+      models: () => (composed() ? { registry: app.registry, scheduler: app.scheduler } : null),
+      health: () => (composed() ? currentHealth(app) : null),
+    })
     app.decorate('metrics', metrics)
     app.addHook('onResponse', async (request, reply) => {
       const route = request.routeOptions.url ?? 'unmatched'
       metrics.observeRequest(route, request.method, reply.statusCode, reply.elapsedTime / 1000)
     })
+    app.addHook('onError', async (_request, _reply, error) => {
+      metrics.observeErrorAnswer(error, app.lifecycle.state)
+    })
   },
-  { name: 'metrics', fastify: '5.x' },
+  { name: 'metrics', dependencies: ['lifecycle'], fastify: '5.x' },
 )

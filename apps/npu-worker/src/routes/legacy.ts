@@ -1,12 +1,12 @@
 import {
   type EmbeddingsResponse,
+  formatIssues,
   type LegacyEmbeddingResponse,
   LegacyInferenceRequestSchema,
   type TaskResponse,
 } from '@npu-fleet/protocol'
 import type { FastifyPluginAsync } from 'fastify'
 import { ErrBadTaskInput, ErrMalformedBody, ErrModelNotFound } from '../errors.js'
-import { formatIssues } from '../format-issues.js'
 import { findPipeline } from '../tasks/find-pipeline.js'
 import { runTask, taskEnvelope } from '../tasks/run-task.js'
 
@@ -51,11 +51,9 @@ const legacyRoutes: FastifyPluginAsync = async (app) => {
     const { task_type: taskType, model_name: modelName, input_data: inputData } = parsed.data
     const pipeline = findPipeline(app, taskType, 'task_type')
     if (modelName !== undefined && !pipeline.models.includes(modelName)) {
-      throw Object.assign(
-        new ErrModelNotFound(`${modelName} (task ${taskType} uses: ${pipeline.models.join(', ')})`),
-        {
-          details: { models: [...pipeline.models] },
-        },
+      throw new ErrModelNotFound(
+        `${modelName} (task ${taskType} uses: ${pipeline.models.join(', ')})`,
+        pipeline.models,
       )
     }
     const input: unknown = pipeline.legacyInput ? pipeline.legacyInput(inputData) : inputData

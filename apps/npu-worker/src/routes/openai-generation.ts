@@ -1,6 +1,7 @@
 import { SSE_DONE } from '@npu-fleet/protocol'
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import { ErrModelNotFound, ErrNotServing } from '../errors.js'
+import { httpRequestDeadline } from '../http/request-deadline.js'
 import type { RegisteredGenerator } from '../models/registered-generator.js'
 import {
   type GenerationRequest,
@@ -18,7 +19,6 @@ import {
   usageOf,
 } from '../openai/openai-response.js'
 import { SseWriter } from '../openai/sse-writer.js'
-import { requestDeadline } from '../scheduler/request-deadline.js'
 
 /** Response headers naming where a generation ran (the pool shows which worker and device answered). */
 export const BACKEND_HEADER = 'x-npu-backend'
@@ -48,7 +48,7 @@ async function serve(
 ): Promise<unknown> {
   if (app.lifecycle.state !== 'serving') throw new ErrNotServing(app.lifecycle.state)
   const model = findGenerator(app, parsed.model)
-  const { deadlineMs, signal } = requestDeadline(request, reply, app.workerConfig.request_timeout_ms)
+  const { deadlineMs, signal } = httpRequestDeadline(request, reply, app.workerConfig.request_timeout_ms)
   if (parsed.user) request.log.debug({ user: parsed.user, model: parsed.model }, 'generation request')
   if (!parsed.stream) {
     const run = await app.generation.run(model, parsed.input, parsed.parameters, { signal, deadlineMs })

@@ -1,3 +1,4 @@
+import { TYPED_ARRAY_OF } from '@npu-fleet/protocol'
 import type { Tensor } from '../backends/tensor.js'
 import { concatBatch, sliceBatch } from '../backends/tensor-batching.js'
 
@@ -62,9 +63,14 @@ function padRows(tensor: Tensor, rows: number): Tensor {
   const have = tensor.shape[0] ?? 0
   if (have >= rows) return tensor
   const perRow = tensor.data.length / Math.max(1, have)
-  const data = new (tensor.data.constructor as new (n: number) => typeof tensor.data)(rows * perRow)
+  const shape = [rows, ...tensor.shape.slice(1)]
+  if (tensor.datatype === 'BYTES') {
+    const data = [...tensor.data, ...new Array<string>((rows - have) * perRow).fill('')]
+    return { datatype: 'BYTES', shape, data }
+  }
+  const data = new TYPED_ARRAY_OF[tensor.datatype](rows * perRow)
   ;(data as Float32Array).set(tensor.data as Float32Array)
-  return { datatype: tensor.datatype, shape: [rows, ...tensor.shape.slice(1)], data }
+  return { datatype: tensor.datatype, shape, data }
 }
 
 /** One inference's inputs for several requests: each input concatenated along the batch dimension. */

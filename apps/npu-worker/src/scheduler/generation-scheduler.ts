@@ -100,9 +100,7 @@ export class GenerationScheduler {
     const load = generator.load()
     const capacity = this.queueCapacity(model)
     if (load.active >= model.liveSequences() && load.waiting >= capacity) {
-      throw Object.assign(new ErrQueueFull(model.name, load.waiting), {
-        retryAfterSeconds: this.retryAfterSeconds(model),
-      })
+      throw new ErrQueueFull(model.name, load.waiting, this.retryAfterSeconds(model))
     }
     const controller = new AbortController()
     let deadlinePassed = false

@@ -1,3 +1,4 @@
+import type { Parameters } from '@npu-fleet/protocol'
 import { InferTimeoutError } from '../backends/backend.js'
 import type { Tensor } from '../backends/tensor.js'
 import {
@@ -10,6 +11,7 @@ import {
 import type { BatchingPolicy } from '../models/batching-policy.js'
 import { liveParallelism } from '../models/model-state.js'
 import type { RegisteredModel } from '../models/registered-model.js'
+import { AdmissionTicket } from './admission-ticket.js'
 import { batchShape, mergeInputs, selectBatch, splitOutputs } from './dynamic-batcher.js'
 
 /** Options of one scheduled inference. */
@@ -21,6 +23,10 @@ export interface RunOptions {
   deadlineMs?: number
   /** The caller will not touch `inputs` again: a backend may transfer their buffers instead of copying. */
   transferInputs?: boolean
+  /** The request's own protocol parameters, handed to the backend; requests merge only with equal ones. */
+  parameters?: Readonly<Parameters>
+  /** The place the request was given before its body was read (ModelQueue.admit); run() takes it over. */
+  ticket?: AdmissionTicket
 }
 
 /** Called after every inference that ran, for metrics (`rows`: requests merged into it). */
@@ -30,6 +36,9 @@ export type InferenceObserver = (
   ok: boolean,
   requests?: number,
 ) => void
+
+/** Called once per request as its inference starts, with the seconds it waited in the queue, for metrics (a request re-run alone after its merged inference failed, once more). */
+export type QueueWaitObserver = (model: RegisteredModel, seconds: number) => void
 
 interface Job {
   inputs: Record<string, Tensor>
@@ -41,6 +50,8 @@ interface Job {
   enqueuedAt: number
   /** The caller gave its input buffers up (RunOptions.transferInputs). */
   transferInputs: boolean
+  /** RunOptions.parameters, or null when there are none. */
+  parameters: Readonly<Parameters> | null
   resolve: (outputs: Record<string, Tensor>) => void
   reject: (error: Error) => void
   /** Settles the job with an error once, removing it from the queue (deadline, cancel, unload). */
@@ -64,6 +75,7 @@ interface Job {
  */
 export class ModelQueue {
   #active = 0
+  #reserved = 0
   readonly #waiting: Job[] = []
   /** Exponentially weighted mean inference time, for the Retry-After estimate. */
   #meanSeconds = 0.05
@@ -74,6 +86,7 @@ export class ModelQueue {
     readonly model: RegisteredModel,
     readonly queueCapacity: number,
     readonly observe?: InferenceObserver,
+    readonly observeWait?: QueueWaitObserver,
   ) {
     // Capacity comes back (a replaced thread, a recovered model): start what waits for it.
     model.onStateChange(() => this.#dispatch())
@@ -98,19 +111,44 @@ export class ModelQueue {
     return Math.max(1, Math.ceil(perSlot * this.#meanSeconds))
   }
 
+  /** Places held by requests whose bodies are still being read (see admit). */
+  get reserved(): number {
+    return this.#reserved
+  }
+
+  /**
+   * Admission before the body is read: a ticket holding one place (running or waiting) for a request, or the
+   * 503 it gets at once because every place is taken by inferences and by other tickets. The request then runs
+   * with the ticket (RunOptions.ticket) or releases it.
+   */
+  admit(): AdmissionTicket | ErrQueueFull {
+    const taken = this.#active + this.#waiting.length + this.#reserved
+    if (taken >= this.parallelism + this.queueCapacity) {
+      return new ErrQueueFull(this.model.name, this.#waiting.length, this.retryAfterSeconds)
+    }
+    this.#reserved++
+    return new AdmissionTicket(() => {
+      this.#reserved--
+    })
+  }
+
   /** Runs one inference under admission control; see the class comment for the failure modes. */
   run(inputs: Record<string, Tensor>, options: RunOptions = {}): Promise<Record<string, Tensor>> {
+    // The held place becomes this job's: the checks below see it as the inference it now is.
+    options.ticket?.release()
     const { model } = this
     if (!model.ready()) return Promise.reject(model.notReadyError())
     if (options.signal?.aborted) return Promise.reject(new ErrCancelled())
     if (this.#active >= this.parallelism && this.#waiting.length >= this.queueCapacity) {
-      const error = new ErrQueueFull(model.name, this.#waiting.length)
-      Object.assign(error, { retryAfterSeconds: this.retryAfterSeconds })
-      return Promise.reject(error)
+      return Promise.reject(new ErrQueueFull(model.name, this.#waiting.length, this.retryAfterSeconds))
     }
 
     const policy = this.#batching()
+    const parameters =
+      options.parameters && Object.keys(options.parameters).length > 0 ? options.parameters : null
     const shape = policy ? batchShape(inputs, options.outputNames) : { rows: 0, key: '' }
+    // A backend reads parameters per inference: only requests with the same ones can share one.
+    if (parameters) shape.key += `|${JSON.stringify(parameters)}`
     return new Promise((resolve, reject) => {
       const job: Job = {
         inputs,
@@ -119,6 +157,7 @@ export class ModelQueue {
         key: shape.key,
         enqueuedAt: performance.now(),
         transferInputs: options.transferInputs === true,
+        parameters,
         resolve,
         reject,
         fail: () => {},
@@ -214,6 +253,9 @@ export class ModelQueue {
     if (live.length === 0) return
     this.#active++
     const started = performance.now()
+    // Queue wait ends where execution starts (Triton's split): requests that left while waiting are not here.
+    if (this.observeWait)
+      for (const job of live) this.observeWait(this.model, (started - job.enqueuedAt) / 1000)
     const merged = live.length > 1 || (policy?.mode === 'padded' && (live[0] as Job).rows > 0)
     const padTo = policy?.mode === 'padded' ? policy.paddedRows : null
     const inputs = merged ? mergeInputs(live, padTo) : (live[0] as Job).inputs
@@ -221,60 +263,63 @@ export class ModelQueue {
     // Several requests merged are a fresh copy, so it can always be transferred; a lone request (even padded,
     // which may hand back its own tensor) only if its caller said so.
     const transferInputs = live.length > 1 || (live[0] as Job).transferInputs
-    loaded.infer(inputs, (live[0] as Job).outputNames, { transferInputs }).then(
-      (outputs) => {
-        let parts: Array<Record<string, Tensor>>
-        try {
-          parts = merged
-            ? splitOutputs(
-                outputs,
-                live.map((job) => job.rows),
-                totalRows,
-              )
-            : [outputs]
-        } catch {
-          // The model does not batch along dimension 0 after all: stop merging for it (recorded on the model,
-          // so /health says so), answer one by one.
-          this.model.turnBatchingOff('outputs do not batch along dimension 0: turned off at runtime')
+    const { parameters } = live[0] as Job
+    loaded
+      .infer(inputs, (live[0] as Job).outputNames, { transferInputs, ...(parameters ? { parameters } : {}) })
+      .then(
+        (outputs) => {
+          let parts: Array<Record<string, Tensor>>
+          try {
+            parts = merged
+              ? splitOutputs(
+                  outputs,
+                  live.map((job) => job.rows),
+                  totalRows,
+                )
+              : [outputs]
+          } catch {
+            // The model does not batch along dimension 0 after all: stop merging for it (recorded on the model,
+            // so /health says so), answer one by one.
+            this.model.turnBatchingOff('outputs do not batch along dimension 0: turned off at runtime')
+            this.#finish(started, false, live.length, () => {
+              if (live.length > 1) this.#runAlone(live)
+              else {
+                // A lone (padded) request: its inputs may have been handed over, and it ran as itself anyway.
+                const job = live[0] as Job
+                this.#settle(job, () =>
+                  job.reject(
+                    new ErrInferenceFailed(
+                      `${this.model.name}:${this.model.version}`,
+                      'outputs do not batch along dimension 0',
+                    ),
+                  ),
+                )
+              }
+            })
+            return
+          }
+          this.#finish(started, true, live.length, () => {
+            live.forEach((job, i) => {
+              this.#settle(job, () => job.resolve(parts[i] as Record<string, Tensor>))
+            })
+          })
+        },
+        (error: Error) =>
           this.#finish(started, false, live.length, () => {
             if (live.length > 1) this.#runAlone(live)
             else {
-              // A lone (padded) request: its inputs may have been handed over, and it ran as itself anyway.
               const job = live[0] as Job
+              const name = `${this.model.name}:${this.model.version}`
               this.#settle(job, () =>
                 job.reject(
-                  new ErrInferenceFailed(
-                    `${this.model.name}:${this.model.version}`,
-                    'outputs do not batch along dimension 0',
-                  ),
+                  error instanceof InferTimeoutError
+                    ? new ErrInferenceTimeout(name, error.timeoutMs)
+                    : new ErrInferenceFailed(name, error.message),
                 ),
               )
             }
-          })
-          return
-        }
-        this.#finish(started, true, live.length, () => {
-          live.forEach((job, i) => {
-            this.#settle(job, () => job.resolve(parts[i] as Record<string, Tensor>))
-          })
-        })
-      },
-      (error: Error) =>
-        this.#finish(started, false, live.length, () => {
-          if (live.length > 1) this.#runAlone(live)
-          else {
-            const job = live[0] as Job
-            const name = `${this.model.name}:${this.model.version}`
-            this.#settle(job, () =>
-              job.reject(
-                error instanceof InferTimeoutError
-                  ? new ErrInferenceTimeout(name, error.timeoutMs)
-                  : new ErrInferenceFailed(name, error.message),
-              ),
-            )
-          }
-        }),
-    )
+          }),
+      )
   }
 
   /**

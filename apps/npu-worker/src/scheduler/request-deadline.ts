@@ -1,45 +1,22 @@
-import { DEADLINE_HEADER } from '@npu-fleet/protocol'
-import type { FastifyReply, FastifyRequest } from 'fastify'
-import { ErrBadInferRequest } from '../errors.js'
-
-/** Deadline and cancellation of one HTTP request, handed to the scheduler. */
+/** Deadline and cancellation of one request, as every transport hands them to the scheduler. */
 export interface RequestDeadline {
+  /** Milliseconds from now after which the request fails with 504 (gRPC: DEADLINE_EXCEEDED). */
   deadlineMs: number
+  /** Aborted when the client goes away: queued work is dropped, and a slot it held is freed. */
   signal: AbortSignal
 }
 
+/** Longest deadline any request gets: an hour (a client asking for more is capped, not refused). */
+export const MAX_DEADLINE_MS = 3_600_000
+
 /**
- * The request's deadline (the `x-request-timeout-ms` header, else the KServe `timeout` parameter, else the
- * worker default) and a signal aborted when the client disconnects before the reply is written.
+ * The deadline of one request, in ms: the transport's own (the `x-request-timeout-ms` header, a gRPC
+ * deadline), else the request's `parameters.timeout`, else the worker default; capped at an hour.
  */
-export function requestDeadline(
-  request: FastifyRequest,
-  reply: FastifyReply,
-  defaultMs: number,
-  parameterMs?: unknown,
-): RequestDeadline {
-  const header = request.headers[DEADLINE_HEADER]
-  let deadlineMs = defaultMs
-  if (header !== undefined) {
-    const value = Number(header)
-    if (!Number.isFinite(value) || value < 1 || Array.isArray(header)) {
-      throw new ErrBadInferRequest(
-        `${DEADLINE_HEADER}: expected a number of milliseconds, at least 1, got ${JSON.stringify(header)}`,
-      )
-    }
-    deadlineMs = value
-  } else if (parameterMs !== undefined) {
-    if (typeof parameterMs !== 'number' || !Number.isFinite(parameterMs) || parameterMs < 1) {
-      throw new ErrBadInferRequest(
-        `parameters.timeout: expected a number of milliseconds, at least 1, got ${JSON.stringify(parameterMs)}`,
-      )
-    }
-    deadlineMs = parameterMs
-  }
-  const controller = new AbortController()
-  // 'close' on the response before it finished means the client went away: drop its queued work.
-  reply.raw.once('close', () => {
-    if (!reply.raw.writableFinished) controller.abort()
-  })
-  return { deadlineMs: Math.min(deadlineMs, 3_600_000), signal: controller.signal }
+export function requestDeadlineMs(given: {
+  transportMs: number | undefined
+  parameterMs: number | undefined
+  defaultMs: number
+}): number {
+  return Math.min(given.transportMs ?? given.parameterMs ?? given.defaultMs, MAX_DEADLINE_MS)
 }

@@ -17,8 +17,5 @@ export function findPipeline(app: FastifyInstance, type: string, field = 'type')
   const pipeline = app.tasks.get(type)
   if (pipeline) return pipeline
   if (app.tasks.has(type)) throw new ErrModelNotReady(`for task ${type}`, 'loading or failed; see /health')
-  const available = app.tasks.available()
-  throw Object.assign(new ErrTaskNotFound(type, available.length > 0 ? available.join(', ') : 'none'), {
-    details: { available },
-  })
+  throw new ErrTaskNotFound(type, app.tasks.available())
 }

@@ -1,10 +1,10 @@
 import type { TaskResponse } from '@npu-fleet/protocol'
+import { formatIssues } from '@npu-fleet/protocol'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Tensor } from '../backends/tensor.js'
 import { ErrBadTaskInput, ErrDeadlineExceeded, ErrModelNotFound, ErrNotServing } from '../errors.js'
-import { formatIssues } from '../format-issues.js'
 import type { GenerationInput, GenerationParameters } from '../generation/text-generator.js'
-import { requestDeadline } from '../scheduler/request-deadline.js'
+import { httpRequestDeadline } from '../http/request-deadline.js'
 import type { ModelCallResult, TaskOutcome, TaskPipeline } from './task-pipeline.js'
 
 /** A finished task: the pipeline's outcome and how long it took end to end (ms). */
@@ -35,7 +35,7 @@ export async function runTask<I, R>(
     input = parsed.data
   }
   const started = performance.now()
-  const { deadlineMs, signal } = requestDeadline(request, reply, app.workerConfig.request_timeout_ms)
+  const { deadlineMs, signal } = httpRequestDeadline(request, reply, app.workerConfig.request_timeout_ms)
   const deadlineAt = started + deadlineMs
 
   const infer = async (

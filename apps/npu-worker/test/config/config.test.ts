@@ -43,6 +43,7 @@ describe('loadWorkerConfig defaults', () => {
     expect(config).toEqual({
       host: '0.0.0.0',
       port: 8081,
+      grpc_port: 0,
       models_dir: DEFAULT_MODELS_DIR,
       cache_dir: join(HOME, '.cache', 'npu-worker'),
       auth_token: null,
@@ -115,6 +116,18 @@ describe('loadWorkerConfig precedence: defaults < YAML < env < flags', () => {
     })
     // Paths from env and flags are relative to the working directory.
     expect(config.models_dir).toBe('/srv/rel/models')
+  })
+
+  it('sets grpc_port from YAML, env or flag, in that order; 0 (the default) keeps gRPC off', () => {
+    expect(load({ env: { HOME } }).config.grpc_port).toBe(0)
+    expect(load({ env: { HOME, NPU_WORKER_GRPC_PORT: '8001' } }).config.grpc_port).toBe(8001)
+    expect(
+      load({ argv: ['--grpc-port', '9001'], env: { HOME, NPU_WORKER_GRPC_PORT: '8001' } }).config.grpc_port,
+    ).toBe(9001)
+    expect(loadError({ env: { NPU_WORKER_GRPC_PORT: '70000' } })).toBe(
+      'NPU_WORKER_GRPC_PORT: expected integer 0..65535',
+    )
+    expect(loadError({ argv: ['--grpc-port', 'x'] })).toBe('--grpc-port: expected integer 0..65535')
   })
 
   it('flags override env and YAML', () => {

@@ -1,15 +1,16 @@
 import { join } from 'node:path'
-import { INFERENCE_HEADER_CONTENT_LENGTH, InferResponseSchema } from '@npu-fleet/protocol'
+import {
+  INFERENCE_HEADER_CONTENT_LENGTH,
+  InferResponseSchema,
+  type RequestInput,
+  TYPED_ARRAY_OF,
+} from '@npu-fleet/protocol'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { TensorInfo } from '../../src/backends/backend.js'
-import { type Tensor, TYPED_ARRAY_OF } from '../../src/backends/tensor.js'
+import type { Tensor } from '../../src/backends/tensor.js'
+import { decodeRequest } from '../../src/kserve/decode-request.js'
 import { fromHalfBits } from '../../src/kserve/half-float.js'
-import {
-  decodeInputs,
-  ELEMENT_BYTES,
-  encodeOutput,
-  encodeOutputBinary,
-} from '../../src/kserve/tensor-codec.js'
+import { jsonElements, rawBytes } from '../../src/kserve/tensor-codec.js'
 import { loadMlpReference } from '../helpers/mlp-reference.js'
 import {
   makeMlpModelRepository,
@@ -17,53 +18,46 @@ import {
   type TempModelRepository,
   type WorkerProcess,
 } from '../helpers/worker-process.js'
-import { addIdentityModels, IDENTITY_DATATYPES, identityModelName } from './fixtures/identity-models.js'
+import {
+  addIdentityModels,
+  IDENTITY_DATATYPES,
+  identityModelName,
+  identitySample,
+} from './fixtures/identity-models.js'
 
 // The KServe binary tensor extension: for every datatype, the binary form carries exactly what the JSON
-// form does, in the codec and end to end through a real worker and ONNX Runtime.
+// form does, in the codec and end to end through a real worker and ONNX Runtime (BYTES through a string
+// Identity model: length-prefixed in binary, strings in JSON).
+
+/** The inputs of a request decoded against `model`: plain JSON, or with `binary` as the binary extension's part. */
+function decodeInputs(
+  inputs: RequestInput[],
+  model: TensorInfo[],
+  binary: Uint8Array | null = null,
+): Record<string, Tensor> {
+  const json = { inputs }
+  const body =
+    binary === null
+      ? ({ kind: 'json', json } as const)
+      : ({ kind: 'binary', json, tensors: binary, owned: false } as const)
+  return decodeRequest(body, { inputs: model, outputs: [] }).inputs
+}
+const encodeOutput = (_name: string, tensor: Tensor) => ({ data: jsonElements(tensor) })
 
 type Dt = keyof typeof IDENTITY_DATATYPES
 const DATATYPES = Object.keys(IDENTITY_DATATYPES) as Dt[]
 
-/** Eight sample values per datatype in JSON form, edge values included (INT64 as exact decimal strings). */
-function sampleJson(dt: Dt): Array<number | boolean | string> {
-  switch (dt) {
-    case 'BOOL':
-      return [true, false, false, true, true, true, false, false]
-    case 'UINT8':
-      return [0, 1, 2, 127, 128, 200, 254, 255]
-    case 'INT8':
-      return [-128, -1, 0, 1, 2, 64, 100, 127]
-    case 'UINT16':
-      return [0, 1, 255, 256, 1000, 32768, 65534, 65535]
-    case 'INT16':
-      return [-32768, -1, 0, 1, 300, -300, 12345, 32767]
-    case 'UINT32':
-      return [0, 1, 65536, 2 ** 31, 4294967295, 7, 8, 9]
-    case 'INT32':
-      return [-2147483648, -1, 0, 1, 2147483647, 42, -42, 7]
-    case 'INT64':
-      return ['-9223372036854775808', -1, 0, 1, '9223372036854775807', 2 ** 53 - 1, -(2 ** 53) + 1, 5]
-    case 'UINT64':
-      return [0, 1, '18446744073709551615', 2 ** 53 - 1, 2 ** 32, 6, 7, 8]
-    case 'FP16':
-      return [0, -0, 1, -1, 0.5, 65504, -65504, 0.333251953125]
-    case 'FP32':
-      return [0, -0, 1.5, -2.25, 3.4028234663852886e38, 1.1754943508222875e-38, Math.fround(Math.PI), -1e-7]
-    case 'FP64':
-      return [0, -0, Math.PI, -Math.E, Number.MAX_VALUE, Number.MIN_VALUE, 1e-300, -123456789.125]
-  }
-}
-
 const info = (dt: Dt): TensorInfo[] => [{ name: 'x', datatype: dt, shape: [-1, 4] }]
-const bytesOf = (t: Tensor) => Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength)
+const bytesOf = (t: Tensor) => Buffer.from(rawBytes(t))
 
 describe('tensor codec: binary form against JSON form', () => {
   it.each(DATATYPES)('%s: the same tensor from JSON data and from little-endian bytes', (dt) => {
-    const json = decodeInputs([{ name: 'x', datatype: dt, shape: [2, 4], data: sampleJson(dt) }], info(dt))
-      .x as Tensor
+    const json = decodeInputs(
+      [{ name: 'x', datatype: dt, shape: [2, 4], data: identitySample(dt) }],
+      info(dt),
+    ).x as Tensor
     const bytes = Buffer.from(bytesOf(json))
-    expect(bytes.length).toBe(8 * ELEMENT_BYTES[dt])
+    if (dt !== 'BYTES') expect(bytes.length).toBe(8 * TYPED_ARRAY_OF[dt].BYTES_PER_ELEMENT)
     // An odd offset inside a larger buffer: the decoder must copy, not view unaligned memory.
     const framed = Buffer.concat([Buffer.from([0xaa]), bytes]).subarray(1)
     const binary = decodeInputs(
@@ -71,13 +65,11 @@ describe('tensor codec: binary form against JSON form', () => {
       info(dt),
       framed,
     ).x as Tensor
-    expect(binary.data).toBeInstanceOf(TYPED_ARRAY_OF[dt])
+    if (binary.datatype === 'BYTES') expect(binary.data).toEqual(identitySample('BYTES'))
+    else expect(binary.data).toBeInstanceOf(TYPED_ARRAY_OF[binary.datatype])
     expect(binary.shape).toEqual([2, 4])
+    // Encoding back: the raw output carries the same bytes the JSON output carries as values.
     expect(bytesOf(binary).equals(bytes)).toBe(true)
-    // Encoding back: the binary output carries the same bytes the JSON output carries as numbers.
-    const out = encodeOutputBinary('y', binary)
-    expect(out.output.parameters).toEqual({ binary_data_size: bytes.length })
-    expect(Buffer.from(out.bytes).equals(bytes)).toBe(true)
     expect(encodeOutput('y', binary).data).toEqual(encodeOutput('y', json).data)
   })
 
@@ -180,7 +172,7 @@ describe('binary tensor extension over HTTP (real worker, ONNX Runtime Identity 
     '%s: binary in and out returns the bytes sent; JSON gives the same values',
     async (dt) => {
       const tensor = decodeInputs(
-        [{ name: 'x', datatype: dt, shape: [2, 4], data: sampleJson(dt) }],
+        [{ name: 'x', datatype: dt, shape: [2, 4], data: identitySample(dt) }],
         info(dt),
       ).x as Tensor
       const bytes = Buffer.from(bytesOf(tensor))
@@ -204,7 +196,7 @@ describe('binary tensor extension over HTTP (real worker, ONNX Runtime Identity 
       expect(binary.binary.equals(bytes)).toBe(true)
 
       const json = await postJson(path, {
-        inputs: [{ name: 'x', datatype: dt, shape: [2, 4], data: sampleJson(dt) }],
+        inputs: [{ name: 'x', datatype: dt, shape: [2, 4], data: identitySample(dt) }],
       })
       expect(json.status).toBe(200)
       const jsonOut = InferResponseSchema.parse(json.json).outputs[0]
@@ -216,7 +208,7 @@ describe('binary tensor extension over HTTP (real worker, ONNX Runtime Identity 
 
   it('mixes forms: binary input with a JSON output, and per-output binary_data overriding the request', async () => {
     const tensor = decodeInputs(
-      [{ name: 'x', datatype: 'INT32', shape: [2, 4], data: sampleJson('INT32') }],
+      [{ name: 'x', datatype: 'INT32', shape: [2, 4], data: identitySample('INT32') }],
       info('INT32'),
     ).x as Tensor
     const bytes = Buffer.from(bytesOf(tensor))
@@ -231,7 +223,7 @@ describe('binary tensor extension over HTTP (real worker, ONNX Runtime Identity 
     )
     expect(res.status).toBe(200)
     expect(res.binary.length).toBe(0)
-    expect(InferResponseSchema.parse(res.json).outputs[0]?.data).toEqual(sampleJson('INT32'))
+    expect(InferResponseSchema.parse(res.json).outputs[0]?.data).toEqual(identitySample('INT32'))
   })
 
   it('computes the MLP from binary FP32 exactly as from JSON (and as the reference)', async () => {

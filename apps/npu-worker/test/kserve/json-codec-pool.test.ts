@@ -1,21 +1,44 @@
 import { describe, expect, it } from 'vitest'
 import { JsonCodecPool } from '../../src/kserve/json-codec-pool.js'
+import { DIST_THREAD_ENTRIES } from '../helpers/thread-entries.js'
 
 // The JSON codec's thread, replaced when it dies: work sent to the replacement must never be failed by the old
 // thread's end (the race where `lost()` rejected every pending call, the replacement's included).
 
 const body = (text: string) => new TextEncoder().encode(text)
+/** The data of the first input of a decoded request (decoded on the thread into a tensor). */
+const firstData = (request: Awaited<ReturnType<JsonCodecPool['decode']>>) => {
+  const contents = request.inputs[0]?.contents
+  return contents?.kind === 'tensor' ? contents.tensor.data : contents
+}
 const VALID = JSON.stringify({ inputs: [{ name: 'x', datatype: 'FP32', shape: [2], data: [1, 2] }] })
 
 describe('JsonCodecPool', () => {
   it('fails the work of a thread that crashed, and serves work sent right after on its replacement', async () => {
     const pool = new JsonCodecPool(new URL('./fixtures/crashing-json-codec-thread.mjs', import.meta.url))
     try {
-      expect((await pool.decode(body(VALID))).inputs[0]?.data).toEqual(Float32Array.of(1, 2))
+      expect(firstData(await pool.decode(body(VALID)))).toEqual(Float32Array.of(1, 2))
       await expect(pool.decode(body('CRASH'))).rejects.toThrow(/JSON codec thread json-codec failed/)
       // Straight after the failure: the old thread may still be ending while this goes to a new one.
       const after = await Promise.all([pool.decode(body(VALID)), pool.decode(body(VALID))])
-      expect(after.map((r) => r.inputs[0]?.data)).toEqual([Float32Array.of(1, 2), Float32Array.of(1, 2)])
+      expect(after.map(firstData)).toEqual([Float32Array.of(1, 2), Float32Array.of(1, 2)])
+    } finally {
+      await pool.close()
+    }
+  })
+
+  it("decodes BYTES inputs to strings on the thread, with the inline path's checks", async () => {
+    const pool = new JsonCodecPool(new URL('./fixtures/crashing-json-codec-thread.mjs', import.meta.url))
+    try {
+      const text = JSON.stringify({
+        inputs: [{ name: 't', datatype: 'BYTES', shape: [2], data: ['a', 'ü'] }],
+      })
+      expect(firstData(await pool.decode(body(text)))).toEqual(['a', 'ü'])
+      const bad = JSON.stringify({ inputs: [{ name: 't', datatype: 'BYTES', shape: [2], data: ['a', 2] }] })
+      await expect(pool.decode(body(bad))).rejects.toMatchObject({
+        code: 'NPU_ERR_BAD_INFER_REQUEST',
+        message: 'inputs[0].data[1]: expected a string, got 2',
+      })
     } finally {
       await pool.close()
     }
@@ -28,6 +51,21 @@ describe('JsonCodecPool', () => {
       await expect(pool.decode(body('{"inputs": 3}'))).rejects.toMatchObject({
         code: 'NPU_ERR_BAD_INFER_REQUEST',
       })
+    } finally {
+      await pool.close()
+    }
+  })
+
+  it('ends its thread after idleMs without work and starts a new one for the next body', async () => {
+    const pool = new JsonCodecPool(DIST_THREAD_ENTRIES.jsonCodec, 50)
+    try {
+      expect(pool.running).toBe(false)
+      expect(firstData(await pool.decode(body(VALID)))).toEqual(Float32Array.of(1, 2))
+      expect(pool.running).toBe(true)
+      const deadline = Date.now() + 30_000
+      while (pool.running && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10))
+      expect(pool.running).toBe(false)
+      expect(firstData(await pool.decode(body(VALID)))).toEqual(Float32Array.of(1, 2))
     } finally {
       await pool.close()
     }

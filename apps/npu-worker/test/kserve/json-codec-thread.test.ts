@@ -1,7 +1,7 @@
 import { join } from 'node:path'
 import { InferResponseSchema } from '@npu-fleet/protocol'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { OFF_THREAD_JSON_BYTES } from '../../src/kserve/binary-body.js'
+import { OFF_THREAD_JSON_BYTES } from '../../src/http/infer-body-reader.js'
 import { OFF_THREAD_JSON_ELEMENTS } from '../../src/kserve/json-codec-pool.js'
 import { loadMlpReference } from '../helpers/mlp-reference.js'
 import {

@@ -1,8 +1,16 @@
 import type { RequestInput } from '@npu-fleet/protocol'
 import { describe, expect, it } from 'vitest'
 import type { TensorInfo } from '../../src/backends/backend.js'
+import type { Tensor } from '../../src/backends/tensor.js'
+import { fromBfloat16Bits, toBfloat16Bits } from '../../src/kserve/bfloat16.js'
+import { decodeRequest } from '../../src/kserve/decode-request.js'
 import { fromHalfBits, toHalfBits } from '../../src/kserve/half-float.js'
-import { decodeInputs, encodeOutput } from '../../src/kserve/tensor-codec.js'
+import { jsonElements, rawBytes, tensorFromRaw } from '../../src/kserve/tensor-codec.js'
+
+/** The inputs of a JSON request decoded against a model with `model` as its inputs. */
+const decodeInputs = (inputs: RequestInput[], model: TensorInfo[]): Record<string, Tensor> =>
+  decodeRequest({ kind: 'json', json: { inputs } }, { inputs: model, outputs: [] }).inputs
+const encodeOutput = (_name: string, tensor: Tensor) => ({ data: jsonElements(tensor) })
 
 const info = (datatype: TensorInfo['datatype'], shape = [-1, 2]): TensorInfo[] => [
   { name: 'x', datatype, shape },
@@ -26,8 +34,10 @@ describe('decodeInputs / encodeOutput round trip', () => {
     ['INT32', [-2147483648, -1, 0, 2147483647]],
     ['INT64', [-(2 ** 53) + 1, -1, 0, 2 ** 53 - 1]],
     ['FP16', [0, -2, 0.5, 65504]],
+    ['BF16', [0, -2, 0.5, 3.3895313892515355e38]],
     ['FP32', [0, -1.5, 3.25, 1e-3]],
     ['FP64', [0, -1.5, Math.PI, 1e300]],
+    ['BYTES', ['', 'hello', 'naïve ☃', 'x'.repeat(300)]],
   ] as const)('%s keeps every value', (datatype, values) => {
     const tensors = decodeInputs([input(datatype, [...values])], info(datatype))
     const x = tensors.x
@@ -114,6 +124,45 @@ describe('decodeInputs errors name the field', () => {
     } catch (error) {
       expect(error).toMatchObject({ code: 'NPU_ERR_BAD_INFER_REQUEST', statusCode: 400 })
     }
+  })
+})
+
+describe('BYTES tensors', () => {
+  it('read length-prefixed elements from raw bytes, and write them back the same', () => {
+    const tensor = decodeInputs([input('BYTES', ['a', '', 'ünï', 'z'])], info('BYTES')).x as Tensor
+    const raw = rawBytes(tensor)
+    expect([...raw.subarray(0, 5)]).toEqual([1, 0, 0, 0, 97])
+    expect(tensorFromRaw(raw, 'BYTES', [2, 2], false, 'raw').data).toEqual(['a', '', 'ünï', 'z'])
+  })
+
+  it('refuse elements that are not strings, frames that do not add up, and bytes that are not UTF-8', () => {
+    expect(() => decodeInputs([input('BYTES', ['a', 1, 'b', 'c'])], info('BYTES'))).toThrow(
+      /inputs\[0\]\.data\[1\]: expected a string, got 1/,
+    )
+    const three = rawBytes({ datatype: 'BYTES', shape: [3], data: ['a', 'b', 'c'] })
+    expect(() => tensorFromRaw(three, 'BYTES', [2, 2], false, 'raw_input_contents[0]')).toThrow(
+      /raw_input_contents\[0\]: BYTES shape \[2,2\]: expected 4 length-prefixed elements, got 3/,
+    )
+    expect(() => decodeInputs([input('BYTES', ['a', 'b\u0000c', 'd', 'e'])], info('BYTES'))).toThrow(
+      /inputs\[0\]\.data\[1\]: BYTES element holds a NUL character/,
+    )
+    const latin1 = new Uint8Array([1, 0, 0, 0, 0xe9])
+    expect(() => tensorFromRaw(latin1, 'BYTES', [1], false, 'raw')).toThrow(
+      /raw\[0\]: BYTES element is not valid UTF-8/,
+    )
+  })
+})
+
+describe('bfloat16', () => {
+  it('rounds to nearest even and round-trips every finite bfloat16 exactly', () => {
+    for (let bits = 0; bits < 0x7f80; bits++) {
+      expect(toBfloat16Bits(fromBfloat16Bits(bits))).toBe(bits)
+      expect(toBfloat16Bits(-fromBfloat16Bits(bits))).toBe(bits | 0x8000)
+    }
+    expect(toBfloat16Bits(1 + 2 ** -8)).toBe(0x3f80) // tie -> even (1.0)
+    expect(toBfloat16Bits(1 + 3 * 2 ** -8)).toBe(0x3f82) // tie -> even (1 + 2^-6)
+    expect(toBfloat16Bits(3.4e38)).toBe(0x7f80) // past the largest bfloat16: infinity
+    expect(fromBfloat16Bits(toBfloat16Bits(Number.NaN))).toBeNaN()
   })
 })
 

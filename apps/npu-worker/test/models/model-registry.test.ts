@@ -62,6 +62,25 @@ afterEach(() => {
 })
 
 describe('ModelRegistry: the fallback chain and its self-test gate', () => {
+  it('a bug while loading one model fails that model with the reason, never the others or the process', async () => {
+    const broken = spec('broken')
+    // A manifest that throws when read stands for any unexpected error inside a model's load.
+    const throwing = new Proxy(broken.manifest, {
+      get(target, key) {
+        if (key === 'devices') throw new Error('boom while reading devices')
+        return Reflect.get(target, key)
+      },
+    })
+    const { registry, logs } = harness([{ ...broken, manifest: throwing }, spec('m')])
+    await registry.loadAll()
+    expect(registry.resolve('broken')?.state).toMatchObject({
+      kind: 'failed',
+      error: 'internal error while loading: boom while reading devices',
+    })
+    expect(registry.resolve('m')?.state.kind).toBe('ready')
+    expect(logs.some((l) => l.level === 'error' && l.msg === 'model load crashed')).toBe(true)
+  })
+
   it('serves on the first device, after its golden input matched the ONNX Runtime reference', async () => {
     const { registry, openvino, onnxruntime } = harness([spec('m')])
     await registry.loadAll()
@@ -202,7 +221,7 @@ describe('RegisteredModel follows its backend', () => {
     expect(m.notReadyError()).toMatchObject({
       code: 'NPU_ERR_MODEL_NOT_READY',
       statusCode: 503,
-      retryAfterSeconds: 3,
+      data: { retryAfterSeconds: 3 },
       message: expect.stringMatching(/not ready \(recovering: attempt 3, next at .*: every thread down\)/),
     })
     model.setCondition({ kind: 'serving' })

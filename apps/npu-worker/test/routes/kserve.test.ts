@@ -1,6 +1,6 @@
-import { writeFileSync } from 'node:fs'
+import { cpSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { InferResponseSchema, ModelMetadataSchema } from '@npu-fleet/protocol'
+import { InferResponseSchema, ModelConfigSchema, ModelMetadataSchema } from '@npu-fleet/protocol'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { loadMlpReference } from '../helpers/mlp-reference.js'
 import {
@@ -20,6 +20,12 @@ let worker: WorkerProcess
 beforeAll(async () => {
   repo = makeMlpModelRepository({ extra: ['ppocr-cls'] })
   addSlowModel(repo.dir)
+  // The MLP again, with dynamic batching: its configuration says so.
+  cpSync(join(repo.dir, 'mlp'), join(repo.dir, 'batched'), { recursive: true })
+  writeFileSync(
+    join(repo.dir, 'batched', 'model.yaml'),
+    'devices: [CPU]\ninstances: 1\nbatching: { max_batch_size: 8, max_queue_delay_us: 2000, preferred_batch_sizes: [4] }\n',
+  )
   // One running and one waiting slot: the third concurrent request must be refused at once.
   writeFileSync(
     join(repo.dir, 'slow', 'model.yaml'),
@@ -83,6 +89,40 @@ describe('KServe v2 metadata and health', () => {
     expect((await fetch(`${worker.url}/v2/models/mlp/versions/1`)).status).toBe(200)
     expect((await fetch(`${worker.url}/v2/models/mlp/ready`)).status).toBe(200)
     expect((await fetch(`${worker.url}/v2/models/mlp/versions/1/ready`)).status).toBe(200)
+  })
+
+  it("serves the model configuration (Triton's model configuration extension) from what was decided at load", async () => {
+    const server = (await (await fetch(`${worker.url}/v2`)).json()) as { extensions: string[] }
+    expect(server.extensions).toEqual(
+      expect.arrayContaining(['binary_tensor_data', 'model_configuration', 'parameters']),
+    )
+    const config = ModelConfigSchema.parse(await (await fetch(`${worker.url}/v2/models/mlp/config`)).json())
+    expect(config).toMatchObject({
+      name: 'mlp',
+      platform: 'onnx',
+      backend: 'onnxruntime',
+      max_batch_size: 0,
+      input: [{ name: 'input', data_type: 'TYPE_FP32', dims: [-1, 384] }],
+      output: [{ name: 'output', data_type: 'TYPE_FP32', dims: [-1, 16] }],
+      instance_group: [{ count: 2, kind: 'KIND_CPU' }],
+    })
+    expect(config.dynamic_batching).toBeUndefined()
+    expect(config.parameters).toMatchObject({
+      device: { string_value: 'CPU' },
+      precision: { string_value: 'FP32' },
+      preferred_devices: { string_value: 'NPU,CPU' },
+    })
+    // With batching, max_batch_size is the rows a merged inference carries and dims leave the batch out.
+    const batched = ModelConfigSchema.parse(
+      await (await fetch(`${worker.url}/v2/models/batched/versions/1/config`)).json(),
+    )
+    expect(batched).toMatchObject({
+      max_batch_size: 8,
+      input: [{ name: 'input', dims: [384] }],
+      dynamic_batching: { preferred_batch_size: [4], max_queue_delay_microseconds: 2000 },
+      parameters: { batching_mode: { string_value: 'dynamic' } },
+    })
+    expect((await fetch(`${worker.url}/v2/models/nope/config`)).status).toBe(404)
   })
 
   it('answers 404 for unknown models and versions, 400 for path tricks', async () => {

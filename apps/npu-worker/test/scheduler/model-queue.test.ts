@@ -60,7 +60,7 @@ describe('ModelQueue admission control', () => {
     await expect(queue.run(x(5))).rejects.toMatchObject({
       code: 'NPU_ERR_QUEUE_FULL',
       statusCode: 503,
-      retryAfterSeconds: expect.any(Number),
+      data: { retryAfterSeconds: expect.any(Number) },
     })
     finish()
     await tick()
@@ -164,5 +164,54 @@ describe('Scheduler', () => {
     finish()
     await Promise.all([b, drain])
     expect(drained).toBe(true)
+  })
+})
+
+describe('request parameters through the queue', () => {
+  it('hands a request its own parameters, and never batches requests whose parameters differ', async () => {
+    const seen: Array<{ tag: number; parameters: unknown; rows: number }> = []
+    const model: LoadedModel = {
+      backend: 'onnxruntime',
+      device: 'CPU',
+      inputs: [{ name: 'x', datatype: 'FP32', shape: [-1] }],
+      outputs: [{ name: 'y', datatype: 'FP32', shape: [-1] }],
+      parallelism: 1,
+      compiledBatchSizes: null,
+      precision: 'FP32',
+      condition: () => ({ kind: 'serving' }),
+      onConditionChange: () => {},
+      infer: async (inputs, _names, options) => {
+        const data = inputs.x?.data as Float32Array
+        seen.push({ tag: data[0] as number, parameters: options?.parameters, rows: data.length })
+        return { y: { datatype: 'FP32', shape: [data.length], data: data.slice() } }
+      },
+      unload: async () => {},
+    }
+    const registered = new RegisteredModel({
+      name: 'm',
+      version: '1',
+      manifest: {
+        devices: ['CPU'],
+        queue: {},
+        batching: { max_batch_size: 8, max_queue_delay_us: 20_000 },
+      } as unknown as ModelManifest,
+      modelPath: '/m.onnx',
+      modelDir: '/',
+    })
+    serveModel(registered, model)
+    const queue = new ModelQueue(registered, 8)
+    const answers = await Promise.all([
+      queue.run(x(1), { parameters: { temperature: 0.5 } }),
+      queue.run(x(2), { parameters: { temperature: 0.5 } }),
+      queue.run(x(3), { parameters: { temperature: 0.9 } }),
+      queue.run(x(4)),
+    ])
+    expect(answers.map((a) => Array.from(a.y?.data as Float32Array))).toEqual([[1], [2], [3], [4]])
+    // 1 and 2 share their parameters and merge; 3 and 4 differ from them and from each other.
+    expect(seen).toEqual([
+      { tag: 1, parameters: { temperature: 0.5 }, rows: 2 },
+      { tag: 3, parameters: { temperature: 0.9 }, rows: 1 },
+      { tag: 4, parameters: undefined, rows: 1 },
+    ])
   })
 })

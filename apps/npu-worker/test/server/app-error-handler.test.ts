@@ -35,9 +35,7 @@ beforeEach(async () => {
     throw new Error('secret detail /etc/shadow')
   })
   app.get('/busy', async () => {
-    const error = new ErrQueueFull('mlp:1', 64)
-    ;(error as { retryAfterSeconds?: number }).retryAfterSeconds = 2
-    throw error
+    throw new ErrQueueFull('mlp:1', 64, 2)
   })
   app.get('/bad-task', async () => {
     throw new ErrBadTaskInput('image: expected a base64 string')

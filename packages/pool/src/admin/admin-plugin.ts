@@ -1,14 +1,16 @@
+import { bearerTokenChecker, MIN_TOKEN_LENGTH } from '@npu-fleet/protocol'
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { PoolError, PoolErrorCode } from '../errors.js'
-import type { PoolStats, ReloadResult, WorkerSnapshot } from '../pool-types.js'
+import type { PoolStats, ReloadResult, WorkerHealthReport, WorkerSnapshot } from '../pool-types.js'
 import { toReloadResponse, toStatsResponse, toWorkersResponse } from './admin-views.js'
-import { bearerTokenChecker, MIN_TOKEN_LENGTH } from './bearer-token.js'
+import { FLEET_PAGE_ROUTES, type FleetPageSettings, fleetPageRoutes } from './fleet-page/fleet-page-routes.js'
 
 /** What the admin routes need from a pool (an `NpuWorkerPool` fits). */
 export interface AdminPool {
   getStats(): PoolStats
   getWorkers(): WorkerSnapshot[]
+  workerHealthReport(id: string): WorkerHealthReport | null
   reloadConfig(): Promise<ReloadResult>
   metrics(): Promise<{ contentType: string; body: string }>
 }
@@ -18,6 +20,8 @@ export interface NpuPoolAdminOptions {
   pool: AdminPool
   /** Admin bearer token (at least 16 characters); requests without it get 401. */
   token: string
+  /** The fleet page (`GET /api/npu/pool/fleet`) and its settings; `false` leaves it out. Default: on. */
+  fleetPage?: FleetPageSettings | false
 }
 
 /** Paths of the admin routes. */
@@ -26,6 +30,7 @@ export const ADMIN_ROUTES = {
   workers: '/api/npu/pool/workers',
   reload: '/api/npu/pool/reload',
   metrics: '/api/npu/pool/metrics',
+  fleet: FLEET_PAGE_ROUTES.page,
 } as const
 
 const plugin: FastifyPluginAsync<NpuPoolAdminOptions> = async (app, options) => {
@@ -73,11 +78,15 @@ const plugin: FastifyPluginAsync<NpuPoolAdminOptions> = async (app, options) => 
     const result = await pool.reloadConfig()
     return reply.code(result.success ? 200 : 422).send(toReloadResponse(result))
   })
+  if (options.fleetPage !== false) {
+    await app.register(fleetPageRoutes, { ...options.fleetPage, pool, authorized })
+  }
 }
 
 /**
  * Fastify plugin with the pool admin routes (`GET /api/npu/pool/stats`, `GET /api/npu/pool/workers`,
- * `POST /api/npu/pool/reload`), returning the seeds' snake_case JSON, and `GET /api/npu/pool/metrics`
- * (Prometheus text), behind a bearer token compared in constant time.
+ * `POST /api/npu/pool/reload`), returning the seeds' snake_case JSON, `GET /api/npu/pool/metrics`
+ * (Prometheus text), behind a bearer token compared in constant time, and the fleet page
+ * (`GET /api/npu/pool/fleet`, the same token through a login form and a session cookie).
  */
 export const npuPoolAdmin = fp(plugin, { name: 'npu-pool-admin', fastify: '5.x' })

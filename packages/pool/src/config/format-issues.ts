@@ -1,14 +1,7 @@
 import type { z } from 'zod'
 
-/** `['workers', 1, 'priority']` → `workers[1].priority` (the path an operator can find in the file). */
-export function formatPath(path: readonly PropertyKey[], prefix = ''): string {
-  let out = prefix
-  for (const segment of path) {
-    if (typeof segment === 'number') out += `[${segment}]`
-    else out += out === '' ? String(segment) : `.${String(segment)}`
-  }
-  return out
-}
+// Paths and lines of zod issues are the protocol's (issueLines in @npu-fleet/protocol); this file holds the
+// messages an operator reads for a bad pool config.
 
 function describe(value: unknown): string {
   if (value === null) return 'null'
@@ -35,12 +28,4 @@ export const configErrorMap: z.core.$ZodErrorMap = (issue) => {
     default:
       return undefined
   }
-}
-
-/** One line per issue: `workers[1].priority: must be between 1 and 10`. */
-export function formatIssues(issues: readonly z.core.$ZodIssue[], prefix = ''): string[] {
-  return issues.map((issue) => {
-    const where = formatPath(issue.path, prefix)
-    return where === '' ? issue.message : `${where}: ${issue.message}`
-  })
 }

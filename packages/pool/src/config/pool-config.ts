@@ -1,7 +1,8 @@
+import { issueLines } from '@npu-fleet/protocol'
 import type { z } from 'zod'
 import { PoolError, PoolErrorCode } from '../errors.js'
 import { LoadBalancingSchema, PoolSectionSchema } from './config-schema.js'
-import { configErrorMap, formatIssues } from './format-issues.js'
+import { configErrorMap } from './format-issues.js'
 
 /** One worker entry of the pool's config, normalised: a validated base URL and every default applied. */
 export interface WorkerEntry {
@@ -114,7 +115,7 @@ export function parsePoolConfig(document: unknown, options: ParsePoolConfigOptio
     prefix = ''
   }
   const parsed = PoolSectionSchema.safeParse(section, { error: configErrorMap })
-  if (!parsed.success) return fail(formatIssues(parsed.error.issues, prefix))
+  if (!parsed.success) return fail(issueLines(parsed.error.issues, { prefix }))
   const at = (path: string) => (prefix === '' ? path : `${prefix}.${path}`)
 
   const issues: string[] = []

@@ -1,4 +1,4 @@
-import type { HealthResponse, HealthStatus, Load } from '@npu-fleet/protocol'
+import type { FleetHealth, HealthResponse, HealthStatus, Load } from '@npu-fleet/protocol'
 import type { HealthProbeResult } from './health-probe.js'
 import { HealthStanding } from './health-standing.js'
 
@@ -58,6 +58,7 @@ export class WorkerHealth {
   #lastCheckAt: number | null = null
   #lastError: string | null = null
   #lastLatencyMs: number | null = null
+  #lastReport: { body: HealthResponse; at: number } | null = null
   #consecutiveFailures = 0
   #consecutivePasses = 0
   #totalChecks = 0
@@ -71,6 +72,13 @@ export class WorkerHealth {
   /** True when the worker is up (what stats and the admin routes call healthy). */
   get up(): boolean {
     return this.#state.kind === 'up'
+  }
+  /** The verdict in one word, as the fleet page and `npu_pool_worker_health_state` name it. */
+  get label(): FleetHealth {
+    if (this.#refused !== null) return 'refused'
+    if (this.#state.kind === 'unchecked') return 'unchecked'
+    if (this.#state.kind === 'down') return 'down'
+    return this.#status === 'healthy' ? 'healthy' : 'degraded'
   }
   /** Routing standing (see {@link HealthStanding}). */
   get standing(): HealthStanding {
@@ -120,6 +128,10 @@ export class WorkerHealth {
   get lastError(): string | null {
     return this.#lastError
   }
+  /** The last `/health` body a compatible npu-worker answered (serving or not), and when; null before one. */
+  get lastReport(): { readonly body: HealthResponse; readonly at: number } | null {
+    return this.#lastReport
+  }
   /** Round-trip of the last check in ms. */
   get lastLatencyMs(): number | null {
     return this.#lastLatencyMs
@@ -158,6 +170,7 @@ export class WorkerHealth {
       this.#lastError = null
       this.#trusted = true
       this.#refused = null
+      this.#lastReport = { body: result.health, at: now }
       this.#absorb(result.health)
       if (!wasUp && (first || this.#consecutivePasses >= thresholds.healthyThreshold)) {
         this.#state = UP
@@ -175,6 +188,7 @@ export class WorkerHealth {
           this.#refused = null
           this.#status = result.health.status
           this.#protocolVersion = result.health.protocol_version ?? null
+          this.#lastReport = { body: result.health, at: now }
           break
         case 'incompatible':
           this.#trusted = false

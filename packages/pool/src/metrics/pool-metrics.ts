@@ -1,3 +1,4 @@
+import { FleetHealthSchema } from '@npu-fleet/protocol'
 import { type Metric, Registry } from 'prom-client'
 import { CircuitState } from '../breaker/circuit-breaker.js'
 import { type Buckets, LATENCY_BUCKETS_SECONDS } from '../stats/buckets.js'
@@ -19,16 +20,8 @@ type Sample = { metricName?: string; labels: Labels; value: number }
 type Kind = 'counter' | 'gauge' | 'histogram'
 
 /** The worker's health as one state of a state set (`npu_pool_worker_health_state`). */
-const HEALTH_STATES = ['healthy', 'degraded', 'down', 'refused', 'unchecked'] as const
+const HEALTH_STATES = FleetHealthSchema.options
 const CIRCUIT_STATES = Object.values(CircuitState)
-
-function healthState(w: PoolWorker): (typeof HEALTH_STATES)[number] {
-  const h = w.health
-  if (h.refused !== null) return 'refused'
-  if (h.state.kind === 'unchecked') return 'unchecked'
-  if (!h.up) return 'down'
-  return h.status === 'healthy' ? 'healthy' : 'degraded'
-}
 
 /** A histogram's samples from fixed buckets (cumulative `le`, then `_sum` and `_count`). */
 function histogram(name: string, labels: Labels, b: Buckets): Sample[] {
@@ -124,7 +117,7 @@ export class PoolMetrics {
       'gauge',
       "The worker's health as the pool routes by it: 1 for its state (healthy, degraded, down, refused, unchecked), 0 for the others.",
       perWorker((w, id) => {
-        const now = healthState(w)
+        const now = w.health.label
         return HEALTH_STATES.map((state) => ({ labels: { ...id, state }, value: state === now ? 1 : 0 }))
       }),
     )

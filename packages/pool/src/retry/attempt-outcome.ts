@@ -1,4 +1,4 @@
-import { ErrorBodySchema } from '@npu-fleet/protocol'
+import { ErrorBodySchema, WorkerErrorCode } from '@npu-fleet/protocol'
 import type { TransportError, TransportResponse } from '../transport/worker-transport.js'
 import { parseRetryAfter } from './retry-after.js'
 
@@ -98,12 +98,12 @@ export function classifyResponse<T>(
     })
   }
   if (status === 503) {
-    if (workerCode === 'NPU_ERR_QUEUE_FULL' || (workerCode === null && retryAfterMs !== null)) {
+    if (workerCode === WorkerErrorCode.QUEUE_FULL || (workerCode === null && retryAfterMs !== null)) {
       return retryable('overloaded', message, status, workerCode, {
         retryAfterMs: retryAfterMs ?? DEFAULT_BACKOFF_MS,
       })
     }
-    if (workerCode === 'NPU_ERR_NOT_SERVING' || workerCode === 'NPU_ERR_MODEL_NOT_READY') {
+    if (workerCode === WorkerErrorCode.NOT_SERVING || workerCode === WorkerErrorCode.MODEL_NOT_READY) {
       return retryable('not_serving', message, status, workerCode, {
         retryAfterMs: retryAfterMs ?? DEFAULT_BACKOFF_MS,
         recheckHealth: true,
@@ -118,7 +118,7 @@ export function classifyResponse<T>(
     return retryable('server_error', message, status, workerCode, { countsAgainstWorker: true })
   if (
     status === 404 &&
-    (workerCode === 'NPU_ERR_TASK_NOT_FOUND' || workerCode === 'NPU_ERR_MODEL_NOT_FOUND')
+    (workerCode === WorkerErrorCode.TASK_NOT_FOUND || workerCode === WorkerErrorCode.MODEL_NOT_FOUND)
   ) {
     // Selection only sends where /health listed the task or model, so this worker's list is stale.
     return retryable('capability', message, status, workerCode, { recheckHealth: true })

@@ -1,5 +1,5 @@
 // The read-only views the pool hands out: getStats() and getWorkers() (the admin routes and the CLI build on them).
-import type { PoolStats, WorkerSnapshot } from '../pool-types.js'
+import type { PoolStats, WorkerHealthReport, WorkerSnapshot } from '../pool-types.js'
 import type { PoolCounters } from '../stats/pool-counters.js'
 import type { PoolWorker } from '../workers/pool-worker.js'
 
@@ -65,6 +65,7 @@ export function workerSnapshot(w: PoolWorker, now: number): WorkerSnapshot {
     maxConcurrentTasks: w.slots.maxConcurrentTasks,
     healthy: h.up,
     healthStatus: h.status,
+    healthState: h.label,
     circuitState: w.breaker.state,
     circuitCooldownMs: w.breaker.cooldownMs,
     activeTasks: w.slots.activeTasks,
@@ -91,4 +92,10 @@ export function workerSnapshot(w: PoolWorker, now: number): WorkerSnapshot {
     version: h.version,
     workerLoad: h.load,
   }
+}
+
+/** One worker's last `/health` body (`workerHealthReport(id)`). */
+export function workerHealthReport(w: PoolWorker): WorkerHealthReport {
+  const report = w.health.lastReport
+  return { id: w.id, body: report?.body ?? null, receivedAt: report?.at ?? null }
 }

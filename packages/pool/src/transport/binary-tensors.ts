@@ -1,36 +1,14 @@
-import { type Datatype, INFERENCE_HEADER_CONTENT_LENGTH, type InferResponse } from '@npu-fleet/protocol'
+import {
+  decodeBytesElements,
+  INFERENCE_HEADER_CONTENT_LENGTH,
+  type InferResponse,
+  type TensorArray,
+  TYPED_ARRAY_OF,
+  utf8Text,
+} from '@npu-fleet/protocol'
 
-/** Typed arrays a tensor's `data` may be given as (and binary outputs come back as). */
-export type TypedTensorData =
-  | Float32Array
-  | Float64Array
-  | Int8Array
-  | Int16Array
-  | Int32Array
-  | BigInt64Array
-  | Uint8Array
-  | Uint16Array
-  | Uint32Array
-  | BigUint64Array
-
-/** Typed array of each datatype in the binary extension (BOOL one byte 0/1, FP16 raw half bits). */
-const TYPED: Record<
-  Exclude<Datatype, 'BYTES'>,
-  { new (buffer: ArrayBuffer, offset: number, length: number): TypedTensorData; BYTES_PER_ELEMENT: number }
-> = {
-  BOOL: Uint8Array,
-  UINT8: Uint8Array,
-  UINT16: Uint16Array,
-  UINT32: Uint32Array,
-  UINT64: BigUint64Array,
-  INT8: Int8Array,
-  INT16: Int16Array,
-  INT32: Int32Array,
-  INT64: BigInt64Array,
-  FP16: Uint16Array,
-  FP32: Float32Array,
-  FP64: Float64Array,
-}
+/** Typed arrays a tensor's `data` may be given as (and binary outputs come back as): the protocol's table. */
+export type TypedTensorData = TensorArray
 
 /** A request body framed for the KServe binary tensor extension, and its headers (a class: never confused with user data). */
 export class EncodedBody {
@@ -78,8 +56,8 @@ export function encodeBinaryRequest(request: unknown): EncodedBody | null {
 
 /**
  * Puts the binary part of a response back into its outputs: each output with `parameters.binary_data_size`
- * gets `data` as a typed array of its datatype (copied out, aligned). Returns null when the sizes do not add
- * up (a response that does not match the protocol).
+ * gets `data` as a typed array of its datatype (copied out, aligned), or, for BYTES, its length-prefixed
+ * elements as strings. Returns null when the sizes do not add up (a response that does not match the protocol).
  */
 export function attachBinaryOutputs(response: InferResponse, binary: Uint8Array): InferResponse | null {
   let offset = 0
@@ -90,22 +68,34 @@ export function attachBinaryOutputs(response: InferResponse, binary: Uint8Array)
       outputs.push(output)
       continue
     }
-    const Typed = output.datatype === 'BYTES' ? null : TYPED[output.datatype]
-    if (
-      !Typed ||
-      typeof size !== 'number' ||
-      size % Typed.BYTES_PER_ELEMENT !== 0 ||
-      offset + size > binary.length
-    ) {
+    if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0 || offset + size > binary.length)
       return null
-    }
-    const copy = new ArrayBuffer(size)
-    new Uint8Array(copy).set(binary.subarray(offset, offset + size))
+    const bytes = binary.subarray(offset, offset + size)
     offset += size
+    if (output.datatype === 'BYTES') {
+      const strings = bytesOutput(bytes)
+      if (strings === null) return null
+      outputs.push({ ...output, data: strings })
+      continue
+    }
+    const Typed = TYPED_ARRAY_OF[output.datatype]
+    if (size % Typed.BYTES_PER_ELEMENT !== 0) return null
+    const copy = new ArrayBuffer(size)
+    new Uint8Array(copy).set(bytes)
     outputs.push({
       ...output,
       data: new Typed(copy, 0, size / Typed.BYTES_PER_ELEMENT) as unknown as number[],
     })
   }
   return offset === binary.length ? { ...response, outputs } : null
+}
+
+/** A BYTES output's elements as strings, or null when its framing or text is broken. */
+function bytesOutput(bytes: Uint8Array): string[] | null {
+  try {
+    const strings = decodeBytesElements(bytes).map(utf8Text)
+    return strings.every((s) => s !== null) ? (strings as string[]) : null
+  } catch {
+    return null
+  }
 }

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import {
+  bearerTokenChecker,
   ErrorBodySchema,
   PoolReloadResponseSchema,
   PoolStatsResponseSchema,
@@ -11,7 +12,6 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import { request } from 'undici'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { npuPoolAdmin } from '../../src/admin/admin-plugin.js'
-import { bearerTokenChecker } from '../../src/admin/bearer-token.js'
 import { NpuWorkerPool } from '../../src/pool.js'
 import { captureLogger, type MlpFleet, mlpRequest, startMlpFleet } from '../helpers/fleet.js'
 

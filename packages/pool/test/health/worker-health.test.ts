@@ -168,4 +168,26 @@ describe('WorkerHealth', () => {
     h.record(notServing('draining'), thresholds, 4)
     expect(h.status).toBe('draining')
   })
+
+  it('keeps the last body a compatible npu-worker answered, serving or not, and names its state in one word', () => {
+    const h = new WorkerHealth()
+    expect(h.label).toBe('unchecked')
+    expect(h.lastReport).toBeNull()
+    h.record(pass('healthy'), thresholds, 1000)
+    expect(h.label).toBe('healthy')
+    expect(h.lastReport).toMatchObject({ at: 1000, body: { status: 'healthy' } })
+    h.record(pass('degraded'), thresholds, 2000)
+    expect(h.label).toBe('degraded')
+    // A draining worker's own 503 body is kept: its message says why it does not serve.
+    h.record(notServing('draining'), thresholds, 3000)
+    h.record(notServing('draining'), thresholds, 4000)
+    expect(h.label).toBe('down')
+    expect(h.lastReport).toMatchObject({ at: 4000, body: { status: 'draining' } })
+    // No answer, or another service: the last npu-worker body stays as it was.
+    h.record(refused(), thresholds, 5000)
+    expect(h.lastReport?.at).toBe(4000)
+    h.record(impostor(), thresholds, 6000)
+    expect(h.label).toBe('refused')
+    expect(h.lastReport?.at).toBe(4000)
+  })
 })

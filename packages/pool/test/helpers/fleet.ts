@@ -20,12 +20,28 @@ export interface MlpFleet {
   stop(): Promise<void>
 }
 
+/** model.yaml of the MLP on the fake NPU of the worker's test hooks (static shapes, as a real NPU needs). */
+export const FAKE_NPU_MLP_MANIFEST = 'devices: [NPU, CPU]\nstatic_shapes: { input: [1, 384] }\n'
+
+/**
+ * `NPU_WORKER_TEST_HOOKS` for a worker on the fake NPU (apps/npu-worker/src/testing/fake-openvino.ts), with
+ * optional faults per model: `/health` then says `healthy` on device `NPU` (no NPU hardware is involved).
+ */
+export function fakeNpuHooks(faults: Record<string, unknown> = {}): Record<string, string> {
+  return { NPU_WORKER_TEST_HOOKS: JSON.stringify({ fake_openvino: { devices: ['NPU', 'CPU'] }, faults }) }
+}
+
 /** Starts `count` real workers on loopback ports serving only the MLP (fast to load); call `stop()` in afterAll. */
 export async function startMlpFleet(
   count: number,
-  options: { env?: Record<string, string>; envFor?: (index: number) => Record<string, string> } = {},
+  options: {
+    env?: Record<string, string>
+    envFor?: (index: number) => Record<string, string>
+    /** The MLP's model.yaml (e.g. {@link FAKE_NPU_MLP_MANIFEST}); default: the generated one (CPU). */
+    manifest?: string
+  } = {},
 ): Promise<MlpFleet> {
-  const repo = makeMlpModelRepository()
+  const repo = makeMlpModelRepository(options.manifest === undefined ? {} : { manifest: options.manifest })
   const started = await Promise.allSettled(
     Array.from({ length: count }, (_, i) =>
       startWorker({ modelsDir: repo.dir, waitFor: 'ready', env: { ...options.env, ...options.envFor?.(i) } }),

@@ -1,11 +1,8 @@
-import { type ExecFileException, execFile } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { Counter, Registry } from 'prom-client'
 import { request } from 'undici'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { promtool } from '../../../../apps/npu-worker/test/helpers/promtool.js'
 import { npuPoolAdmin } from '../../src/admin/admin-plugin.js'
 import { NpuWorkerPool } from '../../src/pool.js'
 import { captureLogger, type MlpFleet, mlpRequest, startMlpFleet, workerEntry } from '../helpers/fleet.js'
@@ -23,7 +20,6 @@ let pool: NpuWorkerPool
 let app: FastifyInstance
 let base: string
 const registry = new Registry()
-const dir = mkdtempSync(join(tmpdir(), 'npu-pool-metrics-'))
 
 beforeAll(async () => {
   ;[fleet, broken, old] = await Promise.all([
@@ -58,7 +54,6 @@ afterAll(async () => {
   await app?.close()
   await pool?.close()
   await Promise.all([fleet?.stop(), broken?.stop(), old?.stop()])
-  rmSync(dir, { recursive: true, force: true })
 })
 
 async function scrape() {
@@ -129,18 +124,8 @@ describe('pool metrics', () => {
 
   it('is clean under promtool check metrics', async () => {
     const { text } = await scrape()
-    writeFileSync(join(dir, 'metrics.txt'), text)
-    const run = await new Promise<{ error: ExecFileException | null; out: string }>((resolve) => {
-      const child = execFile('promtool', ['check', 'metrics'], (error, stdout, stderr) =>
-        resolve({ error, out: `${stdout}${stderr}` }),
-      )
-      child.stdin?.end(text)
-    })
-    if (run.error?.code === 'ENOENT')
-      throw new Error(
-        'promtool is missing: install it with scripts/install-system-deps.sh prometheus (as root)',
-      )
-    expect(run.out.trim()).toBe('')
-    expect(run.error).toBeNull()
+    const run = await promtool(['check', 'metrics'], text)
+    expect(run.output.trim()).toBe('')
+    expect(run.code).toBe(0)
   })
 })

@@ -1,6 +1,6 @@
-import sharp from 'sharp'
 import type { Tensor } from '../../backends/tensor.js'
 import type { RgbImage } from './image-decoder.js'
+import { loadSharp } from './sharp-loader.js'
 
 /** Where the image goes inside the detector's input. */
 export interface DetectionLayout {
@@ -50,7 +50,9 @@ export async function detectionTensor(image: RgbImage, layout: DetectionLayout):
   const resized =
     layout.resizedWidth === image.width && layout.resizedHeight === image.height
       ? image.data
-      : await sharp(image.data, { raw: { width: image.width, height: image.height, channels: 3 } })
+      : await (await loadSharp())(image.data, {
+          raw: { width: image.width, height: image.height, channels: 3 },
+        })
           .resize(layout.resizedWidth, layout.resizedHeight, { fit: 'fill', kernel: 'linear' })
           .raw()
           .toBuffer()

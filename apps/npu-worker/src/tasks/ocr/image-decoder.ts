@@ -1,5 +1,5 @@
-import sharp from 'sharp'
 import { ErrBadImage, ErrImageTooLarge, ErrPayloadTooLarge } from '../../errors.js'
+import { loadSharp } from './sharp-loader.js'
 
 /** A decoded image: 8-bit RGB, row-major, 3 bytes per pixel. */
 export interface RgbImage {
@@ -49,6 +49,7 @@ export async function decodeImage(bytes: Buffer, limits: ImageLimits): Promise<R
   const format = sniffImageFormat(bytes)
   if (!format) throw new ErrBadImage('image is not PNG, JPEG or WebP')
   const options = { limitInputPixels: limits.maxPixels, failOn: 'error' } as const
+  const sharp = await loadSharp()
   let width: number
   let height: number
   try {

@@ -1,5 +1,5 @@
+import { formatIssues } from '@npu-fleet/protocol'
 import { describe, expect, it } from 'vitest'
-import { formatIssues } from '../../../src/format-issues.js'
 import {
   EMBEDDINGS_LIMITS,
   EmbeddingsTaskInputSchema,

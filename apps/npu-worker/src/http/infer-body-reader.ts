@@ -1,27 +1,12 @@
-import { Readable } from 'node:stream'
+import type { Readable } from 'node:stream'
 import { INFERENCE_HEADER_CONTENT_LENGTH } from '@npu-fleet/protocol'
 import { ErrBadInferRequest, ErrMalformedBody, ErrPayloadTooLarge } from '../errors.js'
-import type { JsonCodecPool } from './json-codec-pool.js'
+import type { InferBody } from '../kserve/infer-body.js'
+import type { JsonCodecPool } from '../kserve/json-codec-pool.js'
+import { parseJsonTensors } from '../kserve/json-tensor-parser.js'
 
 /** JSON bodies at least this large are decoded on the JSON thread; smaller ones cost less inline. */
 export const OFF_THREAD_JSON_BYTES = 64 * 1024
-
-/** An infer request body: its JSON part and, with the binary tensor extension, the bytes after it. */
-export interface InferBody {
-  json: unknown
-  /**
-   * The tensor bytes after the JSON header, in input order; null for a plain JSON request. When read by
-   * {@link readInferBody} they start at offset 0 of an ArrayBuffer of their own (aligned, owned by nobody
-   * else), so the codec can view tensors in place instead of copying them.
-   */
-  binary: Uint8Array | null
-  /** True when `binary` owns its ArrayBuffer (see above). */
-  binaryOwned?: boolean
-  /** Set when a large JSON body was decoded and validated off the main thread: `json` is then that request. */
-  preDecoded?: boolean
-  /** Set when the body came with a media type the route does not take (answered 415 by the handler). */
-  unsupportedType?: string
-}
 
 /** Parses a raw request body that may use the KServe binary tensor extension. */
 export function parseInferBody(
@@ -29,7 +14,16 @@ export function parseInferBody(
   headerValue: string | string[] | undefined,
   parseJson: (text: string) => unknown,
 ): InferBody {
-  if (headerValue === undefined) return { json: parseJson(raw.toString('utf8')), binary: null }
+  if (headerValue === undefined) {
+    // An empty body keeps Fastify's own answer; anything else is read with the tensors' numbers straight into
+    // typed arrays (the same rules as Fastify's parser, json-tensor-parser.ts).
+    if (raw.length === 0) return { kind: 'json', json: parseJson('') }
+    try {
+      return { kind: 'json', json: parseJsonTensors(raw) }
+    } catch (error) {
+      throw new ErrMalformedBody((error as Error).message)
+    }
+  }
   const length = headerLength(headerValue, raw.length)
   let json: unknown
   try {
@@ -39,7 +33,8 @@ export function parseInferBody(
       `the first ${length} bytes (${INFERENCE_HEADER_CONTENT_LENGTH}) are not JSON: ${(error as Error).message}`,
     )
   }
-  return { json, binary: raw.subarray(length) }
+  // A view into the whole body's buffer: not owned, so the codec copies each tensor out.
+  return { kind: 'binary', json, tensors: raw.subarray(length), owned: false }
 }
 
 /** Parses the `Inference-Header-Content-Length` value against the body length; 400 naming the header otherwise. */
@@ -128,9 +123,7 @@ export function readInferBody(
         if (tensorBytes && offThread && jsonPool) {
           if (tensorOffset !== tensorBytes.length)
             throw new ErrMalformedBody('body shorter than its Content-Length')
-          jsonPool
-            .decode(tensorBytes)
-            .then((request) => resolve({ json: request, binary: null, preDecoded: true }), reject)
+          jsonPool.decode(tensorBytes).then((request) => resolve({ kind: 'decoded', request }), reject)
           return
         }
         if (tensorBytes) {
@@ -145,7 +138,7 @@ export function readInferBody(
               `the first ${jsonLength} bytes (${INFERENCE_HEADER_CONTENT_LENGTH}) are not JSON: ${(error as Error).message}`,
             )
           }
-          resolve({ json, binary: tensorBytes, binaryOwned: true })
+          resolve({ kind: 'binary', json, tensors: tensorBytes, owned: true })
           return
         }
         resolve(parseInferBody(Buffer.concat(chunks, received), binaryHeader, parseJson))
@@ -154,19 +147,4 @@ export function readInferBody(
       }
     })
   })
-}
-
-/**
- * Frames a response for the binary extension: the JSON header, then each output's bytes in order, as a
- * stream of those parts (no copy of the tensors into one body buffer). Returns the stream, the value of the
- * `Inference-Header-Content-Length` header and the total length (for Content-Length).
- */
-export function frameBinaryResponse(
-  json: unknown,
-  chunks: readonly Uint8Array[],
-): { body: Readable; headerLength: number; contentLength: number } {
-  const header = Buffer.from(JSON.stringify(json), 'utf8')
-  const parts = [header, ...chunks.map((c) => Buffer.from(c.buffer, c.byteOffset, c.byteLength))]
-  const contentLength = parts.reduce((sum, part) => sum + part.length, 0)
-  return { body: Readable.from(parts, { objectMode: false }), headerLength: header.length, contentLength }
 }

@@ -1,0 +1,425 @@
+// A JSON parser for infer request bodies that turns the big part of them, the tensors' `data` arrays, straight
+// into numbers in a Float64Array, without building a JS array of 300 000 numbers first (JSON.parse does, and
+// Float32Array.from then walks it again). Everything else comes out exactly as JSON.parse would give it, and
+// every input JSON.parse rejects is rejected, with Fastify's prototype-poisoning rules on top (secure-json-parse
+// with protoAction and constructorAction 'error'). test/fuzz/json-tensor-parser.fuzz.test.ts holds it to that.
+//
+// No library does this here: the simdjson bindings on npm build with node-gyp at install (refused: no build
+// scripts) or ship only C++ sources, and they return JS arrays anyway.
+//
+// Numbers in `data` arrays are converted from their digits with exact arithmetic: up to 16 significant digits
+// (and a value below 2^53) by one correctly rounded multiplication or division by an exact power of ten
+// (Clinger's fast path); up to 19 digits (what float32 values printed by JSON.stringify or Python need) in
+// double-double arithmetic, which decides the rounding unless the value lies within 2^-40 of a tie between two
+// doubles; anything else, and those rare near-ties, by Number() of the text, as JSON.parse does.
+
+/**
+ * A flat array of numbers found as an input's `data` (`inputs[i].data` of an infer request): its values, in
+ * order, as JSON.parse would read them (a view: its buffer may be longer).
+ */
+export class NumericData {
+  constructor(readonly values: Float64Array) {}
+  /** How many numbers. */
+  get length(): number {
+    return this.values.length
+  }
+}
+
+const SPACE = 0x20
+const TAB = 0x09
+const LF = 0x0a
+const CR = 0x0d
+const QUOTE = 0x22
+const BACKSLASH = 0x5c
+const COMMA = 0x2c
+const COLON = 0x3a
+const MINUS = 0x2d
+const PLUS = 0x2b
+const DOT = 0x2e
+const ZERO = 0x30
+const NINE = 0x39
+const LOWER_E = 0x65
+const UPPER_E = 0x45
+const OPEN_BRACE = 0x7b
+const CLOSE_BRACE = 0x7d
+const OPEN_BRACKET = 0x5b
+const CLOSE_BRACKET = 0x5d
+
+const POW10 = Array.from({ length: 23 }, (_, i) => 10 ** i) // exact up to 1e22
+const TWO_53 = 2 ** 53
+/** Veltkamp's splitter for 53-bit doubles: 2^27 + 1. */
+const SPLITTER = 134217729
+const FORBIDDEN = 'Object contains forbidden prototype property'
+
+/**
+ * Parses UTF-8 JSON `bytes` as `secureJson.parse(text, { protoAction: 'error', constructorAction: 'error' })`
+ * would, except that `inputs[i].data`, when it is a flat array of numbers, comes back as {@link NumericData}.
+ * Throws SyntaxError for anything JSON.parse rejects and for `__proto__` keys and `constructor.prototype`.
+ */
+export function parseJsonTensors(bytes: Uint8Array): unknown {
+  return new JsonTensorParser(bytes).parseDocument()
+}
+
+/** Where a value sits, for the two places that are read differently: the document, and an entry of its `inputs`. */
+enum Place {
+  Anywhere,
+  Document,
+  Input,
+}
+
+class JsonTensorParser {
+  #pos = 0
+  readonly #bytes: Uint8Array
+  readonly #text: Buffer
+
+  constructor(bytes: Uint8Array) {
+    this.#bytes = bytes
+    this.#text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  }
+
+  parseDocument(): unknown {
+    // secure-json-parse drops a leading byte order mark before JSON.parse sees the text; so does this.
+    const b = this.#bytes
+    if (b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf) this.#pos = 3
+    this.#skipSpace()
+    const value = this.#value(Place.Document)
+    this.#skipSpace()
+    if (this.#pos < this.#bytes.length) this.#unexpected()
+    return value
+  }
+
+  #skipSpace(): void {
+    const b = this.#bytes
+    let p = this.#pos
+    while (p < b.length) {
+      const c = b[p] as number
+      if (c !== SPACE && c !== LF && c !== CR && c !== TAB) break
+      p++
+    }
+    this.#pos = p
+  }
+
+  #unexpected(): never {
+    if (this.#pos >= this.#bytes.length) throw new SyntaxError('Unexpected end of JSON input')
+    const c = this.#bytes[this.#pos] as number
+    const shown = c >= 0x20 && c < 0x7f ? `'${String.fromCharCode(c)}'` : `byte 0x${c.toString(16)}`
+    throw new SyntaxError(`Unexpected token ${shown} in JSON at position ${this.#pos}`)
+  }
+
+  #value(place: Place = Place.Anywhere): unknown {
+    const c = this.#bytes[this.#pos]
+    switch (c) {
+      case OPEN_BRACE:
+        return this.#object(place)
+      case OPEN_BRACKET:
+        return this.#array(Place.Anywhere)
+      case QUOTE:
+        return this.#string()
+      case 0x74: // t
+        return this.#literal('true', true)
+      case 0x66: // f
+        return this.#literal('false', false)
+      case 0x6e: // n
+        return this.#literal('null', null)
+      default:
+        if (c === MINUS || (c !== undefined && c >= ZERO && c <= NINE)) return this.#number()
+        return this.#unexpected()
+    }
+  }
+
+  #literal<T>(word: string, value: T): T {
+    for (let k = 0; k < word.length; k++) {
+      if (this.#bytes[this.#pos] !== word.charCodeAt(k)) this.#unexpected()
+      this.#pos++
+    }
+    return value
+  }
+
+  #object(place: Place): Record<string, unknown> {
+    const out: Record<string, unknown> = {}
+    this.#pos++ // {
+    this.#skipSpace()
+    if (this.#bytes[this.#pos] === CLOSE_BRACE) {
+      this.#pos++
+      return out
+    }
+    for (;;) {
+      if (this.#bytes[this.#pos] !== QUOTE) this.#unexpected()
+      const key = this.#string()
+      // JSON.parse would make it an own property; assigning it would set the prototype. Fastify refuses both.
+      if (key === '__proto__') throw new SyntaxError(FORBIDDEN)
+      this.#skipSpace()
+      if (this.#bytes[this.#pos] !== COLON) this.#unexpected()
+      this.#pos++
+      this.#skipSpace()
+      const c0 = this.#bytes[this.#pos]
+      if (place === Place.Input && key === 'data' && c0 === OPEN_BRACKET) out[key] = this.#dataArray()
+      else if (place === Place.Document && key === 'inputs' && c0 === OPEN_BRACKET)
+        out[key] = this.#array(Place.Input)
+      else out[key] = this.#value()
+      this.#skipSpace()
+      const c = this.#bytes[this.#pos]
+      this.#pos++
+      if (c === COMMA) {
+        this.#skipSpace()
+        continue
+      }
+      if (c === CLOSE_BRACE) break
+      this.#pos--
+      this.#unexpected()
+    }
+    const ctor = Object.hasOwn(out, 'constructor') ? out.constructor : undefined
+    if (typeof ctor === 'object' && ctor !== null && Object.hasOwn(ctor, 'prototype'))
+      throw new SyntaxError(FORBIDDEN)
+    return out
+  }
+
+  /** An array; with `Place.Input` its entries are read as inputs (objects whose `data` may be NumericData). */
+  #array(entries: Place): unknown[] {
+    const out: unknown[] = []
+    this.#pos++ // [
+    this.#skipSpace()
+    if (this.#bytes[this.#pos] === CLOSE_BRACKET) {
+      this.#pos++
+      return out
+    }
+    for (;;) {
+      out.push(this.#value(entries))
+      this.#skipSpace()
+      const c = this.#bytes[this.#pos]
+      this.#pos++
+      if (c === COMMA) {
+        this.#skipSpace()
+        continue
+      }
+      if (c === CLOSE_BRACKET) return out
+      this.#pos--
+      this.#unexpected()
+    }
+  }
+
+  /** A `data` array: numbers straight into a Float64Array; anything else in it (nested, booleans) as #array. */
+  #dataArray(): NumericData | unknown[] {
+    const b = this.#bytes
+    const start = this.#pos
+    this.#pos++ // [
+    this.#skipSpace()
+    // Room for the numbers the rest of the body likely holds (printed floats take 16 to 20 bytes); grown if needed.
+    let values = new Float64Array(((b.length - this.#pos) >> 4) + 16)
+    let n = 0
+    if (b[this.#pos] === CLOSE_BRACKET) {
+      this.#pos++
+      return new NumericData(new Float64Array(0))
+    }
+    for (;;) {
+      const c = b[this.#pos]
+      if (c !== MINUS && (c === undefined || c < ZERO || c > NINE)) {
+        this.#pos = start
+        return this.#array(Place.Anywhere)
+      }
+      if (n === values.length) {
+        const grown = new Float64Array(values.length * 2)
+        grown.set(values)
+        values = grown
+      }
+      values[n++] = this.#number()
+      this.#skipSpace()
+      const next = b[this.#pos]
+      this.#pos++
+      if (next === COMMA) {
+        this.#skipSpace()
+        continue
+      }
+      if (next === CLOSE_BRACKET) break
+      this.#pos--
+      this.#unexpected()
+    }
+    return new NumericData(values.subarray(0, n))
+  }
+
+  #string(): string {
+    const b = this.#bytes
+    const start = ++this.#pos // past the opening quote
+    let p = start
+    let escaped = false
+    for (;;) {
+      if (p >= b.length) {
+        this.#pos = p
+        this.#unexpected()
+      }
+      const c = b[p] as number
+      if (c === QUOTE) break
+      if (c === BACKSLASH) {
+        escaped = true
+        p += 2
+        continue
+      }
+      if (c < 0x20) {
+        this.#pos = p
+        this.#unexpected()
+      }
+      p++
+    }
+    this.#pos = p + 1
+    // The bytes decode as the whole body would (invalid UTF-8 becomes U+FFFD, as Buffer#toString does); escapes
+    // are JSON.parse's own, so every accepted and every refused escape matches it.
+    const raw = this.#text.toString('utf8', start, p)
+    return escaped ? (JSON.parse(`"${raw}"`) as string) : raw
+  }
+
+  /** One number, checked against JSON's grammar; its value is the double JSON.parse gives for the same text. */
+  #number(): number {
+    const b = this.#bytes
+    const start = this.#pos
+    let p = start
+    const negative = b[p] === MINUS
+    if (negative) p++
+    // Significant digits: the first 15 in `hi`, up to 4 more in `lo` (`loDigits` of them); more than 19 go to Number().
+    let hi = 0
+    let lo = 0
+    let loDigits = 0
+    let digits = 0
+    let exponent = 0
+    let c = b[p]
+    if (c === ZERO) {
+      p++
+      c = b[p]
+      if (c !== undefined && c >= ZERO && c <= NINE) this.#failAt(p)
+    } else if (c !== undefined && c >= 0x31 && c <= NINE) {
+      while (c !== undefined && c >= ZERO && c <= NINE) {
+        if (digits < 15) hi = hi * 10 + (c - ZERO)
+        else if (digits < 19) {
+          lo = lo * 10 + (c - ZERO)
+          loDigits++
+        } else exponent++
+        digits++
+        c = b[++p]
+      }
+    } else this.#failAt(p)
+    if (c === DOT) {
+      c = b[++p]
+      if (c === undefined || c < ZERO || c > NINE) this.#failAt(p)
+      while (c !== undefined && c >= ZERO && c <= NINE) {
+        if (digits === 0 && c === ZERO)
+          exponent-- // leading zeros of 0.000123
+        else {
+          if (digits < 15) hi = hi * 10 + (c - ZERO)
+          else if (digits < 19) {
+            lo = lo * 10 + (c - ZERO)
+            loDigits++
+          }
+          if (digits < 19) exponent--
+          digits++
+        }
+        c = b[++p]
+      }
+    }
+    if (c === LOWER_E || c === UPPER_E) {
+      c = b[++p]
+      let expNegative = false
+      if (c === PLUS || c === MINUS) {
+        expNegative = c === MINUS
+        c = b[++p]
+      }
+      if (c === undefined || c < ZERO || c > NINE) this.#failAt(p)
+      let e = 0
+      while (c !== undefined && c >= ZERO && c <= NINE) {
+        if (e < 100_000) e = e * 10 + (c - ZERO)
+        c = b[++p]
+      }
+      exponent += expNegative ? -e : e
+    }
+    this.#pos = p
+    if (digits === 0) return negative ? -0 : 0
+    let value: number
+    if (digits <= 19 && exponent >= -22 && exponent <= 22) {
+      value = decimalToDouble(hi, lo, loDigits, exponent)
+      if (Number.isNaN(value)) value = Number(this.#text.toString('latin1', start, p))
+      else if (negative) value = -value
+    } else {
+      value = Number(this.#text.toString('latin1', start, p))
+    }
+    return value
+  }
+
+  #failAt(p: number): never {
+    this.#pos = p
+    return this.#unexpected()
+  }
+}
+
+/**
+ * hi·10^loDigits + lo, times 10^exponent (|exponent| ≤ 22, hi < 10^15, lo < 10^4), rounded to the nearest
+ * double (ties to even) as strtod would; NaN when that cannot be decided here (a near-tie), for the caller's
+ * exact fallback.
+ */
+function decimalToDouble(hi: number, lo: number, loDigits: number, exponent: number): number {
+  if (loDigits === 0 || (loDigits === 1 && hi * 10 + lo <= TWO_53)) {
+    // Clinger: an exact integer mantissa and an exact power of ten, one correctly rounded operation.
+    const m = loDigits === 0 ? hi : hi * 10 + lo
+    if (m <= TWO_53) return exponent >= 0 ? m * (POW10[exponent] as number) : m / (POW10[-exponent] as number)
+  }
+  // The mantissa exactly as a double-double (a + b): hi·10^k exactly by TwoProduct, then + lo by TwoSum.
+  const p = twoProduct(hi, POW10[loDigits] as number)
+  const pe = productError
+  const s = p + lo
+  const bb = s - p
+  const se = p - (s - bb) + (lo - bb)
+  let a = s
+  let b = pe + se // both small integers: exact
+  const t = a + b
+  b = b - (t - a)
+  a = t
+  let result: number
+  let residual: number
+  if (exponent >= 0) {
+    const scale = POW10[exponent] as number
+    const x = twoProduct(a, scale)
+    const tail = productError + b * scale
+    result = x + tail
+    residual = tail - (result - x)
+  } else {
+    const scale = POW10[-exponent] as number
+    const q1 = a / scale
+    const pp = twoProduct(q1, scale)
+    // The remainder a + b - q1·scale, exact up to the rounding of the last additions (tiny next to q1's ulp).
+    const r = a - pp - productError + b
+    const q2 = r / scale
+    result = q1 + q2
+    residual = q2 - (result - q1)
+  }
+  // `result` is the nearest double to the double-double sum unless that sum sits at a tie: decide only clearly.
+  // Below a power of two the gap to the next double down is half the one up, so its ties sit at a quarter.
+  const ulp = ulpOf(result)
+  const off = Math.abs(residual)
+  const near = ulp * 2 ** -40
+  if (Math.abs(off - ulp / 2) <= near || Math.abs(off - ulp / 4) <= near) return Number.NaN
+  return result
+}
+
+/** The rounding error of the last twoProduct (a module variable: no array per number). */
+let productError = 0
+
+/** a·b, with its exact rounding error left in `productError` (Dekker), for |a·b| well inside the double range. */
+function twoProduct(a: number, b: number): number {
+  const p = a * b
+  const ca = SPLITTER * a
+  const ah = ca - (ca - a)
+  const al = a - ah
+  const cb = SPLITTER * b
+  const bh = cb - (cb - b)
+  const bl = b - bh
+  productError = ah * bh - p + ah * bl + al * bh + al * bl
+  return p
+}
+
+const ulpBuffer = new Float64Array(1)
+const ulpWords = new Uint32Array(ulpBuffer.buffer)
+/** 2^(e - 1075) for every biased exponent e of a normal double: the spacing of doubles in that binade. */
+const SPACING = Float64Array.from({ length: 2047 }, (_, e) => 2 ** (Math.max(e, 1) - 1075))
+
+/** The distance from |x| to the next double up (x normal, as every value decimalToDouble makes is). */
+function ulpOf(x: number): number {
+  ulpBuffer[0] = x
+  return SPACING[((ulpWords[1] as number) >>> 20) & 0x7ff] as number
+}

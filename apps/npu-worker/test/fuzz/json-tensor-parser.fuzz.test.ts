@@ -1,0 +1,228 @@
+import fc from 'fast-check'
+import secureJson from 'secure-json-parse'
+import { describe, expect, it } from 'vitest'
+import { NumericData, parseJsonTensors } from '../../src/kserve/json-tensor-parser.js'
+
+// The tensor JSON parser against the reference it replaces: Fastify's parse of the same bytes
+// (secure-json-parse with protoAction and constructorAction 'error' over Buffer#toString('utf8')). On valid
+// input both must give the same values, down to the sign of zero and the last bit of every double; on invalid
+// input both must refuse.
+
+const reference = (bytes: Uint8Array): unknown =>
+  secureJson.parse(Buffer.from(bytes).toString('utf8'), { protoAction: 'error', constructorAction: 'error' })
+
+const utf8 = (text: string) => new Uint8Array(Buffer.from(text, 'utf8'))
+
+/** Our result with every NumericData turned back into the plain array JSON.parse makes. */
+function plain(value: unknown): unknown {
+  if (value instanceof NumericData) return Array.from(value.values)
+  if (Array.isArray(value)) return value.map(plain)
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = {}
+    for (const [k, v] of Object.entries(value)) out[k] = plain(v)
+    return out
+  }
+  return value
+}
+
+/** Deep equality that tells -0 from 0 and compares doubles bit for bit (Object.is). */
+function same(a: unknown, b: unknown): boolean {
+  if (Array.isArray(a) || Array.isArray(b)) {
+    if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) return false
+    return a.every((x, i) => same(x, b[i]))
+  }
+  if (a !== null && b !== null && typeof a === 'object' && typeof b === 'object') {
+    const ka = Object.keys(a)
+    const kb = Object.keys(b)
+    if (ka.join('\u0000') !== kb.join('\u0000')) return false
+    return ka.every((k) => same((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]))
+  }
+  return Object.is(a, b)
+}
+
+/** Both accept with the same value, or both refuse. */
+function agree(bytes: Uint8Array): void {
+  let expected: unknown
+  let expectedError: unknown = null
+  try {
+    expected = reference(bytes)
+  } catch (error) {
+    expectedError = error
+  }
+  if (expectedError) {
+    expect(() => parseJsonTensors(bytes)).toThrow(SyntaxError)
+    return
+  }
+  const actual = plain(parseJsonTensors(bytes))
+  if (!same(actual, expected)) {
+    throw new Error(`differs on ${Buffer.from(bytes).toString('utf8').slice(0, 300)}`)
+  }
+}
+
+/** A JSON number as text, from JSON's grammar, weighted towards the 15 to 20 significant digits of printed floats. */
+const numberText = fc
+  .tuple(
+    fc.boolean(),
+    fc.oneof(fc.constant('0'), fc.stringMatching(/^[1-9][0-9]{0,24}$/)),
+    fc.option(fc.stringMatching(/^[0-9]{1,24}$/), { nil: undefined }),
+    fc.option(
+      fc.tuple(fc.constantFrom('e', 'E'), fc.constantFrom('', '+', '-'), fc.integer({ min: 0, max: 340 })),
+      {
+        nil: undefined,
+      },
+    ),
+  )
+  .map(
+    ([negative, int, frac, exp]) =>
+      `${negative ? '-' : ''}${int}${frac !== undefined ? `.${frac}` : ''}${exp ? `${exp[0]}${exp[1]}${exp[2]}` : ''}`,
+  )
+
+describe('parseJsonTensors against JSON.parse (secure-json-parse)', () => {
+  it('reads every printed double and float32 in a data array to the same bits', () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.oneof(
+            fc.double({ noNaN: true, noDefaultInfinity: true }),
+            fc.float({ noNaN: true, noDefaultInfinity: true }),
+          ),
+          {
+            minLength: 1,
+            maxLength: 200,
+          },
+        ),
+        (values) => {
+          const bytes = utf8(
+            JSON.stringify({
+              inputs: [{ name: 'x', datatype: 'FP32', shape: [values.length], data: values }],
+            }),
+          )
+          const parsed = parseJsonTensors(bytes) as { inputs: Array<{ data: unknown }> }
+          expect(parsed.inputs[0]?.data).toBeInstanceOf(NumericData)
+          agree(bytes)
+        },
+      ),
+      { numRuns: 2000 },
+    )
+  })
+
+  it('reads every number JSON allows (any digits, any exponent) to the same bits', () => {
+    fc.assert(
+      fc.property(fc.array(numberText, { minLength: 1, maxLength: 20 }), (numbers) => {
+        agree(utf8(`{"inputs":[{"data":[${numbers.join(',')}]}],"n":${numbers[0]}}`))
+      }),
+      { numRuns: 20_000 },
+    )
+  })
+
+  it('gives any JSON document the same value', () => {
+    fc.assert(
+      fc.property(fc.jsonValue({ maxDepth: 4 }), (value) => {
+        agree(utf8(JSON.stringify(value)))
+        agree(utf8(JSON.stringify({ inputs: [{ data: value }, value], data: value })))
+        agree(utf8(JSON.stringify(value, null, 2)))
+      }),
+      { numRuns: 3000 },
+    )
+  })
+
+  it('refuses what JSON.parse refuses: random byte edits of valid bodies', () => {
+    const body = fc.oneof(
+      fc
+        .jsonValue({ maxDepth: 3 })
+        .map((v) => `{"inputs":[{"data":[1.5,-2e-7,0.1234567890123456789]}],"v":${JSON.stringify(v)}}`),
+      fc
+        .array(fc.float({ noNaN: true, noDefaultInfinity: true }), { maxLength: 8 })
+        .map((d) => JSON.stringify({ inputs: [{ data: d }] })),
+    )
+    const edit = fc.tuple(
+      fc.nat(),
+      fc.constantFrom('delete', 'insert', 'replace'),
+      fc.constantFrom(...'{}[]",:.-+eE0123456789 \t\n\\/ntfu\u0000x\u00ff'.split('')),
+    )
+    fc.assert(
+      fc.property(body, fc.array(edit, { minLength: 1, maxLength: 3 }), (text, edits) => {
+        let bytes = Buffer.from(text, 'utf8')
+        for (const [at, kind, char] of edits) {
+          const i = bytes.length === 0 ? 0 : at % bytes.length
+          const c = Buffer.from(char, 'latin1')
+          if (kind === 'delete') bytes = Buffer.concat([bytes.subarray(0, i), bytes.subarray(i + 1)])
+          else if (kind === 'insert') bytes = Buffer.concat([bytes.subarray(0, i), c, bytes.subarray(i)])
+          else bytes = Buffer.concat([bytes.subarray(0, i), c, bytes.subarray(i + 1)])
+        }
+        agree(new Uint8Array(bytes))
+      }),
+      { numRuns: 20_000 },
+    )
+  })
+
+  it('refuses prototype poisoning as Fastify does, escaped or not', () => {
+    for (const text of [
+      '{"__proto__":{"x":1}}',
+      '{"a":{"__proto__":[]}}',
+      '{"\\u005f_proto__":1}',
+      '{"constructor":{"prototype":{"x":1}}}',
+      '{"inputs":[{"constructor":{"prototype":null}}]}',
+    ]) {
+      expect(() => reference(utf8(text))).toThrow()
+      expect(() => parseJsonTensors(utf8(text))).toThrow(/forbidden prototype property/)
+    }
+    // A `constructor` that is not an object with `prototype` is data like any other.
+    agree(utf8('{"constructor":"x","inputs":[{"data":[1,2]}]}'))
+    agree(utf8('{"constructor":{"proto":1}}'))
+  })
+
+  it('refuses what is not JSON at all, and edge numbers', () => {
+    for (const text of [
+      '',
+      ' ',
+      '\uFEFF{}',
+      '{"inputs":[{"data":[1,]}]}',
+      '{"inputs":[{"data":[01]}]}',
+      '{"inputs":[{"data":[1.]}]}',
+      '{"inputs":[{"data":[.5]}]}',
+      '{"inputs":[{"data":[-]}]}',
+      '{"inputs":[{"data":[1e]}]}',
+      '{"inputs":[{"data":[+1]}]}',
+      '{"inputs":[{"data":[NaN]}]}',
+      '{"inputs":[{"data":[Infinity]}]}',
+      '{"inputs":[{"data":[1 2]}]}',
+      '{"a":1}x',
+      '"\u0001"',
+      '{"inputs":[{"data":[1,2]}',
+      '[1]]',
+    ]) {
+      agree(utf8(text))
+    }
+    for (const text of [
+      '1e400',
+      '-1e400',
+      '4.9e-324',
+      '2.2250738585072011e-308',
+      '9007199254740993',
+      '0.1',
+      '-0',
+      '-0.0e-0',
+      '123456789012345678901234567890',
+      '1.00000000000000011102230246251565404236316680908203125',
+      '0.000000000000000000000000001',
+    ]) {
+      agree(utf8(`{"inputs":[{"data":[${text}]}],"x":${text}}`))
+    }
+  })
+
+  it("reads only inputs' data as numbers; nested, mixed and other data arrays stay arrays", () => {
+    const first = (text: string) =>
+      (parseJsonTensors(utf8(text)) as { inputs: Array<{ data: unknown }> }).inputs[0]?.data
+    expect(first('{"inputs":[{"data":[[1,2],[3,4]]}]}')).toEqual([
+      [1, 2],
+      [3, 4],
+    ])
+    expect(first('{"inputs":[{"data":[1,true,"2"]}]}')).toEqual([1, true, '2'])
+    expect((first('{"inputs":[{"data":[]}]}') as NumericData).length).toBe(0)
+    const elsewhere = parseJsonTensors(
+      utf8('{"data":[1],"outputs":[{"data":[2]}],"inputs":[{"x":{"data":[3]}}]}'),
+    )
+    expect(elsewhere).toEqual({ data: [1], outputs: [{ data: [2] }], inputs: [{ x: { data: [3] } }] })
+  })
+})
