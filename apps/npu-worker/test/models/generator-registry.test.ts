@@ -156,7 +156,7 @@ describe('GeneratorRegistry', () => {
     expect(r.model().ready()).toBeNull()
     expect(r.model().notReadyError()).toMatchObject({
       statusCode: 503,
-      retryAfterSeconds: expect.any(Number),
+      data: { retryAfterSeconds: expect.any(Number) },
     })
     expect(r.model().health(8)).toMatchObject({
       ready: false,

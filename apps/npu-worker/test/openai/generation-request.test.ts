@@ -68,42 +68,44 @@ describe('parseChatCompletionRequest', () => {
     ['audio', { audio: { voice: 'x' } }],
   ])('refuses %s with 400 NPU_ERR_UNSUPPORTED_PARAMETER naming it', (param, extra) => {
     expect(() => parseChatCompletionRequest(chat(extra))).toThrow(
-      expect.objectContaining({ code: 'NPU_ERR_UNSUPPORTED_PARAMETER', param, statusCode: 400 }),
+      expect.objectContaining({ code: 'NPU_ERR_UNSUPPORTED_PARAMETER', data: { param }, statusCode: 400 }),
     )
   })
 
   it('refuses unknown parameters, tool messages and image parts, naming them', () => {
     expect(() => parseChatCompletionRequest(chat({ frobnicate: 1 }))).toThrow(
-      expect.objectContaining({ code: 'NPU_ERR_UNSUPPORTED_PARAMETER', param: 'frobnicate' }),
+      expect.objectContaining({ code: 'NPU_ERR_UNSUPPORTED_PARAMETER', data: { param: 'frobnicate' } }),
     )
     expect(() => parseChatCompletionRequest(chat({ messages: [{ role: 'tool', content: 'x' }] }))).toThrow(
-      expect.objectContaining({ code: 'NPU_ERR_INVALID_PARAMETER', param: 'messages[0].role' }),
+      expect.objectContaining({ code: 'NPU_ERR_INVALID_PARAMETER', data: { param: 'messages[0].role' } }),
     )
     expect(() =>
       parseChatCompletionRequest(
         chat({ messages: [{ role: 'user', content: [{ type: 'image_url', image_url: {} }] }] }),
       ),
-    ).toThrow(expect.objectContaining({ param: expect.stringMatching(/^messages\[0\]\.content/) }))
+    ).toThrow(expect.objectContaining({ data: { param: expect.stringMatching(/^messages\[0\]\.content/) } }))
     expect(() =>
       parseChatCompletionRequest(chat({ messages: [{ role: 'user', content: 'x', name: 'n' }] })),
-    ).toThrow(expect.objectContaining({ code: 'NPU_ERR_UNSUPPORTED_PARAMETER', param: 'messages[0].name' }))
+    ).toThrow(
+      expect.objectContaining({ code: 'NPU_ERR_UNSUPPORTED_PARAMETER', data: { param: 'messages[0].name' } }),
+    )
   })
 
   it('checks ranges before any queueing, naming the parameter the client sent', () => {
     expect(() => parseChatCompletionRequest(chat({ temperature: 2.5 }))).toThrow(
-      expect.objectContaining({ code: 'NPU_ERR_INVALID_PARAMETER', param: 'temperature' }),
+      expect.objectContaining({ code: 'NPU_ERR_INVALID_PARAMETER', data: { param: 'temperature' } }),
     )
     expect(() => parseChatCompletionRequest(chat({ stop: ['a', 'b', 'c', 'd', 'e'] }))).toThrow(
-      expect.objectContaining({ code: 'NPU_ERR_INVALID_PARAMETER', param: 'stop' }),
+      expect.objectContaining({ code: 'NPU_ERR_INVALID_PARAMETER', data: { param: 'stop' } }),
     )
     expect(() => parseChatCompletionRequest(chat({ max_completion_tokens: 0 }))).toThrow(
-      expect.objectContaining({ param: 'max_completion_tokens' }),
+      expect.objectContaining({ data: { param: 'max_completion_tokens' } }),
     )
     expect(() => parseChatCompletionRequest(chat({ max_tokens: 4, max_completion_tokens: 4 }))).toThrow(
-      expect.objectContaining({ param: 'max_completion_tokens' }),
+      expect.objectContaining({ data: { param: 'max_completion_tokens' } }),
     )
     expect(() => parseChatCompletionRequest(chat({ model: undefined }))).toThrow(
-      expect.objectContaining({ param: 'model' }),
+      expect.objectContaining({ data: { param: 'model' } }),
     )
     expect(() => parseChatCompletionRequest([1])).toThrow(
       expect.objectContaining({ code: 'NPU_ERR_MALFORMED_BODY' }),
@@ -124,11 +126,11 @@ describe('parseCompletionRequest', () => {
       ['logprobs', { logprobs: 2 }],
     ] as const) {
       expect(() => parseCompletionRequest({ model: 'm', prompt: 'p', ...extra })).toThrow(
-        expect.objectContaining({ code: 'NPU_ERR_UNSUPPORTED_PARAMETER', param }),
+        expect.objectContaining({ code: 'NPU_ERR_UNSUPPORTED_PARAMETER', data: { param } }),
       )
     }
     expect(() => parseCompletionRequest({ model: 'm', prompt: ['a', 'b'] })).toThrow(
-      expect.objectContaining({ code: 'NPU_ERR_INVALID_PARAMETER', param: 'prompt' }),
+      expect.objectContaining({ code: 'NPU_ERR_INVALID_PARAMETER', data: { param: 'prompt' } }),
     )
   })
 })

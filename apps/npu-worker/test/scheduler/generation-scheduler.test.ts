@@ -67,7 +67,7 @@ describe('GenerationScheduler', () => {
     await expect(run()).rejects.toMatchObject({
       code: 'NPU_ERR_QUEUE_FULL',
       statusCode: 503,
-      retryAfterSeconds: expect.any(Number),
+      data: { retryAfterSeconds: expect.any(Number) },
     })
     const [a, b] = await Promise.all([first, second])
     expect(a.result).toMatchObject({ text: 'zyxwvutsrq', finish_reason: 'length' })
@@ -120,19 +120,19 @@ describe('GenerationScheduler', () => {
     const cases: [GenerationError, Record<string, unknown>][] = [
       [
         new GenerationError('invalid_parameter', 'top_p: bad', 'top_p'),
-        { code: 'NPU_ERR_INVALID_PARAMETER', param: 'top_p', statusCode: 400 },
+        { code: 'NPU_ERR_INVALID_PARAMETER', data: { param: 'top_p' }, statusCode: 400 },
       ],
       [
         new GenerationError('context_length_exceeded', 'max_tokens: too many', 'max_tokens'),
-        { code: 'NPU_ERR_CONTEXT_LENGTH_EXCEEDED', param: 'max_tokens' },
+        { code: 'NPU_ERR_CONTEXT_LENGTH_EXCEEDED', data: { param: 'max_tokens' } },
       ],
       [
         new GenerationError('prompt_too_long', 'prompt: too long', 'prompt'),
-        { code: 'NPU_ERR_PROMPT_TOO_LONG', param: 'prompt' },
+        { code: 'NPU_ERR_PROMPT_TOO_LONG', data: { param: 'prompt' } },
       ],
       [
         new GenerationError('template_failed', 'refused', 'messages'),
-        { code: 'NPU_ERR_TEMPLATE_FAILED', param: 'messages' },
+        { code: 'NPU_ERR_TEMPLATE_FAILED', data: { param: 'messages' } },
       ],
       [new GenerationError('step_timeout', 'stuck'), { code: 'NPU_ERR_INFERENCE_TIMEOUT', statusCode: 504 }],
       [
