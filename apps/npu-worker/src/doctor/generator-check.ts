@@ -10,6 +10,7 @@ import type { TextGenerator } from '../generation/text-generator.js'
 import { type GeneratorGolden, goldenText, runGeneratorSelfTest } from '../models/generator-self-test.js'
 import type { ModelDefaults } from '../models/model-load-spec.js'
 import type { ModelVersionSpec } from '../models/model-repository.js'
+import { doctorModelOf } from './doctor-model.js'
 
 /** What checking a language model needs. */
 export interface GeneratorCheckContext {
@@ -64,21 +65,7 @@ export async function checkGenerator(
     cacheDir,
   })
   const limit = stepTimeoutMs * 2 + 5_000
-  const base: DoctorModel = {
-    name: spec.name,
-    version: spec.version,
-    preferred_device: preferred,
-    status: 'ok',
-    backend: null,
-    device: null,
-    precision: null,
-    compile_cold_ms: null,
-    compile_warm_ms: null,
-    cache_files: null,
-    tolerance: null,
-    outputs: [],
-    detail: '',
-  }
+  const base = doctorModelOf(spec, preferred)
 
   /** The worker's last resort: the ONNX Runtime engine on the CPU must generate. */
   const fallback = async (why: string): Promise<DoctorModel> => {

@@ -14,6 +14,7 @@ import { goldenInputs } from '../models/golden-input.js'
 import { loadSpecFor, type ModelDefaults, staticShapesFor } from '../models/model-load-spec.js'
 import type { ModelVersionSpec } from '../models/model-repository.js'
 import { tensorNumbers } from '../models/self-test.js'
+import { doctorModelOf } from './doctor-model.js'
 import type { IsolatedRunner } from './openvino-isolated.js'
 import { fromWire, mapValues, type OpenvinoSource, type ProbeResult } from './openvino-task.js'
 import { withTimeLimit } from './time-limit.js'
@@ -88,21 +89,7 @@ export async function checkModel(spec: ModelVersionSpec, ctx: ModelCheckContext)
   const preferred = spec.manifest.devices[0] ?? 'NPU'
   const onnxPath = onnxReferenceOf(spec.modelPath)
   const required = ctx.requireNpu && preferred === 'NPU'
-  const base: DoctorModel = {
-    name: spec.name,
-    version: spec.version,
-    preferred_device: preferred,
-    status: 'ok',
-    backend: null,
-    device: null,
-    precision: null,
-    compile_cold_ms: null,
-    compile_warm_ms: null,
-    cache_files: null,
-    tolerance: null,
-    outputs: [],
-    detail: '',
-  }
+  const base = doctorModelOf(spec, preferred)
 
   /** The worker's last resort: ONNX Runtime on the CPU. */
   const fallback = async (why: string): Promise<DoctorModel> => {
