@@ -32,6 +32,12 @@ export const PoolErrorCode = {
   UNAUTHORIZED: 'POOL_ERR_UNAUTHORIZED',
   /** Admin routes: no configured worker has that id. */
   WORKER_NOT_FOUND: 'POOL_ERR_WORKER_NOT_FOUND',
+  /**
+   * A stream failed after its first chunk reached the caller (worker gone, stalled past
+   * `stream_idle_timeout_seconds`, an error event): never retried, since the caller has seen text. A
+   * {@link StreamInterruptedError} carrying the text so far and the worker id.
+   */
+  STREAM_INTERRUPTED: 'POOL_ERR_STREAM_INTERRUPTED',
   /** A bug in the pool surfaced as an error; the log has the stack. Never expected. */
   INTERNAL: 'POOL_ERR_INTERNAL',
 } as const
@@ -60,4 +66,18 @@ export function isPoolError(error: unknown): error is PoolError {
     typeof (error as { code?: unknown }).code === 'string' &&
     (error as { code: string }).code.startsWith('POOL_ERR_')
   )
+}
+
+/** `POOL_ERR_STREAM_INTERRUPTED`: what a stream had delivered when its worker failed, and which worker it was. */
+export class StreamInterruptedError extends PoolError {
+  constructor(
+    message: string,
+    /** The text of every chunk the caller received, concatenated. */
+    readonly partialText: string,
+    /** The worker the stream ran on. */
+    readonly workerId: string,
+    details: Record<string, unknown> = {},
+  ) {
+    super(PoolErrorCode.STREAM_INTERRUPTED, message, { ...details, workerId, partialText })
+  }
 }

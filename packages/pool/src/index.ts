@@ -36,11 +36,17 @@ export {
   parseWorkerConfig,
   type WorkerConfig,
 } from './deprecated.js'
-export { isPoolError, PoolError, PoolErrorCode } from './errors.js'
+export { isPoolError, PoolError, PoolErrorCode, StreamInterruptedError } from './errors.js'
+export type { GenerationOptions, GenerationParameters } from './generation/generation-request.js'
+export type { GenerationChunk } from './generation/stream-chunks.js'
+export type { GenerationSummary } from './stats/generation-stats.js'
+export type { NeedCounts } from './stats/pool-counters.js'
 export type { PoolLogger } from './logger.js'
 export { NpuWorkerPool } from './pool.js'
 export type {
   CallOptions,
+  GenerationResult,
+  GenerationSuccess,
   InferResult,
   NpuWorkerPoolOptions,
   PoolFailure,
@@ -48,6 +54,7 @@ export type {
   PoolStats,
   PoolSuccess,
   ReloadResult,
+  SeedTasks,
   TaskResult,
   TaskSuccess,
   WorkerHealthReport,

@@ -1,5 +1,13 @@
 import type {
   BackendName,
+  ChatInferenceInput,
+  EmbeddingsInput,
+  EmbeddingsResponse,
+  KnowledgeProcessingInput,
+  SemanticSearchInput,
+  SemanticSearchResult,
+  TextAnalysisInput,
+  TextGenerationResult,
   FleetHealth,
   HealthResponse,
   HealthStatus,
@@ -78,6 +86,25 @@ export interface PoolFailure {
   attempts: number
   /** Structured detail: the worker's status and `NPU_ERR_*` code for rejections, the last error for retries. */
   details?: Record<string, unknown>
+}
+
+/** A generation (`chat`, `complete`) that succeeded: the OpenAI answer plus where it ran. */
+export interface GenerationSuccess<T> extends PoolSuccess<T> {
+  /** The worker's backend and device that generated it (its `x-npu-backend`/`x-npu-device` headers), or null. */
+  backend: string | null
+  device: string | null
+}
+
+/** Result of `chat` and `complete`. */
+export type GenerationResult<T> = GenerationSuccess<T> | PoolFailure
+
+/** The seeds' task calls, typed: what `executeTask(type, input)` sends and the `result` it answers with. */
+export interface SeedTasks {
+  text_analysis: { input: TextAnalysisInput; result: TextGenerationResult }
+  knowledge_processing: { input: KnowledgeProcessingInput; result: TextGenerationResult }
+  chat_inference: { input: ChatInferenceInput; result: TextGenerationResult }
+  embedding_generation: { input: EmbeddingsInput; result: EmbeddingsResponse }
+  semantic_search: { input: SemanticSearchInput; result: SemanticSearchResult }
 }
 
 /** Result of `executeTask`. */

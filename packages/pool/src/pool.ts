@@ -2,9 +2,24 @@ import { DEFAULT_CONFIG_PATH } from './config/load-pool-config.js'
 import type { LoadBalancingConfig, PoolConfig } from './config/pool-config.js'
 import { AttemptDispatcher, type Validate } from './dispatch/attempt-dispatcher.js'
 import { requestBody } from './dispatch/request-body.js'
-import { validateBinaryInfer, validateInfer, validateTask } from './dispatch/response-validators.js'
-import { RoutedNeeds } from './dispatch/routed-needs.js'
-import { PoolError, PoolErrorCode } from './errors.js'
+import { taskValidator, validateBinaryInfer, validateInfer } from './dispatch/response-validators.js'
+import type {
+  ChatCompletion,
+  ChatCompletionChunk,
+  ChatCompletionMessage,
+  Completion,
+  CompletionChunk,
+} from '@npu-fleet/protocol'
+import { type GenerationKind, RoutedNeeds } from './dispatch/routed-needs.js'
+import {
+  type GenerationInput,
+  type GenerationOptions,
+  generationBody,
+} from './generation/generation-request.js'
+import type { GenerationChunk } from './generation/stream-chunks.js'
+import { relayStream, type StreamEnd } from './generation/stream-relay.js'
+import { type Generated, validateChatCompletion, validateCompletion } from './generation/generation-validators.js'
+import { PoolError, PoolErrorCode, type StreamInterruptedError } from './errors.js'
 import { FleetHealth } from './health/fleet-health.js'
 import { createDefaultLogger, type PoolLogger } from './logger.js'
 import { ConfigWatch, DEFAULT_WATCH_INTERVAL_MS } from './membership/config-watch.js'
@@ -19,12 +34,14 @@ import {
 } from './pool-log.js'
 import type {
   CallOptions,
+  GenerationResult,
   InferResult,
   NpuWorkerPoolOptions,
   PoolFailure,
   PoolInferOptions,
   PoolStats,
   ReloadResult,
+  SeedTasks,
   TaskResult,
   WorkerHealthReport,
   WorkerSnapshot,
@@ -35,7 +52,7 @@ import { EjectionCap } from './selection/ejection-cap.js'
 import { type RoutedNeed, WorkerLeases } from './selection/worker-leases.js'
 import { poolStats, workerHealthReport, workerSnapshot } from './snapshots/pool-snapshots.js'
 import { PoolCounters } from './stats/pool-counters.js'
-import { QueueWaits } from './stats/queue-waits.js'
+import { OTHER_NEED, QueueWaits } from './stats/queue-waits.js'
 import { encodeBinaryRequest } from './transport/binary-tensors.js'
 import type { PoolWorker } from './workers/pool-worker.js'
 
@@ -188,7 +205,16 @@ export class NpuWorkerPool {
     else this.#logger.warn(fields, 'npu pool initialized with no healthy worker: tasks will fall back')
   }
 
-  /** Runs a task type on the best worker (`POST /v1/tasks/{type}` with `data` as the JSON body). Never throws. */
+  /**
+   * Runs a task type on the best worker (`POST /v1/tasks/{type}` with `data` as the JSON body). Never throws.
+   * The seeds' text tasks ({@link SeedTasks}) are typed, and their results checked against the protocol.
+   */
+  executeTask<K extends keyof SeedTasks>(
+    type: K,
+    data: SeedTasks[K]['input'],
+    options?: CallOptions,
+  ): Promise<TaskResult<SeedTasks[K]['result']>>
+  executeTask<R = unknown>(type: string, data: unknown, options?: CallOptions): Promise<TaskResult<R>>
   async executeTask<R = unknown>(
     type: string,
     data: unknown,
@@ -201,7 +227,7 @@ export class NpuWorkerPool {
         `task type must match ${NAME_PATTERN}, got ${JSON.stringify(type)}`,
       )
     const need = this.#needs.task(type)
-    const outcome = await this.#guard(need, this.#run(need, data, validateTask, options, started))
+    const outcome = await this.#guard(need, this.#run(need, data, taskValidator(type), options, started))
     if (!outcome.success) return outcome
     const { result, model, backend, device } = outcome.result
     return { ...outcome, result: result as R, model, backend, device }
@@ -227,6 +253,39 @@ export class NpuWorkerPool {
     if (encoded === null)
       return reject(PoolErrorCode.BAD_ARGUMENT, 'request must be an object with an inputs array')
     return this.#guard(need, this.#run(need, encoded, validateBinaryInfer, options, started))
+  }
+
+  /** A chat completion on the best worker serving language model `model` (`POST /v1/chat/completions`). Never throws. */
+  chat(
+    model: string,
+    messages: readonly ChatCompletionMessage[],
+    options: GenerationOptions = {},
+  ): Promise<GenerationResult<ChatCompletion>> {
+    return this.#generate('chat', model, { kind: 'chat', messages }, options, validateChatCompletion)
+  }
+
+  /** A completion of `prompt` on the best worker serving `model` (`POST /v1/completions`). Never throws. */
+  complete(model: string, prompt: string, options: GenerationOptions = {}): Promise<GenerationResult<Completion>> {
+    return this.#generate('completion', model, { kind: 'completion', prompt }, options, validateCompletion)
+  }
+
+  /**
+   * A chat completion streamed chunk by chunk (`for await`): failed over to another worker until the first
+   * chunk, never after it (then the iteration throws {@link StreamInterruptedError}, `POOL_ERR_STREAM_INTERRUPTED`,
+   * with the text so far). Leaving the loop cancels the generation on the worker. Other failures throw a
+   * {@link PoolError} with the same codes as `executeTask`'s.
+   */
+  stream(
+    model: string,
+    messages: readonly ChatCompletionMessage[],
+    options: GenerationOptions = {},
+  ): AsyncIterable<ChatCompletionChunk> {
+    return this.#stream<ChatCompletionChunk>(model, { kind: 'chat', messages }, options)
+  }
+
+  /** A completion of `prompt` streamed chunk by chunk, under the same rules as {@link stream}. */
+  streamCompletion(model: string, prompt: string, options: GenerationOptions = {}): AsyncIterable<CompletionChunk> {
+    return this.#stream<CompletionChunk>(model, { kind: 'completion', prompt }, options)
   }
 
   /** Pool-wide counters (a snapshot; reading it changes nothing). */
@@ -289,6 +348,92 @@ export class NpuWorkerPool {
     await this.#membership.close()
   }
 
+  async #generate<T>(
+    kind: GenerationKind,
+    model: string,
+    input: GenerationInput,
+    options: GenerationOptions,
+    validate: Validate<Generated<T>>,
+  ): Promise<GenerationResult<T>> {
+    const started = performance.now()
+    if (typeof model !== 'string' || !NAME_PATTERN.test(model))
+      return reject(PoolErrorCode.BAD_ARGUMENT, `model name must match ${NAME_PATTERN}, got ${JSON.stringify(model)}`)
+    const body = generationBody(model, input, options, false)
+    if (!body.ok) return reject(PoolErrorCode.BAD_ARGUMENT, body.message)
+    const need = this.#needs.generation(kind, model)
+    const outcome = await this.#guard(need, this.#run(need, body.request, validate, options, started))
+    if (!outcome.success) return outcome
+    const { value, backend, device } = outcome.result
+    return { ...outcome, result: value, backend, device }
+  }
+
+  #stream<C extends GenerationChunk>(
+    model: string,
+    input: GenerationInput,
+    options: GenerationOptions,
+  ): AsyncIterable<C> {
+    // Checked when iteration starts, so every failure reaches the caller the same way: thrown by the loop.
+    const problem = this.#streamProblem(model, options)
+    const body = problem === null ? generationBody(model, input, options, true) : null
+    if (problem !== null || body === null || !body.ok) {
+      const error = problem ?? new PoolError(PoolErrorCode.BAD_ARGUMENT, body?.ok === false ? body.message : 'bad request')
+      return {
+        [Symbol.asyncIterator]: () => ({ next: () => Promise.reject(error) }),
+      }
+    }
+    const need = this.#needs.generation(input.kind, model)
+    const timeoutMs = options.timeoutMs ?? this.#membership.settings.taskTimeoutMs
+    const counters = this.#counters
+    const logger = this.#logger
+    const parts = {
+      dispatcher: this.#dispatcher,
+      policy: this.#policy,
+      onEnd: (end: StreamEnd) => {
+        const byNeed = counters.need(needLabel(need))
+        if (end.attempts > 1) byNeed.retried += end.attempts - 1
+        if (end.success) {
+          counters.succeeded++
+          byNeed.succeeded++
+          return
+        }
+        counters.taskFailed(end.code)
+        byNeed.failed++
+        logTaskFailure(logger, end.code, { task: need.key, code: end.code, attempts: end.attempts, err: end.message })
+      },
+    }
+    return {
+      [Symbol.asyncIterator]: () => {
+        counters.started++
+        counters.need(needLabel(need)).started++
+        return relayStream<C>(parts, {
+          need,
+          kind: input.kind,
+          body: body.body,
+          deadline: Date.now() + timeoutMs,
+          timeoutMs,
+          seq: ++this.#seq,
+          signal: options.signal,
+          includeUsage: body.includeUsage,
+        })
+      },
+    }
+  }
+
+  #streamProblem(model: string, options: GenerationOptions): PoolError | null {
+    const state = this.#lifecycle.kind
+    if (state === 'closed') return new PoolError(PoolErrorCode.CLOSED, 'the pool was closed')
+    if (state !== 'ready') return new PoolError(PoolErrorCode.NOT_INITIALIZED, 'call initialize() first')
+    if (typeof model !== 'string' || !NAME_PATTERN.test(model))
+      return new PoolError(
+        PoolErrorCode.BAD_ARGUMENT,
+        `model name must match ${NAME_PATTERN}, got ${JSON.stringify(model)}`,
+      )
+    const { timeoutMs } = options
+    if (timeoutMs !== undefined && (typeof timeoutMs !== 'number' || !(timeoutMs > 0)))
+      return new PoolError(PoolErrorCode.BAD_ARGUMENT, `timeoutMs must be a positive number, got ${String(timeoutMs)}`)
+    return null
+  }
+
   /** Keeps the never-throws promise of executeTask/infer even if the pool itself has a bug. */
   #guard<T>(need: RoutedNeed, run: Promise<T | PoolFailure>): Promise<T | PoolFailure> {
     // A .catch on the promise, not an async wrapper: one promise less per request.
@@ -321,6 +466,8 @@ export class NpuWorkerPool {
     if (!encoded.ok) return reject(PoolErrorCode.BAD_ARGUMENT, encoded.message)
 
     this.#counters.started++
+    const byNeed = this.#counters.need(needLabel(need))
+    byNeed.started++
     const { signal } = options
     const deadline = Date.now() + timeoutMs
     const call = { need, body: encoded.body, validate, deadline, signal, seq: ++this.#seq }
@@ -333,13 +480,16 @@ export class NpuWorkerPool {
       },
     )
     const durationMs = performance.now() - started
+    if (result.attempts > 1) byNeed.retried += result.attempts - 1
     if (result.kind === 'success') {
       this.#counters.succeeded++
+      byNeed.succeeded++
       const { worker, value, attempts } = result
       return { success: true, workerId: worker.id, result: value, attempts, durationMs }
     }
     const { code, message, attempts, details } = result
     this.#counters.taskFailed(code)
+    byNeed.failed++
     const fields = {
       task: need.key,
       code,
@@ -370,6 +520,11 @@ export class NpuWorkerPool {
     }
     this.#leases.pump()
   }
+}
+
+/** The counters' label of a need: its key, or `other` past the memoised ones (a caller inventing names cannot grow memory). */
+function needLabel(need: RoutedNeed): string {
+  return need.index === -1 ? OTHER_NEED : need.key
 }
 
 /** A failure before anything was started (bad argument, pool not ready): not counted as a task. */

@@ -88,6 +88,8 @@ export const LoadBalancingSchema = z.strictObject({
   timeout_seconds: positiveSeconds(10),
   /** Default deadline of a whole task (waiting + every attempt) when the caller gives none. */
   task_timeout_seconds: positiveSeconds(30),
+  /** A stream whose worker sends nothing for this long (before or after its first chunk) counts as failed. */
+  stream_idle_timeout_seconds: positiveSeconds(30),
   max_attempts: count(3, 1, 10),
   /** Retries allowed over the window: retry_budget_min_retries + ratio × tasks started in the window. */
   retry_budget_ratio: z.number().min(0, between(0, 10)).max(10, between(0, 10)).default(0.2),

@@ -35,6 +35,8 @@ export interface LoadBalancingConfig {
   maxCooldownMs: number
   attemptTimeoutMs: number
   taskTimeoutMs: number
+  /** A stream silent this long counts as failed on its worker. */
+  streamIdleTimeoutMs: number
   maxAttempts: number
   retryBudgetRatio: number
   retryBudgetMinRetries: number
@@ -186,6 +188,7 @@ function toLoadBalancing(parsed: z.output<typeof LoadBalancingSchema>): LoadBala
     maxCooldownMs: ms(parsed.max_cooldown_seconds ?? Math.max(300, parsed.retry_cooldown_seconds)),
     attemptTimeoutMs: ms(parsed.timeout_seconds),
     taskTimeoutMs: ms(parsed.task_timeout_seconds),
+    streamIdleTimeoutMs: ms(parsed.stream_idle_timeout_seconds),
     maxAttempts: parsed.max_attempts,
     retryBudgetRatio: parsed.retry_budget_ratio,
     retryBudgetMinRetries: parsed.retry_budget_min_retries,

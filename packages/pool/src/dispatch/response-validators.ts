@@ -1,5 +1,8 @@
 import {
+  EmbeddingsResponseSchema,
   type InferResponse,
+  SemanticSearchResultSchema,
+  TextGenerationResultSchema,
   InferResponseSchema,
   type TaskResponse,
   TaskResponseSchema,
@@ -22,4 +25,25 @@ export const validateBinaryInfer: Validate<InferResponse> = (body, response) => 
   const parsed = validateInfer(body, response)
   if (parsed === null) return null
   return response?.binary ? attachBinaryOutputs(parsed, response.binary) : parsed
+}
+
+// The seeds' task types whose results the protocol types: a 2xx whose result does not match is a bad answer.
+type ResultSchema = { safeParse(value: unknown): { success: boolean } }
+const TASK_RESULT_SCHEMAS: ReadonlyMap<string, ResultSchema> = new Map<string, ResultSchema>([
+  ['text_analysis', TextGenerationResultSchema],
+  ['knowledge_processing', TextGenerationResultSchema],
+  ['chat_inference', TextGenerationResultSchema],
+  ['embedding_generation', EmbeddingsResponseSchema],
+  ['embeddings', EmbeddingsResponseSchema],
+  ['semantic_search', SemanticSearchResultSchema],
+])
+
+/** The validator of task type `type`: the envelope, and for the seeds' typed tasks their result too. */
+export function taskValidator(type: string): Validate<TaskResponse> {
+  const schema = TASK_RESULT_SCHEMAS.get(type)
+  if (schema === undefined) return validateTask
+  return (body, response) => {
+    const envelope = validateTask(body, response)
+    return envelope !== null && schema.safeParse(envelope.result).success ? envelope : null
+  }
 }

@@ -1,19 +1,42 @@
+import { DEFAULT_LANGUAGE_MODEL } from '../selection/sequence-slots.js'
 import type { RoutedNeed } from '../selection/worker-leases.js'
 import { MAX_MEMOISED_NEEDS } from '../workers/pool-worker.js'
 
+/** The task types that generate text on the worker's default language model (each holds a sequence there). */
+export const TEXT_GENERATION_TASKS: ReadonlySet<string> = new Set([
+  'text_analysis',
+  'knowledge_processing',
+  'chat_inference',
+])
+
+/** The OpenAI generation routes: chat (`/v1/chat/completions`) and plain completion (`/v1/completions`). */
+export type GenerationKind = 'chat' | 'completion'
+
+const GENERATION_PATHS: Record<GenerationKind, string> = {
+  chat: '/v1/chat/completions',
+  completion: '/v1/completions',
+}
+
 /**
- * The needs the pool routes (`task:ocr`, `model:mlp`, `model:mlp/2`), built once each so the hot path builds
+ * The needs the pool routes (`task:ocr`, `model:mlp`, `model:mlp/2`, `chat:tiny-llama-chat`), built once each so the hot path builds
  * no strings, and numbered so workers can memoise what they serve. Past {@link MAX_MEMOISED_NEEDS} names, new
  * ones are built per call with index -1 (a caller inventing names cannot grow memory).
  */
 export class RoutedNeeds {
   readonly #tasks = new Map<string, RoutedNeed>()
   readonly #models = new Map<string, RoutedNeed>()
+  readonly #generations = new Map<string, RoutedNeed>()
   #count = 0
 
   /** `POST /v1/tasks/{type}`. */
   task(type: string): RoutedNeed {
-    return this.#need(this.#tasks, 'task', type, type, `/v1/tasks/${type}`)
+    const sequenceModel = TEXT_GENERATION_TASKS.has(type) ? DEFAULT_LANGUAGE_MODEL : undefined
+    return this.#need(this.#tasks, 'task', type, type, `/v1/tasks/${type}`, sequenceModel)
+  }
+
+  /** `POST /v1/chat/completions` or `/v1/completions` for language model `model` (holds one of its sequences). */
+  generation(kind: GenerationKind, model: string): RoutedNeed {
+    return this.#need(this.#generations, 'model', model, `${kind}:${model}`, GENERATION_PATHS[kind], model, kind)
   }
 
   /** `POST /v2/models/{model}[/versions/{version}]/infer`. */
@@ -35,11 +58,15 @@ export class RoutedNeeds {
     name: string,
     key: string,
     path: string,
+    sequenceModel?: string,
+    keyPrefix: string = kind,
   ): RoutedNeed {
     const cached = cache.get(key)
     if (cached !== undefined) return cached
-    if (this.#count >= MAX_MEMOISED_NEEDS) return { kind, name, key: `${kind}:${key}`, path, index: -1 }
-    const need = { kind, name, key: `${kind}:${key}`, path, index: this.#count++ }
+    const fields = { kind, name, key: keyPrefix === kind ? `${kind}:${key}` : key, path }
+    const generation = sequenceModel === undefined ? {} : { sequenceModel }
+    if (this.#count >= MAX_MEMOISED_NEEDS) return { ...fields, ...generation, index: -1 }
+    const need = { ...fields, ...generation, index: this.#count++ }
     cache.set(key, need)
     return need
   }

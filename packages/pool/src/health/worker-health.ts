@@ -25,6 +25,16 @@ export type HealthState =
 /** What a recorded check changed: up, down, or refused (answered, but not as a compatible npu-worker). */
 export type HealthTransition = 'up' | 'down' | 'refused' | null
 
+/**
+ * What a worker admits for text generation before it answers 503: per language model its `max_sequences +
+ * max_queued`, and in all `load.generation.capacity + queue_capacity` (null when it reports none).
+ */
+export interface GenerationLimits {
+  readonly perModel: ReadonlyMap<string, number>
+  readonly total: number | null
+}
+
+const NO_GENERATION_LIMITS: GenerationLimits = { perModel: new Map(), total: null }
 const EMPTY = new Set<string>()
 const UNCHECKED: HealthState = { kind: 'unchecked' }
 const UP: HealthState = { kind: 'up' }
@@ -52,6 +62,7 @@ export class WorkerHealth {
   #tasks: ReadonlySet<string> = EMPTY
   #models: ReadonlySet<string> = EMPTY
   #load: Load | null = null
+  #generation: GenerationLimits = NO_GENERATION_LIMITS
   #version: string | null = null
   #protocolVersion: number | null = null
   #device: string | null = null
@@ -103,6 +114,10 @@ export class WorkerHealth {
   /** Ready models, from `capabilities.models`. */
   get models(): ReadonlySet<string> {
     return this.#models
+  }
+  /** The generation admission limits its last valid `/health` reported (sequences + queue, per model and in all). */
+  get generation(): GenerationLimits {
+    return this.#generation
   }
   /** The worker's reported load at the last valid check. */
   get load(): Load | null {
@@ -215,6 +230,7 @@ export class WorkerHealth {
   #absorb(health: HealthResponse): void {
     this.#status = health.status
     this.#load = health.load
+    this.#generation = generationLimits(health)
     this.#version = health.version
     this.#protocolVersion = health.protocol_version ?? null
     this.#device = health.capabilities.device
@@ -242,4 +258,20 @@ function sameMembers(set: ReadonlySet<string>, list: readonly string[]): boolean
   if (set.size !== list.length) return false
   for (const item of list) if (!set.has(item)) return false
   return true
+}
+
+function generationLimits(health: HealthResponse): GenerationLimits {
+  const total = health.load.generation
+  let perModel: Map<string, number> | null = null
+  for (const model of health.models) {
+    const g = model.generation
+    if (!g || !model.ready) continue
+    perModel ??= new Map()
+    perModel.set(model.name, g.max_sequences + g.max_queued)
+  }
+  if (perModel === null && total === undefined) return NO_GENERATION_LIMITS
+  return {
+    perModel: perModel ?? NO_GENERATION_LIMITS.perModel,
+    total: total === undefined ? null : total.capacity + total.queue_capacity,
+  }
 }

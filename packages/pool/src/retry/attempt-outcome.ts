@@ -1,4 +1,4 @@
-import { ErrorBodySchema, WorkerErrorCode } from '@npu-fleet/protocol'
+import { ErrorBodySchema, OpenAiErrorBodySchema, WorkerErrorCode } from '@npu-fleet/protocol'
 import type { TransportError, TransportResponse } from '../transport/worker-transport.js'
 import { parseRetryAfter } from './retry-after.js'
 
@@ -87,9 +87,9 @@ export function classifyResponse<T>(
       },
     )
   }
-  const error = json ? ErrorBodySchema.safeParse(body) : null
-  const workerCode = error?.success ? error.data.code : null
-  const message = error?.success ? error.data.error : `HTTP ${status}${json ? '' : ' (body is not JSON)'}`
+  const error = json ? workerError(body) : null
+  const workerCode = error?.code ?? null
+  const message = error?.message ?? `HTTP ${status}${json ? '' : ' (body is not JSON)'}`
   const retryAfterMs = parseRetryAfter(response.headers['retry-after'], now)
 
   if (status === 429) {
@@ -129,12 +129,24 @@ export function classifyResponse<T>(
       status,
       message,
       workerCode,
-      details: error?.success ? (error.data.details ?? null) : null,
+      details: error?.details ?? null,
     }
   }
   return retryable('bad_response', `unexpected HTTP ${status}`, status, workerCode, {
     countsAgainstWorker: true,
   })
+}
+
+/** A worker's error body in either of its shapes: the task and KServe routes', or the OpenAI routes' (`param` as details). */
+export function workerError(
+  body: unknown,
+): { code: string; message: string; details: Record<string, unknown> | null } | null {
+  const plain = ErrorBodySchema.safeParse(body)
+  if (plain.success) return { code: plain.data.code, message: plain.data.error, details: plain.data.details ?? null }
+  const openAi = OpenAiErrorBodySchema.safeParse(body)
+  if (!openAi.success) return null
+  const { code, message, param } = openAi.data.error
+  return { code, message, details: param === null ? null : { param } }
 }
 
 /** Classifies a request that got no HTTP answer. */

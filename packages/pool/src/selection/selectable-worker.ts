@@ -1,5 +1,6 @@
 import type { BreakerPermit, CircuitState } from '../breaker/circuit-breaker.js'
 import type { HealthStanding } from '../health/health-standing.js'
+import type { SequenceSlots } from './sequence-slots.js'
 import type { TaskSlots } from './task-slots.js'
 
 /** What a task needs from a worker: a task type (`/v1/tasks/{type}`) or a model (`/v2/models/{name}`). */
@@ -8,6 +9,11 @@ export interface WorkNeed {
   readonly name: string
   /** Small stable number the pool gives each need it routes often (lets workers memoise `serves`); -1 when none. */
   readonly index?: number
+  /**
+   * Set when the request holds a generation sequence on the worker for its whole answer: the language model's
+   * name, or `*` (a text task on the worker's default model). Selection then also asks {@link SelectableWorker.sequences}.
+   */
+  readonly sequenceModel?: string
 }
 
 /** The breaker as selection reads it. */
@@ -33,6 +39,8 @@ export interface SelectableWorker {
     TaskSlots,
     'maxConcurrentTasks' | 'activeTasks' | 'pendingMs' | 'coldInFlight' | 'backoffUntil'
   >
+  /** Room for generation sequences under the worker's own admission limits (absent: no limit known). */
+  readonly sequences?: { hasRoom(need: WorkNeed): boolean }
   /** Peak-EWMA latency (ms) of a request for `need` on it, decayed to `now`; 0 while there is no sample. */
   readonly latency: { estimate(need: WorkNeed, now: number): number }
   /** Slow-start share in (0, 1]: 1 when not ramping. */
@@ -51,4 +59,5 @@ export interface LeaseWorker extends SelectableWorker {
     release(permit: BreakerPermit): void
   }
   readonly slots: TaskSlots
+  readonly sequences?: SequenceSlots
 }

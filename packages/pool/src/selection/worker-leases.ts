@@ -22,6 +22,8 @@ export interface Lease<W extends LeaseWorker = LeaseWorker> {
   readonly panic: boolean
   /** The worker's latency estimate for this need when the slot was taken (0: none): its share of the pending work. */
   readonly expectedMs: number
+  /** What the slot was taken for (a generation also holds one of the worker's sequences). */
+  readonly need: WorkNeed
 }
 
 /** How an attempt ended, for the breaker. */
@@ -147,6 +149,7 @@ export class WorkerLeases<W extends LeaseWorker = LeaseWorker> {
   release(lease: Lease<W>, verdict: LeaseVerdict): void {
     const { worker, permit } = lease
     worker.slots.give(lease.expectedMs)
+    worker.sequences?.give(lease.need)
     if (verdict === 'success') worker.breaker.recordSuccess(permit)
     else if (verdict === 'failure') worker.breaker.recordFailure(permit)
     else worker.breaker.release(permit)
@@ -285,7 +288,8 @@ function reserve<W extends LeaseWorker>(worker: W, need: WorkNeed, now: number, 
   if (permit === null) throw new Error(`internal: worker ${worker.id} selected without a breaker permit`)
   const expectedMs = worker.latency.estimate(need, now)
   worker.slots.take(expectedMs)
-  return { worker, permit, panic, expectedMs }
+  worker.sequences?.take(need)
+  return { worker, permit, panic, expectedMs, need }
 }
 
 function describe(need: WorkNeed): string {

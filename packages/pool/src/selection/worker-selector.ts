@@ -23,7 +23,7 @@ const COLD_PENALTY = 1e9
 
 /**
  * Picks the worker for one request in a single allocation-free pass. Eligible: enabled, in rotation by health
- * and identity, circuit CLOSED or HALF_OPEN with the probe free, below its cap (scaled while it slow-starts),
+ * and identity, circuit CLOSED or HALF_OPEN with the probe free, below its cap (scaled while it slow-starts) and, for a generation, below the sequences its `/health` admits,
  * not backing off, serving the need, not already tried; in a tier past its ejection cap, also its ejected
  * workers (open circuit, silent health checks). Then: the highest priority; within it the lowest expected
  * completion (below, divided by the slow-start share); then healthy before degraded before ejected; then the
@@ -77,7 +77,7 @@ export class WorkerSelector {
       const share = w.warmup.factor(now)
       const cap =
         share < 1 ? Math.max(1, Math.ceil(slots.maxConcurrentTasks * share)) : slots.maxConcurrentTasks
-      if (slots.activeTasks >= cap || slots.backoffUntil > now) {
+      if (slots.activeTasks >= cap || slots.backoffUntil > now || (w.sequences && !w.sequences.hasRoom(need))) {
         busy = true
         continue
       }

@@ -12,6 +12,14 @@ export interface TransportResponse {
   binary?: Buffer
 }
 
+/** A streamed answer whose body is still to be read (server-sent events). */
+export interface StreamingResponse {
+  status: number
+  headers: Dispatcher.ResponseData['headers']
+  /** The body as it arrives; reading it may throw what {@link toTransportError} maps. */
+  body: Dispatcher.ResponseData['body']
+}
+
 /** Why a request got no HTTP answer. */
 export type TransportFailureKind = 'timeout' | 'aborted' | 'connection'
 
@@ -26,6 +34,17 @@ export class TransportError extends Error {
   ) {
     super(message)
   }
+}
+
+/** Maps what undici threw (a request, or the reading of its body) to a {@link TransportError}. */
+export function toTransportError(error: unknown, signal: AbortSignal | undefined, ms: number): TransportError {
+  if (error instanceof TransportError) return error
+  if (signal?.aborted) return new TransportError('aborted', 'aborted by the caller', error)
+  const code = (error as { code?: string }).code
+  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
+    return new TransportError('timeout', `no answer within ${ms} ms`, error)
+  }
+  return new TransportError('connection', describeNetworkError(error), error)
 }
 
 /** Settings of one {@link WorkerTransport}. */
@@ -111,12 +130,47 @@ export class WorkerTransport {
       const text = await response.body.text()
       return { status: response.statusCode, headers: response.headers, text }
     } catch (error) {
-      if (signal?.aborted) throw new TransportError('aborted', 'aborted by the caller', error)
-      const code = (error as { code?: string }).code
-      if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
-        throw new TransportError('timeout', `no answer within ${ms} ms`, error)
-      }
-      throw new TransportError('connection', describeNetworkError(error), error)
+      throw toTransportError(error, signal, ms)
+    }
+  }
+
+  /**
+   * POSTs a JSON body and returns as soon as the headers are in, the body left to read (a stream of
+   * server-sent events). `firstChunkMs` bounds the wait for the headers (a streaming worker sends them with
+   * its first piece of text), `idleMs` every silence in the body after it, `deadlineMs` is what the worker is
+   * told. The same errors as {@link post}; closing `signal` mid-body closes the connection, which cancels the
+   * generation on the worker.
+   */
+  async openStream(
+    path: string,
+    body: string,
+    timeouts: { firstChunkMs: number; idleMs: number; deadlineMs: number },
+    signal: AbortSignal,
+    trusted: boolean,
+  ): Promise<StreamingResponse> {
+    const first = Math.max(1, Math.floor(timeouts.firstChunkMs))
+    const headers = [
+      'content-type',
+      'application/json',
+      'accept',
+      'text/event-stream',
+      DEADLINE_HEADER,
+      String(Math.max(1, Math.floor(timeouts.deadlineMs))),
+    ]
+    if (this.#authorization !== null && trusted) headers.push('authorization', this.#authorization)
+    try {
+      const response = await this.#pool.request({
+        path,
+        method: 'POST',
+        headers,
+        body,
+        headersTimeout: first,
+        bodyTimeout: Math.max(1, Math.floor(timeouts.idleMs)),
+        signal,
+      })
+      return { status: response.statusCode, headers: response.headers, body: response.body }
+    } catch (error) {
+      throw toTransportError(error, signal, first)
     }
   }
 

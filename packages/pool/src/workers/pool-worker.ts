@@ -4,8 +4,10 @@ import type { HealthStanding } from '../health/health-standing.js'
 import { WorkerHealth } from '../health/worker-health.js'
 import { LatencyBook } from '../selection/latency-book.js'
 import type { LeaseWorker, WorkNeed } from '../selection/selectable-worker.js'
+import { SequenceSlots } from '../selection/sequence-slots.js'
 import { SlowStart } from '../selection/slow-start.js'
 import { TaskSlots } from '../selection/task-slots.js'
+import { GenerationStats } from '../stats/generation-stats.js'
 import { WorkerTraffic } from '../stats/worker-traffic.js'
 import { WorkerTransport } from '../transport/worker-transport.js'
 
@@ -15,7 +17,7 @@ export const MAX_MEMOISED_NEEDS = 1024
 /**
  * One worker in the pool. It holds the parts and each part has one writer: the entry, order, transport and
  * retirement belong to the membership (reload); `health` to the health checks; `breaker` and `slots` to the
- * leases; `latency` and `traffic` to the attempt dispatcher; `warmup` to the pool's circuit and health hooks.
+ * leases; `sequences` to the leases too; `latency`, `traffic` and `generation` to the attempt dispatcher; `warmup` to the pool's circuit and health hooks.
  * Selection reads it through {@link LeaseWorker}.
  */
 export class PoolWorker implements LeaseWorker {
@@ -26,6 +28,8 @@ export class PoolWorker implements LeaseWorker {
   readonly latency: LatencyBook
   readonly warmup = new SlowStart()
   readonly traffic = new WorkerTraffic()
+  readonly sequences = new SequenceSlots(() => this.health.generation)
+  readonly generation = new GenerationStats()
   #entry: WorkerEntry
   #transport: WorkerTransport
   #idOrder = 0
