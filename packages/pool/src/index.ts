@@ -39,8 +39,6 @@ export {
 export { isPoolError, PoolError, PoolErrorCode, StreamInterruptedError } from './errors.js'
 export type { GenerationOptions, GenerationParameters } from './generation/generation-request.js'
 export type { GenerationChunk } from './generation/stream-chunks.js'
-export type { GenerationSummary } from './stats/generation-stats.js'
-export type { NeedCounts } from './stats/pool-counters.js'
 export type { PoolLogger } from './logger.js'
 export { NpuWorkerPool } from './pool.js'
 export type {
@@ -60,5 +58,7 @@ export type {
   WorkerHealthReport,
   WorkerSnapshot,
 } from './pool-types.js'
+export type { GenerationSummary } from './stats/generation-stats.js'
+export type { NeedCounts } from './stats/pool-counters.js'
 export { NpuTaskQueue, type NpuTaskQueueOptions, type TaskQueueAddOptions } from './task-queue.js'
 export type { TypedTensorData } from './transport/binary-tensors.js'

@@ -3,22 +3,24 @@ import type {
   ChatInferenceInput,
   EmbeddingsInput,
   EmbeddingsResponse,
-  KnowledgeProcessingInput,
-  SemanticSearchInput,
-  SemanticSearchResult,
-  TextAnalysisInput,
-  TextGenerationResult,
   FleetHealth,
   HealthResponse,
   HealthStatus,
   InferResponse,
+  KnowledgeProcessingInput,
   Load,
+  SemanticSearchInput,
+  SemanticSearchResult,
+  TextAnalysisInput,
+  TextGenerationResult,
 } from '@npu-fleet/protocol'
 import type { Registry } from 'prom-client'
 import type { CircuitState } from './breaker/circuit-breaker.js'
 import type { PoolErrorCode } from './errors.js'
 import type { PoolLogger } from './logger.js'
+import type { GenerationSummary } from './stats/generation-stats.js'
 import type { LatencySummary } from './stats/latency-window.js'
+import type { NeedCounts } from './stats/pool-counters.js'
 
 /** Options of `new NpuWorkerPool(...)`: a config file path, or a config object (either YAML form as an object). */
 export interface NpuWorkerPoolOptions {
@@ -135,6 +137,11 @@ export interface PoolStats {
   ejectionCap: { panickingTiers: number[]; panics: number; routedWhileEjected: number }
   /** Failed tasks by `POOL_ERR_*` code. */
   failuresByCode: Partial<Record<PoolErrorCode, number>>
+  /**
+   * Per task type, model and generation route (`task:text_analysis`, `model:mlp`, `chat:tiny-llama-chat`,
+   * `completion:...`): tasks started, succeeded, failed, and the retries they took.
+   */
+  byTask: Record<string, NeedCounts>
 }
 
 /** One worker's state (`getWorkers()`); never includes its token. */
@@ -191,6 +198,10 @@ export interface WorkerSnapshot {
   version: string | null
   /** The worker's own load at the last health check. */
   workerLoad: Load | null
+  /** Generation sequences this pool holds on it now (streams and text tasks). */
+  activeSequences: number
+  /** Its generations as the pool saw them: time to first token and tokens/s of its streams. */
+  generation: GenerationSummary
 }
 
 /** The last `/health` body a worker answered (`workerHealthReport(id)`), for operators reading its reasons. */

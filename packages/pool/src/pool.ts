@@ -1,8 +1,3 @@
-import { DEFAULT_CONFIG_PATH } from './config/load-pool-config.js'
-import type { LoadBalancingConfig, PoolConfig } from './config/pool-config.js'
-import { AttemptDispatcher, type Validate } from './dispatch/attempt-dispatcher.js'
-import { requestBody } from './dispatch/request-body.js'
-import { taskValidator, validateBinaryInfer, validateInfer } from './dispatch/response-validators.js'
 import type {
   ChatCompletion,
   ChatCompletionChunk,
@@ -10,16 +5,25 @@ import type {
   Completion,
   CompletionChunk,
 } from '@npu-fleet/protocol'
+import { DEFAULT_CONFIG_PATH } from './config/load-pool-config.js'
+import type { LoadBalancingConfig, PoolConfig } from './config/pool-config.js'
+import { AttemptDispatcher, type Validate } from './dispatch/attempt-dispatcher.js'
+import { requestBody } from './dispatch/request-body.js'
+import { taskValidator, validateBinaryInfer, validateInfer } from './dispatch/response-validators.js'
 import { type GenerationKind, RoutedNeeds } from './dispatch/routed-needs.js'
+import { PoolError, PoolErrorCode, type StreamInterruptedError } from './errors.js'
 import {
   type GenerationInput,
   type GenerationOptions,
   generationBody,
 } from './generation/generation-request.js'
+import {
+  type Generated,
+  validateChatCompletion,
+  validateCompletion,
+} from './generation/generation-validators.js'
 import type { GenerationChunk } from './generation/stream-chunks.js'
 import { relayStream, type StreamEnd } from './generation/stream-relay.js'
-import { type Generated, validateChatCompletion, validateCompletion } from './generation/generation-validators.js'
-import { PoolError, PoolErrorCode, type StreamInterruptedError } from './errors.js'
 import { FleetHealth } from './health/fleet-health.js'
 import { createDefaultLogger, type PoolLogger } from './logger.js'
 import { ConfigWatch, DEFAULT_WATCH_INTERVAL_MS } from './membership/config-watch.js'
@@ -265,7 +269,11 @@ export class NpuWorkerPool {
   }
 
   /** A completion of `prompt` on the best worker serving `model` (`POST /v1/completions`). Never throws. */
-  complete(model: string, prompt: string, options: GenerationOptions = {}): Promise<GenerationResult<Completion>> {
+  complete(
+    model: string,
+    prompt: string,
+    options: GenerationOptions = {},
+  ): Promise<GenerationResult<Completion>> {
     return this.#generate('completion', model, { kind: 'completion', prompt }, options, validateCompletion)
   }
 
@@ -284,7 +292,11 @@ export class NpuWorkerPool {
   }
 
   /** A completion of `prompt` streamed chunk by chunk, under the same rules as {@link stream}. */
-  streamCompletion(model: string, prompt: string, options: GenerationOptions = {}): AsyncIterable<CompletionChunk> {
+  streamCompletion(
+    model: string,
+    prompt: string,
+    options: GenerationOptions = {},
+  ): AsyncIterable<CompletionChunk> {
     return this.#stream<CompletionChunk>(model, { kind: 'completion', prompt }, options)
   }
 
@@ -357,7 +369,10 @@ export class NpuWorkerPool {
   ): Promise<GenerationResult<T>> {
     const started = performance.now()
     if (typeof model !== 'string' || !NAME_PATTERN.test(model))
-      return reject(PoolErrorCode.BAD_ARGUMENT, `model name must match ${NAME_PATTERN}, got ${JSON.stringify(model)}`)
+      return reject(
+        PoolErrorCode.BAD_ARGUMENT,
+        `model name must match ${NAME_PATTERN}, got ${JSON.stringify(model)}`,
+      )
     const body = generationBody(model, input, options, false)
     if (!body.ok) return reject(PoolErrorCode.BAD_ARGUMENT, body.message)
     const need = this.#needs.generation(kind, model)
@@ -376,7 +391,9 @@ export class NpuWorkerPool {
     const problem = this.#streamProblem(model, options)
     const body = problem === null ? generationBody(model, input, options, true) : null
     if (problem !== null || body === null || !body.ok) {
-      const error = problem ?? new PoolError(PoolErrorCode.BAD_ARGUMENT, body?.ok === false ? body.message : 'bad request')
+      const error =
+        problem ??
+        new PoolError(PoolErrorCode.BAD_ARGUMENT, body?.ok === false ? body.message : 'bad request')
       return {
         [Symbol.asyncIterator]: () => ({ next: () => Promise.reject(error) }),
       }
@@ -398,7 +415,12 @@ export class NpuWorkerPool {
         }
         counters.taskFailed(end.code)
         byNeed.failed++
-        logTaskFailure(logger, end.code, { task: need.key, code: end.code, attempts: end.attempts, err: end.message })
+        logTaskFailure(logger, end.code, {
+          task: need.key,
+          code: end.code,
+          attempts: end.attempts,
+          err: end.message,
+        })
       },
     }
     return {
@@ -430,7 +452,10 @@ export class NpuWorkerPool {
       )
     const { timeoutMs } = options
     if (timeoutMs !== undefined && (typeof timeoutMs !== 'number' || !(timeoutMs > 0)))
-      return new PoolError(PoolErrorCode.BAD_ARGUMENT, `timeoutMs must be a positive number, got ${String(timeoutMs)}`)
+      return new PoolError(
+        PoolErrorCode.BAD_ARGUMENT,
+        `timeoutMs must be a positive number, got ${String(timeoutMs)}`,
+      )
     return null
   }
 

@@ -1,4 +1,10 @@
-import { PoolError, PoolErrorCode } from './errors.js'
+import { isPoolError, PoolError, PoolErrorCode } from './errors.js'
+import type { CallOptions, SeedTasks, TaskResult } from './pool-types.js'
+
+/** What `submit_task` runs tasks on: an `NpuWorkerPool` (or anything with its `executeTask`). */
+export interface TaskRunner {
+  executeTask<R = unknown>(type: string, data: unknown, options?: CallOptions): Promise<TaskResult<R>>
+}
 
 /** Settings of {@link NpuTaskQueue}. */
 export interface NpuTaskQueueOptions {
@@ -8,6 +14,8 @@ export interface NpuTaskQueueOptions {
   maxQueued?: number
   /** Default deadline per task, counted from `add` (waiting + running); 0 = none (default 30000). */
   timeoutMs?: number
+  /** The pool `submit_task` sends tasks to. */
+  pool?: TaskRunner
 }
 
 /** Per-task options of {@link NpuTaskQueue.add}. */
@@ -44,6 +52,7 @@ export class NpuTaskQueue {
   readonly #concurrency: number
   readonly #maxQueued: number
   readonly #timeoutMs: number
+  readonly #pool: TaskRunner | null
   readonly #waiting: Job[] = []
   #head = 0
   #queued = 0
@@ -54,6 +63,40 @@ export class NpuTaskQueue {
     this.#concurrency = positiveInt(options.concurrency ?? 4, 'concurrency', 1)
     this.#maxQueued = positiveInt(options.maxQueued ?? 100, 'maxQueued', 0)
     this.#timeoutMs = positiveInt(options.timeoutMs ?? 30_000, 'timeoutMs', 0)
+    this.#pool = options.pool ?? null
+  }
+
+  /**
+   * The seeds' `queue.submit_task(type, data)`: runs `pool.executeTask(type, data)` under this queue's bounds.
+   * Answers the seeds' envelope and never throws: a full queue, its deadline or an abort come back as
+   * `{success: false, fallback: true, code}` like any failed task.
+   */
+  submit_task<K extends keyof SeedTasks>(
+    type: K,
+    data: SeedTasks[K]['input'],
+    options?: TaskQueueAddOptions,
+  ): Promise<TaskResult<SeedTasks[K]['result']>>
+  submit_task<R = unknown>(type: string, data: unknown, options?: TaskQueueAddOptions): Promise<TaskResult<R>>
+  async submit_task<R = unknown>(
+    type: string,
+    data: unknown,
+    options: TaskQueueAddOptions = {},
+  ): Promise<TaskResult<R>> {
+    const pool = this.#pool
+    if (pool === null)
+      return {
+        success: false,
+        error: 'submit_task needs the queue built with a pool',
+        code: PoolErrorCode.BAD_ARGUMENT,
+        fallback: true,
+        attempts: 0,
+      }
+    try {
+      return await this.add((signal) => pool.executeTask<R>(type, data, { signal }), options)
+    } catch (error) {
+      if (!isPoolError(error)) throw error
+      return { success: false, error: error.message, code: error.code, fallback: true, attempts: 0 }
+    }
   }
 
   /** Tasks waiting to start. */

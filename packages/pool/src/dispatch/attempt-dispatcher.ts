@@ -1,5 +1,6 @@
 import type { LoadBalancingConfig } from '../config/pool-config.js'
 import type { PoolError } from '../errors.js'
+import { type GenerationChunk, readEvent, type StreamEvent } from '../generation/stream-chunks.js'
 import {
   type AttemptOutcome,
   classifyResponse,
@@ -12,14 +13,9 @@ import type { PoolCounters } from '../stats/pool-counters.js'
 import type { QueueWaits } from '../stats/queue-waits.js'
 import type { EncodedBody } from '../transport/binary-tensors.js'
 import { sseData } from '../transport/sse-events.js'
-import {
-  TransportError,
-  type TransportResponse,
-  toTransportError,
-} from '../transport/worker-transport.js'
-import { type GenerationChunk, readEvent, type StreamEvent } from '../generation/stream-chunks.js'
-import type { GenerationKind } from './routed-needs.js'
+import { TransportError, type TransportResponse, toTransportError } from '../transport/worker-transport.js'
 import type { PoolWorker } from '../workers/pool-worker.js'
+import type { GenerationKind } from './routed-needs.js'
 
 /** Checks a 2xx body against the route's protocol schema: the value, or null when it does not match. */
 export type Validate<T> = (body: unknown, response?: TransportResponse) => T | null
@@ -119,7 +115,11 @@ export class AttemptDispatcher {
    * Ends a stream that had its first chunk: `success` (it reached `[DONE]`), `failure` (the worker failed it:
    * held against the worker, the circuit counts it) or `neutral` (the caller left or its deadline passed).
    */
-  finishStream(opened: OpenedStream<GenerationChunk>, verdict: LeaseVerdict, failure?: RetryableOutcome): void {
+  finishStream(
+    opened: OpenedStream<GenerationChunk>,
+    verdict: LeaseVerdict,
+    failure?: RetryableOutcome,
+  ): void {
     const { lease } = opened
     const { worker } = lease
     const ms = performance.now() - opened.sentAt

@@ -1,11 +1,11 @@
 import {
   EmbeddingsResponseSchema,
   type InferResponse,
-  SemanticSearchResultSchema,
-  TextGenerationResultSchema,
   InferResponseSchema,
+  SemanticSearchResultSchema,
   type TaskResponse,
   TaskResponseSchema,
+  TextGenerationResultSchema,
 } from '@npu-fleet/protocol'
 import { attachBinaryOutputs } from '../transport/binary-tensors.js'
 import type { Validate } from './attempt-dispatcher.js'

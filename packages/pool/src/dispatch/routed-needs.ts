@@ -36,7 +36,15 @@ export class RoutedNeeds {
 
   /** `POST /v1/chat/completions` or `/v1/completions` for language model `model` (holds one of its sequences). */
   generation(kind: GenerationKind, model: string): RoutedNeed {
-    return this.#need(this.#generations, 'model', model, `${kind}:${model}`, GENERATION_PATHS[kind], model, kind)
+    return this.#need(
+      this.#generations,
+      'model',
+      model,
+      `${kind}:${model}`,
+      GENERATION_PATHS[kind],
+      model,
+      kind,
+    )
   }
 
   /** `POST /v2/models/{model}[/versions/{version}]/infer`. */

@@ -1,4 +1,9 @@
-import { type ChatCompletion, ChatCompletionSchema, type Completion, CompletionSchema } from '@npu-fleet/protocol'
+import {
+  type ChatCompletion,
+  ChatCompletionSchema,
+  type Completion,
+  CompletionSchema,
+} from '@npu-fleet/protocol'
 import type { Validate } from '../dispatch/attempt-dispatcher.js'
 import type { TransportResponse } from '../transport/worker-transport.js'
 
@@ -22,12 +27,20 @@ function header(response: TransportResponse | undefined, name: string): string |
 export const validateChatCompletion: Validate<Generated<ChatCompletion>> = (body, response) => {
   const parsed = ChatCompletionSchema.safeParse(body)
   if (!parsed.success) return null
-  return { value: parsed.data, backend: header(response, BACKEND_HEADER), device: header(response, DEVICE_HEADER) }
+  return {
+    value: parsed.data,
+    backend: header(response, BACKEND_HEADER),
+    device: header(response, DEVICE_HEADER),
+  }
 }
 
 /** `POST /v1/completions` 2xx body (non-streaming). */
 export const validateCompletion: Validate<Generated<Completion>> = (body, response) => {
   const parsed = CompletionSchema.safeParse(body)
   if (!parsed.success) return null
-  return { value: parsed.data, backend: header(response, BACKEND_HEADER), device: header(response, DEVICE_HEADER) }
+  return {
+    value: parsed.data,
+    backend: header(response, BACKEND_HEADER),
+    device: header(response, DEVICE_HEADER),
+  }
 }

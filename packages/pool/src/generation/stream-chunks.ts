@@ -6,8 +6,8 @@ import {
   type CompletionUsage,
   SSE_DONE,
 } from '@npu-fleet/protocol'
-import { workerError } from '../retry/attempt-outcome.js'
 import type { GenerationKind } from '../dispatch/routed-needs.js'
+import { workerError } from '../retry/attempt-outcome.js'
 
 /** A streamed chunk of either route. */
 export type GenerationChunk = ChatCompletionChunk | CompletionChunk

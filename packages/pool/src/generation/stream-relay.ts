@@ -100,7 +100,11 @@ export async function* relayStream<C extends GenerationChunk>(
       const event = readEvent<C>(call.kind, next.value)
       if (event.kind === 'done') break
       if (event.kind === 'error') {
-        failure = midStream('server_error', `worker ${worker.id} failed mid-stream: ${event.message}`, event.code)
+        failure = midStream(
+          'server_error',
+          `worker ${worker.id} failed mid-stream: ${event.message}`,
+          event.code,
+        )
         throw interrupted(failure.message, text, worker, parts)
       }
       if (event.kind === 'invalid') {
@@ -134,11 +138,20 @@ export async function* relayStream<C extends GenerationChunk>(
           parts.onEnd({ success: false, code, message: 'the stream was left before its end', attempts })
         }
       }
-      parts.dispatcher.finishStream(opened, verdict === 'success' ? 'success' : failure ? 'failure' : 'neutral', failure)
+      parts.dispatcher.finishStream(
+        opened,
+        verdict === 'success' ? 'success' : failure ? 'failure' : 'neutral',
+        failure,
+      )
     }
   }
 
-  function interrupted(message: string, text: string, worker: PoolWorker, p: RelayParts): StreamInterruptedError {
+  function interrupted(
+    message: string,
+    text: string,
+    worker: PoolWorker,
+    p: RelayParts,
+  ): StreamInterruptedError {
     verdict = 'failure'
     worker.generation.interrupted()
     p.onEnd({ success: false, code: PoolErrorCode.STREAM_INTERRUPTED, message, attempts })
@@ -155,7 +168,11 @@ function aborted(deadlinePassed: boolean, timeoutMs: number): PoolError {
     : new PoolError(PoolErrorCode.ABORTED, 'aborted by the caller')
 }
 
-function midStream(reason: RetryableOutcome['reason'], message: string, workerCode: string | null): RetryableOutcome {
+function midStream(
+  reason: RetryableOutcome['reason'],
+  message: string,
+  workerCode: string | null,
+): RetryableOutcome {
   return {
     kind: 'retryable',
     reason,

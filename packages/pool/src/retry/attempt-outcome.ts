@@ -142,7 +142,8 @@ export function workerError(
   body: unknown,
 ): { code: string; message: string; details: Record<string, unknown> | null } | null {
   const plain = ErrorBodySchema.safeParse(body)
-  if (plain.success) return { code: plain.data.code, message: plain.data.error, details: plain.data.details ?? null }
+  if (plain.success)
+    return { code: plain.data.code, message: plain.data.error, details: plain.data.details ?? null }
   const openAi = OpenAiErrorBodySchema.safeParse(body)
   if (!openAi.success) return null
   const { code, message, param } = openAi.data.error

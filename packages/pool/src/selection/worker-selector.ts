@@ -77,7 +77,11 @@ export class WorkerSelector {
       const share = w.warmup.factor(now)
       const cap =
         share < 1 ? Math.max(1, Math.ceil(slots.maxConcurrentTasks * share)) : slots.maxConcurrentTasks
-      if (slots.activeTasks >= cap || slots.backoffUntil > now || (w.sequences && !w.sequences.hasRoom(need))) {
+      if (
+        slots.activeTasks >= cap ||
+        slots.backoffUntil > now ||
+        (w.sequences && !w.sequences.hasRoom(need))
+      ) {
         busy = true
         continue
       }

@@ -48,6 +48,7 @@ export function poolStats(counters: PoolCounters, fleet: FleetView): PoolStats {
       routedWhileEjected: s.routedWhileEjected,
     },
     failuresByCode: { ...s.failuresByCode },
+    byTask: Object.fromEntries([...s.byNeed].map(([key, counts]) => [key, { ...counts }])),
   }
 }
 
@@ -91,6 +92,8 @@ export function workerSnapshot(w: PoolWorker, now: number): WorkerSnapshot {
     device: h.device,
     version: h.version,
     workerLoad: h.load,
+    activeSequences: w.sequences.active,
+    generation: w.generation.summary(),
   }
 }
 

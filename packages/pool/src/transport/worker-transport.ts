@@ -37,7 +37,11 @@ export class TransportError extends Error {
 }
 
 /** Maps what undici threw (a request, or the reading of its body) to a {@link TransportError}. */
-export function toTransportError(error: unknown, signal: AbortSignal | undefined, ms: number): TransportError {
+export function toTransportError(
+  error: unknown,
+  signal: AbortSignal | undefined,
+  ms: number,
+): TransportError {
   if (error instanceof TransportError) return error
   if (signal?.aborted) return new TransportError('aborted', 'aborted by the caller', error)
   const code = (error as { code?: string }).code

@@ -41,6 +41,14 @@ function snapshot(over: Partial<WorkerSnapshot> = {}): WorkerSnapshot {
     device: 'NPU',
     version: '1.0.0',
     workerLoad: null,
+    activeSequences: 0,
+    generation: {
+      completed: 0,
+      interrupted: 0,
+      tokens: 0,
+      timeToFirstTokenMs: { samples: 0, p50: null, p95: null, p99: null },
+      tokensPerSecond: { samples: 0, p50: null, p95: null, p99: null },
+    },
     ...over,
   }
 }
