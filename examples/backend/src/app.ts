@@ -1,4 +1,11 @@
-import { NpuWorkerPool, npuPoolAdmin, type PoolFailure } from '@npu-fleet/pool'
+import {
+  isPoolError,
+  NpuWorkerPool,
+  npuPoolAdmin,
+  type PoolError,
+  type PoolFailure,
+  StreamInterruptedError,
+} from '@npu-fleet/pool'
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify'
 
 /** Options of {@link buildBackend}. */
@@ -59,7 +66,79 @@ export async function buildBackend(options: BackendOptions): Promise<Backend> {
     return { outputs: r.result.outputs, worker: r.workerId, attempts: r.attempts }
   })
 
+  // The seeds' text_analysis call, through the pool: which worker and device answered comes back with it.
+  app.post<{ Body: { text?: unknown; max_tokens?: unknown; model_id?: unknown } }>(
+    '/api/text/analyze',
+    async (request, reply) => {
+      const body = request.body ?? {}
+      const r = await pool.executeTask('text_analysis', body as { text: string }, { timeoutMs: 60_000 })
+      if (!r.success) return sendFailure(reply, r)
+      return { result: r.result, worker: r.workerId, model: r.model, backend: r.backend, device: r.device }
+    },
+  )
+
+  // A chat streamed to this backend's own client as server-sent events (OpenAI's chunks, then [DONE]). A
+  // failure before the first chunk is an ordinary HTTP error; after it, the stream's last event is the error
+  // with the text sent so far. A client that goes away cancels the generation on the worker.
+  app.post<{ Body: { model?: string; messages?: unknown; max_tokens?: number } }>(
+    '/api/chat/stream',
+    async (request, reply) => {
+      const { model = 'tiny-llama-chat', messages, max_tokens } = request.body ?? {}
+      const gone = new AbortController()
+      // The response's close, not the request's: a request closes once its body has been read.
+      reply.raw.once('close', () => {
+        if (!reply.raw.writableFinished) gone.abort()
+      })
+      const chunks = pool
+        .stream(model, messages as never, {
+          ...(max_tokens === undefined ? {} : { max_tokens }),
+          signal: gone.signal,
+          timeoutMs: 120_000,
+        })
+        [Symbol.asyncIterator]()
+      let first: IteratorResult<unknown>
+      try {
+        first = await chunks.next()
+      } catch (error) {
+        if (!isPoolError(error)) throw error
+        return sendFailure(reply, failureOf(error as PoolError))
+      }
+      reply.hijack()
+      reply.raw.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-cache',
+      })
+      try {
+        for (let next = first; !next.done; next = await chunks.next()) {
+          reply.raw.write(`data: ${JSON.stringify(next.value)}\n\n`)
+        }
+        reply.raw.write('data: [DONE]\n\n')
+      } catch (error) {
+        if (!isPoolError(error)) throw error
+        const partial = error instanceof StreamInterruptedError ? { partial_text: error.partialText } : {}
+        reply.raw.write(
+          `data: ${JSON.stringify({ error: { message: error.message, code: error.code, ...partial } })}\n\n`,
+        )
+      } finally {
+        await chunks.return?.()
+        reply.raw.end()
+      }
+    },
+  )
+
   return { app, pool }
+}
+
+/** A stream's thrown PoolError as the failure envelope the other routes answer with. */
+function failureOf(error: PoolError): PoolFailure {
+  return {
+    success: false,
+    error: error.message,
+    code: error.code,
+    fallback: true,
+    attempts: 0,
+    details: error.details,
+  }
 }
 
 /** Bad input keeps the worker's 4xx and code; anything else is the fleet failing: 503, fall back. */

@@ -80,6 +80,67 @@ async function call(
 }
 const admin = { authorization: `Bearer ${ADMIN_TOKEN}` }
 
+describe('text generation through the pool', () => {
+  it('runs the seeds text_analysis call and says which worker and device answered', async () => {
+    const res = await request(`${base}/api/text/analyze`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ text: 'Shipment 7 arrived late.', max_tokens: 6 }),
+    })
+    const body = (await res.body.json()) as Record<string, unknown>
+    expect(res.statusCode).toBe(200)
+    expect(body).toMatchObject({ model: 'tiny-llama-chat', backend: 'onnxruntime', device: 'CPU' })
+    expect(['w0', 'w1']).toContain(body.worker)
+    expect((body.result as { usage: { completion_tokens: number } }).usage.completion_tokens).toBeGreaterThan(
+      0,
+    )
+  })
+
+  it('streams a chat to its client as server-sent events that add up to the whole answer', async () => {
+    const messages = [{ role: 'user', content: 'Where is shipment 7?' }]
+    const res = await request(`${base}/api/chat/stream`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ messages, max_tokens: 12 }),
+    })
+    if (res.statusCode !== 200) throw new Error(`${res.statusCode}: ${await res.body.text()}`)
+    expect(res.headers['content-type']).toContain('text/event-stream')
+    const events = (await res.body.text())
+      .split('\n\n')
+      .filter((e) => e.startsWith('data: '))
+      .map((e) => e.slice(6))
+    expect(events.at(-1)).toBe('[DONE]')
+    const text = events
+      .slice(0, -1)
+      .map(
+        (e) =>
+          (JSON.parse(e) as { choices: Array<{ delta: { content?: string } }> }).choices[0]?.delta.content ??
+          '',
+      )
+      .join('')
+    // Greedy decoding: the same as the worker's own non-streaming answer.
+    const direct = await request(`${workers[0]!.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'tiny-llama-chat', messages, max_tokens: 12 }),
+    })
+    const whole = (await direct.body.json()) as { choices: Array<{ message: { content: string } }> }
+    expect(text).toBe(whole.choices[0]!.message.content)
+  })
+
+  it('answers a bad chat request with 400 naming the field, nothing streamed', async () => {
+    const res = await request(`${base}/api/chat/stream`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ messages: [{ role: 'robot', content: 'x' }] }),
+    })
+    const body = (await res.body.json()) as { code: string; error: string }
+    expect(res.statusCode).toBe(400)
+    expect(body.code).toBe('POOL_ERR_BAD_ARGUMENT')
+    expect(body.error).toContain('messages[0].role')
+  })
+})
+
 describe('example backend', () => {
   it('serves tasks and inference through the pool', async () => {
     const embeddings = await call('POST', '/api/tasks/embeddings', { input: ['hello', 'fleet'] })
