@@ -11,6 +11,8 @@ export interface CliIo {
   stdout: (text: string) => void
   stderr: (text: string) => void
   env: NodeJS.ProcessEnv
+  /** True when stdout is a terminal: `chat` writes each piece as it comes, else a line at a time. */
+  isTTY?: boolean
 }
 
 /** Exit codes of `npu-pool`. */
@@ -26,6 +28,7 @@ const USAGE = `Usage:
   npu-pool status [--config FILE] [--samples N] [--json]
   npu-pool exec TYPE --data JSON|@FILE [--config FILE] [--timeout MS]
   npu-pool infer MODEL --data JSON|@FILE [--version V] [--config FILE] [--timeout MS]
+  npu-pool chat MODEL --message TEXT [--max-tokens N] [--config FILE] [--timeout MS]
 
 Config: --config, else $NPU_POOL_CONFIG, else config/npu_workers.yaml (missing: one worker from
 $NPU_WORKER_URL, default http://127.0.0.1:8081). Logs go to stderr (--verbose for info).
@@ -55,6 +58,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       case 'exec':
       case 'infer':
         return await call(command, positional, values, io)
+      case 'chat':
+        return await chat(positional, values, io)
       default:
         throw new UsageError(`unknown command ${JSON.stringify(command)}`)
     }
@@ -79,6 +84,8 @@ function parse(argv: readonly string[]) {
       config: { type: 'string', short: 'c' },
       data: { type: 'string', short: 'd' },
       version: { type: 'string' },
+      message: { type: 'string', short: 'm' },
+      'max-tokens': { type: 'string' },
       timeout: { type: 'string' },
       samples: { type: 'string' },
       json: { type: 'boolean' },
@@ -171,6 +178,44 @@ async function call(
     if (!result.success)
       io.stderr(`npu-pool: ${(result as PoolFailure).code}: ${(result as PoolFailure).error}\n`)
     return result.success ? EXIT.ok : EXIT.failed
+  } finally {
+    await pool.close()
+  }
+}
+
+/** Streams a chat answer to stdout: piece by piece on a terminal, a line at a time otherwise (pipes, logs). */
+async function chat(positional: readonly string[], values: Values, io: CliIo): Promise<number> {
+  const [model, ...rest] = positional
+  if (model === undefined) throw new UsageError('chat needs a MODEL')
+  if (rest.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(rest[0])}`)
+  if (values.message === undefined) throw new UsageError('chat needs --message TEXT')
+  const timeoutMs = values.timeout === undefined ? undefined : positiveInt(values.timeout, '--timeout', 1)
+  const maxTokens =
+    values['max-tokens'] === undefined ? undefined : positiveInt(values['max-tokens'], '--max-tokens', 1)
+  const pool = await openPool(values, io)
+  let pending = ''
+  try {
+    const messages = [{ role: 'user' as const, content: values.message }]
+    for await (const chunk of pool.stream(model, messages, { timeoutMs, max_tokens: maxTokens })) {
+      const piece = chunk.choices[0]?.delta.content ?? ''
+      if (io.isTTY) {
+        if (piece !== '') io.stdout(piece)
+        continue
+      }
+      pending += piece
+      const end = pending.lastIndexOf('\n')
+      if (end >= 0) {
+        io.stdout(pending.slice(0, end + 1))
+        pending = pending.slice(end + 1)
+      }
+    }
+    io.stdout(`${pending}\n`)
+    return EXIT.ok
+  } catch (error) {
+    if (!isPoolError(error)) throw error
+    if (pending !== '') io.stdout(`${pending}\n`)
+    io.stderr(`npu-pool: ${error.code}: ${error.message}\n`)
+    return EXIT.failed
   } finally {
     await pool.close()
   }

@@ -16,11 +16,12 @@ export function healthLabel(worker: WorkerSnapshot): string {
 }
 
 /**
- * Renders the status table (id, url, priority, health, circuit, active, p50 latency), then one line per
+ * Renders the status table (id, url, priority, health, circuit, active, p50 latency, and the median time to first
+ * token and tokens/s of the streams this pool ran there), then one line per
  * worker that is down saying why.
  */
 export function formatStatusTable(rows: readonly StatusRow[]): string {
-  const header = ['ID', 'URL', 'PRIORITY', 'HEALTH', 'CIRCUIT', 'ACTIVE', 'P50']
+  const header = ['ID', 'URL', 'PRIORITY', 'HEALTH', 'CIRCUIT', 'ACTIVE', 'P50', 'TTFT', 'TOK/S']
   const cells = rows.map(({ worker: w, p50Ms }) => [
     w.id,
     w.url,
@@ -29,6 +30,10 @@ export function formatStatusTable(rows: readonly StatusRow[]): string {
     w.circuitState,
     w.workerLoad ? `${w.workerLoad.active}/${w.workerLoad.capacity}` : '-',
     p50Ms === null ? '-' : `${p50Ms.toFixed(1)} ms`,
+    w.generation.timeToFirstTokenMs.p50 === null
+      ? '-'
+      : `${w.generation.timeToFirstTokenMs.p50.toFixed(1)} ms`,
+    w.generation.tokensPerSecond.p50 === null ? '-' : w.generation.tokensPerSecond.p50.toFixed(0),
   ])
   const widths = header.map((h, i) => Math.max(h.length, ...cells.map((row) => (row[i] as string).length)))
   const line = (row: readonly string[]) =>

@@ -77,7 +77,17 @@ describe('npu-pool status', () => {
     const { code, stdout, stderr } = await cli(['status', '--config', fleetConfig(), '--samples', '2'])
     expect(code).toBe(0)
     const [header, ...lines] = stdout.trim().split('\n')
-    expect(header?.split(/\s+/)).toEqual(['ID', 'URL', 'PRIORITY', 'HEALTH', 'CIRCUIT', 'ACTIVE', 'P50'])
+    expect(header?.split(/\s+/)).toEqual([
+      'ID',
+      'URL',
+      'PRIORITY',
+      'HEALTH',
+      'CIRCUIT',
+      'ACTIVE',
+      'P50',
+      'TTFT',
+      'TOK/S',
+    ])
     const rows = lines.slice(0, 4).map((l) => l.split(/\s+/))
     expect(rows.map((r) => r.slice(0, 6))).toEqual([
       ['tasks', tasks.url, '5', 'degraded', 'closed', expect.stringMatching(/^0\/\d+$/)],
@@ -85,7 +95,8 @@ describe('npu-pool status', () => {
       ['gone', `http://127.0.0.1:${dead}`, '1', 'down', 'closed', '-'],
       ['parked', `http://127.0.0.1:${dead}`, '1', 'disabled', 'closed', '-'],
     ])
-    expect(lines[0]).toMatch(/\d+\.\d ms$/)
+    // A status run sends no stream of its own: TTFT and TOK/S are empty.
+    expect(lines[0]).toMatch(/\d+\.\d ms\s+-\s+-$/)
     expect(lines[2]).toMatch(/-$/)
     expect(stdout).toContain('gone: connection refused (ECONNREFUSED)')
     expect(stderr).toBe('')
@@ -208,5 +219,39 @@ describe('npu-pool exec and infer', () => {
     const help = await cli(['--help'])
     expect(help.code).toBe(0)
     expect(help.stdout).toContain('npu-pool status')
+  })
+})
+
+describe('npu-pool chat', () => {
+  it('streams the answer to stdout (a line at a time off a terminal), the same text as the whole answer', async () => {
+    const r = await cli([
+      'chat',
+      'tiny-llama-chat',
+      '--message',
+      'Where is shipment 7?',
+      '--max-tokens',
+      '10',
+      '--config',
+      fleetConfig(),
+    ])
+    expect(r.code, r.stderr).toBe(0)
+    const direct = await fetch(`${tasks.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        model: 'tiny-llama-chat',
+        messages: [{ role: 'user', content: 'Where is shipment 7?' }],
+        max_tokens: 10,
+      }),
+    })
+    const whole = (await direct.json()) as { choices: Array<{ message: { content: string } }> }
+    expect(r.stdout).toBe(`${whole.choices[0]!.message.content}\n`)
+  })
+
+  it('needs a model and --message (exit 2), and fails with the pool code for a model nobody serves (exit 1)', async () => {
+    expect((await cli(['chat', 'tiny-llama-chat', '--config', fleetConfig()])).code).toBe(2)
+    const r = await cli(['chat', 'no-such-model', '--message', 'hi', '--config', fleetConfig()])
+    expect(r.code).toBe(1)
+    expect(r.stderr).toContain('POOL_ERR_UNSUPPORTED')
   })
 })
