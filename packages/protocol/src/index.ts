@@ -122,6 +122,18 @@ export {
   TensorMetadataSchema,
 } from './kserve.js'
 export {
+  type InferBatchStatistics,
+  InferBatchStatisticsSchema,
+  type InferStatistics,
+  InferStatisticsSchema,
+  type ModelStatistics,
+  type ModelStatisticsResponse,
+  ModelStatisticsResponseSchema,
+  ModelStatisticsSchema,
+  type StatisticDuration,
+  StatisticDurationSchema,
+} from './kserve-statistics.js'
+export {
   type ChatCompletion,
   type ChatCompletionChunk,
   ChatCompletionChunkSchema,

@@ -12,6 +12,7 @@ import { ErrUnauthorized } from '../errors.js'
 import { isModelReady, isServerReady, modelMetadata, serverMetadata } from '../kserve/metadata.js'
 import { findModel, type ModelRef } from '../kserve/model-lookup.js'
 import { runInference } from '../kserve/run-inference.js'
+import { modelStatistics } from '../kserve/statistics.js'
 import { type RequestDeadline, requestDeadlineMs } from '../scheduler/request-deadline.js'
 import { grpcErrorOf, workerCodeOf } from './grpc-status.js'
 import { checkAnswerForm, grpcResponseOf, structureGrpcRequest } from './grpc-tensors.js'
@@ -135,6 +136,9 @@ export function createInferenceHandlers(app: FastifyInstance): UntypedServiceImp
       )
       return grpcResponseOf(answer)
     }),
+    ModelStatistics: unary('ModelStatistics', (request: ModelRequest) =>
+      modelStatistics(app.registry, app.metrics.statistics, modelRef(request)),
+    ),
   }
 }
 

@@ -11,8 +11,10 @@ import { liveParallelism } from '../models/model-state.js'
 import type { RegisteredGenerator } from '../models/registered-generator.js'
 import type { RegisteredModel } from '../models/registered-model.js'
 import type { LifecycleState } from '../plugins/lifecycle.js'
+import type { ExecutionRecord, QueueObserver, RequestRecord } from '../scheduler/model-queue.js'
 import type { Scheduler } from '../scheduler/scheduler.js'
 import { WORKER_VERSION } from '../worker-version.js'
+import { ModelStatisticsBook } from './model-statistics.js'
 import { REJECTION_REASONS, rejectionReason } from './rejection-reason.js'
 
 /** Prefix of every worker metric. */
@@ -51,6 +53,8 @@ type Sample = [labels: Record<string, string>, value: number]
  */
 export class WorkerMetrics {
   readonly registry = new Registry()
+  /** The statistics extension's counters, fed by the same events as the instruments below. */
+  readonly statistics = new ModelStatisticsBook()
   readonly #requests = new Counter({
     name: `${PREFIX}http_requests_total`,
     help: 'HTTP requests by route pattern, method and status',
@@ -292,19 +296,33 @@ export class WorkerMetrics {
     this.#grpcSeconds.observe(labels, seconds)
   }
 
-  /** Records one model execution (`requests`: how many the batcher merged into it). */
-  observeInference(model: RegisteredModel, seconds: number, ok: boolean, requests = 1): void {
+  /** The scheduler's events, each recorded once here for both `/metrics` and the statistics extension. */
+  readonly queueObserver: QueueObserver = {
+    queueWait: (model, seconds) => this.observeQueueWait(model, seconds),
+    execution: (model, record) => this.observeExecution(model, record),
+    request: (model, record) => this.observeInferenceRequest(model, record),
+  }
+
+  /** Records one model execution: its duration (all compute phases) and how many requests it merged. */
+  observeExecution(model: RegisteredModel, record: ExecutionRecord): void {
+    const { input, infer, output } = record.compute
     this.#inferenceSeconds.observe(
       {
         model: model.name,
         version: model.version,
         backend: model.serving()?.model.backend ?? 'none',
         device: model.serving()?.model.device ?? 'none',
-        outcome: ok ? 'ok' : 'error',
+        outcome: record.ok ? 'ok' : 'error',
       },
-      seconds,
+      input + infer + output,
     )
-    this.#batchSize.observe({ model: model.name, version: model.version }, requests)
+    this.#batchSize.observe({ model: model.name, version: model.version }, record.requests)
+    this.statistics.recordExecution(model, record)
+  }
+
+  /** Records one scheduled request that got its answer or its error (statistics extension). */
+  observeInferenceRequest(model: RegisteredModel, record: RequestRecord): void {
+    this.statistics.recordRequest(model, record)
   }
 
   /** Records one text generation and the tokens it generated. */

@@ -15,9 +15,7 @@ export default fp<{ config: WorkerConfig }>(
       'scheduler',
       new Scheduler({
         defaults: { queueMaxQueued: config.queue.max_queued },
-        onInference: (model, seconds, ok, requests) =>
-          app.metrics.observeInference(model, seconds, ok, requests),
-        onQueueWait: (model, seconds) => app.metrics.observeQueueWait(model, seconds),
+        observer: app.metrics.queueObserver,
       }),
     )
   },

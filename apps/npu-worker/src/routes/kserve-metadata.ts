@@ -1,4 +1,4 @@
-import type { ModelConfig, ModelMetadata, ServerMetadata } from '@npu-fleet/protocol'
+import type { ModelConfig, ModelMetadata, ModelStatisticsResponse, ServerMetadata } from '@npu-fleet/protocol'
 import type { FastifyPluginAsync, FastifyReply } from 'fastify'
 import {
   isModelReady,
@@ -8,6 +8,7 @@ import {
   serverMetadata,
 } from '../kserve/metadata.js'
 import { findModel, type ModelRef } from '../kserve/model-lookup.js'
+import { modelStatistics } from '../kserve/statistics.js'
 
 /** Both URL forms of a per-model route: `/v2/models/{name}` and `/v2/models/{name}/versions/{v}`. */
 function bothForms(suffix: string): string[] {
@@ -16,7 +17,7 @@ function bothForms(suffix: string): string[] {
 
 /**
  * KServe v2 / Open Inference Protocol REST routes that describe the server and its models (health,
- * metadata, readiness, configuration), as OpenVINO Model Server and Triton serve them.
+ * metadata, readiness, configuration, statistics), as OpenVINO Model Server and Triton serve them.
  */
 const kserveMetadataRoutes: FastifyPluginAsync = async (app) => {
   app.get('/v2/health/live', async () => ({ live: true }))
@@ -48,6 +49,15 @@ const kserveMetadataRoutes: FastifyPluginAsync = async (app) => {
     app.get<{ Params: ModelRef }>(
       url,
       async (request): Promise<ModelConfig> => modelConfig(findModel(app.registry, request.params)),
+    )
+  }
+
+  // The statistics extension; `/v2/models/stats` is a static route, so it wins over a model named "stats".
+  for (const url of ['/v2/models/stats', ...bothForms('/stats')]) {
+    app.get<{ Params: Partial<ModelRef> }>(
+      url,
+      async (request): Promise<ModelStatisticsResponse> =>
+        modelStatistics(app.registry, app.metrics.statistics, request.params),
     )
   }
 }

@@ -29,16 +29,51 @@ export interface RunOptions {
   ticket?: AdmissionTicket
 }
 
-/** Called after every inference that ran, for metrics (`rows`: requests merged into it). */
-export type InferenceObserver = (
-  model: RegisteredModel,
-  seconds: number,
-  ok: boolean,
-  requests?: number,
-) => void
+/** How long one execution spent in each phase (Triton's compute split), in seconds. */
+export interface ComputeTimes {
+  /** Preparing its inputs: merging batch-mates, padding to a compiled batch size. */
+  input: number
+  /** The backend's inference. */
+  infer: number
+  /** Splitting the outputs back per request. */
+  output: number
+}
 
-/** Called once per request as its inference starts, with the seconds it waited in the queue, for metrics (a request re-run alone after its merged inference failed, once more). */
-export type QueueWaitObserver = (model: RegisteredModel, seconds: number) => void
+/** One model execution that ran (`ok`: it produced outputs that split back). */
+export interface ExecutionRecord {
+  ok: boolean
+  /** Requests merged into it (1 when it ran alone). */
+  requests: number
+  /** Its batch size: the rows of its requests under dynamic batching, else 1. */
+  batchSize: number
+  compute: ComputeTimes
+}
+
+/** One request that got its answer or its error after entering the queue. */
+export interface RequestRecord {
+  ok: boolean
+  /** Seconds from entering the queue to the answer. */
+  seconds: number
+  /** Inferences it asked for: its rows under dynamic batching, else 1. */
+  inferences: number
+  /** Seconds it waited in the queue (every wait, when it was re-run alone after a merged failure). */
+  queueSeconds: number
+  /** The compute phases of the execution that answered it; null when none did. */
+  compute: ComputeTimes | null
+}
+
+/**
+ * What a queue reports as its work happens: metrics/worker-metrics.ts records each event once, for both
+ * `/metrics` and the statistics extension.
+ */
+export interface QueueObserver {
+  /** A request's inference starts, after waiting `seconds` (a request re-run alone after its merged inference failed, once more). */
+  queueWait(model: RegisteredModel, seconds: number): void
+  /** One execution finished. */
+  execution(model: RegisteredModel, record: ExecutionRecord): void
+  /** One request settled. */
+  request(model: RegisteredModel, record: RequestRecord): void
+}
 
 interface Job {
   inputs: Record<string, Tensor>
@@ -46,8 +81,16 @@ interface Job {
   /** Batch rows (0: runs alone) and merge key, see dynamic-batcher.ts. */
   rows: number
   key: string
-  /** When it was queued (performance.now()), for the batching delay. */
+  /** Inferences it asks for, for the statistics: its rows under dynamic batching, else 1 (kept when `rows` is reset). */
+  inferences: number
+  /** When it was queued (performance.now()), for the batching delay and its statistics. */
   enqueuedAt: number
+  /** When it last entered the queue (performance.now()): at first, or when put back to run alone. */
+  waitingSince: number
+  /** Seconds waited in the queue so far. */
+  queueSeconds: number
+  /** The compute phases of the execution that last ran it. */
+  compute: ComputeTimes | null
   /** The caller gave its input buffers up (RunOptions.transferInputs). */
   transferInputs: boolean
   /** RunOptions.parameters, or null when there are none. */
@@ -85,8 +128,7 @@ export class ModelQueue {
   constructor(
     readonly model: RegisteredModel,
     readonly queueCapacity: number,
-    readonly observe?: InferenceObserver,
-    readonly observeWait?: QueueWaitObserver,
+    readonly observer?: QueueObserver,
   ) {
     // Capacity comes back (a replaced thread, a recovered model): start what waits for it.
     model.onStateChange(() => this.#dispatch())
@@ -155,7 +197,11 @@ export class ModelQueue {
         outputNames: options.outputNames,
         rows: shape.rows,
         key: shape.key,
+        inferences: Math.max(1, shape.rows),
         enqueuedAt: performance.now(),
+        waitingSince: 0,
+        queueSeconds: 0,
+        compute: null,
         transferInputs: options.transferInputs === true,
         parameters,
         resolve,
@@ -170,6 +216,7 @@ export class ModelQueue {
         job.cleanup()
         const index = this.#waiting.indexOf(job)
         if (index >= 0) this.#waiting.splice(index, 1)
+        this.#record(job, false)
         reject(error)
       }
       const timer =
@@ -186,6 +233,7 @@ export class ModelQueue {
         options.signal?.removeEventListener('abort', onAbort)
       }
       job.fail = fail
+      job.waitingSince = job.enqueuedAt
 
       if (!policy && this.#active < this.parallelism) {
         this.#start([job])
@@ -254,20 +302,31 @@ export class ModelQueue {
     this.#active++
     const started = performance.now()
     // Queue wait ends where execution starts (Triton's split): requests that left while waiting are not here.
-    if (this.observeWait)
-      for (const job of live) this.observeWait(this.model, (started - job.enqueuedAt) / 1000)
+    for (const job of live) {
+      const waited = (started - job.waitingSince) / 1000
+      job.queueSeconds += waited
+      this.observer?.queueWait(this.model, waited)
+    }
     const merged = live.length > 1 || (policy?.mode === 'padded' && (live[0] as Job).rows > 0)
     const padTo = policy?.mode === 'padded' ? policy.paddedRows : null
     const inputs = merged ? mergeInputs(live, padTo) : (live[0] as Job).inputs
-    const totalRows = padTo ?? live.reduce((sum, job) => sum + job.rows, 0)
+    const totalRows = padTo ?? totalRowsOf(live)
     // Several requests merged are a fresh copy, so it can always be transferred; a lone request (even padded,
     // which may hand back its own tensor) only if its caller said so.
     const transferInputs = live.length > 1 || (live[0] as Job).transferInputs
     const { parameters } = live[0] as Job
+    const inferStarted = performance.now()
+    const execution = (inferEnded: number): ExecutionTiming => ({
+      started,
+      inferStarted,
+      inferEnded,
+      batchSize: Math.max(1, totalRowsOf(live)),
+    })
     loaded
       .infer(inputs, (live[0] as Job).outputNames, { transferInputs, ...(parameters ? { parameters } : {}) })
       .then(
         (outputs) => {
+          const timing = execution(performance.now())
           let parts: Array<Record<string, Tensor>>
           try {
             parts = merged
@@ -281,12 +340,12 @@ export class ModelQueue {
             // The model does not batch along dimension 0 after all: stop merging for it (recorded on the model,
             // so /health says so), answer one by one.
             this.model.turnBatchingOff('outputs do not batch along dimension 0: turned off at runtime')
-            this.#finish(started, false, live.length, () => {
+            this.#finish(timing, false, live, () => {
               if (live.length > 1) this.#runAlone(live)
               else {
                 // A lone (padded) request: its inputs may have been handed over, and it ran as itself anyway.
                 const job = live[0] as Job
-                this.#settle(job, () =>
+                this.#settle(job, false, () =>
                   job.reject(
                     new ErrInferenceFailed(
                       `${this.model.name}:${this.model.version}`,
@@ -298,19 +357,19 @@ export class ModelQueue {
             })
             return
           }
-          this.#finish(started, true, live.length, () => {
+          this.#finish(timing, true, live, () => {
             live.forEach((job, i) => {
-              this.#settle(job, () => job.resolve(parts[i] as Record<string, Tensor>))
+              this.#settle(job, true, () => job.resolve(parts[i] as Record<string, Tensor>))
             })
           })
         },
         (error: Error) =>
-          this.#finish(started, false, live.length, () => {
+          this.#finish(execution(performance.now()), false, live, () => {
             if (live.length > 1) this.#runAlone(live)
             else {
               const job = live[0] as Job
               const name = `${this.model.name}:${this.model.version}`
-              this.#settle(job, () =>
+              this.#settle(job, false, () =>
                 job.reject(
                   error instanceof InferTimeoutError
                     ? new ErrInferenceTimeout(name, error.timeoutMs)
@@ -330,23 +389,56 @@ export class ModelQueue {
     for (const job of jobs) {
       job.rows = 0
       job.key = ''
+      job.waitingSince = performance.now()
     }
     this.#waiting.unshift(...jobs.filter((job) => !job.settled))
   }
 
-  #settle(job: Job, settle: () => void): void {
+  #settle(job: Job, ok: boolean, settle: () => void): void {
     if (job.settled) return
     job.settled = true
     job.cleanup()
+    this.#record(job, ok)
     settle()
   }
 
-  #finish(started: number, ok: boolean, requests: number, settle: () => void): void {
-    const seconds = (performance.now() - started) / 1000
+  /** Reports a settled request; compute phases only for a success (Triton counts them per successful request). */
+  #record(job: Job, ok: boolean): void {
+    this.observer?.request(this.model, {
+      ok,
+      seconds: (performance.now() - job.enqueuedAt) / 1000,
+      inferences: job.inferences,
+      queueSeconds: job.queueSeconds,
+      compute: ok ? job.compute : null,
+    })
+  }
+
+  #finish(timing: ExecutionTiming, ok: boolean, jobs: readonly Job[], settle: () => void): void {
+    const ended = performance.now()
+    const compute: ComputeTimes = {
+      input: (timing.inferStarted - timing.started) / 1000,
+      infer: (timing.inferEnded - timing.inferStarted) / 1000,
+      output: (ended - timing.inferEnded) / 1000,
+    }
+    for (const job of jobs) job.compute = compute
+    const seconds = (ended - timing.started) / 1000
     this.#active--
     this.#meanSeconds = this.#meanSeconds * 0.9 + seconds * 0.1
-    this.observe?.(this.model, seconds, ok, requests)
+    this.observer?.execution(this.model, { ok, requests: jobs.length, batchSize: timing.batchSize, compute })
     settle()
     this.#dispatch()
   }
+}
+
+/** performance.now() marks of one execution, for its {@link ComputeTimes}. */
+interface ExecutionTiming {
+  started: number
+  inferStarted: number
+  inferEnded: number
+  batchSize: number
+}
+
+/** Rows of the requests of one execution (0 when none is batched). */
+function totalRowsOf(jobs: readonly Job[]): number {
+  return jobs.reduce((sum, job) => sum + job.rows, 0)
 }

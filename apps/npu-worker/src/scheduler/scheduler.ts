@@ -2,13 +2,13 @@ import type { Load } from '@npu-fleet/protocol'
 import type { Tensor } from '../backends/tensor.js'
 import type { ModelDefaults } from '../models/model-registry.js'
 import type { RegisteredModel } from '../models/registered-model.js'
-import { type InferenceObserver, ModelQueue, type QueueWaitObserver, type RunOptions } from './model-queue.js'
+import { ModelQueue, type QueueObserver, type RunOptions } from './model-queue.js'
 
 /** Options of the scheduler. */
 export interface SchedulerOptions {
   defaults: Pick<ModelDefaults, 'queueMaxQueued'>
-  onInference?: InferenceObserver
-  onQueueWait?: QueueWaitObserver
+  /** Told of every queue wait, execution and settled request (the metrics). */
+  observer?: QueueObserver
 }
 
 /** Routes every inference (KServe and tasks alike) through one bounded queue per model version. */
@@ -24,8 +24,7 @@ export class Scheduler {
       queue = new ModelQueue(
         model,
         model.queueCapacity(this.options.defaults.queueMaxQueued),
-        this.options.onInference,
-        this.options.onQueueWait,
+        this.options.observer,
       )
       this.#queues.set(model, queue)
     }

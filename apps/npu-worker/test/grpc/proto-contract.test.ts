@@ -96,7 +96,52 @@ const SPEC: Record<string, Field[]> = {
   ],
 }
 
-const RPCS = ['ServerLive', 'ServerReady', 'ModelReady', 'ServerMetadata', 'ModelMetadata', 'ModelInfer']
+// Triton's extensions (triton-inference-server/common, protobuf/grpc_service.proto), transcribed the same way.
+const DURATION = 'StatisticDuration'
+Object.assign(SPEC, {
+  ModelStatisticsRequest: [
+    ['name', 1, 'string'],
+    ['version', 2, 'string'],
+  ],
+  StatisticDuration: [
+    ['count', 1, 'uint64'],
+    ['ns', 2, 'uint64'],
+  ],
+  InferStatistics: [
+    ['success', 1, DURATION],
+    ['fail', 2, DURATION],
+    ['queue', 3, DURATION],
+    ['compute_input', 4, DURATION],
+    ['compute_infer', 5, DURATION],
+    ['compute_output', 6, DURATION],
+  ],
+  InferBatchStatistics: [
+    ['batch_size', 1, 'uint64'],
+    ['compute_input', 2, DURATION],
+    ['compute_infer', 3, DURATION],
+    ['compute_output', 4, DURATION],
+  ],
+  ModelStatistics: [
+    ['name', 1, 'string'],
+    ['version', 2, 'string'],
+    ['last_inference', 3, 'uint64'],
+    ['inference_count', 4, 'uint64'],
+    ['execution_count', 5, 'uint64'],
+    ['inference_stats', 6, 'InferStatistics'],
+    ['batch_stats', 7, `${R}InferBatchStatistics`],
+  ],
+  ModelStatisticsResponse: [['model_stats', 1, `${R}ModelStatistics`]],
+} satisfies Record<string, Field[]>)
+
+const RPCS = [
+  'ServerLive',
+  'ServerReady',
+  'ModelReady',
+  'ServerMetadata',
+  'ModelMetadata',
+  'ModelInfer',
+  'ModelStatistics',
+]
 
 interface FieldDescriptor {
   name: string
@@ -139,7 +184,7 @@ function fieldsOf(message: MessageDescriptor): Field[] {
 }
 
 describe('open_inference_grpc.proto against the specification', () => {
-  it('declares package inference, service GRPCInferenceService and its six RPCs in order', () => {
+  it('declares package inference, service GRPCInferenceService and its RPCs in order', () => {
     const service = definition['inference.GRPCInferenceService'] as Record<string, { path: string }>
     expect(Object.keys(service)).toEqual(RPCS)
     for (const rpc of RPCS) expect(service[rpc]?.path).toBe(`/inference.GRPCInferenceService/${rpc}`)

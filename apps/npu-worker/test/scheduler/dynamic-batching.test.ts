@@ -121,7 +121,11 @@ describe('ModelQueue with batching, on the real MLP through ONNX Runtime', () =>
     const batchedQueue = new ModelQueue(
       registered(model, manifest({ batching: { max_batch_size: 8, max_queue_delay_us: 20_000 } })),
       64,
-      (_m, _s, ok, requests) => ok && runs.push(requests ?? 1),
+      {
+        queueWait: () => {},
+        execution: (_m, { ok, requests }) => ok && runs.push(requests),
+        request: () => {},
+      },
     )
     const batched = await Promise.all(inputs.map((x) => batchedQueue.run(x)))
     for (let k = 0; k < inputs.length; k++) {
