@@ -27,9 +27,33 @@ export type FallbackStep = z.infer<typeof FallbackStepSchema>
  * loaded with or with outputs outside the device tolerance (`reason` says which); `recovering` cannot serve now
  * and recovers by itself (`recovery` says when it tries next); `failed` never loaded.
  */
-export const ModelStateSchema = z.enum(['loading', 'ready', 'degraded', 'recovering', 'failed', 'unloading'])
+export const ModelStateSchema = z.enum([
+  'loading',
+  'warming',
+  'ready',
+  'degraded',
+  'recovering',
+  'failed',
+  'unloading',
+])
 /** Lifecycle of one model. */
 export type ModelState = z.infer<typeof ModelStateSchema>
+
+/** The `warmup:` of model.yaml as it ran on the loaded model (Triton's model_warmup). */
+export const WarmupHealthSchema = z.object({
+  /** `zeros`, `random` or `sample`. */
+  data: z.enum(['zeros', 'random', 'sample']),
+  /** Inferences per batch size. */
+  runs: z.number().int().positive(),
+  /** Batch sizes it ran at: the compiled ones, else the model's own shape's. */
+  batch_sizes: z.array(z.number().int().nonnegative()),
+  /** When it started (ISO 8601). */
+  started_at: z.string(),
+  /** How long it took; null while it runs (the model is then `warming`). */
+  duration_ms: z.number().nonnegative().nullable(),
+})
+/** Warmup in `/health`. */
+export type WarmupHealth = z.infer<typeof WarmupHealthSchema>
 
 /** Dynamic batching of one model as configured and as it runs. */
 export const BatchingHealthSchema = z.object({
@@ -143,6 +167,8 @@ export const ModelHealthSchema = z.object({
   /** Precision the device computes the model in; null before it loads. */
   precision: PrecisionSchema.nullable().optional(),
   self_test: SelfTestHealthSchema.nullable().optional(),
+  /** Present when model.yaml has `warmup:` and a load got to it. */
+  warmup: WarmupHealthSchema.nullable().optional(),
   /** Native inferences of this model given up on after their hard limit that are still running. */
   abandoned_calls: z.number().int().nonnegative().optional(),
   /** Present for language models (`generation:` in model.yaml), which serve the OpenAI routes and text tasks. */

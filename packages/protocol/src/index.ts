@@ -90,6 +90,8 @@ export {
   SUPPORTED_PROTOCOL_VERSIONS,
   type UnavailableTask,
   UnavailableTaskSchema,
+  type WarmupHealth,
+  WarmupHealthSchema,
 } from './health.js'
 export {
   CONFIG_DATA_TYPE_OF,

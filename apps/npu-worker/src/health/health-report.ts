@@ -66,6 +66,8 @@ function overallStatus(input: HealthInputs): { status: HealthStatus; message: st
   const failed = models.filter((m) => m.state === 'failed')
   const recovering = models.filter((m) => m.state === 'recovering')
   const degraded = models.filter((m) => m.state === 'degraded')
+  // Loaded while serving (a repository load, a new version): not serving yet, so not every model serves fully.
+  const pending = models.filter((m) => m.state === 'loading' || m.state === 'warming')
   const onFallback = ready.filter((m) => m.fallback)
   const tasks = input.unavailableTasks ?? []
   const abandoned = input.abandonedCalls ?? []
@@ -74,6 +76,9 @@ function overallStatus(input: HealthInputs): { status: HealthStatus; message: st
     failed.length > 0 ? `models failed to load: ${failed.map(label).join(', ')}` : null,
     recovering.length > 0
       ? `models recovering: ${recovering.map((m) => `${label(m)} (${m.reason})`).join('; ')}`
+      : null,
+    pending.length > 0
+      ? `models not serving yet: ${pending.map((m) => `${label(m)} ${m.state}`).join(', ')}`
       : null,
     degraded.length > 0
       ? `models degraded: ${degraded.map((m) => `${label(m)} (${m.reason})`).join('; ')}`

@@ -215,7 +215,7 @@ export class WorkerMetrics {
     )
     perModel(
       'model_state',
-      'State of the model version: 1 for its current state (loading, ready, degraded, recovering, failed, unloading), 0 for the others',
+      'State of the model version: 1 for its current state (loading, warming, ready, degraded, recovering, failed, unloading), 0 for the others',
       ['state'],
       (m, _s, labels) => MODEL_STATES.map((state) => [{ ...labels, state }, m.state.kind === state ? 1 : 0]),
     )

@@ -47,6 +47,31 @@ export const ClassificationSectionSchema = z
 /** A validated `classification:` section. */
 export type ClassificationSection = z.infer<typeof ClassificationSectionSchema>
 
+/**
+ * Optional `warmup:` section (Triton's `model_warmup`): inferences run on the loaded model before it turns
+ * ready, so the first client request does not pay for the device's first-run cost.
+ */
+export const WarmupSectionSchema = z
+  .object({
+    /** Inferences per batch size. */
+    runs: positiveInt.max(1000).default(1),
+    /** `zeros`, `random` (seeded, the same every load) or `sample` (the inputs of the JSON file `sample`). */
+    data: z.enum(['zeros', 'random', 'sample']).default('zeros'),
+    /** KServe inputs with data (`{"inputs": [...]}`), in the version folder, else the model folder. */
+    sample: z
+      .string()
+      .regex(/^[A-Za-z0-9._-]+\.json$/, 'must be a .json file name, without folders')
+      .optional(),
+  })
+  .strict()
+  .refine((w) => (w.data === 'sample') === (w.sample !== undefined), {
+    message: 'name a sample file exactly when data is sample',
+    path: ['sample'],
+  })
+
+/** A validated `warmup:` section. */
+export type WarmupSection = z.infer<typeof WarmupSectionSchema>
+
 /** `model.yaml`: every key optional; unknown keys are rejected so typos do not pass silently. */
 export const ModelManifestSchema = z
   .object({
@@ -91,6 +116,7 @@ export const ModelManifestSchema = z
       })
       .strict()
       .optional(),
+    warmup: WarmupSectionSchema.optional(),
   })
   .strict()
 

@@ -15,6 +15,7 @@ import { loadSpecFor, type ModelDefaults } from './model-load-spec.js'
 import type { ModelVersionSpec } from './model-repository.js'
 import { RegisteredModel } from './registered-model.js'
 import { referenceRecord, runSelfTest, type SelfTestRecord } from './self-test.js'
+import { runWarmup } from './warmup.js'
 
 export type { ModelDefaults } from './model-load-spec.js'
 export { RegisteredModel } from './registered-model.js'
@@ -294,7 +295,20 @@ export class ModelRegistry {
         await this.#unloadBounded(m, loaded)
         continue
       }
-      m.serve({ model: loaded, batching: batchingPolicy(m.manifest, loaded), golden }, selfTest)
+      const serving = { model: loaded, batching: batchingPolicy(m.manifest, loaded), golden }
+      const { warmup } = m.manifest
+      if (warmup) {
+        try {
+          m.recordWarmup(await runWarmup(m.spec, loaded, warmup, (plan) => m.warming(serving, plan)))
+        } catch (error) {
+          // A device that cannot run the warmup is not served: the next step of the chain is.
+          m.recordFallback({ ...step, reason: `warmup failed: ${(error as Error).message}` })
+          m.loading()
+          await this.#unloadBounded(m, loaded)
+          continue
+        }
+      }
+      m.serve(serving, selfTest)
       const level = m.fallbackChain.length > 0 ? 'warn' : 'info'
       log[level](
         {
@@ -304,6 +318,7 @@ export class ModelRegistry {
           device: attempt.device,
           fallback: m.fallbackChain,
           self_test: selfTest.result,
+          ...(m.warmup ? { warmup_ms: Math.round(m.warmup.durationMs ?? 0) } : {}),
         },
         'model ready',
       )

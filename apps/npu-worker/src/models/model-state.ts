@@ -21,6 +21,8 @@ export interface Serving {
 export type ModelState<S = Serving> =
   /** Going through the fallback chain: compiling, self-testing the candidate. */
   | { kind: 'loading'; since: number }
+  /** Loaded and self-tested, running model.yaml `warmup` before it serves; takes no requests yet. */
+  | { kind: 'warming'; since: number; serving: S }
   /** Serving with every slot, outputs within tolerance. */
   | { kind: 'ready'; since: number; serving: S }
   /** Serving, but not fully: `live` slots of the loaded ones, or outputs outside tolerance; `reasons` say which. */
@@ -96,7 +98,7 @@ export function liveParallelism(state: ModelState): number {
   return 0
 }
 
-/** Why a model is degraded, recovering or failed, or null (ready, loading, unloading need no reason). */
+/** Why a model is degraded, recovering or failed, or null (ready, loading, warming, unloading need no reason). */
 export function stateReason(state: ModelState<unknown>): string | null {
   switch (state.kind) {
     case 'degraded':

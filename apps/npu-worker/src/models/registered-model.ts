@@ -1,4 +1,4 @@
-import type { FallbackStep, ModelHealth, SelfTestHealth } from '@npu-fleet/protocol'
+import type { FallbackStep, ModelHealth, SelfTestHealth, WarmupHealth } from '@npu-fleet/protocol'
 import type { LoadedModel, ModelCondition } from '../backends/backend.js'
 import { batchingHealth } from './batching-policy.js'
 import type { ModelManifest } from './model-manifest.js'
@@ -12,6 +12,7 @@ import {
   stateReason,
 } from './model-state.js'
 import type { SelfTestRecord } from './self-test.js'
+import type { WarmupRecord } from './warmup.js'
 
 const iso = (epochMs: number) => new Date(epochMs).toISOString()
 
@@ -24,6 +25,7 @@ export class RegisteredModel {
   #state: ModelState = { kind: 'loading', since: Date.now() }
   #condition: ModelCondition = { kind: 'serving' }
   #selfTest: SelfTestRecord | null = null
+  #warmup: WarmupRecord | null = null
   readonly #fallbackChain: FallbackStep[] = []
   readonly #listeners = new Set<(state: ModelState) => void>()
 
@@ -103,7 +105,28 @@ export class RegisteredModel {
     this.#fallbackChain.push(step)
   }
 
-  /** The model loaded and passed its load-time self-test: it serves, and follows its backend's condition. */
+  /** The last warmup (running or done), or null when none ran. */
+  get warmup(): WarmupRecord | null {
+    return this.#warmup
+  }
+
+  /** The fallback chain (re)starts: nothing serves until a step passes. */
+  loading(): void {
+    this.#set({ kind: 'loading', since: Date.now() })
+  }
+
+  /** The loaded model passed its self-test and runs its warmup (`record`: the plan) before it serves. */
+  warming(serving: Serving, record: WarmupRecord): void {
+    this.#warmup = record
+    this.#set({ kind: 'warming', since: Date.now(), serving })
+  }
+
+  /** The warmup finished. */
+  recordWarmup(record: WarmupRecord): void {
+    this.#warmup = record
+  }
+
+  /** The model loaded and passed its load-time self-test (and warmup): it serves, and follows its backend's condition. */
   serve(serving: Serving, selfTest: SelfTestRecord): void {
     this.#selfTest = selfTest
     this.#condition = serving.model.condition()
@@ -181,6 +204,7 @@ export class RegisteredModel {
         : null,
       precision: model?.precision ?? null,
       self_test: this.#selfTest ? selfTestHealth(this.#selfTest) : null,
+      ...(this.manifest.warmup ? { warmup: this.#warmup ? warmupHealth(this.#warmup) : null } : {}),
       abandoned_calls: abandonedCalls,
     }
   }
@@ -199,6 +223,17 @@ export class RegisteredModel {
       reasons.push(this.#condition.reason)
     }
     return reasons.length > 0 ? reasons.join('; ') : null
+  }
+}
+
+/** A warmup record in `/health` terms. */
+function warmupHealth(record: WarmupRecord): WarmupHealth {
+  return {
+    data: record.data,
+    runs: record.runs,
+    batch_sizes: [...record.batchSizes],
+    started_at: iso(record.startedAt),
+    duration_ms: record.durationMs === null ? null : Math.round(record.durationMs * 1000) / 1000,
   }
 }
 

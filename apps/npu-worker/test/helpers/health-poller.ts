@@ -73,7 +73,7 @@ export function expectConsistent({ http, body }: HealthSample): void {
   for (const m of body.models) {
     expect(m.ready, `${m.name} ${m.state}`).toBe(m.state === 'ready' || m.state === 'degraded')
     if (m.state === 'recovering') expect(m.recovery).toBeTruthy()
-    if (m.state !== 'ready' && m.state !== 'loading' && m.state !== 'unloading') expect(m.reason).toBeTruthy()
+    if (!['ready', 'loading', 'warming', 'unloading'].includes(m.state)) expect(m.reason).toBeTruthy()
   }
   const serving = body.models.filter((m) => m.ready)
   expect(body.load.capacity).toBe(serving.reduce((sum, m) => sum + (m.parallelism?.live ?? 0), 0))
