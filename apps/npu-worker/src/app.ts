@@ -31,11 +31,13 @@ import lifecyclePlugin from './plugins/lifecycle.js'
 import metricsPlugin from './plugins/metrics.js'
 import pipelinesPlugin from './plugins/pipelines.js'
 import registryPlugin, { type RegistryBackends } from './plugins/registry.js'
+import repositoryPlugin from './plugins/repository.js'
 import schedulerPlugin from './plugins/scheduler.js'
 import tasksPlugin from './plugins/tasks.js'
 import healthRoutes from './routes/health.js'
 import kserveInferRoutes from './routes/kserve-infer.js'
 import kserveMetadataRoutes from './routes/kserve-metadata.js'
+import kserveRepositoryRoutes from './routes/kserve-repository.js'
 import legacyRoutes from './routes/legacy.js'
 import metricsRoutes from './routes/metrics.js'
 import openAiEmbeddingsRoutes from './routes/openai-embeddings.js'
@@ -128,7 +130,7 @@ function sendError(reply: FastifyReply, error: FastifyError): FastifyReply {
 
 /**
  * Builds the worker's Fastify app. Order: support plugins (config, lifecycle, metrics, registry,
- * scheduler, tasks), auth, routes, then the error and not-found handlers. Nothing here touches `process`.
+ * scheduler, repository, tasks), auth, routes, then the error and not-found handlers. Nothing here touches `process`.
  */
 export async function buildApp(options: BuildAppOptions): Promise<FastifyInstance> {
   const { config } = options
@@ -161,6 +163,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   const backends = options.backends ?? (await composeBackends(config, threadEntries))
   await app.register(registryPlugin, { config, backends })
   await app.register(schedulerPlugin, { config })
+  await app.register(repositoryPlugin, { config })
   await app.register(generationPlugin, { config })
   await app.register(tasksPlugin)
   await app.register(pipelinesPlugin)
@@ -191,6 +194,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   app.register(metricsRoutes)
   app.register(kserveMetadataRoutes)
   app.register(kserveInferRoutes, { jsonCodecEntry: threadEntries.jsonCodec })
+  app.register(kserveRepositoryRoutes)
   app.register(taskRoutes)
   app.register(openAiEmbeddingsRoutes)
   app.register(openAiGenerationRoutes)

@@ -42,6 +42,8 @@ const layerShape = {
   default_instances: intIn(1, 64),
   queue: z.object({ max_queued: intIn(0, 100_000).optional() }, { error: 'expected a mapping' }).strict(),
   self_test_interval_seconds: intIn(0, 86_400),
+  model_control: z.enum(['none', 'explicit', 'poll'], { error: 'expected one of none, explicit, poll' }),
+  model_poll_interval_ms: intIn(100, 3_600_000),
   log_level: z.enum(LOG_LEVELS, { error: `expected one of ${LOG_LEVELS.join(', ')}` }),
   test_hooks: TestHooksLayerSchema,
   generation_tasks: GenerationTasksSchema,
@@ -78,6 +80,12 @@ export const WorkerConfigSchema = z
       .default({ max_queued: 64 }),
     /** Seconds between output-correctness self-tests of every model; 0 = only before a model turns ready. */
     self_test_interval_seconds: layerShape.self_test_interval_seconds.default(60),
+    /**
+     * Repository control (Triton's modes): `none` refuses load and unload; `explicit` takes them over REST and
+     * gRPC; `poll` also applies what changes in `models_dir` every `model_poll_interval_ms`.
+     */
+    model_control: layerShape.model_control.default('none'),
+    model_poll_interval_ms: layerShape.model_poll_interval_ms.default(2_000),
     log_level: layerShape.log_level.default('info'),
     /** The language-model tasks' model and prompts (tasks/generation/task-prompts.ts). */
     generation_tasks: GenerationTasksSchema.default(GenerationTasksSchema.parse({})),
@@ -117,6 +125,8 @@ export const ENV_KEYS = {
   NPU_WORKER_DEFAULT_INSTANCES: 'default_instances',
   NPU_WORKER_QUEUE_MAX_QUEUED: 'queue.max_queued',
   NPU_WORKER_SELF_TEST_INTERVAL_SECONDS: 'self_test_interval_seconds',
+  NPU_WORKER_MODEL_CONTROL: 'model_control',
+  NPU_WORKER_MODEL_POLL_INTERVAL_MS: 'model_poll_interval_ms',
   NPU_WORKER_LOG_LEVEL: 'log_level',
   NPU_WORKER_TEST_HOOKS: 'test_hooks',
   NPU_WORKER_TEST_LOAD_DELAY_MS: 'test_hooks.load_delay_ms',
@@ -143,6 +153,7 @@ const NUMERIC_KEYS = new Set([
   'default_instances',
   'queue.max_queued',
   'self_test_interval_seconds',
+  'model_poll_interval_ms',
   'test_hooks.load_delay_ms',
 ])
 

@@ -23,6 +23,15 @@ export const ErrBadImage = createError(Code.BAD_IMAGE, 'Cannot decode image: %s'
 // ErrorConstructor: hence the one cast.
 const DataBase = CarriesErrorData as unknown as ErrorConstructor
 
+/** 400: a repository load could not use the model's folder or model.yaml (the message names the key), or no version loaded. */
+export const ErrModelLoadFailed = createError(Code.MODEL_LOAD_FAILED, 'Model %s failed to load: %s', 400)
+/** 409: repository load and unload are off (`model_control: none`). */
+export const ErrModelControlDisabled = createError(
+  Code.MODEL_CONTROL_DISABLED,
+  'Model control is off (model_control: none); set model_control: explicit or poll to %s models',
+  409,
+)
+
 /** 401: missing or wrong bearer token. */
 export const ErrUnauthorized = createError(Code.UNAUTHORIZED, 'Missing or invalid bearer token', 401)
 

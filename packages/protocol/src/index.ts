@@ -124,6 +124,14 @@ export {
   TensorMetadataSchema,
 } from './kserve.js'
 export {
+  type RepositoryIndexEntry,
+  RepositoryIndexEntrySchema,
+  type RepositoryIndexRequest,
+  RepositoryIndexRequestSchema,
+  type RepositoryIndexResponse,
+  RepositoryIndexResponseSchema,
+} from './kserve-repository.js'
+export {
   type InferBatchStatistics,
   InferBatchStatisticsSchema,
   type InferStatistics,

@@ -26,6 +26,8 @@ export const WorkerErrorCode = {
   PROMPT_TOO_LONG: 'NPU_ERR_PROMPT_TOO_LONG',
   /** 400: the model's chat template refused the messages. */
   TEMPLATE_FAILED: 'NPU_ERR_TEMPLATE_FAILED',
+  /** 400: a repository load found the model's folder or model.yaml unusable, or no version of it could load. */
+  MODEL_LOAD_FAILED: 'NPU_ERR_MODEL_LOAD_FAILED',
   /** 401: missing or wrong bearer token. */
   UNAUTHORIZED: 'NPU_ERR_UNAUTHORIZED',
   /** 404: no such model. */
@@ -36,6 +38,8 @@ export const WorkerErrorCode = {
   TASK_NOT_FOUND: 'NPU_ERR_TASK_NOT_FOUND',
   /** 404: no such route. */
   ROUTE_NOT_FOUND: 'NPU_ERR_ROUTE_NOT_FOUND',
+  /** 409: a repository load or unload while `model_control` is `none` (the default). */
+  MODEL_CONTROL_DISABLED: 'NPU_ERR_MODEL_CONTROL_DISABLED',
   /** 413: body over the worker's limit. */
   PAYLOAD_TOO_LARGE: 'NPU_ERR_PAYLOAD_TOO_LARGE',
   /** 413: image over the pixel limit. */

@@ -8,7 +8,7 @@ import {
 } from '@grpc/grpc-js'
 import { bearerTokenChecker, WorkerErrorCode } from '@npu-fleet/protocol'
 import type { FastifyInstance } from 'fastify'
-import { ErrUnauthorized } from '../errors.js'
+import { ErrBadRequest, ErrUnauthorized } from '../errors.js'
 import { isModelReady, isServerReady, modelMetadata, serverMetadata } from '../kserve/metadata.js'
 import { findModel, type ModelRef } from '../kserve/model-lookup.js'
 import { runInference } from '../kserve/run-inference.js'
@@ -139,7 +139,33 @@ export function createInferenceHandlers(app: FastifyInstance): UntypedServiceImp
     ModelStatistics: unary('ModelStatistics', (request: ModelRequest) =>
       modelStatistics(app.registry, app.metrics.statistics, modelRef(request)),
     ),
+    RepositoryIndex: unary('RepositoryIndex', (request: { ready?: boolean }) => ({
+      models: app.repository.index(request.ready === true).map((e) => ({ ...e, version: e.version ?? '' })),
+    })),
+    RepositoryModelLoad: unary('RepositoryModelLoad', async (request: RepositoryModelRequest) => {
+      refuseRepositoryParameters(request)
+      await app.repository.load(request.model_name ?? '')
+      return {}
+    }),
+    RepositoryModelUnload: unary('RepositoryModelUnload', async (request: RepositoryModelRequest) => {
+      refuseRepositoryParameters(request)
+      await app.repository.unload(request.model_name ?? '')
+      return {}
+    }),
   }
+}
+
+/** `RepositoryModelLoadRequest` / `RepositoryModelUnloadRequest` as this worker reads them. */
+interface RepositoryModelRequest {
+  model_name?: string
+  parameters?: Record<string, unknown>
+}
+
+/** Triton's repository parameters (a config override, model files in the request) are not implemented: refused, never ignored. */
+function refuseRepositoryParameters(request: RepositoryModelRequest): void {
+  const names = Object.keys(request.parameters ?? {})
+  if (names.length > 0)
+    throw new ErrBadRequest(`parameters: ${names.join(', ')}: repository parameters are not supported`)
 }
 
 function firstValue(metadata: Metadata, key: string): string | undefined {

@@ -16,7 +16,13 @@ import { WORKER_VERSION } from '../worker-version.js'
 // gRPC (grpc/inference-service.ts).
 
 /** Protocol extensions this worker implements (`GET /v2` `extensions`). */
-export const EXTENSIONS = ['binary_tensor_data', 'model_configuration', 'parameters', 'statistics'] as const
+export const EXTENSIONS = [
+  'binary_tensor_data',
+  'model_configuration',
+  'model_repository',
+  'parameters',
+  'statistics',
+] as const
 
 /** `GET /v2`, gRPC `ServerMetadata`. */
 export function serverMetadata(): ServerMetadata {

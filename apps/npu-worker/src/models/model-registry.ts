@@ -83,9 +83,7 @@ export class ModelRegistry {
         cacheDir: null,
         log: options.log,
       })
-    this.#models = options.specs.map(
-      (spec) => new RegisteredModel(spec, loadSpecFor(spec, 'CPU', options.defaults, null).instances),
-    )
+    this.#models = options.specs.map((spec) => this.create(spec))
   }
 
   /** The language models, loaded, unloaded and accounted for with the others (empty without any). */
@@ -150,18 +148,7 @@ export class ModelRegistry {
     this.#probes = { openvino: ov, onnxruntime: ort }
     const queue = [...this.#models]
     const runners = Array.from({ length: Math.max(1, this.#options.loadConcurrency ?? 2) }, async () => {
-      for (let next = queue.shift(); next; next = queue.shift()) {
-        try {
-          await this.#load(next)
-        } catch (error) {
-          // A bug while loading one model must cost that model, never the process (or the other models).
-          this.#options.log.error(
-            { err: error, model: next.name, version: next.version },
-            'model load crashed',
-          )
-          next.fail(`internal error while loading: ${(error as Error).message}`)
-        }
-      }
+      for (let next = queue.shift(); next; next = queue.shift()) await this.load(next)
     })
     // Language models load beside the others, one at a time, through their own fallback chain.
     await Promise.all([...runners, this.#generators.loadAll()])
@@ -207,6 +194,40 @@ export class ModelRegistry {
         await this.#unloadBounded(m, model)
       }),
     ])
+  }
+
+  /** A registered model for `spec` (not held yet: see {@link add}), in its `loading` state. */
+  create(spec: ModelVersionSpec): RegisteredModel {
+    return new RegisteredModel(spec, loadSpecFor(spec, 'CPU', this.#options.defaults, null).instances)
+  }
+
+  /** Holds `model`: routes, health and metrics see it from now on. */
+  add(model: RegisteredModel): void {
+    if (!this.#models.includes(model)) this.#models.push(model)
+  }
+
+  /** Stops holding `model` (new requests no longer find it); its unload is the caller's ({@link unload}). */
+  remove(model: RegisteredModel): void {
+    const index = this.#models.indexOf(model)
+    if (index >= 0) this.#models.splice(index, 1)
+  }
+
+  /** Loads one model through the fallback chain; never throws (the outcome is its state). */
+  async load(m: RegisteredModel): Promise<void> {
+    try {
+      await this.#load(m)
+    } catch (error) {
+      // A bug while loading one model must cost that model, never the process (or the other models).
+      this.#options.log.error({ err: error, model: m.name, version: m.version }, 'model load crashed')
+      m.fail(`internal error while loading: ${(error as Error).message}`)
+    }
+  }
+
+  /** Unloads one model within bounded time (see {@link unloadAll}); callers drain its queue first. */
+  async unload(m: RegisteredModel): Promise<void> {
+    const model = m.serving()?.model
+    m.unloading()
+    if (model) await this.#unloadBounded(m, model)
   }
 
   #scheduleSelfTests(): void {

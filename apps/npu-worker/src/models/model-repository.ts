@@ -58,7 +58,8 @@ export function scanModelRepository(root: string): ModelRepositoryScan {
   return scan
 }
 
-function scanModel(root: string, name: string): ModelVersionSpec[] {
+/** The versions of one model folder (its version policy applied); throws naming the file and key at fault. */
+export function scanModel(root: string, name: string): ModelVersionSpec[] {
   if (!isValidModelName(name))
     throw new Error(`${name}: invalid model name (allowed: ${MODEL_NAME_PATTERN.source})`)
   const modelDir = join(root, name)

@@ -60,6 +60,17 @@ export class Scheduler {
     while (!this.#idle()) await new Promise((resolve) => setTimeout(resolve, pollMs))
   }
 
+  /**
+   * Resolves once nothing of `model` runs or waits (a repository unload: the model is already out of the
+   * registry, so no new request reaches it), then forgets its queue. Work already queued runs to its answer.
+   */
+  async drainModel(model: RegisteredModel, pollMs = 20): Promise<void> {
+    const queue = this.#queues.get(model)
+    while (queue && (queue.active > 0 || queue.queued > 0 || queue.reserved > 0))
+      await new Promise((resolve) => setTimeout(resolve, pollMs))
+    this.#queues.delete(model)
+  }
+
   #idle(): boolean {
     for (const queue of this.#queues.values()) if (queue.active > 0 || queue.queued > 0) return false
     return true

@@ -55,6 +55,8 @@ describe('loadWorkerConfig defaults', () => {
       default_instances: 2,
       queue: { max_queued: 64 },
       self_test_interval_seconds: 60,
+      model_control: 'none',
+      model_poll_interval_ms: 2000,
       log_level: 'info',
       generation_tasks: {
         model: null,

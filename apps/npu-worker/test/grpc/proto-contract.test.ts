@@ -131,6 +131,35 @@ Object.assign(SPEC, {
     ['batch_stats', 7, `${R}InferBatchStatistics`],
   ],
   ModelStatisticsResponse: [['model_stats', 1, `${R}ModelStatistics`]],
+  ModelRepositoryParameter: [
+    ['bool_param', 1, 'bool'],
+    ['int64_param', 2, 'int64'],
+    ['string_param', 3, 'string'],
+    ['bytes_param', 4, 'bytes'],
+  ],
+  RepositoryIndexRequest: [
+    ['repository_name', 1, 'string'],
+    ['ready', 2, 'bool'],
+  ],
+  RepositoryIndexResponse: [['models', 1, `${R}ModelIndex`]],
+  'RepositoryIndexResponse.ModelIndex': [
+    ['name', 1, 'string'],
+    ['version', 2, 'string'],
+    ['state', 3, 'string'],
+    ['reason', 4, 'string'],
+  ],
+  RepositoryModelLoadRequest: [
+    ['repository_name', 1, 'string'],
+    ['model_name', 2, 'string'],
+    ['parameters', 3, 'map<string, ModelRepositoryParameter>'],
+  ],
+  RepositoryModelLoadResponse: [],
+  RepositoryModelUnloadRequest: [
+    ['repository_name', 1, 'string'],
+    ['model_name', 2, 'string'],
+    ['parameters', 3, 'map<string, ModelRepositoryParameter>'],
+  ],
+  RepositoryModelUnloadResponse: [],
 } satisfies Record<string, Field[]>)
 
 const RPCS = [
@@ -141,6 +170,9 @@ const RPCS = [
   'ModelMetadata',
   'ModelInfer',
   'ModelStatistics',
+  'RepositoryIndex',
+  'RepositoryModelLoad',
+  'RepositoryModelUnload',
 ]
 
 interface FieldDescriptor {
