@@ -202,7 +202,7 @@ describe('the form of a gRPC answer', () => {
 })
 
 describe('gRPC status of worker errors', () => {
-  it('maps every code, as Triton does: 4xx input errors INVALID_ARGUMENT, 404 NOT_FOUND, 503 UNAVAILABLE, 500 INTERNAL', () => {
+  it('maps every code, as Triton does: 4xx input errors INVALID_ARGUMENT, 404 NOT_FOUND, 503 UNAVAILABLE, 409 FAILED_PRECONDITION, 500 INTERNAL', () => {
     expect(Object.keys(GRPC_STATUS_OF).sort()).toEqual(Object.values(WorkerErrorCode).sort())
     type AnyError = new (...args: unknown[]) => { code: string; statusCode: number }
     for (const E of Object.values(errors)) {
@@ -212,6 +212,7 @@ describe('gRPC status of worker errors', () => {
         400: [status.INVALID_ARGUMENT],
         401: [status.UNAUTHENTICATED],
         404: [status.NOT_FOUND, status.UNIMPLEMENTED],
+        409: [status.FAILED_PRECONDITION],
         413: [status.RESOURCE_EXHAUSTED, status.INVALID_ARGUMENT],
         415: [status.INVALID_ARGUMENT],
         499: [status.CANCELLED],
