@@ -14,10 +14,10 @@ import { goldenInputs } from '../models/golden-input.js'
 import { loadSpecFor, type ModelDefaults, staticShapesFor } from '../models/model-load-spec.js'
 import type { ModelVersionSpec } from '../models/model-repository.js'
 import { tensorNumbers } from '../models/self-test.js'
+import { withTimeLimit } from '../time-limit.js'
 import { doctorModelOf } from './doctor-model.js'
 import type { IsolatedRunner } from './openvino-isolated.js'
 import { fromWire, mapValues, type OpenvinoSource, type ProbeResult } from './openvino-task.js'
-import { withTimeLimit } from './time-limit.js'
 
 /** What checking a model needs. */
 export interface ModelCheckContext {

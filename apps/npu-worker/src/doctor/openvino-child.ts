@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import { OpenvinoBackend } from '../backends/openvino.js'
 import { loadOpenvinoRuntime, type OpenvinoRuntime } from '../backends/openvino-runtime.js'
 import { goldenInputs } from '../models/golden-input.js'
+import { withTimeLimit } from '../time-limit.js'
 import {
   type ModelResult,
   type ModelTask,
@@ -17,7 +18,6 @@ import {
   type ProbeResult,
   toWire,
 } from './openvino-task.js'
-import { withTimeLimit } from './time-limit.js'
 
 const RESULT_FD = 3
 

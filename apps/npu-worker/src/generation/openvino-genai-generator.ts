@@ -1,5 +1,6 @@
 import { type InferencePrecision, precisionOfDevice } from '@npu-fleet/protocol'
 import type { AbandonedCall, ModelCondition } from '../backends/backend.js'
+import { withTimeLimit } from '../time-limit.js'
 import { type ResolvedParameters, resolveParameters } from './generation-parameters.js'
 import type { GenaiLlmPipeline, GenaiRuntime } from './openvino-genai-runtime.js'
 import { StopStringMatcher } from './stop-string-matcher.js'
@@ -57,21 +58,12 @@ interface Call {
 
 const MAX_BACKOFF_MS = 30_000
 
-/** Settles like `promise`, or rejects after `ms` with `message`. */
-function limited<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const limit = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(message)), ms)
-  })
-  return Promise.race([promise, limit]).finally(() => clearTimeout(timer))
-}
-
 /** Creates and initializes a pipeline within `spec.loadTimeoutMs`; rejects naming the model and device. */
 async function createPipeline(runtime: GenaiRuntime, spec: GenaiGeneratorSpec): Promise<GenaiLlmPipeline> {
-  return limited(
+  return withTimeLimit(
     runtime.LLMPipeline(spec.modelDir, spec.device, spec.properties),
     spec.loadTimeoutMs,
-    `OpenVINO GenAI did not load ${spec.modelDir} on ${spec.device} within ${spec.loadTimeoutMs} ms`,
+    `OpenVINO GenAI loading ${spec.modelDir} on ${spec.device}`,
   )
 }
 

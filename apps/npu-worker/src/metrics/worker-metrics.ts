@@ -7,7 +7,6 @@ import {
 } from '@npu-fleet/protocol'
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
 import type { ModelRegistry } from '../models/model-registry.js'
-import { liveParallelism } from '../models/model-state.js'
 import type { RegisteredGenerator } from '../models/registered-generator.js'
 import type { RegisteredModel } from '../models/registered-model.js'
 import type { LifecycleState } from '../plugins/lifecycle.js'
@@ -197,7 +196,7 @@ export class WorkerMetrics {
       'inference_slots',
       'Inferences that can run at once per model now (live threads or infer requests)',
       [],
-      (m, _s, labels) => [[labels, liveParallelism(m.state)]],
+      (m, _s, labels) => [[labels, m.liveSlots()]],
     )
     perModel(
       'model_ready',

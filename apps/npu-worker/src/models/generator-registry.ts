@@ -9,6 +9,7 @@ import type {
 } from '../generation/generation-backend.js'
 import { generationOnnxPath } from '../generation/generation-files.js'
 import type { TextGenerator } from '../generation/text-generator.js'
+import { settleWithin } from '../time-limit.js'
 import {
   type GeneratorGolden,
   generatorReferenceRecord,
@@ -71,16 +72,6 @@ const LOAD_LIMIT_MS = 300_000
 const RUNTIME_LABEL: Record<GenerationRuntime, string> = {
   openvino_genai: 'OpenVINO GenAI',
   onnxruntime: 'ONNX Runtime',
-}
-
-/** Settles with `promise`, or with `'timeout'` after `ms`. */
-function bounded<T>(promise: Promise<T>, ms: number): Promise<T | 'timeout'> {
-  let timer: NodeJS.Timeout | undefined
-  const limit = new Promise<'timeout'>((resolve) => {
-    timer = setTimeout(() => resolve('timeout'), ms)
-    timer.unref()
-  })
-  return Promise.race([promise, limit]).finally(() => clearTimeout(timer))
 }
 
 /**
@@ -196,7 +187,7 @@ export class GeneratorRegistry {
 
   async #unloadBounded(m: RegisteredGenerator, generator: TextGenerator): Promise<void> {
     const limit = this.#limitMs(m) + GRACE_MS
-    const outcome = await bounded(
+    const outcome = await settleWithin(
       generator.unload().catch((error: Error) => {
         this.#options.log.error({ model: m.name, version: m.version, err: error }, 'model unload failed')
       }),

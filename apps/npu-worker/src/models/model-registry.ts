@@ -8,6 +8,7 @@ import type {
   ModelLoadSpec,
 } from '../backends/backend.js'
 import { isDeviceListed } from '../backends/device-name.js'
+import { settleWithin } from '../time-limit.js'
 import { batchingPolicy } from './batching-policy.js'
 import { GeneratorRegistry, NO_GENERATION } from './generator-registry.js'
 import { prepareGoldenCase, referenceOnnxPath } from './golden-case.js'
@@ -47,16 +48,6 @@ interface LoadAttempt {
 
 /** Extra time an unload or a self-test gets beyond the model's hard inference limit before it is given up on. */
 const GRACE_MS = 5_000
-
-/** Settles with `promise`, or with `'timeout'` after `ms`. */
-function bounded<T>(promise: Promise<T>, ms: number): Promise<T | 'timeout'> {
-  let timer: NodeJS.Timeout | undefined
-  const limit = new Promise<'timeout'>((resolve) => {
-    timer = setTimeout(() => resolve('timeout'), ms)
-    timer.unref()
-  })
-  return Promise.race([promise, limit]).finally(() => clearTimeout(timer))
-}
 
 /**
  * Holds every model version, loads each through the fallback chain (a step serves only once its self-test
@@ -242,7 +233,7 @@ export class ModelRegistry {
 
   async #unloadBounded(m: RegisteredModel, model: LoadedModel): Promise<void> {
     const limit = this.#limitMs(m) + GRACE_MS
-    const outcome = await bounded(
+    const outcome = await settleWithin(
       model.unload().catch((error: Error) => {
         this.#options.log.error({ model: m.name, version: m.version, err: error }, 'model unload failed')
       }),

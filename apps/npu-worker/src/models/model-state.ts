@@ -50,20 +50,10 @@ export function selfTestProblem(record: SelfTestRecord | null): string | null {
 }
 
 /**
- * The state of a loaded model, from what its backend says it can serve (`condition`) and its last self-test.
- * Pure: the registered model recomputes it on every change of either and keeps `since` while the kind holds.
+ * The state of a loaded model, from what it runs on says it can serve (`condition`) and its last self-test;
+ * `slots`: what it serves with when nothing is out. Pure: the model version recomputes it on every change of
+ * either and keeps `since` while the kind holds.
  */
-export function servingState(
-  serving: Serving,
-  condition: ModelCondition,
-  selfTest: SelfTestRecord | null,
-  previous: ModelState,
-  now: number,
-): ModelState {
-  return stateOf(serving, serving.model.parallelism, condition, selfTest, previous, now)
-}
-
-/** {@link servingState} for any serving record, `slots` being what it serves with when nothing is out. */
 export function stateOf<S>(
   serving: S,
   slots: number,
@@ -91,9 +81,9 @@ export function stateOf<S>(
   return { kind: 'ready', since: keep('ready'), serving }
 }
 
-/** Slots of a model that serve now: all while ready, the live ones while degraded, none otherwise. */
-export function liveParallelism(state: ModelState): number {
-  if (state.kind === 'ready') return state.serving.model.parallelism
+/** Slots that serve now in `state`: all (`slotsOf` its serving record) while ready, the live ones while degraded, none otherwise. */
+export function liveSlots<S>(state: ModelState<S>, slotsOf: (serving: S) => number): number {
+  if (state.kind === 'ready') return slotsOf(state.serving)
   if (state.kind === 'degraded') return state.live
   return 0
 }

@@ -5,6 +5,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { WorkerConfig } from '../config.js'
 import { ErrModelControlDisabled, ErrModelLoadFailed, ErrModelNotFound, ErrNotServing } from '../errors.js'
 import type { Scheduler } from '../scheduler/scheduler.js'
+import { settleWithin } from '../time-limit.js'
 import type { ModelRegistry } from './model-registry.js'
 import { isValidModelName, scanModel } from './model-repository.js'
 import { stateReason } from './model-state.js'
@@ -18,16 +19,6 @@ export interface RepositoryControlOptions {
   /** True while the worker serves: loads and unloads wait for the start-up load and stop at the drain. */
   serving: () => boolean
   log: Pick<FastifyBaseLogger, 'info' | 'warn' | 'error'>
-}
-
-/** Settles with `promise`, or with `'timeout'` after `ms`. */
-function bounded<T>(promise: Promise<T>, ms: number): Promise<T | 'timeout'> {
-  let timer: NodeJS.Timeout | undefined
-  const limit = new Promise<'timeout'>((resolve) => {
-    timer = setTimeout(() => resolve('timeout'), ms)
-    timer.unref()
-  })
-  return Promise.race([promise, limit]).finally(() => clearTimeout(timer))
 }
 
 /**
@@ -184,7 +175,7 @@ export class RepositoryControl {
   async #retire(m: RegisteredModel): Promise<void> {
     const { registry, scheduler, config, log } = this.#options
     registry.remove(m)
-    const drained = await bounded(scheduler.drainModel(m), config.shutdown_grace_ms)
+    const drained = await settleWithin(scheduler.drainModel(m), config.shutdown_grace_ms)
     if (drained === 'timeout') {
       log.warn(
         { model: m.name, version: m.version },

@@ -79,7 +79,7 @@ export class GenerationScheduler {
   retryAfterSeconds(model: RegisteredGenerator): number {
     const generator = model.ready()
     const load = generator?.load() ?? { active: 0, waiting: 0 }
-    const perSlot = (load.active + load.waiting) / Math.max(1, model.liveSequences())
+    const perSlot = (load.active + load.waiting) / Math.max(1, model.liveSlots())
     return Math.max(1, Math.ceil(perSlot * (this.#meanSeconds.get(model) ?? 5)))
   }
 
@@ -99,7 +99,7 @@ export class GenerationScheduler {
     if (options.signal?.aborted) throw new ErrCancelled()
     const load = generator.load()
     const capacity = this.queueCapacity(model)
-    if (load.active >= model.liveSequences() && load.waiting >= capacity) {
+    if (load.active >= model.liveSlots() && load.waiting >= capacity) {
       throw new ErrQueueFull(model.name, load.waiting, this.retryAfterSeconds(model))
     }
     const controller = new AbortController()
@@ -149,7 +149,7 @@ export class GenerationScheduler {
       const now = generator.load()
       load.active += now.active
       load.queued += now.waiting
-      load.capacity += model.liveSequences()
+      load.capacity += model.liveSlots()
       load.queue_capacity += this.queueCapacity(model)
     }
     return load

@@ -9,7 +9,6 @@ import {
   ErrQueueFull,
 } from '../errors.js'
 import type { BatchingPolicy } from '../models/batching-policy.js'
-import { liveParallelism } from '../models/model-state.js'
 import type { RegisteredModel } from '../models/registered-model.js'
 import { AdmissionTicket } from './admission-ticket.js'
 import { batchShape, mergeInputs, selectBatch, splitOutputs } from './dynamic-batcher.js'
@@ -144,7 +143,7 @@ export class ModelQueue {
   }
   /** Inferences that can run at once now (the model's live slots). */
   get parallelism(): number {
-    return liveParallelism(this.model.state)
+    return this.model.liveSlots()
   }
 
   /** Seconds a refused client should wait before retrying: the time to drain the current queue. */

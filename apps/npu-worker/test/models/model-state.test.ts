@@ -1,6 +1,19 @@
 import { describe, expect, it } from 'vitest'
+import type { ModelCondition } from '../../src/backends/backend.js'
 import { defaultRespawnDelayMs } from '../../src/backends/onnxruntime.js'
-import { liveParallelism, type ModelState, type Serving, servingState } from '../../src/models/model-state.js'
+import { liveSlots, type ModelState, type Serving, stateOf } from '../../src/models/model-state.js'
+
+const liveParallelism = (state: ModelState) =>
+  liveSlots(state, (serving: Serving) => serving.model.parallelism)
+/** A tensor model's state: its slots are its loaded parallelism. */
+const servingState = (
+  serving: Serving,
+  condition: ModelCondition,
+  selfTest: SelfTestRecord | null,
+  previous: ModelState,
+  now: number,
+) => stateOf(serving, serving.model.parallelism, condition, selfTest, previous, now)
+
 import type { SelfTestRecord } from '../../src/models/self-test.js'
 import { ScriptedModel } from '../helpers/scripted-model.js'
 

@@ -17,3 +17,13 @@ export function withTimeLimit<T>(promise: Promise<T>, limitMs: number, what: str
   })
   return Promise.race([promise, limit]).finally(() => clearTimeout(timer))
 }
+
+/** Settles with `promise`, or with `'timeout'` after `ms` (the promise is abandoned; the timer never keeps the process alive). */
+export function settleWithin<T>(promise: Promise<T>, ms: number): Promise<T | 'timeout'> {
+  let timer: NodeJS.Timeout | undefined
+  const limit = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), ms)
+    timer.unref()
+  })
+  return Promise.race([promise, limit]).finally(() => clearTimeout(timer))
+}
