@@ -36,6 +36,7 @@ const layerShape = {
     .nullable(),
   body_limit_bytes: intIn(1024, 2 ** 31 - 1),
   shutdown_grace_ms: intIn(0, 600_000),
+  drain_delay_ms: intIn(0, 600_000),
   request_timeout_ms: intIn(1, 3_600_000),
   inference_timeout_ms: intIn(1, 3_600_000),
   default_threads: intIn(1, 256),
@@ -68,6 +69,11 @@ export const WorkerConfigSchema = z
     auth_token: layerShape.auth_token.default(null),
     body_limit_bytes: layerShape.body_limit_bytes.default(64 * 1024 * 1024),
     shutdown_grace_ms: layerShape.shutdown_grace_ms.default(10_000),
+    /**
+     * After a shutdown signal, how long the listener stays open answering `draining` (so that clients' health
+     * checks see it and move work elsewhere) before it closes; shutdown_grace_ms comes on top of it.
+     */
+    drain_delay_ms: layerShape.drain_delay_ms.default(0),
     /** Default deadline of an inference request when the client sends none. */
     request_timeout_ms: layerShape.request_timeout_ms.default(30_000),
     /** Hard limit of one native inference; past it the call is abandoned and its slot recycled. */
@@ -119,6 +125,7 @@ export const ENV_KEYS = {
   NPU_WORKER_TOKEN: 'auth_token',
   NPU_WORKER_BODY_LIMIT_BYTES: 'body_limit_bytes',
   NPU_WORKER_SHUTDOWN_GRACE_MS: 'shutdown_grace_ms',
+  NPU_WORKER_DRAIN_DELAY_MS: 'drain_delay_ms',
   NPU_WORKER_REQUEST_TIMEOUT_MS: 'request_timeout_ms',
   NPU_WORKER_INFERENCE_TIMEOUT_MS: 'inference_timeout_ms',
   NPU_WORKER_DEFAULT_THREADS: 'default_threads',
@@ -147,6 +154,7 @@ const NUMERIC_KEYS = new Set([
   'grpc_port',
   'body_limit_bytes',
   'shutdown_grace_ms',
+  'drain_delay_ms',
   'request_timeout_ms',
   'inference_timeout_ms',
   'default_threads',

@@ -5,6 +5,7 @@ import closeWithGrace from 'close-with-grace'
 import pino from 'pino'
 import { buildApp } from './app.js'
 import { ConfigError, loadWorkerConfig } from './config.js'
+import { ConnectionDrain } from './http/connection-drain.js'
 import { scanModelRepository } from './models/model-repository.js'
 import { SdNotify } from './systemd/sd-notify.js'
 import { WORKER_VERSION } from './worker-version.js'
@@ -112,6 +113,11 @@ function forceExit(code: number, why: string): never {
   return process.exit(code)
 }
 
+// Tracks every connection from the first one, so the drain can close each only when no request is on it.
+const connections = new ConnectionDrain(app.server)
+/** How long open connections get to finish their last request once the listener is closed. */
+const CONNECTION_CLOSE_LIMIT_MS = 5000
+
 /** Settles when background model loading is over (or never started). */
 let modelsLoading: Promise<void> = Promise.resolve()
 /** The gRPC listener, when `grpc_port` is set (started after the HTTP one, drained with it). */
@@ -119,7 +125,7 @@ let grpcServer: { close(graceMs: number): Promise<void> } | null = null
 
 closeWithGrace(
   {
-    delay: config.shutdown_grace_ms,
+    delay: config.drain_delay_ms + config.shutdown_grace_ms,
     logger,
     onSecondSignal: (signal) => forceExit(1, `second ${signal} while draining: exiting now`),
     onSecondError: (err) => forceExit(1, `error while draining: ${String(err)}`),
@@ -131,11 +137,24 @@ closeWithGrace(
     app.lifecycle.markDraining()
     await notify.stopping('draining').catch(() => {})
     await Promise.all([app.scheduler.drain(), app.generation.drain(app.generators.all())])
+    // The drain delay: the listeners stay open a while longer, answering `draining`, so clients that route by
+    // health checks see this worker leave before it stops answering at all.
+    const delayLeft = (app.lifecycle.drainingSince ?? 0) + config.drain_delay_ms - Date.now()
+    if (delayLeft > 0) await new Promise((resolve) => setTimeout(resolve, delayLeft))
     // Draining answered new gRPC calls UNAVAILABLE while the queues emptied; now the last answers are written.
     await grpcServer?.close(config.shutdown_grace_ms)
     // A model compiling now cannot be interrupted; unloading must wait for it, or it would load after the
     // unload and its native session would be torn down mid-creation at exit.
     await modelsLoading
+    // Until now the listener took connections and every request got its answer (503 `draining` for new
+    // work) on a connection kept alive, so no client had a reason to reconnect. Now new ones are refused,
+    // and each open connection closes after its next answer (`Connection: close`) or once idle.
+    const closing = connections.close(CONNECTION_CLOSE_LIMIT_MS)
+    logger.info({ open_connections: connections.open }, 'listener closed; closing each connection once idle')
+    const closed = await closing
+    if (closed.left > 0)
+      logger.warn(closed, 'connections closed (those still busy at the limit were destroyed)')
+    else logger.info(closed, 'connections closed')
     await app.close() // unloads models (registry onClose hook)
     notify.close()
     const abandoned = app.registry.abandonedCalls()

@@ -7,6 +7,8 @@ export type LifecycleState = 'starting' | 'serving' | 'draining'
 export class Lifecycle {
   state: LifecycleState = 'starting'
   readonly startedAt = Date.now()
+  /** When draining began (ms since the epoch); null before. */
+  drainingSince: number | null = null
 
   /** Models finished loading (whatever their outcome). */
   markServing(): void {
@@ -14,6 +16,7 @@ export class Lifecycle {
   }
   /** Shutdown began: health turns 503 and new inference is refused. */
   markDraining(): void {
+    if (this.state !== 'draining') this.drainingSince = Date.now()
     this.state = 'draining'
   }
   /** Seconds since the process built its app. */

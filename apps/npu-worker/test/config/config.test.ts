@@ -49,6 +49,7 @@ describe('loadWorkerConfig defaults', () => {
       auth_token: null,
       body_limit_bytes: 64 * 1024 * 1024,
       shutdown_grace_ms: 10_000,
+      drain_delay_ms: 0,
       request_timeout_ms: 30_000,
       inference_timeout_ms: 60_000,
       default_threads: 1,
@@ -102,10 +103,12 @@ describe('loadWorkerConfig precedence: defaults < YAML < env < flags', () => {
         NPU_WORKER_TOKEN: 'a-token-of-sixteen-chars',
         NPU_WORKER_TEST_HOOKS: '1',
         NPU_WORKER_MODELS_DIR: 'rel/models',
+        NPU_WORKER_DRAIN_DELAY_MS: '2500',
       },
       files,
     })
     expect(config.port).toBe(9100)
+    expect(config.drain_delay_ms).toBe(2500)
     expect(config.host).toBe('127.0.0.1')
     expect(config.queue.max_queued).toBe(7)
     expect(config.auth_token).toBe('a-token-of-sixteen-chars')
