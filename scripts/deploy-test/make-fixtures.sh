@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the deploy test's releases from the real one, so each differs from a good release in exactly one
-# way. Usage: make-fixtures.sh <real tarball> <output folder>. Writes, each with its .sha256:
+# way. Usage: make-fixtures.sh <real tarball> <output folder> <next version>. Writes, each with its .sha256:
 #   <v>-never-ready   bin/npu-worker only sleeps: never binds, never tells systemd it is ready
 #   <v>-placeholder   bin/npu-worker tells systemd READY=1 (from the main PID, as the real worker does) and
 #                     then only sleeps: systemd says "active (running)" while nothing listens on the port
@@ -8,7 +8,8 @@
 #   <v>-wrongservice  the real worker, but /health names another service
 #   <v>-wronganswer   the real worker, but its mlp has other weights (the release's own generator, another
 #                     seed): it loads, serves and says healthy, and answers wrong
-#   <v>-next          a good release of another version (the runtime-archive deploys go to it)
+#   <next version>    a good release of the next version (the rolling upgrade and the runtime-archive deploys
+#                     go to it)
 # Every fixture passes --check-config, as the placeholder of the old system would have.
 # And the stand-in OpenVINO runtime archives, under runtime/ (served by the test over loopback HTTP):
 #   runtime/mirror/<the path of the release's openvino-node runtime URL>: the archive's name and layout
@@ -17,6 +18,7 @@
 set -euo pipefail
 real=$1
 out=$2
+next=$3
 base=$(basename "$real" -linux-x64.tar.gz)       # npu-worker-1.0.0
 version=${base#npu-worker-}
 src="$out/.src"
@@ -95,7 +97,7 @@ make_fixture "$version-placeholder" placeholder
 make_fixture "$version-wrongversion" wrong_version
 make_fixture "$version-wrongservice" wrong_service
 make_fixture "$version-wronganswer" wrong_answer
-make_fixture "$version-next" next_release
+make_fixture "$next" next_release
 
 # The stand-in runtime: named and laid out as the archive the release's openvino-node expects, at the path
 # of the address openvino-node's own installer would fetch it from.

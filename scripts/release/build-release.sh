@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `pnpm release`: builds release/npu-worker-<version>-linux-x64.tar.gz and its .sha256.
+# `pnpm release`: builds release/npu-worker-<version>-linux-x64.tar.gz and its .sha256 (`--out DIR` for
+# another folder; `--models mlp,...` embeds only those default models).
 #
 # The tarball is self-contained for x86-64 glibc Linux: the compiled worker, its production node_modules (no
 # workspace symlinks), the default model repository, a Node 24 LTS runtime from the npm registry, a launcher
@@ -19,11 +20,18 @@ cd "$(dirname "$0")/../.."
 repo=$(pwd)
 
 runtimes=() # NAME=ARCHIVE
+models=""   # NAME,NAME: embed only these default models (all when empty)
+out="$repo/release"
+usage="usage: build-release.sh [--runtime NAME=ARCHIVE]... [--models NAME,...] [--out DIR]"
 while [ $# -gt 0 ]; do
   case "$1" in
     --runtime) [ $# -ge 2 ] || { echo "release: --runtime needs NAME=ARCHIVE" >&2; exit 2; }; runtimes+=("$2"); shift 2 ;;
     --runtime=*) runtimes+=("${1#--runtime=}"); shift ;;
-    *) echo "release: unknown argument $1 (usage: build-release.sh [--runtime NAME=ARCHIVE]...)" >&2; exit 2 ;;
+    --models) [ $# -ge 2 ] || { echo "release: --models needs NAME,..." >&2; exit 2; }; models=$2; shift 2 ;;
+    --models=*) models=${1#--models=}; shift ;;
+    --out) [ $# -ge 2 ] || { echo "release: --out needs a folder" >&2; exit 2; }; out=$(realpath -m "$2"); shift 2 ;;
+    --out=*) out=$(realpath -m "${1#--out=}"); shift ;;
+    *) echo "release: unknown argument $1 ($usage)" >&2; exit 2 ;;
   esac
 done
 for spec in ${runtimes[@]+"${runtimes[@]}"}; do
@@ -39,7 +47,6 @@ step() { printf '==> release: %s\n' "$*"; }
 
 version=$(node -p "require('./apps/npu-worker/package.json').version")
 name="npu-worker-$version"
-out="$repo/release"
 work="$out/.work"
 stage="$work/$name"
 rm -rf "$work"
@@ -61,6 +68,20 @@ for ort_bin in "$stage"/app/node_modules/.pnpm/onnxruntime-node@*/node_modules/o
   find "$ort_bin" -mindepth 2 -maxdepth 2 -type d ! -path "$ort_bin/linux/x64" -exec rm -rf {} +
   find "$ort_bin" -mindepth 1 -maxdepth 1 -type d ! -name linux -exec rm -rf {} +
 done
+# protobufjs's command-line tools (pbjs/pbts and 19 MB of their own dependencies) never load at run time; the
+# worker's ONNX code needs only protobufjs/minimal.
+rm -rf "$stage"/app/node_modules/.pnpm/protobufjs@*/node_modules/protobufjs/cli
+if [ -n "$models" ]; then
+  # A release serving a subset of the default models (the deploy test's, which needs only mlp): the others'
+  # folders are left out of the embedded repository; the worker serves what the repository holds.
+  case ",$models," in *,mlp,*) ;; *) echo "release: --models must include mlp (the deploy's inference self-test)" >&2; exit 2 ;; esac
+  for model in ${models//,/ }; do
+    [ -d "$stage/app/generated/models/$model" ] || { echo "release: --models $model: no such default model" >&2; exit 2; }
+  done
+  for dir in "$stage"/app/generated/models/*/; do
+    case ",$models," in *",$(basename "$dir"),"*) ;; *) rm -rf "$dir" ;; esac
+  done
+fi
 if find "$stage/app" -type l -lname '/*' | grep -q .; then
   echo "release: absolute symlinks in the deployed node_modules:" >&2
   find "$stage/app" -type l -lname '/*' >&2
@@ -118,8 +139,9 @@ done
 commit=$(git rev-parse HEAD 2>/dev/null || echo unknown)
 dirty=$(git status --porcelain -- apps/npu-worker packages/protocol 2>/dev/null | grep -q . && echo true || echo false)
 runtimes_json=$("$stage/node/bin/node" "$stage/share/release-runtimes.mjs" status --release "$stage" --json)
+models_json=$(cd "$stage/app/generated/models" && printf '"%s",' */ | sed 's#/##g; s/,$//')
 cat >"$stage/RELEASE.json" <<JSON
-{"name":"npu-worker","version":"$version","platform":"linux-x64","node":"$node_reported","openvino_node":"$openvino_version","commit":"$commit","worktree_dirty":$dirty,"runtimes":$runtimes_json}
+{"name":"npu-worker","version":"$version","platform":"linux-x64","node":"$node_reported","openvino_node":"$openvino_version","commit":"$commit","worktree_dirty":$dirty,"models":[$models_json],"runtimes":$runtimes_json}
 JSON
 
 step "smoke check: the staged release validates its own default configuration on its own runtime"
