@@ -9,7 +9,6 @@ import type {
 } from '../generation/generation-backend.js'
 import { generationOnnxPath } from '../generation/generation-files.js'
 import type { TextGenerator } from '../generation/text-generator.js'
-import { settleWithin } from '../time-limit.js'
 import {
   type GeneratorGolden,
   generatorReferenceRecord,
@@ -20,6 +19,8 @@ import type { ModelDefaults } from './model-load-spec.js'
 import type { ModelVersionSpec } from './model-repository.js'
 import { type GeneratorServing, RegisteredGenerator } from './registered-generator.js'
 import type { SelfTestRecord } from './self-test.js'
+import { SelfTestRounds } from './self-test-rounds.js'
+import { unloadWithin } from './unload-within.js'
 
 /** The runtimes language models load with. */
 export interface GenerationBackends {
@@ -84,13 +85,12 @@ export class GeneratorRegistry {
   readonly #models: RegisteredGenerator[]
   readonly #options: GeneratorRegistryOptions
   #probes: Record<GenerationRuntime, BackendProbe> | null = null
-  #selfTestTimer: NodeJS.Timeout | null = null
-  #selfTestRound: Promise<void> | null = null
-  #lastSelfTestAt: number | null = null
+  readonly #selfTests: SelfTestRounds
   #stopped = false
 
   constructor(options: GeneratorRegistryOptions) {
     this.#options = options
+    this.#selfTests = new SelfTestRounds(options.selfTestIntervalSeconds ?? 0, () => this.#selfTestRound())
     this.#models = options.specs.map((spec) => new RegisteredGenerator(spec))
   }
 
@@ -118,7 +118,7 @@ export class GeneratorRegistry {
 
   /** When the last self-test of any language model ran (epoch ms), or null. */
   get lastSelfTestAt(): number | null {
-    return this.#lastSelfTestAt
+    return this.#selfTests.lastRunAt
   }
 
   /** Native work given up on and still running, across both runtimes. */
@@ -137,68 +137,45 @@ export class GeneratorRegistry {
       if (this.#stopped) break
       await this.#load(model)
     }
-    this.#scheduleSelfTests()
+    this.#selfTests.start()
   }
 
   /** Reruns every serving model's golden generation now, one at a time; recovering ones are skipped. */
   selfTestAll(): Promise<void> {
-    this.#selfTestRound ??= (async () => {
-      for (const m of this.#models) {
-        const serving = m.serving()
-        if (!serving || m.state.kind === 'recovering' || this.#stopped) continue
-        const record = await runGeneratorSelfTest(
-          serving.generator,
-          serving.golden,
-          this.#limitMs(m) * 2 + GRACE_MS,
-        )
-        if (m.serving() !== serving) continue
-        this.#lastSelfTestAt = record.at
-        this.#logSelfTest(m, record, m.selfTest)
-        m.recordSelfTest(record)
-      }
-    })().finally(() => {
-      this.#selfTestRound = null
-    })
-    return this.#selfTestRound
+    return this.#selfTests.runNow()
+  }
+
+  async #selfTestRound(): Promise<void> {
+    for (const m of this.#models) {
+      const serving = m.serving()
+      if (!serving || m.state.kind === 'recovering' || this.#stopped) continue
+      const record = await runGeneratorSelfTest(
+        serving.generator,
+        serving.golden,
+        this.#limitMs(m) * 2 + GRACE_MS,
+      )
+      if (m.serving() !== serving) continue
+      this.#selfTests.record(record.at)
+      this.#logSelfTest(m, record, m.selfTest)
+      m.recordSelfTest(record)
+    }
   }
 
   /** Stops the self-tests and unloads every model, each within its step limit plus a grace, else given up on. */
   async unloadAll(): Promise<void> {
     this.#stopped = true
-    if (this.#selfTestTimer) clearTimeout(this.#selfTestTimer)
-    this.#selfTestTimer = null
+    this.#selfTests.stop()
     await Promise.all(
       this.#models.map(async (m) => {
         const generator = m.serving()?.generator
         m.unloading()
-        if (generator) await this.#unloadBounded(m, generator)
+        if (generator) await this.#unload(m, generator)
       }),
     )
   }
 
-  #scheduleSelfTests(): void {
-    const seconds = this.#options.selfTestIntervalSeconds ?? 0
-    if (seconds <= 0 || this.#stopped) return
-    this.#selfTestTimer = setTimeout(() => {
-      void this.selfTestAll().finally(() => this.#scheduleSelfTests())
-    }, seconds * 1000)
-    this.#selfTestTimer.unref()
-  }
-
-  async #unloadBounded(m: RegisteredGenerator, generator: TextGenerator): Promise<void> {
-    const limit = this.#limitMs(m) + GRACE_MS
-    const outcome = await settleWithin(
-      generator.unload().catch((error: Error) => {
-        this.#options.log.error({ model: m.name, version: m.version, err: error }, 'model unload failed')
-      }),
-      limit,
-    )
-    if (outcome === 'timeout') {
-      this.#options.log.error(
-        { model: m.name, version: m.version, backend: generator.backend, device: generator.device },
-        `model unload did not finish within ${limit} ms; given up on`,
-      )
-    }
+  #unload(m: RegisteredGenerator, generator: TextGenerator): Promise<void> {
+    return unloadWithin(m, generator, this.#limitMs(m) + GRACE_MS, this.#options.log)
   }
 
   /** The model's hard limit of one step: `generation.step_timeout_ms`, else `inference_timeout_ms`. */
@@ -272,7 +249,7 @@ export class GeneratorRegistry {
         continue
       }
       const checked = await this.#selfTestAtLoad(m, attempt.runtime, generator)
-      this.#lastSelfTestAt = checked.record.at
+      this.#selfTests.record(checked.record.at)
       if (checked.record.result === 'drift' || checked.record.result === 'error') {
         // A device that answers wrongly at load is not served: the next step of the chain is.
         m.recordFallback({
@@ -280,7 +257,7 @@ export class GeneratorRegistry {
           reason: `${RUNTIME_LABEL[attempt.runtime]}: self-test ${checked.record.result}: ${checked.record.message}`,
         })
         this.#logSelfTest(m, checked.record, null)
-        await this.#unloadBounded(m, generator)
+        await this.#unload(m, generator)
         continue
       }
       const serving: GeneratorServing = { generator, runtime: attempt.runtime, golden: checked.golden }
@@ -387,7 +364,7 @@ export class GeneratorRegistry {
         fromServedModel: false,
       }
     } finally {
-      if (engine) await this.#unloadBounded(m, engine)
+      if (engine) await this.#unload(m, engine)
     }
   }
 

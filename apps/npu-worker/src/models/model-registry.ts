@@ -8,7 +8,6 @@ import type {
   ModelLoadSpec,
 } from '../backends/backend.js'
 import { isDeviceListed } from '../backends/device-name.js'
-import { settleWithin } from '../time-limit.js'
 import { batchingPolicy } from './batching-policy.js'
 import { GeneratorRegistry, NO_GENERATION } from './generator-registry.js'
 import { prepareGoldenCase, referenceOnnxPath } from './golden-case.js'
@@ -16,6 +15,8 @@ import { loadSpecFor, type ModelDefaults } from './model-load-spec.js'
 import type { ModelVersionSpec } from './model-repository.js'
 import { RegisteredModel } from './registered-model.js'
 import { referenceRecord, runSelfTest, type SelfTestRecord } from './self-test.js'
+import { SelfTestRounds } from './self-test-rounds.js'
+import { unloadWithin } from './unload-within.js'
 import { runWarmup } from './warmup.js'
 
 export type { ModelDefaults } from './model-load-spec.js'
@@ -58,13 +59,12 @@ export class ModelRegistry {
   readonly #options: ModelRegistryOptions
   readonly #generators: GeneratorRegistry
   #probes: Record<BackendName, BackendProbe> | null = null
-  #selfTestTimer: NodeJS.Timeout | null = null
-  #selfTestRound: Promise<void> | null = null
-  #lastSelfTestAt: number | null = null
+  readonly #selfTests: SelfTestRounds
   #stopped = false
 
   constructor(options: ModelRegistryOptions) {
     this.#options = options
+    this.#selfTests = new SelfTestRounds(options.selfTestIntervalSeconds ?? 0, () => this.#selfTestRound())
     this.#generators =
       options.generators ??
       new GeneratorRegistry({
@@ -94,12 +94,12 @@ export class ModelRegistry {
 
   /** Seconds between periodic self-tests; 0 when they run only at load. */
   get selfTestIntervalSeconds(): number {
-    return this.#options.selfTestIntervalSeconds ?? 0
+    return this.#selfTests.intervalSeconds
   }
 
   /** When the last self-test of any model ran (epoch ms), or null. */
   get lastSelfTestAt(): number | null {
-    return this.#lastSelfTestAt
+    return this.#selfTests.lastRunAt
   }
 
   /** Every registered version. */
@@ -143,7 +143,7 @@ export class ModelRegistry {
     })
     // Language models load beside the others, one at a time, through their own fallback chain.
     await Promise.all([...runners, this.#generators.loadAll()])
-    this.#scheduleSelfTests()
+    this.#selfTests.start()
   }
 
   /**
@@ -151,21 +151,20 @@ export class ModelRegistry {
    * degrades the model, a pass clears it). Models recovering are skipped. Resolves when the round is done.
    */
   selfTestAll(): Promise<void> {
-    this.#selfTestRound ??= (async () => {
-      for (const m of this.#models) {
-        const serving = m.serving()
-        if (!serving || m.state.kind === 'recovering' || this.#stopped) continue
-        const record = await runSelfTest(serving.model, serving.golden, this.#limitMs(m) + GRACE_MS)
-        // The model may have unloaded or been replaced while the test ran.
-        if (m.serving() !== serving) continue
-        this.#lastSelfTestAt = record.at
-        this.#logSelfTest(m, record, m.selfTest)
-        m.recordSelfTest(record)
-      }
-    })().finally(() => {
-      this.#selfTestRound = null
-    })
-    return this.#selfTestRound
+    return this.#selfTests.runNow()
+  }
+
+  async #selfTestRound(): Promise<void> {
+    for (const m of this.#models) {
+      const serving = m.serving()
+      if (!serving || m.state.kind === 'recovering' || this.#stopped) continue
+      const record = await runSelfTest(serving.model, serving.golden, this.#limitMs(m) + GRACE_MS)
+      // The model may have unloaded or been replaced while the test ran.
+      if (m.serving() !== serving) continue
+      this.#selfTests.record(record.at)
+      this.#logSelfTest(m, record, m.selfTest)
+      m.recordSelfTest(record)
+    }
   }
 
   /**
@@ -174,15 +173,14 @@ export class ModelRegistry {
    */
   async unloadAll(): Promise<void> {
     this.#stopped = true
-    if (this.#selfTestTimer) clearTimeout(this.#selfTestTimer)
-    this.#selfTestTimer = null
+    this.#selfTests.stop()
     await Promise.all([
       this.#generators.unloadAll(),
       ...this.#models.map(async (m) => {
         const model = m.serving()?.model
         m.unloading()
         if (!model) return
-        await this.#unloadBounded(m, model)
+        await this.#unload(m, model)
       }),
     ])
   }
@@ -218,33 +216,11 @@ export class ModelRegistry {
   async unload(m: RegisteredModel): Promise<void> {
     const model = m.serving()?.model
     m.unloading()
-    if (model) await this.#unloadBounded(m, model)
+    if (model) await this.#unload(m, model)
   }
 
-  #scheduleSelfTests(): void {
-    const seconds = this.selfTestIntervalSeconds
-    if (seconds <= 0 || this.#stopped) return
-    this.#selfTestTimer = setTimeout(() => {
-      void this.selfTestAll().finally(() => this.#scheduleSelfTests())
-    }, seconds * 1000)
-    // The timer alone must not keep a process alive that is otherwise done.
-    this.#selfTestTimer.unref()
-  }
-
-  async #unloadBounded(m: RegisteredModel, model: LoadedModel): Promise<void> {
-    const limit = this.#limitMs(m) + GRACE_MS
-    const outcome = await settleWithin(
-      model.unload().catch((error: Error) => {
-        this.#options.log.error({ model: m.name, version: m.version, err: error }, 'model unload failed')
-      }),
-      limit,
-    )
-    if (outcome === 'timeout') {
-      this.#options.log.error(
-        { model: m.name, version: m.version, backend: model.backend, device: model.device },
-        `model unload did not finish within ${limit} ms; given up on`,
-      )
-    }
+  #unload(m: RegisteredModel, model: LoadedModel): Promise<void> {
+    return unloadWithin(m, model, this.#limitMs(m) + GRACE_MS, this.#options.log)
   }
 
   /** The model's hard limit of one inference (model.yaml, else the worker default). */
@@ -299,12 +275,12 @@ export class ModelRegistry {
       const selfTest = golden.fromServedModel
         ? referenceRecord(loaded, golden)
         : await runSelfTest(loaded, golden, this.#limitMs(m) + GRACE_MS)
-      this.#lastSelfTestAt = selfTest.at
+      this.#selfTests.record(selfTest.at)
       if (selfTest.result === 'drift' || selfTest.result === 'error') {
         // A device that answers wrongly at load is not served: the next step of the chain is.
         m.recordFallback({ ...step, reason: `self-test ${selfTest.result}: ${selfTest.message}` })
         this.#logSelfTest(m, selfTest, null)
-        await this.#unloadBounded(m, loaded)
+        await this.#unload(m, loaded)
         continue
       }
       const serving = { model: loaded, batching: batchingPolicy(m.manifest, loaded), golden }
@@ -316,7 +292,7 @@ export class ModelRegistry {
           // A device that cannot run the warmup is not served: the next step of the chain is.
           m.recordFallback({ ...step, reason: `warmup failed: ${(error as Error).message}` })
           m.loading()
-          await this.#unloadBounded(m, loaded)
+          await this.#unload(m, loaded)
           continue
         }
       }
