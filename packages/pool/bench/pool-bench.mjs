@@ -6,7 +6,9 @@
 //  3. the pool against undici's BalancedPool over 3 workers where one is slow (throttled with SIGSTOP/SIGCONT);
 //  4. 10,000 tasks started at once over 3 workers;
 //  5. SIGKILL of 1 of 3 workers in the middle of a run;
-//  6. the pool against HAProxy in front of the same workers (pool-vs-haproxy.mjs): homogeneous, unequal,
+//  6. streaming (pool-streaming.mjs): streamed tokens/s through the pool ÷ direct to one worker serving the
+//     tiny language model, and the time to first token the pool adds at concurrency 1;
+//  7. the pool against HAProxy in front of the same workers (pool-vs-haproxy.mjs): homogeneous, unequal,
 //     mixed sizes, failure, in alternating paired rounds (skipped, saying why, when haproxy cannot run).
 // Writes bench/results/pool.md. `--smoke` runs tiny counts (CI) into pool.smoke.md and only proves the suite works.
 import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
@@ -28,6 +30,7 @@ import {
   WORKER_ENTRY,
   WORKER_ROOT,
 } from './bench-lib.mjs'
+import { benchStreaming, streamingReport } from './pool-streaming.mjs'
 import { compareWithHaproxy, haproxyReport } from './pool-vs-haproxy.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
@@ -37,6 +40,10 @@ for (const [path, how] of [
   [join(POOL_DIST, 'index.js'), 'pnpm --filter @npu-fleet/pool build'],
   [WORKER_ENTRY, 'pnpm --filter @npu-fleet/worker build'],
   [join(MLP_DIR, 'model.yaml'), 'pnpm --filter @npu-fleet/worker build'],
+  [
+    join(WORKER_ROOT, 'generated', 'models', 'tiny-llama-chat', 'model.yaml'),
+    'pnpm --filter @npu-fleet/worker build',
+  ],
 ]) {
   if (!existsSync(path)) {
     console.error(`${path} is missing: run \`${how}\` (or \`pnpm build\`) first`)
@@ -451,6 +458,8 @@ console.error('SIGKILL of 1 of 3 workers mid-run…')
 const kill = await benchKill(started)
 // The comparison starts workers of its own (with the detector too): the ones above leave the cores first.
 for (const w of started) w.child.kill('SIGKILL')
+console.error('streaming: pool vs direct to one worker…')
+const streaming = await benchStreaming({ NpuWorkerPool, dist: POOL_DIST, smoke })
 console.error('pool vs HAProxy: homogeneous, unequal, mixed sizes, failure…')
 const haproxy = await compareWithHaproxy({ NpuWorkerPool, repo, smoke })
 
@@ -490,6 +499,7 @@ const lines = [
   'same answer; the pool also validates it against the protocol schema and sends the deadline header.',
   'Against BalancedPool both sides get 24 callers and caps that never bind (24 per worker). Every number comes from this one run.',
 ]
+lines.push('', ...streamingReport(streaming, smoke))
 lines.push('', ...haproxyReport(haproxy, smoke))
 const outDir = join(here, 'results')
 mkdirSync(outDir, { recursive: true })
