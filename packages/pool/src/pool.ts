@@ -4,13 +4,15 @@ import type {
   ChatCompletionMessage,
   Completion,
   CompletionChunk,
+  TaskResponse,
+  TextGenerationResult,
 } from '@npu-fleet/protocol'
 import { DEFAULT_CONFIG_PATH } from './config/load-pool-config.js'
 import type { LoadBalancingConfig, PoolConfig } from './config/pool-config.js'
 import { AttemptDispatcher, type Validate } from './dispatch/attempt-dispatcher.js'
 import { requestBody } from './dispatch/request-body.js'
 import { taskValidator, validateBinaryInfer, validateInfer } from './dispatch/response-validators.js'
-import { type GenerationKind, RoutedNeeds } from './dispatch/routed-needs.js'
+import { type GenerationKind, RoutedNeeds, TEXT_GENERATION_TASKS } from './dispatch/routed-needs.js'
 import { PoolError, PoolErrorCode, type StreamInterruptedError } from './errors.js'
 import {
   type GenerationInput,
@@ -231,7 +233,11 @@ export class NpuWorkerPool {
         `task type must match ${NAME_PATTERN}, got ${JSON.stringify(type)}`,
       )
     const need = this.#needs.task(type)
-    const outcome = await this.#guard(need, this.#run(need, data, taskValidator(type), options, started))
+    const tokens = TEXT_GENERATION_TASKS.has(type) ? taskTokens : undefined
+    const outcome = await this.#guard(
+      need,
+      this.#run(need, data, taskValidator(type), options, started, tokens),
+    )
     if (!outcome.success) return outcome
     const { result, model, backend, device } = outcome.result
     return { ...outcome, result: result as R, model, backend, device }
@@ -360,7 +366,7 @@ export class NpuWorkerPool {
     await this.#membership.close()
   }
 
-  async #generate<T>(
+  async #generate<T extends ChatCompletion | Completion>(
     kind: GenerationKind,
     model: string,
     input: GenerationInput,
@@ -376,7 +382,10 @@ export class NpuWorkerPool {
     const body = generationBody(model, input, options, false)
     if (!body.ok) return reject(PoolErrorCode.BAD_ARGUMENT, body.message)
     const need = this.#needs.generation(kind, model)
-    const outcome = await this.#guard(need, this.#run(need, body.request, validate, options, started))
+    const outcome = await this.#guard(
+      need,
+      this.#run(need, body.request, validate, options, started, generationTokens),
+    )
     if (!outcome.success) return outcome
     const { value, backend, device } = outcome.result
     return { ...outcome, result: value, backend, device }
@@ -477,6 +486,7 @@ export class NpuWorkerPool {
     validate: Validate<T>,
     options: CallOptions,
     started: number,
+    generatedTokens?: (value: T) => number,
   ): Promise<Outcome<T>> {
     const state = this.#lifecycle.kind
     if (state === 'closed') return reject(PoolErrorCode.CLOSED, 'the pool was closed')
@@ -510,6 +520,8 @@ export class NpuWorkerPool {
       this.#counters.succeeded++
       byNeed.succeeded++
       const { worker, value, attempts } = result
+      // A generation that was not streamed: its tokens count in the worker's generation stats (no decode rate).
+      if (generatedTokens !== undefined) worker.generation.completed(generatedTokens(value), null)
       return { success: true, workerId: worker.id, result: value, attempts, durationMs }
     }
     const { code, message, attempts, details } = result
@@ -548,6 +560,14 @@ export class NpuWorkerPool {
 }
 
 /** The counters' label of a need: its key, or `other` past the memoised ones (a caller inventing names cannot grow memory). */
+/** Tokens a seeds' text task generated (its result's usage, validated by the task's schema). */
+const taskTokens = (response: TaskResponse): number =>
+  (response.result as TextGenerationResult).usage.completion_tokens
+
+/** Tokens a non-streamed chat or completion generated. */
+const generationTokens = (generated: Generated<{ usage: { completion_tokens: number } }>): number =>
+  generated.value.usage.completion_tokens
+
 function needLabel(need: RoutedNeed): string {
   return need.index === -1 ? OTHER_NEED : need.key
 }

@@ -2,7 +2,7 @@ import { FleetHealthSchema } from '@npu-fleet/protocol'
 import { type Metric, Registry } from 'prom-client'
 import { CircuitState } from '../breaker/circuit-breaker.js'
 import { type Buckets, LATENCY_BUCKETS_SECONDS } from '../stats/buckets.js'
-import type { PoolCounters } from '../stats/pool-counters.js'
+import type { NeedCounts, PoolCounters } from '../stats/pool-counters.js'
 import type { QueueWaits } from '../stats/queue-waits.js'
 import type { PoolWorker } from '../workers/pool-worker.js'
 
@@ -140,6 +140,32 @@ export class PoolMetrics {
       perWorker((w, id) => histogram('npu_pool_worker_request_duration_seconds', id, w.traffic.durations)),
     )
     define(
+      'npu_pool_worker_time_to_first_token_seconds',
+      'histogram',
+      'Time from sending a generation stream to the worker to its first chunk.',
+      perWorker((w, id) =>
+        histogram('npu_pool_worker_time_to_first_token_seconds', id, w.generation.timeToFirstToken),
+      ),
+    )
+    define(
+      'npu_pool_worker_generated_tokens_total',
+      'counter',
+      'Tokens the worker generated for this pool (its own usage.completion_tokens, of finished generations).',
+      perWorker((w, id) => [{ labels: id, value: w.generation.tokenCount }]),
+    )
+    define(
+      'npu_pool_worker_generations_completed_total',
+      'counter',
+      'Generations (streamed or not) that finished on the worker.',
+      perWorker((w, id) => [{ labels: id, value: w.generation.completedCount }]),
+    )
+    define(
+      'npu_pool_worker_streams_interrupted_total',
+      'counter',
+      'Generation streams that failed on the worker after their first chunk (POOL_ERR_STREAM_INTERRUPTED).',
+      perWorker((w, id) => [{ labels: id, value: w.generation.interruptedCount }]),
+    )
+    define(
       'npu_pool_queue_wait_seconds',
       'histogram',
       'Time an attempt waited for a free worker slot, per task type or model (0 when one was free).',
@@ -154,7 +180,7 @@ export class PoolMetrics {
     define(
       'npu_pool_tasks_started_total',
       'counter',
-      'Tasks started (executeTask and infer calls that passed argument checks).',
+      'Tasks started (executeTask, infer, chat, complete and stream calls that passed argument checks).',
       () => [{ labels: {}, value: c.started }],
     )
     define('npu_pool_tasks_succeeded_total', 'counter', 'Tasks that succeeded.', () => [
@@ -162,6 +188,33 @@ export class PoolMetrics {
     ])
     define('npu_pool_tasks_failed_total', 'counter', 'Tasks that failed, by POOL_ERR code.', () =>
       Object.entries(c.failuresByCode).map(([code, n]) => ({ labels: { code }, value: n ?? 0 })),
+    )
+    // Per routed need (the byTask counters of getStats(), read from the same place).
+    const byNeed = (field: keyof NeedCounts) => () =>
+      [...c.byNeed].map(([need, counts]) => ({ labels: { need }, value: counts[field] }))
+    define(
+      'npu_pool_task_type_started_total',
+      'counter',
+      'Tasks started per task type, model or generation route (need: task:TYPE, model:NAME, chat:MODEL, completion:MODEL, other).',
+      byNeed('started'),
+    )
+    define(
+      'npu_pool_task_type_succeeded_total',
+      'counter',
+      'Tasks that succeeded, per task type, model or generation route.',
+      byNeed('succeeded'),
+    )
+    define(
+      'npu_pool_task_type_failed_total',
+      'counter',
+      'Tasks that failed (after their retries), per task type, model or generation route.',
+      byNeed('failed'),
+    )
+    define(
+      'npu_pool_task_type_retried_total',
+      'counter',
+      'Retries on another worker, per task type, model or generation route.',
+      byNeed('retried'),
     )
     define('npu_pool_retries_total', 'counter', 'Retries on another worker.', () => [
       { labels: {}, value: c.retries },

@@ -1,3 +1,4 @@
+import { Buckets } from './buckets.js'
 import { type LatencySummary, LatencyWindow } from './latency-window.js'
 
 /** A worker's text generation as the pool saw it (`getWorkers()`, `npu-pool status`, the metrics). */
@@ -26,10 +27,13 @@ export class GenerationStats {
   #tokens = 0
   readonly #ttft = new LatencyWindow(WINDOW)
   readonly #rates = new LatencyWindow(WINDOW)
+  /** Every stream's time to first token (seconds), for the metrics' histogram. */
+  readonly timeToFirstToken = new Buckets()
 
   /** A stream's first chunk arrived `ms` after it was sent. */
   firstChunk(ms: number): void {
     this.#ttft.record(ms)
+    this.timeToFirstToken.observe(ms / 1000)
   }
 
   /** A generation finished with `tokens` generated; `decodeMs` after its first chunk (null: not streamed). */
@@ -43,6 +47,21 @@ export class GenerationStats {
   /** A stream failed after its first chunk. */
   interrupted(): void {
     this.#interrupted++
+  }
+
+  /** Generations finished (the metrics read these three without building a summary). */
+  get completedCount(): number {
+    return this.#completed
+  }
+
+  /** Streams interrupted after their first chunk. */
+  get interruptedCount(): number {
+    return this.#interrupted
+  }
+
+  /** Tokens generated. */
+  get tokenCount(): number {
+    return this.#tokens
   }
 
   /** A snapshot. */
