@@ -12,7 +12,12 @@ import type { LoadBalancingConfig, PoolConfig } from './config/pool-config.js'
 import { AttemptDispatcher, type Validate } from './dispatch/attempt-dispatcher.js'
 import { requestBody } from './dispatch/request-body.js'
 import { taskValidator, validateBinaryInfer, validateInfer } from './dispatch/response-validators.js'
-import { type GenerationKind, RoutedNeeds, TEXT_GENERATION_TASKS } from './dispatch/routed-needs.js'
+import {
+  type GenerationKind,
+  RoutedNeeds,
+  TEXT_GENERATION_TASKS,
+  taskModel,
+} from './dispatch/routed-needs.js'
 import { PoolError, PoolErrorCode, type StreamInterruptedError } from './errors.js'
 import {
   type GenerationInput,
@@ -232,7 +237,7 @@ export class NpuWorkerPool {
         PoolErrorCode.BAD_ARGUMENT,
         `task type must match ${NAME_PATTERN}, got ${JSON.stringify(type)}`,
       )
-    const need = this.#needs.task(type)
+    const need = this.#needs.task(type, taskModel(type, data))
     const tokens = TEXT_GENERATION_TASKS.has(type) ? taskTokens : undefined
     const outcome = await this.#guard(
       need,

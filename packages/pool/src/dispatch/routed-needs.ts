@@ -28,10 +28,25 @@ export class RoutedNeeds {
   readonly #generations = new Map<string, RoutedNeed>()
   #count = 0
 
-  /** `POST /v1/tasks/{type}`. */
-  task(type: string): RoutedNeed {
-    const sequenceModel = TEXT_GENERATION_TASKS.has(type) ? DEFAULT_LANGUAGE_MODEL : undefined
-    return this.#need(this.#tasks, 'task', type, type, `/v1/tasks/${type}`, sequenceModel)
+  /**
+   * `POST /v1/tasks/{type}`; `model`: the language model a text task's input names ({@link taskModel}), which
+   * the worker must serve too (key `task:TYPE@MODEL`), and whose sequence the task holds.
+   */
+  task(type: string, model?: string): RoutedNeed {
+    if (model === undefined) {
+      const sequenceModel = TEXT_GENERATION_TASKS.has(type) ? DEFAULT_LANGUAGE_MODEL : undefined
+      return this.#need(this.#tasks, 'task', type, type, `/v1/tasks/${type}`, sequenceModel)
+    }
+    return this.#need(
+      this.#tasks,
+      'task',
+      type,
+      `${type}@${model}`,
+      `/v1/tasks/${type}`,
+      model,
+      'task',
+      model,
+    )
   }
 
   /** `POST /v1/chat/completions` or `/v1/completions` for language model `model` (holds one of its sequences). */
@@ -68,14 +83,30 @@ export class RoutedNeeds {
     path: string,
     sequenceModel?: string,
     keyPrefix: string = kind,
+    model?: string,
   ): RoutedNeed {
     const cached = cache.get(key)
     if (cached !== undefined) return cached
     const fields = { kind, name, key: keyPrefix === kind ? `${kind}:${key}` : key, path }
-    const generation = sequenceModel === undefined ? {} : { sequenceModel }
+    const generation = {
+      ...(sequenceModel === undefined ? {} : { sequenceModel }),
+      ...(model === undefined ? {} : { model }),
+    }
     if (this.#count >= MAX_MEMOISED_NEEDS) return { ...fields, ...generation, index: -1 }
     const need = { ...fields, ...generation, index: this.#count++ }
     cache.set(key, need)
     return need
   }
+}
+
+/**
+ * The language model a seeds' text task names in its input (`model`, else the seeds' `model_id`; the
+ * protocol's `modelChoice`), or undefined for the worker's default (absent, `"default"`, another task type, or
+ * not a string: the worker's own schema then answers the 400).
+ */
+export function taskModel(type: string, data: unknown): string | undefined {
+  if (!TEXT_GENERATION_TASKS.has(type) || typeof data !== 'object' || data === null) return undefined
+  const { model, model_id } = data as { model?: unknown; model_id?: unknown }
+  const named = model ?? model_id
+  return typeof named === 'string' && named !== 'default' ? named : undefined
 }

@@ -7,6 +7,11 @@ import type { TaskSlots } from './task-slots.js'
 export interface WorkNeed {
   readonly kind: 'task' | 'model'
   readonly name: string
+  /**
+   * A task whose input names its language model (`model` / `model_id`): the worker must list that model as
+   * ready too, so a worker without it is never sent the task (its 404 then means its list went stale).
+   */
+  readonly model?: string
   /** Small stable number the pool gives each need it routes often (lets workers memoise `serves`); -1 when none. */
   readonly index?: number
   /**

@@ -293,7 +293,10 @@ function reserve<W extends LeaseWorker>(worker: W, need: WorkNeed, now: number, 
 }
 
 function describe(need: WorkNeed): string {
-  return need.kind === 'task' ? `task type "${need.name}"` : `model "${need.name}"`
+  if (need.kind === 'model') return `model "${need.name}"`
+  return need.model === undefined
+    ? `task type "${need.name}"`
+    : `task type "${need.name}" with model "${need.model}"`
 }
 
 function missError(miss: SelectionMiss, need: WorkNeed): PoolError {

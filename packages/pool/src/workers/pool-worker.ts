@@ -80,7 +80,7 @@ export class PoolWorker implements LeaseWorker {
     return this.#retired
   }
 
-  /** True when its last /health listed the task type or the model as ready. */
+  /** True when its last /health listed the task type (and the model the task names) or the model as ready. */
   serves(need: WorkNeed): boolean {
     const index = need.index ?? -1
     // Selection asks this for every worker on every request: a byte read instead of a string-keyed Set lookup.
@@ -125,7 +125,10 @@ export class PoolWorker implements LeaseWorker {
   }
 
   #lookup(need: WorkNeed): boolean {
-    return need.kind === 'task' ? this.health.tasks.has(need.name) : this.health.models.has(need.name)
+    if (need.kind === 'model') return this.health.models.has(need.name)
+    return (
+      this.health.tasks.has(need.name) && (need.model === undefined || this.health.models.has(need.model))
+    )
   }
 }
 

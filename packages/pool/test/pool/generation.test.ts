@@ -102,13 +102,17 @@ describe('the seeds task calls', () => {
     if (!search.success) throw new Error(search.error)
     expect(search.result.results[0]?.index).toBe(0)
     const stats = pool.getStats()
-    expect(stats.byTask['task:text_analysis']).toMatchObject({ started: 2, succeeded: 2, failed: 0 })
+    // A task naming its model is routed (and counted) apart: only workers listing that model get it.
+    expect(stats.byTask[`task:text_analysis@${LANGUAGE_MODEL}`]).toMatchObject({ started: 1, succeeded: 1 })
+    expect(stats.byTask['task:text_analysis']).toMatchObject({ started: 1, succeeded: 1, failed: 0 })
   })
 
-  it('answers the seeds envelope with fallback: true once retries are exhausted', async () => {
+  it('answers the seeds envelope with fallback: true when no worker can run it (a model none lists)', async () => {
     const pool = await poolOver([{ id: 'w0', worker: plain[0]! }])
     const r = await pool.executeTask('text_analysis', { text: 'x', model_id: 'no-such-model' })
-    expect(r).toMatchObject({ success: false, fallback: true, code: PoolErrorCode.RETRIES_EXHAUSTED })
+    // Routed by the model it names (test/pool/task-model-routing.test.ts): nothing is sent, nothing retried.
+    expect(r).toMatchObject({ success: false, fallback: true, code: PoolErrorCode.UNSUPPORTED, attempts: 0 })
+    expect(pool.getWorkers()[0]!.totalRequests).toBe(0)
   })
 })
 
@@ -136,7 +140,11 @@ describe('streams', () => {
       text += chunk.choices[0]?.text ?? ''
     expect(text).toBe(completion.result.choices[0]!.text)
     const [snapshot] = pool.getWorkers()
-    expect(snapshot!.generation.completed).toBe(2)
+    // Every generation counts (two answers, two streams); time to first token is the streams' only.
+    expect(snapshot!.generation.completed).toBe(4)
+    expect(snapshot!.generation.tokens).toBe(
+      2 * (whole.result.usage.completion_tokens + completion.result.usage.completion_tokens),
+    )
     expect(snapshot!.generation.timeToFirstTokenMs.samples).toBe(2)
   })
 
