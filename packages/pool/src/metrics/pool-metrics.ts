@@ -39,8 +39,10 @@ function histogram(name: string, labels: Labels, b: Buckets): Sample[] {
 
 /**
  * The pool's Prometheus metrics (issue 13): per worker requests, successes and failed attempts by reason and
- * the worker's code, in flight and cap, circuit and health state, latency histogram and estimate; per task
- * type or model the wait for a slot; tasks, retries, budget denials and the ejection cap. Every figure is read
+ * the worker's code, in flight and cap, circuit and health state, latency histogram and estimate, and its
+ * generation (time to first token, tokens, finished and interrupted streams, issue 12); per task type or model
+ * the wait for a slot and the tasks started, succeeded, failed and retried; tasks, retries, budget denials and
+ * the ejection cap. Every figure is read
  * at scrape time from the pool's own counters (the same ones `getStats()` and `getWorkers()` show), so the
  * request path pays nothing for them. Registered in the backend's prom-client registry when it passes one,
  * else in the pool's own.

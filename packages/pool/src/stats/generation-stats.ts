@@ -18,8 +18,8 @@ export interface GenerationSummary {
 const WINDOW = 256
 
 /**
- * Time to first token and decode speed of the generations one worker answered. Written by the pool's stream
- * path only, once per stream (never per token).
+ * Time to first token and decode speed of the generations one worker answered. Written once per generation
+ * (never per token): by the stream path, and by the pool for answers not streamed (their tokens, no rate).
  */
 export class GenerationStats {
   #completed = 0
