@@ -8,8 +8,18 @@ release_dir=$(dirname -- "$(dirname -- "$(readlink -f -- "$0")")")
 # ONNX Runtime otherwise writes a telemetry database under ~/.cache.
 ORT_DISABLE_TELEMETRY="${ORT_DISABLE_TELEMETRY:-1}"
 export ORT_DISABLE_TELEMETRY
+# Memory, measured in BENCHMARKS.md ("Where the worker's memory goes"); bench/lib.mjs starts the worker with the
+# same two settings, read from this file. A fixed trim threshold makes glibc hand freed memory back to the
+# kernel (its default, a threshold that grows with the largest buffer freed, kept the worker's freed
+# tensor and body buffers resident); 2 MiB semi-spaces keep V8's young generation from growing to 16 MiB per
+# space under request load. An operator's own value of either wins.
+MALLOC_TRIM_THRESHOLD_="${MALLOC_TRIM_THRESHOLD_:-1048576}"
+export MALLOC_TRIM_THRESHOLD_
+node_memory_flags="${NPU_WORKER_NODE_FLAGS:---max-semi-space-size=2}"
 if [ "${1:-}" = doctor ]; then
   shift
   exec "$release_dir/node/bin/node" "$release_dir/app/dist/doctor-main.js" "$@"
 fi
-exec "$release_dir/node/bin/node" "$release_dir/app/dist/server.js" "$@"
+# Unquoted on purpose: the flags are words.
+# shellcheck disable=SC2086
+exec "$release_dir/node/bin/node" $node_memory_flags "$release_dir/app/dist/server.js" "$@"

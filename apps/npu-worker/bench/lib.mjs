@@ -11,6 +11,19 @@ process.env.ORT_DISABLE_TELEMETRY ??= '1'
 export const smoke = process.argv.includes('--smoke')
 export const benchDir = dirname(fileURLToPath(import.meta.url))
 export const WORKER_ENTRY = join(benchDir, '..', 'dist', 'server.js')
+const LAUNCHER = join(benchDir, '..', '..', '..', 'scripts', 'release', 'npu-worker.sh')
+
+/**
+ * The process settings the release launcher gives the worker (scripts/release/npu-worker.sh: malloc's trim
+ * threshold and V8's heap flags), read from the launcher itself, so a benchmark measures the worker as deployed.
+ */
+export function launcherSettings() {
+  const text = readFileSync(LAUNCHER, 'utf8')
+  const trim = /MALLOC_TRIM_THRESHOLD_="\$\{MALLOC_TRIM_THRESHOLD_:-(\d+)\}"/.exec(text)?.[1]
+  const flags = /node_memory_flags="\$\{NPU_WORKER_NODE_FLAGS:-([^}]*)\}"/.exec(text)?.[1]
+  if (!trim || flags === undefined) throw new Error(`the worker's memory settings are not where expected in ${LAUNCHER}`)
+  return { env: { MALLOC_TRIM_THRESHOLD_: trim }, nodeFlags: flags.split(/\s+/).filter(Boolean) }
+}
 
 export const percentile = (sorted, p) =>
   sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN
@@ -40,14 +53,17 @@ export async function measure(task, workers, seconds) {
 }
 
 /**
- * Starts `node dist/server.js` on a free loopback port; resolves once it logged "listening". With `cpu`
- * (a core list such as "1"), the process and every thread it starts run only there (`taskset -c`).
+ * Starts `node dist/server.js` on a free loopback port, with the launcher's settings (launcherSettings);
+ * resolves once it logged "listening". With `cpu` (a core list such as "1"), the process and every thread it
+ * starts run only there (`taskset -c`).
  */
 export function startWorker(args = [], env = {}, { cpu } = {}) {
   const started = performance.now()
+  const launcher = launcherSettings()
   return new Promise((resolve, reject) => {
     const [command, argv] = onCpus(cpu, [
       process.execPath,
+      ...launcher.nodeFlags,
       WORKER_ENTRY,
       '--host',
       '127.0.0.1',
@@ -57,7 +73,7 @@ export function startWorker(args = [], env = {}, { cpu } = {}) {
     ])
     const child = spawn(command, argv, {
       stdio: ['ignore', 'pipe', 'inherit'],
-      env: { ...process.env, ...env },
+      env: { ...process.env, ...launcher.env, ...env },
     })
     let buffered = ''
     child.stdout.on('data', (chunk) => {
