@@ -21,7 +21,8 @@ export function launcherSettings() {
   const text = readFileSync(LAUNCHER, 'utf8')
   const trim = /MALLOC_TRIM_THRESHOLD_="\$\{MALLOC_TRIM_THRESHOLD_:-(\d+)\}"/.exec(text)?.[1]
   const flags = /node_memory_flags="\$\{NPU_WORKER_NODE_FLAGS:-([^}]*)\}"/.exec(text)?.[1]
-  if (!trim || flags === undefined) throw new Error(`the worker's memory settings are not where expected in ${LAUNCHER}`)
+  if (!trim || flags === undefined)
+    throw new Error(`the worker's memory settings are not where expected in ${LAUNCHER}`)
   return { env: { MALLOC_TRIM_THRESHOLD_: trim }, nodeFlags: flags.split(/\s+/).filter(Boolean) }
 }
 
