@@ -57,9 +57,8 @@ export interface GoldenCaseOptions {
 
 /**
  * The golden case of a loaded model: a shipped sample when model.yaml names one; else the generated golden
- * input (golden-input.ts, the one `npu-worker doctor` runs) whose reference output is computed with ONNX Runtime on the CPU now, off the event loop (its worker threads), on
- * a one-off session. When ONNX Runtime serves that same file, that answer is the served model's own (nothing
- * to rerun: `fromServedModel`). Never throws:
+ * input (golden-input.ts, the one `npu-worker doctor` runs) whose reference output is computed with ONNX Runtime on the CPU now, off the event loop (its worker threads). When
+ * ONNX Runtime serves the model itself, the served session's answer at load is the reference. Never throws:
  * a case without a reference says why in `note`.
  */
 export async function prepareGoldenCase(options: GoldenCaseOptions): Promise<GoldenCase> {
@@ -99,11 +98,9 @@ export async function prepareGoldenCase(options: GoldenCaseOptions): Promise<Gol
   const sameRuntime = loaded.backend === 'onnxruntime' && onnx === options.loadedPath
   let expected: Record<string, Tensor>
   try {
-    // Never on a served session, even when ONNX Runtime serves this very file: the golden input has the
-    // device's static shape (1×3×640×640 for the detector), and ONNX Runtime's CPU arena, which never
-    // shrinks, would keep that run's peak in the served session for good (about 50 MiB for the detector).
-    // A one-off session of the same file gives the same answer and takes its arena with it.
-    expected = await referenceOutputs(options.reference, options.referenceSpec(onnx), inputs, options.limitMs)
+    expected = sameRuntime
+      ? await loaded.infer(inputs)
+      : await referenceOutputs(options.reference, options.referenceSpec(onnx), inputs, options.limitMs)
   } catch (error) {
     return {
       inputs,
@@ -130,7 +127,7 @@ export async function prepareGoldenCase(options: GoldenCaseOptions): Promise<Gol
     expected,
     reference: 'onnxruntime_cpu',
     note: sameRuntime
-      ? 'reference: the answer of ONNX Runtime on the CPU for the served file at load (a one-off session)'
+      ? 'reference: the answer of this ONNX Runtime session at load'
       : 'reference computed with ONNX Runtime on the CPU at load',
     fromServedModel: sameRuntime,
   }

@@ -23,7 +23,7 @@ export interface GoldenCase {
   reference: 'onnxruntime_cpu' | 'shipped' | null
   /** Where the reference came from, or why there is none, in words. */
   note: string
-  /** The reference is ONNX Runtime's own answer for the served file at load (ONNX Runtime serves it): nothing to rerun then. */
+  /** The reference is the served model's own answer at load (ONNX Runtime serves it): nothing to rerun then. */
   fromServedModel: boolean
 }
 
