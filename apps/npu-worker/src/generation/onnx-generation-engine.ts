@@ -127,23 +127,19 @@ export class OnnxGenerationEngine implements TextGenerator {
     return engine
   }
 
-  generate(
+  // async: an unloaded model or a bad parameter rejects like any other failure (the body up to the promise
+  // below still runs synchronously, so a call is queued in the order it was made).
+  async generate(
     input: GenerationInput,
     parameters: GenerationParameters,
     options: GenerateOptions = {},
   ): Promise<GenerationResult> {
-    if (this.#thread.kind === 'closed') {
-      return Promise.reject(new GenerationError('unavailable', `model ${this.#spec.name} is unloaded`))
-    }
-    let resolved: ResolvedParameters
-    try {
-      resolved = resolveParameters(parameters)
-    } catch (error) {
-      return Promise.reject(error)
-    }
+    if (this.#thread.kind === 'closed')
+      throw new GenerationError('unavailable', `model ${this.#spec.name} is unloaded`)
+    const resolved = resolveParameters(parameters)
     const { signal, onChunk } = options
     const startedAt = performance.now()
-    if (signal?.aborted) return Promise.resolve(emptyResult('cancelled', startedAt))
+    if (signal?.aborted) return emptyResult('cancelled', startedAt)
     return new Promise((resolve, reject) => {
       const call: Call = {
         id: this.#nextId++,

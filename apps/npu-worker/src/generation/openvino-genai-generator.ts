@@ -110,22 +110,18 @@ export class OpenvinoGenaiGenerator implements TextGenerator {
     return new OpenvinoGenaiGenerator(runtime, spec, await createPipeline(runtime, spec))
   }
 
-  generate(
+  // async: an unloaded model or a bad parameter rejects like any other failure (the body up to the promise
+  // below still runs synchronously, so a call is queued in the order it was made).
+  async generate(
     input: GenerationInput,
     parameters: GenerationParameters,
     options: GenerateOptions = {},
   ): Promise<GenerationResult> {
-    if (this.#state.kind === 'closed') {
-      return Promise.reject(new GenerationError('unavailable', `model ${this.#spec.name} is unloaded`))
-    }
-    let resolved: ResolvedParameters
-    try {
-      resolved = resolveParameters(parameters)
-    } catch (error) {
-      return Promise.reject(error)
-    }
+    if (this.#state.kind === 'closed')
+      throw new GenerationError('unavailable', `model ${this.#spec.name} is unloaded`)
+    const resolved = resolveParameters(parameters)
     const startedAt = performance.now()
-    if (options.signal?.aborted) return Promise.resolve(result('', 'cancelled', 0, 0, null, startedAt))
+    if (options.signal?.aborted) return result('', 'cancelled', 0, 0, null, startedAt)
     return new Promise((resolve, reject) => {
       const call: Call = {
         input,
