@@ -59,6 +59,18 @@ const { parsePoolConfig, defaultLoadBalancing } = await import(join(POOL_DIST, '
 
 process.env.ORT_DISABLE_TELEMETRY ??= '1'
 const smoke = process.argv.includes('--smoke')
+// `--only haproxy,overhead` runs just those sections and prints them, writing no result file (a partial run
+// never replaces pool.md).
+const SECTIONS = ['selection', 'overhead', 'slow', 'burst', 'kill', 'streaming', 'haproxy']
+const onlyArg = process.argv.find((a, i) => process.argv[i - 1] === '--only' || a.startsWith('--only='))
+const only = onlyArg === undefined ? null : new Set(onlyArg.replace(/^--only=/, '').split(','))
+for (const name of only ?? []) {
+  if (!SECTIONS.includes(name)) {
+    console.error(`--only: unknown section "${name}" (sections: ${SECTIONS.join(', ')})`)
+    process.exit(2)
+  }
+}
+const runs = (section) => only === null || only.has(section)
 const N = smoke
   ? {
       selectMs: 100,
@@ -444,63 +456,105 @@ const loadAtStart = os
   .loadavg()
   .map((l) => l.toFixed(2))
   .join(' / ')
-console.error('selection with 100 workers…')
-const selection = await benchSelection()
-console.error('starting 3 workers…')
-started.push(...(await Promise.all([startWorker(repo), startWorker(repo), startWorker(repo)])))
-console.error('pool vs direct undici Pool…')
-const overhead = await benchOverhead(started[0].url)
-console.error('pool vs BalancedPool with one slow worker…')
-const slow = await benchSlowWorker(started)
-console.error(`${N.burst} tasks at once…`)
-const burst = await benchBurst(started.map((w) => w.url))
-console.error('SIGKILL of 1 of 3 workers mid-run…')
-const kill = await benchKill(started)
+const selection = runs('selection')
+  ? (console.error('selection with 100 workers…'), await benchSelection())
+  : null
+const needsFleet = ['overhead', 'slow', 'burst', 'kill'].some(runs)
+if (needsFleet) {
+  console.error('starting 3 workers…')
+  started.push(...(await Promise.all([startWorker(repo), startWorker(repo), startWorker(repo)])))
+}
+const overhead = runs('overhead')
+  ? (console.error('pool vs direct undici Pool…'), await benchOverhead(started[0].url))
+  : null
+const slow = runs('slow')
+  ? (console.error('pool vs BalancedPool with one slow worker…'), await benchSlowWorker(started))
+  : null
+const burst = runs('burst')
+  ? (console.error(`${N.burst} tasks at once…`), await benchBurst(started.map((w) => w.url)))
+  : null
+const kill = runs('kill')
+  ? (console.error('SIGKILL of 1 of 3 workers mid-run…'), await benchKill(started))
+  : null
 // The comparison starts workers of its own (with the detector too): the ones above leave the cores first.
 for (const w of started) w.child.kill('SIGKILL')
-console.error('streaming: pool vs direct to one worker…')
-const streaming = await benchStreaming({ NpuWorkerPool, dist: POOL_DIST, smoke })
-console.error('pool vs HAProxy: homogeneous, unequal, mixed sizes, failure…')
-const haproxy = await compareWithHaproxy({ NpuWorkerPool, repo, smoke })
+const streaming = runs('streaming')
+  ? (console.error('streaming: pool vs direct to one worker…'),
+    await benchStreaming({ NpuWorkerPool, dist: POOL_DIST, smoke }))
+  : null
+const haproxy = runs('haproxy')
+  ? (console.error('pool vs HAProxy: homogeneous, unequal, mixed sizes, failure…'),
+    await compareWithHaproxy({ NpuWorkerPool, repo, smoke }))
+  : null
 
 // ---------------------------------------------------------------------------------------------- report
 
 const met = (ok) => (ok ? 'met' : '**missed**')
-const sel = selection[0]
-const lease = selection[1]
-const ratio = overhead.ratio
-const roundsText = [...overhead.rounds]
-  .sort((a, b) => a - b)
-  .map((r) => fmt(r, 2))
-  .join(', ')
-const addedUs = overhead.addedUs
-const killRate = kill.succeeded / kill.total
-const lines = [
-  `### Pool (${smoke ? 'smoke run: tiny counts, figures meaningless' : 'one run of `pnpm bench:pool`'})`,
-  '',
-  `Command: \`pnpm bench:pool${smoke ? ' --smoke' : ''}\`. ${os.cpus().length} cores (${os.cpus()[0]?.model ?? 'unknown CPU'}), Node ${process.version}; load average when it started ${loadAtStart}.`,
-  'Workers: real `npu-worker` processes serving the generated 384→256→16 MLP (ONNX Runtime CPU, 2 instances), on the',
-  'same cores as the client, so every figure below is shared-CPU and relative. Request: one 1×384 FP32 row (KServe JSON).',
-  '',
-  '| figure | result | target | |',
-  '| --- | --- | --- | --- |',
-  `| selection, 100 workers (4 tiers, 10% down, 10% open, top tier full; peak-EWMA cost over the tier it lands in) | p50 ${fmt(sel.p50us, 2)} µs, p99 ${fmt(sel.p99us, 2)} µs (mean ${fmt(sel.meanUs, 2)} µs) | p99 ≤ 5 µs (seed: < 50 ms) | ${met(sel.p99us <= 5)} |`,
-  `| selection allocation (young-generation growth over 20,000 selections after a full GC, and young collections during ${SCAVENGE_CALLS.toLocaleString('en-US')} more; the clock read apart) | ${fmt(selectionAllocation, 2)} bytes per selection; ${selectionScavenges} young collections | 0 (allocation-free) | ${met(selectionAllocation !== null && selectionAllocation < 1 && selectionScavenges === 0)} |`,
-  `| lease (select + reserve + release, async) | p50 ${fmt(lease.p50us, 2)} µs, p99 ${fmt(lease.p99us, 2)} µs | — | |`,
-  `| added latency at concurrency 1 (p50 pool − p50 direct) | ${fmt(addedUs, 0)} µs (pool p50 ${fmt(overhead.serialPool.p50, 2)} ms, direct ${fmt(overhead.serialDirect.p50, 2)} ms) | seed: < 100 ms | ${met(addedUs < 100_000)} |`,
-  `| throughput, concurrency ${CONCURRENCY}, one worker: pool ÷ direct undici \`Pool\` (median of ${overhead.rounds.length} paired rounds) | ${fmt(ratio, 2)}× (rounds ${roundsText}; medians: pool ${fmt(overhead.pool.opsPerSec, 0)} req/s p99 ${fmt(overhead.pool.p99, 2)} ms, direct ${fmt(overhead.direct.opsPerSec, 0)} req/s p99 ${fmt(overhead.direct.p99, 2)} ms; client CPU per request: pool ${fmt(overhead.pool.cpuUs, 0)} µs, direct ${fmt(overhead.direct.cpuUs, 0)} µs) | ≥ 0.95× | ${met(ratio >= 0.95)} |`,
-  `| 3 workers, one throttled to 20% (SIGCONT 2 ms / SIGSTOP 8 ms), concurrency 24: pool vs undici \`BalancedPool\` | pool ${fmt(slow.pool.opsPerSec, 0)} req/s, p99 ${fmt(slow.pool.p99, 1)} ms (slow worker got ${fmt(slow.slowShare * 100, 1)}% of tasks); BalancedPool ${fmt(slow.balanced.opsPerSec, 0)} req/s, p99 ${fmt(slow.balanced.p99, 1)} ms | higher throughput and lower p99 | ${met(slow.pool.opsPerSec > slow.balanced.opsPerSec && slow.pool.p99 < slow.balanced.p99)} |`,
-  `| ${burst.total.toLocaleString('en-US')} tasks started at once over 3 workers (8 in flight each, the rest in the wait FIFO) | ${burst.succeeded}/${burst.total} succeeded in ${fmt(burst.wallMs / 1000, 2)} s (${fmt(burst.total / (burst.wallMs / 1000), 0)} tasks/s; per task p50 ${fmt(burst.p50, 0)} ms, p99 ${fmt(burst.p99, 0)} ms incl. waiting; per worker ${burst.perWorker.join(' / ')})${Object.keys(burst.failures).length ? `; failures ${JSON.stringify(burst.failures)}` : ''} | 100% success | ${met(burst.succeeded === burst.total)} |`,
-  `| SIGKILL of 1 of 3 workers after 30% of ${kill.total.toLocaleString('en-US')} tasks (closed loop, concurrency ${N.killConcurrency}) | ${fmt(killRate * 100, 3)}% succeeded (${kill.total - kill.succeeded} failed${Object.keys(kill.failures).length ? ` ${JSON.stringify(kill.failures)}` : ''}); ${kill.retries} retries; killed worker's circuit ${kill.circuit}${kill.openedAfterMs !== null ? `, opened ${fmt(kill.openedAfterMs, 0)} ms after the kill` : ''}; its share of tasks ${fmt(kill.shareBefore * 100, 1)}% before, ${fmt(kill.shareAfter * 100, 1)}% after | ≥ 99.99%, breaker open, traffic moved | ${met(killRate >= 0.9999 && kill.circuit === 'open' && kill.shareAfter === 0)} |`,
-  '',
-  'How: selection is timed per call with tinybench (`hrtimeNow`, timer cost included) over real `PoolWorker` records.',
-  'Throughput runs in paired rounds, alternating which side goes first, and the figure is the median of the per-round',
-  'ratios (their spread shows how noisy the shared machine was). Both sides serialise the same object and parse the',
-  'same answer; the pool also validates it against the protocol schema and sends the deadline header.',
-  'Against BalancedPool both sides get 24 callers and caps that never bind (24 per worker). Every number comes from this one run.',
-]
-lines.push('', ...streamingReport(streaming, smoke))
-lines.push('', ...haproxyReport(haproxy, smoke))
+/** The summary table's rows for the sections that ran. */
+function summaryRows() {
+  const rows = []
+  if (selection) {
+    const [sel, lease] = selection
+    rows.push(
+      `| selection, 100 workers (4 tiers, 10% down, 10% open, top tier full; peak-EWMA cost over the tier it lands in) | p50 ${fmt(sel.p50us, 2)} µs, p99 ${fmt(sel.p99us, 2)} µs (mean ${fmt(sel.meanUs, 2)} µs) | p99 ≤ 5 µs (seed: < 50 ms) | ${met(sel.p99us <= 5)} |`,
+      `| selection allocation (young-generation growth over 20,000 selections after a full GC, and young collections during ${SCAVENGE_CALLS.toLocaleString('en-US')} more; the clock read apart) | ${fmt(selectionAllocation, 2)} bytes per selection; ${selectionScavenges} young collections | 0 (allocation-free) | ${met(selectionAllocation !== null && selectionAllocation < 1 && selectionScavenges === 0)} |`,
+      `| lease (select + reserve + release, async) | p50 ${fmt(lease.p50us, 2)} µs, p99 ${fmt(lease.p99us, 2)} µs | — | |`,
+    )
+  }
+  if (overhead) {
+    const ratio = overhead.ratio
+    const roundsText = [...overhead.rounds]
+      .sort((a, b) => a - b)
+      .map((r) => fmt(r, 2))
+      .join(', ')
+    const addedUs = overhead.addedUs
+    rows.push(
+      `| added latency at concurrency 1 (p50 pool − p50 direct) | ${fmt(addedUs, 0)} µs (pool p50 ${fmt(overhead.serialPool.p50, 2)} ms, direct ${fmt(overhead.serialDirect.p50, 2)} ms) | seed: < 100 ms | ${met(addedUs < 100_000)} |`,
+      `| throughput, concurrency ${CONCURRENCY}, one worker: pool ÷ direct undici \`Pool\` (median of ${overhead.rounds.length} paired rounds) | ${fmt(ratio, 2)}× (rounds ${roundsText}; medians: pool ${fmt(overhead.pool.opsPerSec, 0)} req/s p99 ${fmt(overhead.pool.p99, 2)} ms, direct ${fmt(overhead.direct.opsPerSec, 0)} req/s p99 ${fmt(overhead.direct.p99, 2)} ms; client CPU per request: pool ${fmt(overhead.pool.cpuUs, 0)} µs, direct ${fmt(overhead.direct.cpuUs, 0)} µs) | ≥ 0.95× | ${met(ratio >= 0.95)} |`,
+    )
+  }
+  if (slow)
+    rows.push(
+      `| 3 workers, one throttled to 20% (SIGCONT 2 ms / SIGSTOP 8 ms), concurrency 24: pool vs undici \`BalancedPool\` | pool ${fmt(slow.pool.opsPerSec, 0)} req/s, p99 ${fmt(slow.pool.p99, 1)} ms (slow worker got ${fmt(slow.slowShare * 100, 1)}% of tasks); BalancedPool ${fmt(slow.balanced.opsPerSec, 0)} req/s, p99 ${fmt(slow.balanced.p99, 1)} ms | higher throughput and lower p99 | ${met(slow.pool.opsPerSec > slow.balanced.opsPerSec && slow.pool.p99 < slow.balanced.p99)} |`,
+    )
+  if (burst)
+    rows.push(
+      `| ${burst.total.toLocaleString('en-US')} tasks started at once over 3 workers (8 in flight each, the rest in the wait FIFO) | ${burst.succeeded}/${burst.total} succeeded in ${fmt(burst.wallMs / 1000, 2)} s (${fmt(burst.total / (burst.wallMs / 1000), 0)} tasks/s; per task p50 ${fmt(burst.p50, 0)} ms, p99 ${fmt(burst.p99, 0)} ms incl. waiting; per worker ${burst.perWorker.join(' / ')})${Object.keys(burst.failures).length ? `; failures ${JSON.stringify(burst.failures)}` : ''} | 100% success | ${met(burst.succeeded === burst.total)} |`,
+    )
+  if (kill) {
+    const killRate = kill.succeeded / kill.total
+    rows.push(
+      `| SIGKILL of 1 of 3 workers after 30% of ${kill.total.toLocaleString('en-US')} tasks (closed loop, concurrency ${N.killConcurrency}) | ${fmt(killRate * 100, 3)}% succeeded (${kill.total - kill.succeeded} failed${Object.keys(kill.failures).length ? ` ${JSON.stringify(kill.failures)}` : ''}); ${kill.retries} retries; killed worker's circuit ${kill.circuit}${kill.openedAfterMs !== null ? `, opened ${fmt(kill.openedAfterMs, 0)} ms after the kill` : ''}; its share of tasks ${fmt(kill.shareBefore * 100, 1)}% before, ${fmt(kill.shareAfter * 100, 1)}% after | ≥ 99.99%, breaker open, traffic moved | ${met(killRate >= 0.9999 && kill.circuit === 'open' && kill.shareAfter === 0)} |`,
+    )
+  }
+  return rows
+}
+const lines = []
+if (selection || overhead || slow || burst || kill)
+  lines.push(
+    `### Pool (${smoke ? 'smoke run: tiny counts, figures meaningless' : 'one run of `pnpm bench:pool`'})`,
+    '',
+    `Command: \`pnpm bench:pool${smoke ? ' --smoke' : ''}\`. ${os.cpus().length} cores (${os.cpus()[0]?.model ?? 'unknown CPU'}), Node ${process.version}; load average when it started ${loadAtStart}.`,
+    'Workers: real `npu-worker` processes serving the generated 384→256→16 MLP (ONNX Runtime CPU, 2 instances), on the',
+    'same cores as the client, so every figure below is shared-CPU and relative. Request: one 1×384 FP32 row (KServe JSON).',
+    '',
+    '| figure | result | target | |',
+    '| --- | --- | --- | --- |',
+    ...summaryRows(),
+    '',
+    'How: selection is timed per call with tinybench (`hrtimeNow`, timer cost included) over real `PoolWorker` records.',
+    'Throughput runs in paired rounds, alternating which side goes first, and the figure is the median of the per-round',
+    'ratios (their spread shows how noisy the shared machine was). Both sides serialise the same object and parse the',
+    'same answer; the pool also validates it against the protocol schema and sends the deadline header.',
+    'Against BalancedPool both sides get 24 callers and caps that never bind (24 per worker). Every number comes from this one run.',
+  )
+if (streaming) lines.push('', ...streamingReport(streaming, smoke))
+if (haproxy) lines.push('', ...haproxyReport(haproxy, smoke))
+if (only !== null) {
+  console.log(lines.join('\n'))
+  cleanup()
+  process.exit(0)
+}
 const outDir = join(here, 'results')
 mkdirSync(outDir, { recursive: true })
 const out = join(outDir, smoke ? 'pool.smoke.md' : 'pool.md')
