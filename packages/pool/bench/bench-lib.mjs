@@ -1,6 +1,6 @@
 // Pieces the pool benchmarks share: real worker processes, a closed-loop load generator, CPU throttling by
 // SIGSTOP/SIGCONT duty cycles, percentiles.
-import { spawn } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -92,18 +92,50 @@ export async function measure(task, concurrency, seconds) {
   }
 }
 
-/** Throttles a process to `runMs` of every `runMs + stopMs` with SIGSTOP/SIGCONT; returns the stop function. */
-export function throttle(child, runMs, stopMs) {
-  let stopped = false
-  let timer
-  const tick = () => {
-    stopped = !stopped
-    child.kill(stopped ? 'SIGSTOP' : 'SIGCONT')
-    timer = setTimeout(tick, stopped ? stopMs : runMs)
+/**
+ * Throttles processes to `runMs` of every `runMs + stopMs` with SIGSTOP/SIGCONT (`[{ child, runMs, stopMs }]`)
+ * from a process of its own (bench/throttler.mjs), at real-time priority where this may set it (root, `chrt`),
+ * so neither the load generator's event loop nor the machine's load stretches the cycles. `sample()` resolves
+ * the share of the time each process was let run since the last sample; `stop()` lets them all run.
+ */
+export async function startThrottler(targets) {
+  const spec = JSON.stringify(targets.map((t) => ({ pid: t.child.pid, runMs: t.runMs, stopMs: t.stopMs })))
+  const script = join(here, 'throttler.mjs')
+  const realtime = process.getuid?.() === 0 && hasChrt()
+  const child = realtime
+    ? spawn('chrt', ['--fifo', '10', process.execPath, script, spec], {
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      })
+    : spawn(process.execPath, [script, spec], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  await new Promise((resolve, reject) => {
+    child.once('spawn', resolve)
+    child.once('error', reject)
+  })
+  const exited = new Promise((resolve) => child.once('exit', resolve))
+  return {
+    realtime,
+    sample: () =>
+      new Promise((resolve) => {
+        child.once('message', (m) => resolve(m.shares))
+        child.send('sample')
+      }),
+    async stop() {
+      if (child.exitCode === null) child.send('stop')
+      await exited
+      for (const t of targets) t.child.kill('SIGCONT')
+    },
   }
-  timer = setTimeout(tick, runMs)
-  return () => {
-    clearTimeout(timer)
-    child.kill('SIGCONT')
+}
+
+let chrtFound
+function hasChrt() {
+  if (chrtFound === undefined) {
+    try {
+      execFileSync('chrt', ['--fifo', '10', 'true'], { stdio: 'ignore' })
+      chrtFound = true
+    } catch {
+      chrtFound = false
+    }
   }
+  return chrtFound
 }

@@ -25,8 +25,8 @@ import {
   measure,
   median,
   percentile,
+  startThrottler,
   startWorker,
-  throttle,
   WORKER_ENTRY,
   WORKER_ROOT,
 } from './bench-lib.mjs'
@@ -311,7 +311,7 @@ async function benchSlowWorker(workers) {
   await pool.initialize()
   // 2 ms of every 10: a worker at a fifth of the speed of the others (fine-grained, so it is slow on every
   // request rather than frozen now and then).
-  const stop = throttle(workers[2].child, 2, 8)
+  const throttler = await startThrottler([{ child: workers[2].child, runMs: 2, stopMs: 8 }])
   const runs = { balanced: [], pool: [] }
   const shares = []
   try {
@@ -329,7 +329,7 @@ async function benchSlowWorker(workers) {
       }
     }
   } finally {
-    stop()
+    await throttler.stop()
   }
   await pool.close()
   await balanced.close()
@@ -456,36 +456,31 @@ const loadAtStart = os
   .loadavg()
   .map((l) => l.toFixed(2))
   .join(' / ')
-const selection = runs('selection')
-  ? (console.error('selection with 100 workers…'), await benchSelection())
-  : null
-const needsFleet = ['overhead', 'slow', 'burst', 'kill'].some(runs)
-if (needsFleet) {
+/** Runs section `name` (saying so on stderr) unless `--only` leaves it out; null when it did not run. */
+async function section(name, what, run) {
+  if (!runs(name)) return null
+  console.error(what)
+  return run()
+}
+const selection = await section('selection', 'selection with 100 workers…', benchSelection)
+if (['overhead', 'slow', 'burst', 'kill'].some(runs)) {
   console.error('starting 3 workers…')
   started.push(...(await Promise.all([startWorker(repo), startWorker(repo), startWorker(repo)])))
 }
-const overhead = runs('overhead')
-  ? (console.error('pool vs direct undici Pool…'), await benchOverhead(started[0].url))
-  : null
-const slow = runs('slow')
-  ? (console.error('pool vs BalancedPool with one slow worker…'), await benchSlowWorker(started))
-  : null
-const burst = runs('burst')
-  ? (console.error(`${N.burst} tasks at once…`), await benchBurst(started.map((w) => w.url)))
-  : null
-const kill = runs('kill')
-  ? (console.error('SIGKILL of 1 of 3 workers mid-run…'), await benchKill(started))
-  : null
+const overhead = await section('overhead', 'pool vs direct undici Pool…', () => benchOverhead(started[0].url))
+const slow = await section('slow', 'pool vs BalancedPool with one slow worker…', () =>
+  benchSlowWorker(started),
+)
+const burst = await section('burst', `${N.burst} tasks at once…`, () => benchBurst(started.map((w) => w.url)))
+const kill = await section('kill', 'SIGKILL of 1 of 3 workers mid-run…', () => benchKill(started))
 // The comparison starts workers of its own (with the detector too): the ones above leave the cores first.
 for (const w of started) w.child.kill('SIGKILL')
-const streaming = runs('streaming')
-  ? (console.error('streaming: pool vs direct to one worker…'),
-    await benchStreaming({ NpuWorkerPool, dist: POOL_DIST, smoke }))
-  : null
-const haproxy = runs('haproxy')
-  ? (console.error('pool vs HAProxy: homogeneous, unequal, mixed sizes, failure…'),
-    await compareWithHaproxy({ NpuWorkerPool, repo, smoke }))
-  : null
+const streaming = await section('streaming', 'streaming: pool vs direct to one worker…', () =>
+  benchStreaming({ NpuWorkerPool, dist: POOL_DIST, smoke }),
+)
+const haproxy = await section('haproxy', 'pool vs HAProxy: homogeneous, unequal, mixed sizes, failure…', () =>
+  compareWithHaproxy({ NpuWorkerPool, repo, smoke }),
+)
 
 // ---------------------------------------------------------------------------------------------- report
 

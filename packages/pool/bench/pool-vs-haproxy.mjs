@@ -6,7 +6,7 @@
 import { cpSync } from 'node:fs'
 import { join } from 'node:path'
 import { Pool } from 'undici'
-import { fmt, measure, median, sleep, startWorker, throttle, WORKER_ROOT } from './bench-lib.mjs'
+import { fmt, measure, median, sleep, startThrottler, startWorker, WORKER_ROOT } from './bench-lib.mjs'
 import { ensureHaproxy, startHaproxy } from './haproxy-peer.mjs'
 
 const MODELS = join(WORKER_ROOT, 'generated', 'models')
@@ -151,14 +151,17 @@ function haproxyFor(workers) {
 }
 
 /** Paired rounds over one fleet: each round measures both sides, alternating which goes first. */
-async function pairedRounds({ rounds, seconds, warmSeconds, pool, client, front, mixed }) {
+async function pairedRounds({ rounds, seconds, warmSeconds, pool, client, front, mixed, throttler }) {
   const runs = { pool: [], haproxy: [] }
   const call = { pool: poolSide(pool, mixed), haproxy: haproxySide(client, mixed) }
   for (const side of ['pool', 'haproxy']) await measure(call[side], CONCURRENCY, warmSeconds)
   for (let r = 0; r < rounds; r++) {
     for (const side of r % 2 === 0 ? ['pool', 'haproxy'] : ['haproxy', 'pool']) {
       const cpu0 = side === 'haproxy' ? front.cpuUs() : 0
+      await throttler?.sample()
       const run = await measure(call[side], CONCURRENCY, seconds)
+      // How long the throttled workers really ran during this side's window (the same fleet for both sides).
+      if (throttler) run.runShares = await throttler.sample()
       // The balancer's CPU per request: in this process for the pool; this process plus HAProxy's otherwise.
       run.balancerCpuUs =
         run.cpuUs + (side === 'haproxy' ? (front.cpuUs() - cpu0) / Math.max(1, run.count) : 0)
@@ -176,6 +179,7 @@ function summarise(runs) {
     errors: list.reduce((a, r) => a + r.errors, 0),
     count: list.reduce((a, r) => a + r.count, 0),
     cpuUs: median(list.map((r) => r.balancerCpuUs ?? r.cpuUs)),
+    runShares: list[0]?.runShares?.map((_, w) => median(list.map((r) => r.runShares[w]))) ?? null,
   })
   return {
     pool: pick(runs.pool),
@@ -241,17 +245,21 @@ export async function compareWithHaproxy({ NpuWorkerPool, repo, smoke }) {
     try {
       out.scenarios.homogeneous = await pairedRounds({ ...N, pool, client, front, mixed: false })
       // 100% / 50% / 20%: w1 runs 5 ms of every 10, w2 2 ms of every 10.
-      const release = [throttle(workers[1].child, 5, 5), throttle(workers[2].child, 2, 8)]
+      const throttler = await startThrottler([
+        { child: workers[1].child, runMs: 5, stopMs: 5 },
+        { child: workers[2].child, runMs: 2, stopMs: 8 },
+      ])
+      out.realtimeThrottle = throttler.realtime
       const before = pool.getWorkers().map((w) => w.successes)
       try {
         // Both sides learn the new speeds before the measured rounds (warm-up inside pairedRounds).
         await sleep(smoke ? 50 : 500)
-        out.scenarios.unequal = await pairedRounds({ ...N, pool, client, front, mixed: false })
-        out.scenarios.mixed = await pairedRounds({ ...N, pool, client, front, mixed: true })
+        out.scenarios.unequal = await pairedRounds({ ...N, pool, client, front, mixed: false, throttler })
+        out.scenarios.mixed = await pairedRounds({ ...N, pool, client, front, mixed: true, throttler })
         const shares = pool.getWorkers().map((w, i) => w.successes - before[i])
         out.poolShares = shares.map((s) => s / shares.reduce((a, b) => a + b, 0))
       } finally {
-        for (const stop of release) stop()
+        await throttler.stop()
       }
     } finally {
       await client.close()
@@ -288,6 +296,7 @@ export function haproxyReport(result, smoke) {
     return `| ${name}: ${what} | ${fmt(r.throughput, 2)}× (rounds ${r.throughputRounds.map((x) => fmt(x, 2)).join(', ')}) | ${fmt(r.p99, 2)}× | pool ${fmt(r.pool.opsPerSec, 0)} req/s, p50 ${fmt(r.pool.p50, 2)} ms, p99 ${fmt(r.pool.p99, 1)} ms; HAProxy ${fmt(r.haproxy.opsPerSec, 0)} req/s, p50 ${fmt(r.haproxy.p50, 2)} ms, p99 ${fmt(r.haproxy.p99, 1)} ms; client + balancer CPU per request: pool ${fmt(r.pool.cpuUs, 0)} µs, undici + HAProxy ${fmt(r.haproxy.cpuUs, 0)} µs | ${target} | ${met(ok)} |`
   }
   const f = s.failure
+  const shares = (list) => (list ? list.map((x) => `${fmt(x * 100, 1)}%`).join(' / ') : '—')
   return [
     title,
     '',
@@ -307,5 +316,6 @@ export function haproxyReport(result, smoke) {
     `| failure: SIGKILL of 1 of 3 workers a third into each run (${f.pool.count + f.haproxy.count} requests) | ${fmt(f.throughput, 2)}× | ${fmt(f.p99, 2)}× | failed requests: pool ${f.pool.errors} of ${f.pool.count}, HAProxy ${f.haproxy.errors} of ${f.haproxy.count} | pool 0 failed; HAProxy's reported | ${met(f.pool.errors === 0)} |`,
     '',
     `Share of the pool's successes on the unequal fleet (100% / 50% / 20% workers): ${result.poolShares.map((x) => `${fmt(x * 100, 1)}%`).join(' / ')}.`,
+    `The duty cycles run in a process of their own${result.realtimeThrottle ? ' at real-time priority (`chrt --fifo`)' : ''}, so neither side's event loop stretches them; measured share of the time the 50% and 20% workers ran (median over each side's rounds): ${['unequal', 'mixed'].map((k) => `${k}: pool ${shares(s[k].pool.runShares)}, HAProxy ${shares(s[k].haproxy.runShares)}`).join('; ')}.`,
   ]
 }
