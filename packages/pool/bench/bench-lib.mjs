@@ -3,6 +3,7 @@
 import { execFileSync, spawn } from 'node:child_process'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { onCpus } from '../../../apps/npu-worker/bench/lib.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
 /** The worker's root (its dist/ and generated/ models). */
@@ -26,15 +27,22 @@ export const fmt = (n, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : 
 /** Resolves after `ms`. */
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 
-/** Starts a worker on a free loopback port over `modelsDir`; resolves once /health answers 200. */
-export async function startWorker(modelsDir) {
-  const child = spawn(
+/**
+ * Starts a worker on a free loopback port over `modelsDir`; resolves once /health answers 200. With `cpu` (a
+ * core list such as "1") the worker and every thread it starts run only there (the worker bench's `onCpus`).
+ */
+export async function startWorker(modelsDir, { cpu } = {}) {
+  const [command, argv] = onCpus(cpu, [
     process.execPath,
-    [WORKER_ENTRY, '--host', '127.0.0.1', '--port', '0', '--models-dir', modelsDir],
-    {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
-  )
+    WORKER_ENTRY,
+    '--host',
+    '127.0.0.1',
+    '--port',
+    '0',
+    '--models-dir',
+    modelsDir,
+  ])
+  const child = spawn(command, argv, { stdio: ['ignore', 'pipe', 'inherit'] })
   const url = await new Promise((resolve, reject) => {
     let buffer = ''
     child.stdout.setEncoding('utf8').on('data', (chunk) => {

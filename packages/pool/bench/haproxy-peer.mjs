@@ -8,6 +8,7 @@ import { createConnection, createServer } from 'node:net'
 import os from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { onCpus } from '../../../apps/npu-worker/bench/lib.mjs'
 import { sleep } from './bench-lib.mjs'
 
 const INSTALL = join(
@@ -84,7 +85,7 @@ function command(socketPath, text) {
  * thresholds, `errorLimit` = its failure threshold, `retries` = its max attempts − 1, `timeoutServerMs` = its
  * attempt timeout, `timeoutQueueMs` = its task deadline (a request waits for a free server that long).
  */
-export async function startHaproxy(servers, settings) {
+export async function startHaproxy(servers, settings, { cpu } = {}) {
   const dir = mkdtempSync(join(os.tmpdir(), 'pool-bench-haproxy-'))
   const port = await freePort()
   const socket = join(dir, 'admin.sock')
@@ -121,7 +122,8 @@ ${servers.map((s) => `  server ${s.name} 127.0.0.1:${s.port}`).join('\n')}
   const path = join(dir, 'haproxy.cfg')
   writeFileSync(path, config)
   execFileSync('haproxy', ['-c', '-q', '-f', path])
-  const child = spawn('haproxy', ['-db', '-f', path], { stdio: ['ignore', 'ignore', 'pipe'] })
+  const [program, argv] = onCpus(cpu, ['haproxy', '-db', '-f', path])
+  const child = spawn(program, argv, { stdio: ['ignore', 'ignore', 'pipe'] })
   let stderr = ''
   child.stderr.setEncoding('utf8').on('data', (chunk) => {
     stderr += chunk
@@ -142,6 +144,7 @@ ${servers.map((s) => `  server ${s.name} 127.0.0.1:${s.port}`).join('\n')}
   const TICKS = 100
   return {
     url: `http://127.0.0.1:${port}`,
+    pid: child.pid,
     config,
     /** HAProxy's CPU time so far (user + system), in µs. */
     cpuUs() {

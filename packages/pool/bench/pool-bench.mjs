@@ -479,7 +479,7 @@ const streaming = await section('streaming', 'streaming: pool vs direct to one w
   benchStreaming({ NpuWorkerPool, dist: POOL_DIST, smoke }),
 )
 const haproxy = await section('haproxy', 'pool vs HAProxy: homogeneous, unequal, mixed sizes, failure…', () =>
-  compareWithHaproxy({ NpuWorkerPool, repo, smoke }),
+  compareWithHaproxy({ NpuWorkerPool, repo, smoke, pin: process.argv.includes('--pin') }),
 )
 
 // ---------------------------------------------------------------------------------------------- report

@@ -4,8 +4,10 @@
 // (SIGKILL of one worker mid-run). The pool runs in this process; the HAProxy side is an undici Pool to
 // HAProxy, which balances over the workers itself.
 import { cpSync } from 'node:fs'
+import os from 'node:os'
 import { join } from 'node:path'
 import { Pool } from 'undici'
+import { cpusAllowed, pinnedCores, pinSelf } from '../../../apps/npu-worker/bench/lib.mjs'
 import { fmt, measure, median, sleep, startThrottler, startWorker, WORKER_ROOT } from './bench-lib.mjs'
 import { ensureHaproxy, startHaproxy } from './haproxy-peer.mjs'
 
@@ -134,7 +136,7 @@ function makePool(NpuWorkerPool, workers) {
   })
 }
 
-function haproxyFor(workers) {
+function haproxyFor(workers, cpu) {
   return startHaproxy(
     workers.map((w, i) => ({ name: `w${i}`, port: w.port })),
     {
@@ -147,6 +149,7 @@ function haproxyFor(workers) {
       timeoutServerMs: SETTINGS.attemptTimeoutMs,
       timeoutQueueMs: SETTINGS.taskTimeoutMs,
     },
+    { cpu },
   )
 }
 
@@ -191,8 +194,8 @@ function summarise(runs) {
 }
 
 /** One round of the failure scenario for one side: a fresh victim joins the fleet, then is killed mid-run. */
-async function failureRound(side, { NpuWorkerPool, workers, repo, seconds }) {
-  const victim = await startWorker(repo)
+async function failureRound(side, { NpuWorkerPool, workers, repo, seconds, cores }) {
+  const victim = await startWorker(repo, { cpu: cores?.server })
   const fleet = [workers[0], workers[1], victim]
   let stop
   let task
@@ -202,7 +205,7 @@ async function failureRound(side, { NpuWorkerPool, workers, repo, seconds }) {
     task = poolSide(pool, false)
     stop = () => pool.close()
   } else {
-    const haproxy = await haproxyFor(fleet)
+    const haproxy = await haproxyFor(fleet, cores?.client)
     const client = new Pool(haproxy.url, { connections: CONCURRENCY })
     task = haproxySide(client, false)
     stop = async () => {
@@ -222,19 +225,31 @@ async function failureRound(side, { NpuWorkerPool, workers, repo, seconds }) {
  * Runs every scenario; returns `{ skipped: why }` when HAProxy cannot run here, else the figures and the
  * report lines. `repo` is a model repository the section may add models to.
  */
-export async function compareWithHaproxy({ NpuWorkerPool, repo, smoke }) {
+export async function compareWithHaproxy({ NpuWorkerPool, repo, smoke, pin }) {
   const haproxy = ensureHaproxy()
   if (!haproxy.ok) return { skipped: haproxy.why }
   cpSync(join(MODELS, 'ppocr-det'), join(repo, 'ppocr-det'), { recursive: true })
   const N = smoke
     ? { rounds: 1, seconds: 0.3, warmSeconds: 0.1, failureRounds: 1, failureSeconds: 0.6 }
     : { rounds: 6, seconds: 3, warmSeconds: 1, failureRounds: 3, failureSeconds: 3 }
-  const workers = await Promise.all([startWorker(repo), startWorker(repo), startWorker(repo)])
-  const out = { version: haproxy.version, scenarios: {} }
+  // Pinned: the three workers on the last core, this process (client and pool) and HAProxy on the first, so
+  // neither balancer's own CPU is taken from the workers and the workers' from it.
+  const pinning = pin ? pinnedCores() : { cores: null, reason: 'not asked (--pin)' }
+  const cores = pinning.cores
+  const allCores = `0-${os.availableParallelism() - 1}`
+  if (cores) pinSelf(cores.client)
+  const workers = await Promise.all([0, 1, 2].map(() => startWorker(repo, { cpu: cores?.server })))
+  const out = { version: haproxy.version, scenarios: {}, pinning: { reason: pinning.reason } }
   try {
     let front
     try {
-      front = await haproxyFor(workers)
+      front = await haproxyFor(workers, cores?.client)
+      if (cores)
+        out.pinning.allowed = {
+          workers: cpusAllowed(workers[0].child.pid),
+          haproxy: cpusAllowed(front.pid),
+          client: cpusAllowed(process.pid),
+        }
     } catch (error) {
       return { skipped: `haproxy did not start: ${error.message.split('\n').at(-1)}` }
     }
@@ -270,7 +285,7 @@ export async function compareWithHaproxy({ NpuWorkerPool, repo, smoke }) {
     for (let r = 0; r < N.failureRounds; r++) {
       for (const side of r % 2 === 0 ? ['pool', 'haproxy'] : ['haproxy', 'pool'])
         failure[side].push(
-          await failureRound(side, { NpuWorkerPool, workers, repo, seconds: N.failureSeconds }),
+          await failureRound(side, { NpuWorkerPool, workers, repo, seconds: N.failureSeconds, cores }),
         )
     }
     out.scenarios.failure = summarise(failure)
@@ -279,8 +294,17 @@ export async function compareWithHaproxy({ NpuWorkerPool, repo, smoke }) {
       w.child.kill('SIGCONT')
       w.child.kill('SIGKILL')
     }
+    if (cores) pinSelf(allCores)
   }
   return out
+}
+
+/** Where the processes ran: pinned (with the cores the kernel reports for each) or sharing every core. */
+function pinningLine(pinning) {
+  const a = pinning.allowed
+  return a
+    ? `Pinned (\`--pin\`): the three workers on core ${a.workers}, the client with the pool and HAProxy on core ${a.client} (\`Cpus_allowed_list\`: workers ${a.workers}, HAProxy ${a.haproxy}, client ${a.client}; the duty-cycle process with the client).`
+    : `Not pinned (${pinning.reason}): workers, client and HAProxy share all ${os.availableParallelism()} cores.`
 }
 
 /** The report section for {@link compareWithHaproxy}'s result. */
@@ -299,6 +323,8 @@ export function haproxyReport(result, smoke) {
   const shares = (list) => (list ? list.map((x) => `${fmt(x * 100, 1)}%`).join(' / ') : '—')
   return [
     title,
+    '',
+    pinningLine(result.pinning),
     '',
     `${result.version}, \`balance leastconn\`, active \`GET /health\` checks every ${SETTINGS.healthIntervalMs / 1000} s (fall ${SETTINGS.unhealthyThreshold}, rise ${SETTINGS.healthyThreshold}), \`observe layer7\` + \`error-limit ${SETTINGS.failureThreshold}\` + \`on-error mark-down\`, \`option redispatch\`, \`retries ${SETTINGS.maxAttempts - 1}\` with \`retry-on all-retryable-errors\`, \`maxconn ${CAP}\` per server, one thread; an undici \`Pool\` (${CONCURRENCY} connections) to it. The pool: the same caps, health interval, thresholds and attempts, in this process. Both in front of the same 3 real workers (MLP and PP-OCRv4 detector, ONNX Runtime CPU), ${CONCURRENCY} closed-loop callers, ${smoke ? 1 : 6} paired rounds per scenario alternating which side goes first; ratios are medians of the per-round ratios (pool ÷ HAProxy).`,
     '',
