@@ -62,6 +62,7 @@ export class WorkerHealth {
   #tasks: ReadonlySet<string> = EMPTY
   #models: ReadonlySet<string> = EMPTY
   #load: Load | null = null
+  #parallelism = 1
   #generation: GenerationLimits = NO_GENERATION_LIMITS
   #version: string | null = null
   #protocolVersion: number | null = null
@@ -118,6 +119,13 @@ export class WorkerHealth {
   /** The generation admission limits its last valid `/health` reported (sequences + queue, per model and in all). */
   get generation(): GenerationLimits {
     return this.#generation
+  }
+  /**
+   * Inferences the worker runs at once by its last valid check (`load.capacity`: the live slots of its ready
+   * models), at least 1; 1 before any.
+   */
+  get parallelism(): number {
+    return this.#parallelism
   }
   /** The worker's reported load at the last valid check. */
   get load(): Load | null {
@@ -230,6 +238,7 @@ export class WorkerHealth {
   #absorb(health: HealthResponse): void {
     this.#status = health.status
     this.#load = health.load
+    this.#parallelism = Math.max(1, health.load.capacity)
     this.#generation = generationLimits(health)
     this.#version = health.version
     this.#protocolVersion = health.protocol_version ?? null

@@ -44,6 +44,11 @@ export interface SelectableWorker {
     TaskSlots,
     'maxConcurrentTasks' | 'activeTasks' | 'pendingMs' | 'coldInFlight' | 'backoffUntil'
   >
+  /**
+   * Inferences the worker runs at once (its `/health` `load.capacity`; 1 while unknown): the work in flight on
+   * it drains that many at a time.
+   */
+  readonly parallelism: number
   /** Room for generation sequences under the worker's own admission limits (absent: no limit known). */
   readonly sequences?: { hasRoom(need: WorkNeed): boolean }
   /** Peak-EWMA latency (ms) of a request for `need` on it, decayed to `now`; 0 while there is no sample. */

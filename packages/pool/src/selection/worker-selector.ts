@@ -30,10 +30,12 @@ const COLD_PENALTY = 1e9
  * lowest id. After a miss, {@link miss} says whether waiting can help.
  *
  * Expected completion generalises Finagle's and Linkerd's peak-EWMA × (in flight + 1) to requests of mixed
- * sizes: the worker's peak-EWMA latency for this kind of request, plus the estimated work of what it already
- * has in flight from this pool (each request's own estimate when it was sent). With one kind of request it
- * is exactly latency × (in flight + 1); with OCR pages and short embeddings mixed, a short request is not
- * queued behind pages because the worker has "few" of them.
+ * sizes and to workers that run several at once: the worker's peak-EWMA latency for this kind of request,
+ * plus the estimated work of what it already has in flight from this pool (each request's own estimate when
+ * it was sent) divided by the inferences it runs at once (its `/health` capacity). With one kind of request
+ * on a worker that runs one at a time it is exactly latency × (in flight + 1), with P at once latency ×
+ * (in flight / P + 1); with OCR pages and short embeddings mixed, a short request is not queued behind pages
+ * because the worker has "few" of them.
  */
 export class WorkerSelector {
   /** Reason of the last miss (meaningful only after `select` returned undefined). */
@@ -117,6 +119,10 @@ export class WorkerSelector {
 /** Expected completion of a request for `need` on `w` (ms, or past {@link COLD_PENALTY} with unknown work). */
 function cost(w: SelectableWorker, need: WorkNeed, now: number, share: number): number {
   const slots = w.slots
-  const load = slots.coldInFlight * COLD_PENALTY + slots.pendingMs + w.latency.estimate(need, now)
+  // The work in flight drains `parallelism` requests at a time (Little's law: n in flight at latency L each
+  // finish n / L per ms), so the wait ahead of a new request is pendingMs / parallelism; counted as serial,
+  // a worker that runs several at once looks busier than it is and traffic spills to slower ones early.
+  const load =
+    slots.coldInFlight * COLD_PENALTY + slots.pendingMs / w.parallelism + w.latency.estimate(need, now)
   return share < 1 ? load / share : load
 }

@@ -71,6 +71,10 @@ export class PoolWorker implements LeaseWorker {
   get standing(): HealthStanding {
     return this.health.standing
   }
+  /** Inferences it runs at once, by its last `/health` (1 before one). */
+  get parallelism(): number {
+    return this.health.parallelism
+  }
   /** Its HTTP side (replaced when the cap or token changes). */
   get transport(): WorkerTransport {
     return this.#transport

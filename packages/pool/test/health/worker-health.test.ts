@@ -59,12 +59,13 @@ const thresholds = { unhealthyThreshold: 2, healthyThreshold: 2 }
 describe('WorkerHealth', () => {
   it('is out until checked; the first check decides at once', () => {
     const up = new WorkerHealth()
-    expect([up.up, up.standing, up.trusted, up.lastCheckAt, up.state]).toEqual([
+    expect([up.up, up.standing, up.trusted, up.lastCheckAt, up.state, up.parallelism]).toEqual([
       false,
       HealthStanding.OUT,
       false,
       null,
       { kind: 'unchecked' },
+      1,
     ])
     expect(up.record(pass('healthy', ['ocr']), thresholds, 1000)).toBe('up')
     expect([up.up, up.standing, up.trusted, up.status, up.lastCheckAt, up.protocolVersion]).toEqual([
@@ -78,6 +79,8 @@ describe('WorkerHealth', () => {
     expect([...up.tasks]).toEqual(['ocr'])
     expect([...up.models]).toEqual(['mlp'])
     expect(up.load).toEqual({ active: 1, queued: 2, capacity: 4, queue_capacity: 64 })
+    // Selection drains the work in flight by the worker's capacity (its live slots).
+    expect(up.parallelism).toBe(4)
     const down = new WorkerHealth()
     expect(down.record(refused(), thresholds, 1000)).toBeNull()
     expect([down.up, down.lastError, down.totalFailures, down.state]).toEqual([

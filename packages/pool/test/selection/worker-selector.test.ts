@@ -35,6 +35,7 @@ interface TestWorker extends SelectableWorker {
   }
   latency: LatencyBook
   warmup: SlowStart
+  parallelism: number
   models: Set<string>
   tasks: Set<string>
 }
@@ -51,6 +52,8 @@ interface Spec {
   tasks?: Set<string>
   /** A latency sample (ms) taken now. */
   latencyMs?: number
+  /** Inferences it runs at once (default 1). */
+  parallelism?: number
 }
 
 let order = 0
@@ -78,6 +81,7 @@ function worker(id: string, spec: Spec = {}): TestWorker {
     },
     latency,
     warmup: new SlowStart(),
+    parallelism: spec.parallelism ?? 1,
     models: spec.models ?? new Set(['mlp']),
     tasks: spec.tasks ?? new Set(['ocr']),
     serves(need) {
@@ -240,6 +244,16 @@ describe('WorkerSelector: latency-aware within a tier (peak-EWMA × (in flight +
     expect(selector.select([pages, shorts], mlpIndexed, Date.now())?.id).toBe('shorts')
     // A page is estimated as a page: 80 + 40 against 3 + 40.
     expect(selector.select([pages, shorts], det, Date.now())?.id).toBe('shorts')
+  })
+
+  it("drains the work in flight by the worker's parallelism: one running 4 at once is less busy than it looks", () => {
+    // serial: 4 ms × 3 in flight + 4 = 16 > idle's 10; four at once: 4 × 3 ÷ 4 + 4 = 7 < 10.
+    expect(pick([worker('idle', { latencyMs: 10 }), worker('busy', { latencyMs: 4, active: 3 })])).toBe(
+      'idle',
+    )
+    expect(
+      pick([worker('idle', { latencyMs: 10 }), worker('busy', { latencyMs: 4, active: 3, parallelism: 4 })]),
+    ).toBe('busy')
   })
 
   it('sends a cold worker (no sample yet) one request, and never piles onto it before it answers', () => {
