@@ -231,7 +231,9 @@ export async function compareWithHaproxy({ NpuWorkerPool, repo, smoke, pin }) {
   cpSync(join(MODELS, 'ppocr-det'), join(repo, 'ppocr-det'), { recursive: true })
   const N = smoke
     ? { rounds: 1, seconds: 0.3, warmSeconds: 0.1, failureRounds: 1, failureSeconds: 0.6 }
-    : { rounds: 6, seconds: 3, warmSeconds: 1, failureRounds: 3, failureSeconds: 3 }
+    : // Many short rounds rather than a few long ones: the machine's speed drifts from minute to minute, and
+      // the median of more paired ratios moves less with it.
+      { rounds: 10, seconds: 2, warmSeconds: 1, failureRounds: 3, failureSeconds: 3 }
   // Pinned: the three workers on the last core, this process (client and pool) and HAProxy on the first, so
   // neither balancer's own CPU is taken from the workers and the workers' from it.
   const pinning = pin ? pinnedCores() : { cores: null, reason: 'not asked (--pin)' }
@@ -239,7 +241,13 @@ export async function compareWithHaproxy({ NpuWorkerPool, repo, smoke, pin }) {
   const allCores = `0-${os.availableParallelism() - 1}`
   if (cores) pinSelf(cores.client)
   const workers = await Promise.all([0, 1, 2].map(() => startWorker(repo, { cpu: cores?.server })))
-  const out = { version: haproxy.version, scenarios: {}, pinning: { reason: pinning.reason } }
+  const out = {
+    version: haproxy.version,
+    scenarios: {},
+    pinning: { reason: pinning.reason },
+    rounds: N.rounds,
+    seconds: N.seconds,
+  }
   try {
     let front
     try {
@@ -326,7 +334,7 @@ export function haproxyReport(result, smoke) {
     '',
     pinningLine(result.pinning),
     '',
-    `${result.version}, \`balance leastconn\`, active \`GET /health\` checks every ${SETTINGS.healthIntervalMs / 1000} s (fall ${SETTINGS.unhealthyThreshold}, rise ${SETTINGS.healthyThreshold}), \`observe layer7\` + \`error-limit ${SETTINGS.failureThreshold}\` + \`on-error mark-down\`, \`option redispatch\`, \`retries ${SETTINGS.maxAttempts - 1}\` with \`retry-on all-retryable-errors\`, \`maxconn ${CAP}\` per server, one thread; an undici \`Pool\` (${CONCURRENCY} connections) to it. The pool: the same caps, health interval, thresholds and attempts, in this process. Both in front of the same 3 real workers (MLP and PP-OCRv4 detector, ONNX Runtime CPU), ${CONCURRENCY} closed-loop callers, ${smoke ? 1 : 6} paired rounds per scenario alternating which side goes first; ratios are medians of the per-round ratios (pool ÷ HAProxy).`,
+    `${result.version}, \`balance leastconn\`, active \`GET /health\` checks every ${SETTINGS.healthIntervalMs / 1000} s (fall ${SETTINGS.unhealthyThreshold}, rise ${SETTINGS.healthyThreshold}), \`observe layer7\` + \`error-limit ${SETTINGS.failureThreshold}\` + \`on-error mark-down\`, \`option redispatch\`, \`retries ${SETTINGS.maxAttempts - 1}\` with \`retry-on all-retryable-errors\`, \`maxconn ${CAP}\` per server, one thread; an undici \`Pool\` (${CONCURRENCY} connections) to it. The pool: the same caps, health interval, thresholds and attempts, in this process. Both in front of the same 3 real workers (MLP and PP-OCRv4 detector, ONNX Runtime CPU), ${CONCURRENCY} closed-loop callers, ${result.rounds} paired rounds of ${result.seconds} s per scenario alternating which side goes first; ratios are medians of the per-round ratios (pool ÷ HAProxy).`,
     '',
     '| scenario | throughput pool ÷ HAProxy | p99 pool ÷ HAProxy | medians | target | |',
     '| --- | --- | --- | --- | --- | --- |',
