@@ -14,6 +14,7 @@ import type { ExecutionRecord, QueueObserver, RequestRecord } from '../scheduler
 import type { Scheduler } from '../scheduler/scheduler.js'
 import { WORKER_VERSION } from '../worker-version.js'
 import { ModelStatisticsBook } from './model-statistics.js'
+import { RecordedHistogram } from './recorded-histogram.js'
 import { REJECTION_REASONS, rejectionReason } from './rejection-reason.js'
 
 /** Prefix of every worker metric. */
@@ -54,47 +55,42 @@ export class WorkerMetrics {
   readonly registry = new Registry()
   /** The statistics extension's counters, fed by the same events as the instruments below. */
   readonly statistics = new ModelStatisticsBook()
-  readonly #requests = new Counter({
-    name: `${PREFIX}http_requests_total`,
-    help: 'HTTP requests by route pattern, method and status',
-    labelNames: ['route', 'method', 'status'],
-    registers: [this.registry],
-  })
-  readonly #requestSeconds = new Histogram({
+  // The per-request instruments are recorded in place (recorded-histogram.ts); each request counter is read from
+  // its histogram's counts, so a request is one record.
+  readonly #requestSeconds = new RecordedHistogram({
     name: `${PREFIX}http_request_duration_seconds`,
     help: 'HTTP request latency by route pattern, method and status',
+    counter: {
+      name: `${PREFIX}http_requests_total`,
+      help: 'HTTP requests by route pattern, method and status',
+    },
     labelNames: ['route', 'method', 'status'],
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [this.registry],
   })
-  readonly #grpcCalls = new Counter({
-    name: `${PREFIX}grpc_requests_total`,
-    help: 'gRPC calls by method and status code',
-    labelNames: ['method', 'code'],
-    registers: [this.registry],
-  })
-  readonly #grpcSeconds = new Histogram({
+  readonly #grpcSeconds = new RecordedHistogram({
     name: `${PREFIX}grpc_request_duration_seconds`,
     help: 'gRPC call latency by method and status code',
+    counter: { name: `${PREFIX}grpc_requests_total`, help: 'gRPC calls by method and status code' },
     labelNames: ['method', 'code'],
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [this.registry],
   })
-  readonly #inferenceSeconds = new Histogram({
+  readonly #inferenceSeconds = new RecordedHistogram({
     name: `${PREFIX}inference_duration_seconds`,
     help: 'Model execution time (from the start of the inference to its end, queue wait excluded) by model, backend, device and outcome',
     labelNames: ['model', 'version', 'backend', 'device', 'outcome'],
     buckets: [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [this.registry],
   })
-  readonly #queueWaitSeconds = new Histogram({
+  readonly #queueWaitSeconds = new RecordedHistogram({
     name: `${PREFIX}queue_wait_seconds`,
     help: 'Time a request waited in its model queue before its inference started (requests that left while waiting are counted in npu_worker_rejections_total)',
     labelNames: ['model', 'version'],
     buckets: [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [this.registry],
   })
-  readonly #batchSize = new Histogram({
+  readonly #batchSize = new RecordedHistogram({
     name: `${PREFIX}inference_batch_size`,
     help: 'Requests merged into one inference by the dynamic batcher (1 when it ran alone); _count is inferences run, _sum requests served',
     labelNames: ['model', 'version'],
@@ -283,16 +279,12 @@ export class WorkerMetrics {
 
   /** Records one HTTP request. */
   observeRequest(route: string, method: string, status: number, seconds: number): void {
-    const labels = { route, method, status: String(status) }
-    this.#requests.inc(labels)
-    this.#requestSeconds.observe(labels, seconds)
+    this.#requestSeconds.observe(seconds, route, method, statusLabel(status))
   }
 
   /** Records one gRPC call (`method`: the RPC's name; `code`: its gRPC status name, e.g. OK, UNAVAILABLE). */
   observeGrpcCall(method: string, code: string, seconds: number): void {
-    const labels = { method, code }
-    this.#grpcCalls.inc(labels)
-    this.#grpcSeconds.observe(labels, seconds)
+    this.#grpcSeconds.observe(seconds, method, code)
   }
 
   /** The scheduler's events, each recorded once here for both `/metrics` and the statistics extension. */
@@ -305,17 +297,16 @@ export class WorkerMetrics {
   /** Records one model execution: its duration (all compute phases) and how many requests it merged. */
   observeExecution(model: RegisteredModel, record: ExecutionRecord): void {
     const { input, infer, output } = record.compute
+    const loaded = model.serving()?.model
     this.#inferenceSeconds.observe(
-      {
-        model: model.name,
-        version: model.version,
-        backend: model.serving()?.model.backend ?? 'none',
-        device: model.serving()?.model.device ?? 'none',
-        outcome: record.ok ? 'ok' : 'error',
-      },
       input + infer + output,
+      model.name,
+      model.version,
+      loaded?.backend ?? 'none',
+      loaded?.device ?? 'none',
+      record.ok ? 'ok' : 'error',
     )
-    this.#batchSize.observe({ model: model.name, version: model.version }, record.requests)
+    this.#batchSize.observe(record.requests, model.name, model.version)
     this.statistics.recordExecution(model, record)
   }
 
@@ -339,7 +330,7 @@ export class WorkerMetrics {
 
   /** Records how long one request waited in its model's queue before its inference started. */
   observeQueueWait(model: RegisteredModel, seconds: number): void {
-    this.#queueWaitSeconds.observe({ model: model.name, version: model.version }, seconds)
+    this.#queueWaitSeconds.observe(seconds, model.name, model.version)
   }
 
   /**
@@ -350,4 +341,14 @@ export class WorkerMetrics {
     const reason = rejectionReason(error, lifecycle)
     if (reason) this.#rejections.inc({ reason })
   }
+}
+
+/** Status codes as label values, made once each (a status is a small integer: 100 to 599). */
+const STATUS_LABELS: string[] = []
+function statusLabel(status: number): string {
+  const cached = STATUS_LABELS[status]
+  if (cached !== undefined) return cached
+  const label = String(status)
+  if (Number.isInteger(status) && status >= 0 && status < 1000) STATUS_LABELS[status] = label
+  return label
 }
