@@ -53,7 +53,8 @@ const copy = ({ count, ns }: Duration): StatisticDuration => ({ count, ns })
  * record, so `/v2/models/stats` and `/metrics` count the same requests.
  */
 export class ModelStatisticsBook {
-  readonly #versions = new Map<string, VersionStatistics>()
+  /** By model name, then version: two lookups and no key string built per request. */
+  readonly #models = new Map<string, Map<string, VersionStatistics>>()
 
   /** Records one execution: a successful one counts, and its compute phases go to its batch size. */
   recordExecution(model: ModelKey, record: ExecutionRecord): void {
@@ -84,7 +85,7 @@ export class ModelStatisticsBook {
 
   /** The statistics of one version, zeros when it has served nothing. */
   of(model: ModelKey): ModelStatistics {
-    const stats = this.#versions.get(keyOf(model))
+    const stats = this.#models.get(model.name)?.get(model.version)
     const zero = stats ?? emptyStatistics()
     const batchStats: InferBatchStatistics[] = [...zero.batches.entries()]
       .sort(([a], [b]) => a - b)
@@ -113,18 +114,18 @@ export class ModelStatisticsBook {
   }
 
   #of(model: ModelKey): VersionStatistics {
-    const key = keyOf(model)
-    let stats = this.#versions.get(key)
+    let versions = this.#models.get(model.name)
+    if (!versions) {
+      versions = new Map()
+      this.#models.set(model.name, versions)
+    }
+    let stats = versions.get(model.version)
     if (!stats) {
       stats = emptyStatistics()
-      this.#versions.set(key, stats)
+      versions.set(model.version, stats)
     }
     return stats
   }
-}
-
-function keyOf({ name, version }: ModelKey): string {
-  return `${name}:${version}`
 }
 
 function emptyStatistics(): VersionStatistics {

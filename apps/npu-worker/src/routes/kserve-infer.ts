@@ -2,7 +2,7 @@ import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
 import { ErrQueueFull } from '../errors.js'
 import { inferBodyOf, parseInferBodies } from '../http/infer-body-parser.js'
 import { sendInferResponse } from '../http/infer-reply.js'
-import { httpRequestDeadline } from '../http/request-deadline.js'
+import { httpInferDeadline } from '../http/request-deadline.js'
 import { JsonCodecPool } from '../kserve/json-codec-pool.js'
 import { findModel, type ModelRef } from '../kserve/model-lookup.js'
 import { runInference } from '../kserve/run-inference.js'
@@ -59,7 +59,7 @@ const kserveInferRoutes: FastifyPluginAsync<KserveInferRoutesOptions> = async (a
         rawOutputsByDefault: false,
         ...(ticket ? { ticket } : {}),
         deadline: (parameterMs) =>
-          httpRequestDeadline(request, reply, app.workerConfig.request_timeout_ms, parameterMs),
+          httpInferDeadline(request, reply, app.workerConfig.request_timeout_ms, parameterMs),
       })
       return sendInferResponse(reply, answer, jsonPool)
     })

@@ -11,13 +11,14 @@ import {
 import type { BatchingPolicy } from '../models/batching-policy.js'
 import type { RegisteredModel } from '../models/registered-model.js'
 import { AdmissionTicket } from './admission-ticket.js'
+import type { CancelSignal } from './cancel-signal.js'
 import { batchShape, mergeInputs, selectBatch, splitOutputs } from './dynamic-batcher.js'
 
 /** Options of one scheduled inference. */
 export interface RunOptions {
   outputNames?: readonly string[]
   /** Aborted when the client goes away: queued work is dropped, never run. */
-  signal?: AbortSignal
+  signal?: CancelSignal
   /** Milliseconds from now after which the caller gets a 504. */
   deadlineMs?: number
   /** The caller will not touch `inputs` again: a backend may transfer their buffers instead of copying. */

@@ -1,9 +1,11 @@
+import type { CancelSignal } from './cancel-signal.js'
+
 /** Deadline and cancellation of one request, as every transport hands them to the scheduler. */
 export interface RequestDeadline {
   /** Milliseconds from now after which the request fails with 504 (gRPC: DEADLINE_EXCEEDED). */
   deadlineMs: number
   /** Aborted when the client goes away: queued work is dropped, and a slot it held is freed. */
-  signal: AbortSignal
+  signal: CancelSignal
 }
 
 /** Longest deadline any request gets: an hour (a client asking for more is capped, not refused). */
