@@ -124,8 +124,11 @@ export function cpusAllowed(pid) {
 }
 
 let clockTicks = 0
-/** CPU seconds a process has used so far, all its threads together (utime + stime of /proc/PID/stat). */
-export function cpuSeconds(pid) {
+/**
+ * CPU seconds a process has used so far, all its threads together (utime + stime of /proc/PID/stat); with
+ * `thread`, that one thread's (/proc/PID/task/TID/stat; the main thread's TID is the PID).
+ */
+export function cpuSeconds(pid, { thread } = {}) {
   if (clockTicks === 0) {
     try {
       clockTicks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100
@@ -133,7 +136,10 @@ export function cpuSeconds(pid) {
       clockTicks = 100
     }
   }
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  const stat = readFileSync(
+    thread === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${thread}/stat`,
+    'utf8',
+  )
   // The command name (field 2) may hold spaces and parentheses: count fields after its closing one.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
   return (Number(fields[11]) + Number(fields[12])) / clockTicks
@@ -205,11 +211,19 @@ export function jsonRequest(input, shape, data) {
   }
 }
 
-/** Runs `run()` and adds the CPU seconds process `pid` used meanwhile (`cpuSeconds`). */
+/**
+ * Runs `run()` and adds the CPU seconds process `pid` used meanwhile (`cpuSeconds`), all threads and its main
+ * thread apart (`mainCpuSeconds`: the event loop, which bounds a worker's throughput on a host of many cores).
+ */
 export async function withCpu(pid, run) {
   const cpu0 = cpuSeconds(pid)
+  const main0 = cpuSeconds(pid, { thread: pid })
   const result = await run()
-  return { ...result, cpuSeconds: cpuSeconds(pid) - cpu0 }
+  return {
+    ...result,
+    cpuSeconds: cpuSeconds(pid) - cpu0,
+    mainCpuSeconds: cpuSeconds(pid, { thread: pid }) - main0,
+  }
 }
 
 /** One POST of a prepared request through an undici client; anything but 200 throws with the answer. */
@@ -247,14 +261,14 @@ export async function alternatingRounds(sides, rounds, seconds) {
 export function ratioOfRounds(side, base) {
   const ratios = side.map((s, r) => s.opsPerSec / base[r].opsPerSec)
   const mid = (list) => list.find((q) => q.opsPerSec === median(list.map((p) => p.opsPerSec)))
-  const cpuPerOp = (list) =>
-    list.reduce((sum, q) => sum + (q.cpuSeconds ?? Number.NaN), 0) / list.reduce((sum, q) => sum + q.count, 0)
-  return {
-    ratio: median(ratios),
-    ratios,
-    base: { ...mid(base), cpuPerOp: cpuPerOp(base) },
-    side: { ...mid(side), cpuPerOp: cpuPerOp(side) },
-  }
+  const perOp = (list, field) =>
+    list.reduce((sum, q) => sum + (q[field] ?? Number.NaN), 0) / list.reduce((sum, q) => sum + q.count, 0)
+  const figures = (list) => ({
+    ...mid(list),
+    cpuPerOp: perOp(list, 'cpuSeconds'),
+    mainCpuPerOp: perOp(list, 'mainCpuSeconds'),
+  })
+  return { ratio: median(ratios), ratios, base: figures(base), side: figures(side) }
 }
 
 /**

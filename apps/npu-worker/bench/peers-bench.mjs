@@ -21,6 +21,7 @@ import {
   fmt,
   healthWhileLoaded,
   jsonRequest,
+  launcherSettings,
   loadAverage,
   machine,
   measure,
@@ -62,8 +63,13 @@ const det = {
 }
 
 const title = `### Against the Python stack it replaces (${smoke ? 'SMOKE RUN: figures meaningless' : `${rounds} alternating rounds of ${roundSeconds} s per side`})`
+const launcher = launcherSettings()
 const command =
-  'Command: `pnpm bench:peers`. Peer: FastAPI + uvicorn (1 worker, uvloop, httptools) + ONNX Runtime (Debian trixie `python3-onnxruntime`), one session per model with intra_op_num_threads=1 run from a 2-thread pool per model, KServe v2 JSON (bench/peers/kserve_peer.py). Ours: the worker, 2 ONNX Runtime threads × 1 thread per model, started with the release launcher’s memory settings (`MALLOC_TRIM_THRESHOLD_=1048576`, `--max-semi-space-size=2`). Same two models (MLP 384→256→16, PP-OCRv4 det), same requests, same load generator (undici).'
+  'Command: `pnpm bench:peers`. Peer: FastAPI + uvicorn (1 worker, uvloop, httptools) + ONNX Runtime (Debian trixie `python3-onnxruntime`), one session per model with intra_op_num_threads=1 run from a 2-thread pool per model, KServe v2 JSON (bench/peers/kserve_peer.py). Ours: the worker, 2 ONNX Runtime threads × 1 thread per model, started with the release launcher’s memory settings (`MALLOC_TRIM_THRESHOLD_=' +
+  launcher.env.MALLOC_TRIM_THRESHOLD_ +
+  '`, `' +
+  launcher.nodeFlags.join(' ') +
+  '`). Same two models (MLP 384→256→16, PP-OCRv4 det), same requests, same load generator (undici).'
 
 const { rootfs, reason } = pythonPeerRootfs({ cachedOnly: smoke })
 if (!rootfs) {

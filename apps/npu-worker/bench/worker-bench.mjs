@@ -235,12 +235,12 @@ const floodRow = (r) => {
 }
 const spread = (p) => `rounds ${p.ratios.map((r) => fmt(r, 2)).join(', ')}`
 const cpuCell = (p, inLabel) =>
-  `${inLabel} ${us(p.first.cpuPerOp)} µs, served ${us(p.second.cpuPerOp)} µs: +${us(p.second.cpuPerOp - p.first.cpuPerOp)} µs`
+  `${inLabel} ${us(p.first.cpuPerOp)} µs, served ${us(p.second.cpuPerOp)} µs (main thread ${us(p.second.mainCpuPerOp)}): +${us(p.second.cpuPerOp - p.first.cpuPerOp)} µs`
 const target = (placement, ok, text) => (placement === 'pinned' ? `${text}: ${verdict(ok)}` : 'reported')
 const lines = [
   `### Worker serving overhead (${smoke ? 'SMOKE RUN: tiny counts, figures meaningless' : `${rounds} paired rounds of ${roundSeconds} s per side`}, concurrency ${concurrency})`,
   '',
-  `Command: \`pnpm bench:worker\`. ${machine()}. Both sides use ONNX Runtime on worker threads (2 instances × 1 thread). CPU per request: the server-side process's utime + stime (/proc/PID/stat, all threads) over every window ÷ requests; "+" is what serving adds to an inference.`,
+  `Command: \`pnpm bench:worker\`. ${machine()}. Both sides use ONNX Runtime on worker threads (2 instances × 1 thread). CPU per request: the server-side process's utime + stime (/proc/PID/stat, all threads) over every window ÷ requests, the worker's main thread (its event loop, /proc/PID/task/PID/stat) in brackets; "+" is what serving adds to an inference.`,
   '',
 ]
 if (!pin.cores) lines.push(`No pinned run: ${pin.reason}.`, '')
