@@ -39,8 +39,8 @@ export interface RecordedHistogramOptions {
 /**
  * A Prometheus histogram recorded in place: `observe` walks a trie of label values (one Map lookup per label,
  * no label object, no hash string, no closure) and bumps a preallocated bucket array; the exposition is built
- * at scrape time. prom-client's own `Histogram.observe` builds and hashes a label object on every call, which
- * cost the worker tens of microseconds per request. The exposition is prom-client's, row for row (the same
+ * at scrape time. prom-client's own `Histogram.observe` builds and hashes a label object on every call (a
+ * request's five records: 3.5 µs and ~1.5 KB of garbage, against 0.18 µs and none here). The exposition is prom-client's, row for row (the same
  * `getForPromString`/`get` shapes), so names, labels, buckets and their order are unchanged on the wire.
  */
 export class RecordedHistogram {
