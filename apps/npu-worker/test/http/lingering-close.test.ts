@@ -1,22 +1,35 @@
+import { execFile } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import net from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import Fastify, { type FastifyInstance } from 'fastify'
+import { request } from 'undici'
 import { afterEach, describe, expect, it } from 'vitest'
 import { type LingerLimits, lingerOnEarlyClose } from '../../src/http/lingering-close.js'
+import { systemToolAvailable } from '../helpers/system-tool.js'
 
 // The lingering close against real sockets: a Fastify server that answers before reading the body (its own
 // 413 for a declared length over the limit, and a refusal from a hook before the body is parsed, as the
 // worker's admission does) and raw TCP clients that behave the way real ones do: one that writes its whole
-// body before it reads anything, one that stops early, one that stalls.
+// body before it reads anything, one that stops early, one that stalls; and undici and curl, which read
+// while they send and stop sending once they have the answer.
 
 let app: FastifyInstance | null = null
+/** Bytes the server read on each connection, recorded when it closed. */
+let readPerConnection: number[] = []
 
 afterEach(async () => {
   await app?.close()
   app = null
+  readPerConnection = []
 })
 
 async function serve(limits?: LingerLimits): Promise<number> {
   app = Fastify({ bodyLimit: 1024 * 1024 })
+  app.server.on('connection', (socket: net.Socket) =>
+    socket.once('close', () => readPerConnection.push(socket.bytesRead)),
+  )
   lingerOnEarlyClose(app, limits)
   app.addHook('preParsing', async (request, reply) => {
     if (request.headers['x-refuse'] !== undefined) {
@@ -111,6 +124,64 @@ describe('lingering close after an early answer', () => {
     expect(r.response).toMatch(/^HTTP\/1\.1 503 /)
     expect(r.response.toLowerCase()).toContain('retry-after: 1')
   })
+
+  it('delivers the 503 to clients that read while they send (undici); they stop, and only what was in flight is read', async () => {
+    const port = await serve()
+    const body = Buffer.alloc(32 * 1024 * 1024, 7)
+    const results = await Promise.all(
+      Array.from({ length: 4 }, async () => {
+        const res = await request(`http://127.0.0.1:${port}/echo`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/octet-stream', 'x-refuse': '1' },
+          body,
+        })
+        return { status: res.statusCode, retryAfter: res.headers['retry-after'], body: await res.body.text() }
+      }),
+    )
+    for (const r of results) expect(r).toMatchObject({ status: 503, retryAfter: '1' })
+    // Each connection closes once what was still in flight has been drained.
+    while (readPerConnection.length < results.length) await new Promise((r) => setTimeout(r, 20))
+    // undici stops sending once it has its answer: what the server read is what was already in flight.
+    for (const bytes of readPerConnection) expect(bytes).toBeLessThan(body.length / 4)
+  })
+
+  it.runIf(systemToolAvailable('/usr/bin/curl', 'curl'))(
+    'delivers the 503 to curl sending a large body; curl stops, and only what was in flight is read',
+    async () => {
+      const port = await serve()
+      const dir = mkdtempSync(join(tmpdir(), 'linger-'))
+      try {
+        const file = join(dir, 'body')
+        writeFileSync(file, Buffer.alloc(32 * 1024 * 1024, 7))
+        const out = await new Promise<string>((resolve, reject) =>
+          execFile(
+            '/usr/bin/curl',
+            [
+              '-sS',
+              '-o',
+              '-',
+              '-w',
+              '\n%{http_code}',
+              '-H',
+              'x-refuse: 1',
+              '-H',
+              'content-type: application/octet-stream',
+              '--data-binary',
+              `@${file}`,
+              `http://127.0.0.1:${port}/echo`,
+            ],
+            (error, stdout, stderr) =>
+              error ? reject(new Error(`curl: ${stderr || error.message}`)) : resolve(stdout),
+          ),
+        )
+        expect(out.trim().split('\n').at(-1)).toBe('503')
+        while (readPerConnection.length < 1) await new Promise((r) => setTimeout(r, 20))
+        expect(readPerConnection[0]).toBeLessThan(8 * 1024 * 1024)
+      } finally {
+        rmSync(dir, { recursive: true, force: true })
+      }
+    },
+  )
 
   it('keeps serving on connections that answered normally (keep-alive untouched)', async () => {
     const port = await serve()

@@ -1,6 +1,7 @@
 import { writeFileSync } from 'node:fs'
 import net from 'node:net'
 import { join } from 'node:path'
+import { Pool } from 'undici'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   makeMlpModelRepository,
@@ -137,5 +138,52 @@ describe('admission before the body is read', () => {
     const next = heldPost(slowBody(1))
     expect(status(await next.sendBody())).toBe(200)
     next.close()
+  })
+
+  it('refuses a burst of large bodies with 503 + Retry-After only, to a client that reads while it sends and to one that sends first', async () => {
+    // Both places held by admitted requests whose bodies are held back: everything else is refused.
+    const holders = [heldPost(slowBody(1)), heldPost(slowBody(1))]
+    const probe = heldPost(slowBody(1))
+    expect(status(await probe.answer)).toBe(503)
+    probe.close()
+    const body = Buffer.alloc(2 * 1024 * 1024, 0x20)
+    const many = new Pool(`http://127.0.0.1:${worker.port}`, { connections: 24 })
+    try {
+      const answers = await Promise.all(
+        Array.from({ length: 24 }, async () => {
+          const res = await many.request({
+            method: 'POST',
+            path: '/v2/models/slow/infer',
+            headers: { 'content-type': 'application/json' },
+            body,
+          })
+          await res.body.dump()
+          return `${res.statusCode} retry-after=${res.headers['retry-after'] !== undefined}`
+        }),
+      )
+      expect(new Set(answers)).toEqual(new Set(['503 retry-after=true']))
+    } finally {
+      await many.close()
+    }
+    // A client that writes its whole 8 MiB body before it reads anything still reads its 503.
+    const stubborn = await new Promise<string>((resolve) => {
+      const socket = net.connect(worker.port, '127.0.0.1')
+      let text = ''
+      socket.on('error', () => {})
+      socket.on('connect', () => {
+        socket.write(
+          `POST /v2/models/slow/infer HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: ${8 * 1024 * 1024}\r\n\r\n`,
+        )
+        socket.end(Buffer.alloc(8 * 1024 * 1024, 0x20), () => {
+          socket.on('data', (chunk: Buffer) => {
+            text += chunk.toString('latin1')
+          })
+        })
+      })
+      socket.on('close', () => resolve(text))
+    })
+    expect(status(stubborn)).toBe(503)
+    expect(stubborn.toLowerCase()).toContain('retry-after:')
+    for (const r of holders) r.close()
   })
 })
