@@ -32,10 +32,10 @@ function binarySize(input: RequestInput, field: string): number | undefined {
 /**
  * Takes the inputs' `data` that json-tensor-parser.ts read as numbers out of `json`, leaving empty arrays in
  * their place for the schema, which checks only that `data` is an array: the request is checked exactly as
- * one JSON.parse made, and the numbers go to the codec as the Float64Array they are.
+ * one JSON.parse made, and the numbers go to the codec as the typed array they are.
  */
-function takeNumericData(json: object): Map<number, Float64Array> {
-  const taken = new Map<number, Float64Array>()
+function takeNumericData(json: object): Map<number, Float64Array | Float32Array> {
+  const taken = new Map<number, Float64Array | Float32Array>()
   const inputs = (json as { inputs?: unknown }).inputs
   if (!Array.isArray(inputs)) return taken
   inputs.forEach((input: unknown, index) => {

@@ -12,13 +12,20 @@
 // (Clinger's fast path); up to 19 digits (what float32 values printed by JSON.stringify or Python need) in
 // double-double arithmetic, which decides the rounding unless the value lies within 2^-40 of a tie between two
 // doubles; anything else, and those rare near-ties, by Number() of the text, as JSON.parse does.
+//
+// An input that declares `"datatype": "FP32"` before its `data` (every client seen does) gets its numbers as
+// float32 straight away, into a Float32Array of the size its shape gives: each is Math.fround of what JSON.parse
+// reads. That needs no exact double: the digits are read in plain double arithmetic (a few ulps off at most),
+// and the float32 is taken when the whole error interval around that rounds to the same float32 (rounding is
+// monotonic); only a value within 2^-44 of a midpoint between two float32s goes the exact way above.
 
 /**
  * A flat array of numbers found as an input's `data` (`inputs[i].data` of an infer request): its values, in
- * order, as JSON.parse would read them (a view: its buffer may be longer).
+ * order, as JSON.parse would read them (a Float64Array, a view whose buffer may be longer), or, for an input
+ * whose datatype is FP32, Math.fround of those (a Float32Array of its own, exactly as long as the data).
  */
 export class NumericData {
-  constructor(readonly values: Float64Array) {}
+  constructor(readonly values: Float64Array | Float32Array) {}
   /** How many numbers. */
   get length(): number {
     return this.values.length
@@ -46,6 +53,15 @@ const OPEN_BRACKET = 0x5b
 const CLOSE_BRACKET = 0x5d
 
 const POW10 = Array.from({ length: 23 }, (_, i) => 10 ** i) // exact up to 1e22
+/** Decimal exponents the float32 path scales by: any float32, printed, lies well inside. */
+const FLOAT32_EXPONENTS = 200
+/** 10^i correctly rounded (as the JSON grammar reads `1e${i}`), exact up to 1e22. */
+const POW10_ROUNDED = Float64Array.from({ length: FLOAT32_EXPONENTS + 1 }, (_, i) => Number(`1e${i}`))
+/**
+ * How far (relative) the float32 path's double may be from the exact value, with room to spare: the digits'
+ * rounding (two operations), a rounded power of ten and the scaling are under 2^-50 together.
+ */
+const FLOAT32_MARGIN = 2 ** -44
 const TWO_53 = 2 ** 53
 /** Veltkamp's splitter for 53-bit doubles: 2^27 + 1. */
 const SPLITTER = 134217729
@@ -69,12 +85,14 @@ enum Place {
 
 class JsonTensorParser {
   #pos = 0
-  readonly #bytes: Uint8Array
-  readonly #text: Buffer
+  /** The body as a Buffer view (one kind of byte array everywhere: monomorphic loads), also read as text. */
+  readonly #bytes: Buffer
+  /** The same bytes, for reading four digits at once. */
+  readonly #view: DataView
 
   constructor(bytes: Uint8Array) {
-    this.#bytes = bytes
-    this.#text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+    this.#bytes = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+    this.#view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   }
 
   parseDocument(): unknown {
@@ -137,6 +155,8 @@ class JsonTensorParser {
 
   #object(place: Place): Record<string, unknown> {
     const out: Record<string, unknown> = {}
+    // Where the last `data` of an input read as float32 began: read again as doubles if its datatype changes.
+    let float32DataAt = -1
     this.#pos++ // {
     this.#skipSpace()
     if (this.#bytes[this.#pos] === CLOSE_BRACE) {
@@ -153,8 +173,14 @@ class JsonTensorParser {
       this.#pos++
       this.#skipSpace()
       const c0 = this.#bytes[this.#pos]
-      if (place === Place.Input && key === 'data' && c0 === OPEN_BRACKET) out[key] = this.#dataArray()
-      else if (place === Place.Document && key === 'inputs' && c0 === OPEN_BRACKET)
+      if (place === Place.Input && key === 'data') float32DataAt = -1
+      if (place === Place.Input && key === 'data' && c0 === OPEN_BRACKET) {
+        const float32 = out.datatype === 'FP32'
+        const at = this.#pos
+        const data = this.#dataArray(float32, float32 ? declaredCount(out.shape) : -1)
+        if (float32 && data instanceof NumericData) float32DataAt = at
+        out[key] = data
+      } else if (place === Place.Document && key === 'inputs' && c0 === OPEN_BRACKET)
         out[key] = this.#array(Place.Input)
       else out[key] = this.#value()
       this.#skipSpace()
@@ -171,6 +197,13 @@ class JsonTensorParser {
     const ctor = Object.hasOwn(out, 'constructor') ? out.constructor : undefined
     if (typeof ctor === 'object' && ctor !== null && Object.hasOwn(ctor, 'prototype'))
       throw new SyntaxError(FORBIDDEN)
+    if (float32DataAt >= 0 && out.datatype !== 'FP32') {
+      // A second `datatype` after the data (JSON.parse keeps the last): the numbers as doubles after all.
+      const end = this.#pos
+      this.#pos = float32DataAt
+      out.data = this.#dataArray(false, -1)
+      this.#pos = end
+    }
     return out
   }
 
@@ -198,42 +231,67 @@ class JsonTensorParser {
     }
   }
 
-  /** A `data` array: numbers straight into a Float64Array; anything else in it (nested, booleans) as #array. */
-  #dataArray(): NumericData | unknown[] {
+  /**
+   * A `data` array: numbers straight into a Float64Array, or with `float32` into a Float32Array (`expected`: the
+   * count the input's shape declares, or -1); anything else in it (nested, booleans) as #array.
+   */
+  #dataArray(float32: boolean, expected: number): NumericData | unknown[] {
     const b = this.#bytes
+    const view = this.#view
     const start = this.#pos
     this.#pos++ // [
     this.#skipSpace()
-    // Room for the numbers the rest of the body likely holds (printed floats take 16 to 20 bytes); grown if needed.
-    let values = new Float64Array(((b.length - this.#pos) >> 4) + 16)
-    let n = 0
-    if (b[this.#pos] === CLOSE_BRACKET) {
-      this.#pos++
-      return new NumericData(new Float64Array(0))
+    let p = this.#pos
+    if (b[p] === CLOSE_BRACKET) {
+      this.#pos = p + 1
+      return new NumericData(float32 ? new Float32Array(0) : new Float64Array(0))
     }
+    // Every number takes two bytes at least ("0,"): a declared count beyond that cannot be right, and must not
+    // allocate. Otherwise room for the numbers the rest of the body likely holds (printed floats take 16 to 20
+    // bytes); grown if needed.
+    const room = (b.length - p + 1) >> 1
+    let values: Float64Array | Float32Array
+    if (float32) values = new Float32Array(expected >= 1 && expected <= room ? expected : (room >> 3) + 16)
+    else values = new Float64Array(((b.length - p) >> 4) + 16)
+    let n = 0
+    // The loop keeps its position in a local (no field traffic per number): this is where big bodies spend
+    // their time.
     for (;;) {
-      const c = b[this.#pos]
+      if (float32) {
+        // As many elements as the fast reader takes; then one here, whatever it is, and on.
+        p = readFloat32Elements(b, view, p, values as Float32Array, n)
+        n = float32Count
+        if (float32Ended) break
+      }
+      const c = b[p]
       if (c !== MINUS && (c === undefined || c < ZERO || c > NINE)) {
         this.#pos = start
         return this.#array(Place.Anywhere)
       }
       if (n === values.length) {
-        const grown = new Float64Array(values.length * 2)
+        const grown = float32 ? new Float32Array(values.length * 2) : new Float64Array(values.length * 2)
         grown.set(values)
         values = grown
       }
-      values[n++] = this.#number()
-      this.#skipSpace()
-      const next = b[this.#pos]
-      this.#pos++
+      p = scanNumber(b, view, p, float32, values, n)
+      if (p < 0) this.#failAt(~p)
+      n++
+      let next = b[p]
+      while (next === SPACE || next === LF || next === CR || next === TAB) next = b[++p]
       if (next === COMMA) {
-        this.#skipSpace()
+        next = b[++p]
+        while (next === SPACE || next === LF || next === CR || next === TAB) next = b[++p]
         continue
       }
-      if (next === CLOSE_BRACKET) break
-      this.#pos--
-      this.#unexpected()
+      if (next === CLOSE_BRACKET) {
+        p++
+        break
+      }
+      this.#failAt(p)
     }
+    this.#pos = p
+    // A float32 array becomes the tensor itself: exactly its length, in a buffer of its own.
+    if (float32) return new NumericData(n === values.length ? values : values.slice(0, n))
     return new NumericData(values.subarray(0, n))
   }
 
@@ -263,89 +321,280 @@ class JsonTensorParser {
     this.#pos = p + 1
     // The bytes decode as the whole body would (invalid UTF-8 becomes U+FFFD, as Buffer#toString does); escapes
     // are JSON.parse's own, so every accepted and every refused escape matches it.
-    const raw = this.#text.toString('utf8', start, p)
+    const raw = this.#bytes.toString('utf8', start, p)
     return escaped ? (JSON.parse(`"${raw}"`) as string) : raw
   }
 
   /** One number, checked against JSON's grammar; its value is the double JSON.parse gives for the same text. */
   #number(): number {
-    const b = this.#bytes
-    const start = this.#pos
-    let p = start
-    const negative = b[p] === MINUS
-    if (negative) p++
-    // Significant digits: the first 15 in `hi`, up to 4 more in `lo` (`loDigits` of them); more than 19 go to Number().
-    let hi = 0
-    let lo = 0
-    let loDigits = 0
-    let digits = 0
-    let exponent = 0
-    let c = b[p]
-    if (c === ZERO) {
-      p++
-      c = b[p]
-      if (c !== undefined && c >= ZERO && c <= NINE) this.#failAt(p)
-    } else if (c !== undefined && c >= 0x31 && c <= NINE) {
-      while (c !== undefined && c >= ZERO && c <= NINE) {
-        if (digits < 15) hi = hi * 10 + (c - ZERO)
-        else if (digits < 19) {
-          lo = lo * 10 + (c - ZERO)
-          loDigits++
-        } else exponent++
-        digits++
-        c = b[++p]
-      }
-    } else this.#failAt(p)
-    if (c === DOT) {
-      c = b[++p]
-      if (c === undefined || c < ZERO || c > NINE) this.#failAt(p)
-      while (c !== undefined && c >= ZERO && c <= NINE) {
-        if (digits === 0 && c === ZERO)
-          exponent-- // leading zeros of 0.000123
-        else {
-          if (digits < 15) hi = hi * 10 + (c - ZERO)
-          else if (digits < 19) {
-            lo = lo * 10 + (c - ZERO)
-            loDigits++
-          }
-          if (digits < 19) exponent--
-          digits++
-        }
-        c = b[++p]
-      }
-    }
-    if (c === LOWER_E || c === UPPER_E) {
-      c = b[++p]
-      let expNegative = false
-      if (c === PLUS || c === MINUS) {
-        expNegative = c === MINUS
-        c = b[++p]
-      }
-      if (c === undefined || c < ZERO || c > NINE) this.#failAt(p)
-      let e = 0
-      while (c !== undefined && c >= ZERO && c <= NINE) {
-        if (e < 100_000) e = e * 10 + (c - ZERO)
-        c = b[++p]
-      }
-      exponent += expNegative ? -e : e
-    }
-    this.#pos = p
-    if (digits === 0) return negative ? -0 : 0
-    let value: number
-    if (digits <= 19 && exponent >= -22 && exponent <= 22) {
-      value = decimalToDouble(hi, lo, loDigits, exponent)
-      if (Number.isNaN(value)) value = Number(this.#text.toString('latin1', start, p))
-      else if (negative) value = -value
-    } else {
-      value = Number(this.#text.toString('latin1', start, p))
-    }
-    return value
+    const end = scanNumber(this.#bytes, this.#view, this.#pos, false, LONE_NUMBER, 0)
+    if (end < 0) this.#failAt(~end)
+    this.#pos = end
+    return LONE_NUMBER[0] as number
   }
 
   #failAt(p: number): never {
     this.#pos = p
     return this.#unexpected()
   }
+}
+
+/** Where #number has scanNumber put a lone number's value. */
+const LONE_NUMBER = new Float64Array(1)
+
+/**
+ * Four ASCII digits at `p`, as the number they spell, or -1 when any of the four bytes is not a digit
+ * (read little-endian: the first digit is the lowest byte).
+ */
+function fourDigits(view: DataView, p: number): number {
+  const v = view.getUint32(p, true)
+  // Each byte is 0x30..0x39 exactly when its high nibble is 3 and adding 6 keeps it so (no carries otherwise).
+  if (((v & 0xf0f0f0f0) | (((v + 0x06060606) & 0xf0f0f0f0) >>> 4)) !== 0x33333333) return -1
+  const t = v - 0x30303030
+  const pairs = (t * 10 + (t >>> 8)) & 0x00ff00ff
+  return (pairs & 0xff) * 100 + (pairs >>> 16)
+}
+
+/** How many elements the data array holds after readFloat32Elements (module variables: no object per call). */
+let float32Count = 0
+/** Whether readFloat32Elements read the array to its closing bracket. */
+let float32Ended = false
+
+/**
+ * The hot loop of big bodies: reads the elements of a float32 data array from `start` (an element's start) into
+ * `out` from index `n`, as long as they take the shape printed floats take, `-?(0|[1-9][0-9]{0,14})(\.[0-9]{1,19})?`
+ * (at most 19 significant digits, no exponent), with the separators between them, until the closing bracket
+ * (`float32Ended`) or `out` is full. Returns where it stopped: past the bracket, or the start of an element it
+ * leaves to scanNumber (other shapes, errors, a value near a float32 midpoint), which has the whole grammar and
+ * the exact conversion. The count so far is in `float32Count`.
+ */
+function readFloat32Elements(b: Buffer, view: DataView, start: number, out: Float32Array, n: number): number {
+  const length = b.length
+  let p = start
+  float32Ended = false
+  while (n < out.length) {
+    const first = p
+    let c = b[p]
+    const negative = c === MINUS
+    if (negative) c = b[++p]
+    let hi = 0
+    let digits = 0
+    let exponent = 0
+    if (c === ZERO) c = b[++p]
+    else if (c !== undefined && c >= 0x31 && c <= NINE) {
+      while (c !== undefined && c >= ZERO && c <= NINE && digits < 15) {
+        hi = hi * 10 + (c - ZERO)
+        digits++
+        c = b[++p]
+      }
+    } else return stop(first, n)
+    let lo = 0
+    let loDigits = 0
+    if (c === DOT) {
+      const fraction = ++p
+      c = b[p]
+      if (digits === 0) {
+        while (c === ZERO) {
+          exponent--
+          c = b[++p]
+        }
+      }
+      while (digits <= 11 && p + 4 <= length) {
+        const four = fourDigits(view, p)
+        if (four < 0) break
+        hi = hi * 10_000 + four
+        digits += 4
+        exponent -= 4
+        p += 4
+      }
+      c = b[p]
+      while (c !== undefined && c >= ZERO && c <= NINE && digits < 15) {
+        hi = hi * 10 + (c - ZERO)
+        digits++
+        exponent--
+        c = b[++p]
+      }
+      if (digits === 15 && p + 4 <= length) {
+        const four = fourDigits(view, p)
+        if (four >= 0) {
+          lo = four
+          loDigits = 4
+          exponent -= 4
+          p += 4
+          c = b[p]
+        }
+      }
+      while (c !== undefined && c >= ZERO && c <= NINE && loDigits < 4) {
+        lo = lo * 10 + (c - ZERO)
+        loDigits++
+        exponent--
+        c = b[++p]
+      }
+      if (p === fraction) return stop(first, n)
+    }
+    if ((c !== undefined && c >= ZERO && c <= NINE) || c === LOWER_E || c === UPPER_E || c === DOT)
+      return stop(first, n)
+    if (digits + loDigits === 0) out[n] = negative ? -0 : 0
+    else {
+      if (exponent < -FLOAT32_EXPONENTS) return stop(first, n)
+      const m = loDigits === 0 ? hi : hi * (POW10[loDigits] as number) + lo
+      const x = m / (POW10_ROUNDED[-exponent] as number)
+      const margin = x * FLOAT32_MARGIN
+      const low = Math.fround(x - margin)
+      if (low !== Math.fround(x + margin)) return stop(first, n)
+      out[n] = negative ? -low : low
+    }
+    n++
+    while (c === SPACE || c === LF || c === CR || c === TAB) c = b[++p]
+    if (c === CLOSE_BRACKET) {
+      float32Ended = true
+      return stop(p + 1, n)
+    }
+    if (c !== COMMA) return stop(first, n - 1)
+    c = b[++p]
+    while (c === SPACE || c === LF || c === CR || c === TAB) c = b[++p]
+  }
+  return stop(p, n)
+}
+
+/** readFloat32Elements' way out: the count read, and where it stopped. */
+function stop(p: number, n: number): number {
+  float32Count = n
+  return p
+}
+
+/**
+ * Reads the number that starts at `b[start]`, checked against JSON's grammar, into `out[at]`: the double
+ * JSON.parse gives for the same text, or with `float32` (`out` a Float32Array) one that rounds to the same
+ * float32 as that one. Returns where the number ends, or ~p for the offending byte at p. (Stored here, not
+ * returned: a double returned from a call is boxed, an object per number.)
+ */
+function scanNumber(
+  b: Buffer,
+  view: DataView,
+  start: number,
+  float32: boolean,
+  out: Float64Array | Float32Array,
+  at: number,
+): number {
+  let p = start
+  const negative = b[p] === MINUS
+  if (negative) p++
+  // Significant digits: the first 15 in `hi`, up to 4 more in `lo` (`loDigits` of them); more than 19 go to Number().
+  let hi = 0
+  let lo = 0
+  let loDigits = 0
+  let digits = 0
+  let exponent = 0
+  let c = b[p]
+  if (c === ZERO) {
+    c = b[++p]
+    if (c !== undefined && c >= ZERO && c <= NINE) return ~p
+  } else if (c !== undefined && c >= 0x31 && c <= NINE) {
+    while (c !== undefined && c >= ZERO && c <= NINE) {
+      if (digits < 15) hi = hi * 10 + (c - ZERO)
+      else if (digits < 19) {
+        lo = lo * 10 + (c - ZERO)
+        loDigits++
+      } else exponent++
+      digits++
+      c = b[++p]
+    }
+  } else return ~p
+  if (c === DOT) {
+    c = b[++p]
+    if (c === undefined || c < ZERO || c > NINE) return ~p
+    if (digits === 0) {
+      // Leading zeros of 0.000123.
+      while (c === ZERO) {
+        exponent--
+        c = b[++p]
+      }
+    }
+    // Printed floats have 16 to 19 digits: four at a time while they go to `hi`, then four to `lo`.
+    while (digits <= 11 && p + 4 <= b.length) {
+      const four = fourDigits(view, p)
+      if (four < 0) break
+      hi = hi * 10_000 + four
+      digits += 4
+      exponent -= 4
+      p += 4
+    }
+    c = b[p]
+    while (c !== undefined && c >= ZERO && c <= NINE) {
+      if (digits < 15) hi = hi * 10 + (c - ZERO)
+      else if (digits < 19) {
+        if (loDigits === 0 && p + 4 <= b.length) {
+          const four = fourDigits(view, p)
+          if (four >= 0) {
+            lo = four
+            loDigits = 4
+            digits += 4
+            exponent -= 4
+            p += 4
+            c = b[p]
+            continue
+          }
+        }
+        lo = lo * 10 + (c - ZERO)
+        loDigits++
+      }
+      if (digits < 19) exponent--
+      digits++
+      c = b[++p]
+    }
+  }
+  if (c === LOWER_E || c === UPPER_E) {
+    c = b[++p]
+    let expNegative = false
+    if (c === PLUS || c === MINUS) {
+      expNegative = c === MINUS
+      c = b[++p]
+    }
+    if (c === undefined || c < ZERO || c > NINE) return ~p
+    let e = 0
+    while (c !== undefined && c >= ZERO && c <= NINE) {
+      if (e < 100_000) e = e * 10 + (c - ZERO)
+      c = b[++p]
+    }
+    exponent += expNegative ? -e : e
+  }
+  if (digits === 0) {
+    out[at] = negative ? -0 : 0
+    return p
+  }
+  if (float32 && exponent >= -FLOAT32_EXPONENTS && exponent <= FLOAT32_EXPONENTS) {
+    const m = loDigits === 0 ? hi : hi * (POW10[loDigits] as number) + lo
+    const x =
+      exponent >= 0 ? m * (POW10_ROUNDED[exponent] as number) : m / (POW10_ROUNDED[-exponent] as number)
+    const margin = x * FLOAT32_MARGIN
+    const low = Math.fround(x - margin)
+    if (low === Math.fround(x + margin)) {
+      out[at] = negative ? -low : low
+      return p
+    }
+  }
+  let value: number
+  if (digits <= 19 && exponent >= -22 && exponent <= 22) {
+    value = decimalToDouble(hi, lo, loDigits, exponent)
+    if (Number.isNaN(value)) value = Number(b.toString('latin1', start, p))
+    else if (negative) value = -value
+  } else {
+    value = Number(b.toString('latin1', start, p))
+  }
+  out[at] = value
+  return p
+}
+
+/** The element count a `shape` value declares, when it is a list of non-negative integers; else -1. */
+function declaredCount(shape: unknown): number {
+  if (!Array.isArray(shape)) return -1
+  let count = 1
+  for (const dim of shape) {
+    if (typeof dim !== 'number' || !Number.isSafeInteger(dim) || dim < 0) return -1
+    count *= dim
+  }
+  return Number.isSafeInteger(count) ? count : -1
 }
 
 /**

@@ -160,7 +160,8 @@ function withoutNul(text: string, field: string): string {
 /**
  * Converts flat elements to the typed array (or strings) of `datatype`, naming the first bad element. The
  * elements may be a Float64Array (JSON `data` read by json-tensor-parser.ts): every element is then a number
- * already, so floats convert in one native pass and the other types get the same checks as any element.
+ * already, so floats convert in one native pass and the other types get the same checks as any element. A
+ * Float32Array is the parser's data of an FP32 input, made for this tensor: it becomes the tensor as it is.
  */
 function fromElements(values: ArrayLike<unknown>, datatype: Datatype, field: string): Tensor['data'] {
   const n = values.length
@@ -169,6 +170,7 @@ function fromElements(values: ArrayLike<unknown>, datatype: Datatype, field: str
       return byteStrings(values, field)
     case 'FP32':
     case 'FP64': {
+      if (values instanceof Float32Array && datatype === 'FP32') return values
       if (values instanceof Float64Array)
         return datatype === 'FP32' ? new Float32Array(values) : values.slice()
       const out = new TYPED_ARRAY_OF[datatype](n)

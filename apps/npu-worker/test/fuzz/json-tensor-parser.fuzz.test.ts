@@ -6,7 +6,8 @@ import { NumericData, parseJsonTensors } from '../../src/kserve/json-tensor-pars
 // The tensor JSON parser against the reference it replaces: Fastify's parse of the same bytes
 // (secure-json-parse with protoAction and constructorAction 'error' over Buffer#toString('utf8')). On valid
 // input both must give the same values, down to the sign of zero and the last bit of every double; on invalid
-// input both must refuse.
+// input both must refuse. The data of an FP32 input may come as a Float32Array: then only where the input's
+// datatype is FP32, and each value Math.fround of the reference's, bit for bit.
 
 const reference = (bytes: Uint8Array): unknown =>
   secureJson.parse(Buffer.from(bytes).toString('utf8'), { protoAction: 'error', constructorAction: 'error' })
@@ -40,6 +41,23 @@ function same(a: unknown, b: unknown): boolean {
   return Object.is(a, b)
 }
 
+/**
+ * The reference's value as ours must be: the data we read as float32 rounded to float32, after checking that
+ * we did so only for an input whose datatype is FP32.
+ */
+function asFloat32Where(ours: unknown, expected: unknown): unknown {
+  const inputs = (ours as { inputs?: unknown } | null)?.inputs
+  if (!Array.isArray(inputs)) return expected
+  inputs.forEach((input: unknown, i) => {
+    const data = (input as { data?: unknown } | null)?.data
+    if (!(data instanceof NumericData) || !(data.values instanceof Float32Array)) return
+    const reference = (expected as { inputs: Array<{ datatype: unknown; data: number[] }> }).inputs[i]
+    if (reference?.datatype !== 'FP32') throw new Error(`inputs[${i}] read as float32 but is not FP32`)
+    reference.data = reference.data.map(Math.fround)
+  })
+  return expected
+}
+
 /** Both accept with the same value, or both refuse. */
 function agree(bytes: Uint8Array): void {
   let expected: unknown
@@ -53,8 +71,9 @@ function agree(bytes: Uint8Array): void {
     expect(() => parseJsonTensors(bytes)).toThrow(SyntaxError)
     return
   }
-  const actual = plain(parseJsonTensors(bytes))
-  if (!same(actual, expected)) {
+  const parsed = parseJsonTensors(bytes)
+  const actual = plain(parsed)
+  if (!same(actual, asFloat32Where(parsed, expected))) {
     throw new Error(`differs on ${Buffer.from(bytes).toString('utf8').slice(0, 300)}`)
   }
 }
@@ -97,9 +116,12 @@ describe('parseJsonTensors against JSON.parse (secure-json-parse)', () => {
               inputs: [{ name: 'x', datatype: 'FP32', shape: [values.length], data: values }],
             }),
           )
-          const parsed = parseJsonTensors(bytes) as { inputs: Array<{ data: unknown }> }
+          const parsed = parseJsonTensors(bytes) as { inputs: Array<{ data: NumericData }> }
           expect(parsed.inputs[0]?.data).toBeInstanceOf(NumericData)
+          expect(parsed.inputs[0]?.data.values).toBeInstanceOf(Float32Array)
           agree(bytes)
+          // The same numbers as doubles: an FP64 input.
+          agree(utf8(JSON.stringify({ inputs: [{ datatype: 'FP64', data: values }] })))
         },
       ),
       { numRuns: 2000 },
@@ -126,6 +148,89 @@ describe('parseJsonTensors against JSON.parse (secure-json-parse)', () => {
     )
   })
 
+  it('reads every number JSON allows into an FP32 input as Math.fround of JSON.parse', () => {
+    fc.assert(
+      fc.property(fc.array(numberText, { minLength: 1, maxLength: 20 }), (numbers) => {
+        agree(
+          utf8(`{"inputs":[{"datatype":"FP32","shape":[${numbers.length}],"data":[${numbers.join(',')}]}]}`),
+        )
+        agree(utf8(`{"inputs":[{"datatype":"FP32","data":[ ${numbers.join(' , ')} ]}]}`))
+      }),
+      { numRuns: 20_000 },
+    )
+  })
+
+  it('rounds numbers at and next to a midpoint between two float32s as Math.fround of JSON.parse does', () => {
+    // The fast float32 path decides only far from a midpoint; at one, and a digit away, the exact path must.
+    const bits = new Uint32Array(1)
+    const asFloat = new Float32Array(bits.buffer)
+    fc.assert(
+      fc.property(
+        // Any float32, and mostly those between 1e-6 and 1e6, which print without an exponent.
+        fc.oneof(fc.integer({ min: 1, max: 0x7f7ffffe }), fc.integer({ min: 0x358637bd, max: 0x49742400 })),
+        fc.boolean(),
+        fc.integer({ min: 9, max: 25 }),
+        (pattern, negative, precision) => {
+          bits[0] = pattern
+          const low = asFloat[0] as number
+          bits[0] = pattern + 1
+          const midpoint = (low + (asFloat[0] as number)) / 2 // exact in double
+          for (const text of [
+            midpoint.toPrecision(precision),
+            String(midpoint),
+            midpoint.toExponential(precision),
+          ]) {
+            agree(utf8(`{"inputs":[{"datatype":"FP32","data":[${negative ? '-' : ''}${text}]}]}`))
+          }
+        },
+      ),
+      { numRuns: 20_000 },
+    )
+    for (const text of [
+      '1.000000059604644775390625',
+      '1.0000000596046447753906',
+      '1.00000005960464477539063',
+    ]) {
+      agree(utf8(`{"inputs":[{"datatype":"FP32","data":[${text},-${text}]}]}`))
+    }
+  })
+
+  it('reads FP32 data as float32 only when the datatype comes first and stays FP32', () => {
+    const values = (text: string) =>
+      (parseJsonTensors(utf8(text)) as { inputs: Array<{ data: NumericData }> }).inputs[0]?.data.values
+    expect(values('{"inputs":[{"datatype":"FP32","shape":[2],"data":[0.1,2]}]}')).toBeInstanceOf(Float32Array)
+    expect(values('{"inputs":[{"data":[0.1,2],"datatype":"FP32"}]}')).toBeInstanceOf(Float64Array)
+    expect(values('{"inputs":[{"datatype":"FP64","data":[0.1,2]}]}')).toBeInstanceOf(Float64Array)
+    // A second datatype after the data: JSON.parse keeps the last, so the numbers are doubles after all.
+    const changed = '{"inputs":[{"datatype":"FP32","data":[0.1,1e-50],"datatype":"FP64"}]}'
+    expect(Array.from(values(changed) ?? [])).toEqual([0.1, 1e-50])
+    agree(utf8(changed))
+    agree(utf8('{"inputs":[{"datatype":"FP32","data":[0.1],"data":"x","datatype":"FP64"}]}'))
+    agree(utf8('{"inputs":[{"datatype":"FP32","data":[0.1],"data":[0.2,0.3]}]}'))
+    // The shape sizes the array when it can be right; the data decides the length either way.
+    expect(values('{"inputs":[{"datatype":"FP32","shape":[4],"data":[1,2,3]}]}')?.length).toBe(3)
+    expect(values('{"inputs":[{"datatype":"FP32","shape":[2],"data":[1,2,3,4,5]}]}')?.length).toBe(5)
+    const huge = values('{"inputs":[{"datatype":"FP32","shape":[100000000000],"data":[1]}]}')
+    expect(huge?.length).toBe(1)
+    expect(huge?.buffer.byteLength).toBe(4)
+    for (const text of [
+      '{"inputs":[{"datatype":"FP32","data":[1,2,true]}]}',
+      '{"inputs":[{"datatype":"FP32","data":[[1,2],[3,4]]}]}',
+      '{"inputs":[{"datatype":"FP32","shape":[3],"data":[1e2,-0,0.0000001,1E-45,3.5e38,1e39]}]}',
+      '{"inputs":[{"datatype":"FP32","data":[1,]}]}',
+      '{"inputs":[{"datatype":"FP32","data":[1 2]}]}',
+      '{"inputs":[{"datatype":"FP32","data":[01]}]}',
+      '{"inputs":[{"datatype":"FP32","data":[1.]}]}',
+      '{"inputs":[{"datatype":"FP32","data":[-]}]}',
+      '{"inputs":[{"datatype":"FP32","data":[-0.]}]}',
+      '{"inputs":[{"datatype":"FP32","data":[0.1234567890123456789012345]}]}',
+      '{"inputs":[{"datatype":"FP32","data":[12345678901234567890.5]}]}',
+      '{"inputs":[{"datatype":"FP32","data":[0.1,0.2',
+    ]) {
+      agree(utf8(text))
+    }
+  })
+
   it('refuses what JSON.parse refuses: random byte edits of valid bodies', () => {
     const body = fc.oneof(
       fc
@@ -134,6 +239,9 @@ describe('parseJsonTensors against JSON.parse (secure-json-parse)', () => {
       fc
         .array(fc.float({ noNaN: true, noDefaultInfinity: true }), { maxLength: 8 })
         .map((d) => JSON.stringify({ inputs: [{ data: d }] })),
+      fc
+        .array(fc.float({ noNaN: true, noDefaultInfinity: true }), { maxLength: 8 })
+        .map((d) => JSON.stringify({ inputs: [{ datatype: 'FP32', shape: [d.length], data: d }] })),
     )
     const edit = fc.tuple(
       fc.nat(),
