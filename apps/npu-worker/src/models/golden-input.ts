@@ -5,6 +5,36 @@ import { toBfloat16Bits } from '../kserve/bfloat16.js'
 import { toHalfBits } from '../kserve/half-float.js'
 
 /**
+ * The largest dynamic dimension of the golden input of a model ONNX Runtime serves on the CPU. ONNX Runtime's
+ * CPU arena keeps the peak of the largest run a session ever made, so a self-test at the NPU's static shape
+ * (1×3×640×640 for the detector) would leave every served session holding more than its traffic needs. 64
+ * keeps a stride-32 network's deepest feature map at 2×2 (every tap of its 3×3 kernels still meets the input)
+ * and, being a multiple of every power of two up to 64, keeps the alignment such networks need.
+ */
+export const CPU_GOLDEN_DIM_LIMIT = 64
+
+/**
+ * The golden input's shapes on ONNX Runtime on the CPU, whose session accepts every size its dynamic
+ * dimensions allow: the static shapes with each dimension that is dynamic in the model cut to
+ * {@link CPU_GOLDEN_DIM_LIMIT} (1×3×64×64 for the detector). Inputs without a static shape keep their lower
+ * bounds (goldenInputs' default). The NPU and `npu-worker doctor` keep the static shapes: they compile them.
+ */
+export function cpuGoldenShapes(
+  inputs: readonly TensorInfo[],
+  staticShapes: Readonly<Record<string, readonly number[]>>,
+): Record<string, number[]> {
+  const out: Record<string, number[]> = {}
+  for (const info of inputs) {
+    const dims = staticShapes[info.name]
+    if (!dims) continue
+    out[info.name] = dims.map((d, axis) =>
+      (info.shape[axis] ?? 0) < 0 ? Math.min(d, CPU_GOLDEN_DIM_LIMIT) : d,
+    )
+  }
+  return out
+}
+
+/**
  * A deterministic input for every model input, the same on every host and run: `npu-worker doctor` and the
  * worker's output self-test (golden-case.ts) compare the device's answer to it with ONNX Runtime's. Floats vary
  * smoothly in [-0.9, 0.9] (the normalised range of image models; never all equal, so a transposed or shuffled
