@@ -173,6 +173,19 @@ export async function rssMiB(pid) {
   return kb / 1024
 }
 
+/**
+ * A process's resident memory in MiB from /proc/PID/smaps_rollup: all of it, and the anonymous part (heaps,
+ * arenas, stacks) apart from the file-backed rest (the runtime's binaries and shared libraries).
+ */
+export async function memoryMiB(pid) {
+  const { readFile } = await import('node:fs/promises')
+  const rollup = await readFile(`/proc/${pid}/smaps_rollup`, 'utf8')
+  const kb = (field) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(rollup)?.[1] ?? Number.NaN)
+  const rss = kb('Rss') / 1024
+  const anonymous = kb('Anonymous') / 1024
+  return { rss, anonymous, fileBacked: rss - anonymous }
+}
+
 export const fmt = (n, d = 1) => (Number.isFinite(n) ? n.toFixed(d) : 'n/a')
 export const verdict = (ok) => (ok ? 'met' : '**missed**')
 export const machine = () => `${os.cpus().length} cores (${os.cpus()[0]?.model}), Node ${process.version}`
