@@ -60,5 +60,9 @@ export interface ThreadLimits {
 export type GenerationThreadReply =
   | { type: 'ready'; limits: ThreadLimits }
   | { type: 'load-error'; message: string }
-  /** Sent after every model run (the engine's watchdog counts it as progress) and after each `start`/`cancel`. */
+  /**
+   * The events of one or more model runs (event-outbox.ts: after every run, or a few fast runs together, and at
+   * least every STREAM_INTERVAL_MS while runs go on; the engine's watchdog counts each as progress), and the
+   * answer to each batch of `start`/`cancel` requests.
+   */
   | { type: 'step'; events: SequenceEvent[] }

@@ -7,6 +7,7 @@ import ort from 'onnxruntime-node'
 import { lowerThreadPriority } from '../backends/thread-priority.js'
 import { ContinuousBatcher } from './continuous-batcher.js'
 import { readDecoderLayout, type ValueMetadata } from './decoder-layout.js'
+import { EventOutbox } from './event-outbox.js'
 import { GenerationSequence } from './generation-sequence.js'
 import type {
   GenerationThreadData,
@@ -87,6 +88,7 @@ async function main(port: NonNullable<typeof parentPort>, data: GenerationThread
     eosIds: assets.eosIds,
     contextLength: assets.contextLength,
   }
+  const outbox = new EventOutbox((events) => post({ type: 'step', events }))
   let steps = 0
   let looping = false
   let closing = false
@@ -123,7 +125,10 @@ async function main(port: NonNullable<typeof parentPort>, data: GenerationThread
     }
   }
 
-  /** Applies waiting requests and runs steps while there is work, posting after each step and each batch of requests. */
+  /**
+   * Applies waiting requests and runs steps while there is work; each batch of requests is answered at once,
+   * the steps' events go through the outbox (posted after each step, or a few fast steps together).
+   */
   const loop = async () => {
     if (looping) return
     looping = true
@@ -131,24 +136,26 @@ async function main(port: NonNullable<typeof parentPort>, data: GenerationThread
       if (pending.length > 0) {
         const events: SequenceEvent[] = []
         for (const request of pending.splice(0)) apply(request, events)
-        post({ type: 'step', events })
+        outbox.addNow(events)
       }
       if (closing || batcher.size === 0) break
       steps++
       if (data.faults?.hangAtStep === steps) hang(data.faults.hangRelease)
       if (data.faults?.crashAtStep === steps) await crash()
+      const startedAt = performance.now()
       const events = await batcher.step()
       // The engine gave up on this thread while the step ran: exit on our own, posting nothing more.
       if (Atomics.load(abandoned, 0) !== 0) {
         closing = true
         break
       }
-      post({ type: 'step', events })
+      outbox.addStep(events, performance.now() - startedAt)
       // onnxruntime-node's run already waits for a setImmediate, so messages arrive between steps; an
       // explicit turn of the event loop now and then keeps that true whatever the runner does.
       if (steps % YIELD_EVERY_STEPS === 0) await yieldToMessages()
     }
     looping = false
+    if (outbox.holding && !closing) outbox.flush()
     if (closing) {
       await session.release()
       port.close()
