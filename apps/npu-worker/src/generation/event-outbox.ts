@@ -36,16 +36,13 @@ export class EventOutbox {
     this.#lastPostAt = now()
   }
 
-  /** Takes the events of one model run that took `stepMs`; posts them now or holds them for the next. */
-  addStep(events: readonly SequenceEvent[], stepMs: number): void {
+  /**
+   * Takes the events of one model run that took `stepMs` (0 for the answers to requests); posts them now or
+   * holds them for the next run's.
+   */
+  add(events: readonly SequenceEvent[], stepMs: number): void {
     const urgent = this.#hold(events)
     if (urgent || this.#now() - this.#lastPostAt + stepMs >= this.#intervalMs) this.flush()
-  }
-
-  /** Takes events outside a model run (a request applied); always posted at once. */
-  addNow(events: readonly SequenceEvent[]): void {
-    this.#hold(events)
-    this.flush()
   }
 
   /** True while events wait to be posted. */
@@ -66,10 +63,12 @@ export class EventOutbox {
     let urgent = false
     for (const event of events) {
       this.#held.push(event)
+      // A start needs no answer of its own: the engine reads its prompt size at the end.
+      if (event.kind === 'started') continue
       if (event.kind === 'chunk') {
         if (this.#streaming.has(event.id)) continue
         this.#streaming.add(event.id)
-      } else if (event.kind !== 'started') {
+      } else {
         this.#streaming.delete(event.id)
       }
       urgent = true

@@ -62,7 +62,7 @@ export type GenerationThreadReply =
   | { type: 'load-error'; message: string }
   /**
    * The events of one or more model runs (event-outbox.ts: after every run, or a few fast runs together, and at
-   * least every STREAM_INTERVAL_MS while runs go on; the engine's watchdog counts each as progress), and the
-   * answer to each batch of `start`/`cancel` requests.
+   * least every STREAM_INTERVAL_MS while runs go on; the engine's watchdog counts each as progress), with the
+   * answers to `start`/`cancel` requests among them (a refused start or a cancellation at once).
    */
   | { type: 'step'; events: SequenceEvent[] }

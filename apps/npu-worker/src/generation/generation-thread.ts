@@ -126,8 +126,8 @@ async function main(port: NonNullable<typeof parentPort>, data: GenerationThread
   }
 
   /**
-   * Applies waiting requests and runs steps while there is work; each batch of requests is answered at once,
-   * the steps' events go through the outbox (posted after each step, or a few fast steps together).
+   * Applies waiting requests and runs steps while there is work; the events go through the outbox (posted
+   * after each step, or a few fast steps' together).
    */
   const loop = async () => {
     if (looping) return
@@ -136,7 +136,7 @@ async function main(port: NonNullable<typeof parentPort>, data: GenerationThread
       if (pending.length > 0) {
         const events: SequenceEvent[] = []
         for (const request of pending.splice(0)) apply(request, events)
-        outbox.addNow(events)
+        outbox.add(events, 0)
       }
       if (closing || batcher.size === 0) break
       steps++
@@ -149,7 +149,7 @@ async function main(port: NonNullable<typeof parentPort>, data: GenerationThread
         closing = true
         break
       }
-      outbox.addStep(events, performance.now() - startedAt)
+      outbox.add(events, performance.now() - startedAt)
       // onnxruntime-node's run already waits for a setImmediate, so messages arrive between steps; an
       // explicit turn of the event loop now and then keeps that true whatever the runner does.
       if (steps % YIELD_EVERY_STEPS === 0) await yieldToMessages()
