@@ -11,8 +11,8 @@ export const STREAM_INTERVAL_MS = 4
 
 /**
  * The generation thread's outgoing events, posted to the engine in batches. A batch goes out as soon as it
- * holds anything a caller waits on (a sequence started, ended or failed, or its first text: time to first
- * token), and otherwise once the next step would end past `intervalMs` since the last post (judged by the
+ * holds anything a caller waits on (a sequence ended or failed, or its first text: time to first token),
+ * and otherwise once the next step would end past `intervalMs` since the last post (judged by the
  * step just run), so no text waits longer than about that. Posting at least that often, empty or not, keeps
  * the engine's step watchdog fed while prefill chunks produce no events.
  */
