@@ -55,7 +55,7 @@ async function measureStreams(stream, concurrency, seconds) {
 }
 
 /** One stream straight to the worker: undici, the same body the pool sends, the same SSE parsing, JSON per event. */
-const directStream = (dispatcher, body, sseData) => async () => {
+const directStream = (dispatcher, body, SseReader) => async () => {
   const t0 = performance.now()
   const res = await dispatcher.request({
     path: '/v1/chat/completions',
@@ -69,7 +69,8 @@ const directStream = (dispatcher, body, sseData) => async () => {
   }
   let ttftMs = null
   let tokens = null
-  for await (const data of sseData(res.body)) {
+  const reader = new SseReader(res.body)
+  for (let data = await reader.read(); data !== undefined; data = reader.take() ?? (await reader.read())) {
     if (data === '[DONE]') break
     const chunk = JSON.parse(data)
     if (chunk.choices.length === 0) tokens = chunk.usage.completion_tokens
@@ -100,7 +101,7 @@ const poolStream = (pool) => async () => {
 
 /** Runs the streaming comparison; `dist` is the pool's build directory. */
 export async function benchStreaming({ NpuWorkerPool, dist, smoke }) {
-  const { sseData } = await import(join(dist, 'transport', 'sse-events.js'))
+  const { SseReader } = await import(join(dist, 'transport', 'sse-events.js'))
   const repo = mkdtempSync(join(os.tmpdir(), 'pool-bench-llm-'))
   cpSync(MODEL_DIR, join(repo, MODEL), { recursive: true })
   const loadAtStart = os
@@ -131,7 +132,7 @@ export async function benchStreaming({ NpuWorkerPool, dist, smoke }) {
   })
   try {
     await pool.initialize()
-    const sides = { direct: directStream(direct, body, sseData), pool: poolStream(pool) }
+    const sides = { direct: directStream(direct, body, SseReader), pool: poolStream(pool) }
     const runs = { 1: { direct: [], pool: [] }, [BUSY]: { direct: [], pool: [] } }
     for (const side of ['direct', 'pool']) await measureStreams(sides[side], BUSY, smoke ? 0.2 : 2)
     // Paired rounds alternating which side goes first, so drift on a shared machine hits both alike.

@@ -12,7 +12,7 @@ import type { Lease, LeaseVerdict, RoutedNeed, WorkerLeases } from '../selection
 import type { PoolCounters } from '../stats/pool-counters.js'
 import type { QueueWaits } from '../stats/queue-waits.js'
 import type { EncodedBody } from '../transport/binary-tensors.js'
-import { sseData } from '../transport/sse-events.js'
+import { SseReader } from '../transport/sse-events.js'
 import { TransportError, type TransportResponse, toTransportError } from '../transport/worker-transport.js'
 import type { PoolWorker } from '../workers/pool-worker.js'
 import type { GenerationKind } from './routed-needs.js'
@@ -43,6 +43,8 @@ export interface StreamCall {
   /** The stream's own signal: the caller's, its deadline, and the caller leaving the loop. */
   signal: AbortSignal
   seq: number
+  /** The caller asked for the usage chunk (the pool always asks the worker for it). */
+  includeUsage: boolean
 }
 
 /** A stream whose first chunk arrived: it holds its worker's slot (and sequence) until {@link AttemptDispatcher.finishStream}. */
@@ -50,7 +52,7 @@ export interface OpenedStream<C extends GenerationChunk> {
   readonly lease: Lease<PoolWorker>
   readonly first: C
   /** The `data:` payloads after the first. */
-  readonly events: AsyncIterator<string>
+  readonly events: SseReader
   /** The HTTP body (destroyed to close the connection, which cancels the generation on the worker). */
   readonly body: { destroy(): unknown }
   readonly headers: TransportResponse['headers']
@@ -197,9 +199,9 @@ export class AttemptDispatcher {
           Date.now(),
         )
       } else {
-        const events = sseData(response.body)[Symbol.asyncIterator]()
-        const next = await events.next()
-        const event = next.done ? null : readEvent<C>(call.kind, next.value)
+        const events = new SseReader(response.body)
+        const data = await events.read()
+        const event = data === undefined ? null : readEvent<C>(call.kind, data, call.includeUsage)
         if (event?.kind === 'chunk') {
           const firstAt = performance.now()
           worker.generation.firstChunk(firstAt - sentAt)

@@ -4,10 +4,12 @@ import {
   type CompletionChunk,
   CompletionChunkSchema,
   type CompletionUsage,
+  issueLines,
   SSE_DONE,
 } from '@npu-fleet/protocol'
 import type { GenerationKind } from '../dispatch/routed-needs.js'
 import { workerError } from '../retry/attempt-outcome.js'
+import { fastChunk } from './chunk-shape.js'
 
 /** A streamed chunk of either route. */
 export type GenerationChunk = ChatCompletionChunk | CompletionChunk
@@ -22,8 +24,16 @@ export type StreamEvent<C extends GenerationChunk> =
   /** Not JSON, or not a chunk of this route. */
   | { kind: 'invalid'; message: string }
 
-/** Reads one `data:` payload of a `kind` stream. */
-export function readEvent<C extends GenerationChunk>(kind: GenerationKind, data: string): StreamEvent<C> {
+/**
+ * Reads one `data:` payload of a `kind` stream. A chunk is checked by {@link fastChunk} (the schema's hand-written
+ * copy); what it turns down goes to the protocol schema, which decides and names the field of a broken chunk.
+ * `keepUsage` false drops `usage` from chunks with choices (the caller did not ask for it).
+ */
+export function readEvent<C extends GenerationChunk>(
+  kind: GenerationKind,
+  data: string,
+  keepUsage: boolean,
+): StreamEvent<C> {
   if (data === SSE_DONE) return { kind: 'done' }
   let body: unknown
   try {
@@ -31,12 +41,21 @@ export function readEvent<C extends GenerationChunk>(kind: GenerationKind, data:
   } catch {
     return { kind: 'invalid', message: 'an event of the stream is not JSON' }
   }
+  const fast = fastChunk(kind, body, keepUsage)
+  if (fast !== null) return { kind: 'chunk', chunk: fast as C }
   const schema = kind === 'chat' ? ChatCompletionChunkSchema : CompletionChunkSchema
   const parsed = schema.safeParse(body)
-  if (parsed.success) return { kind: 'chunk', chunk: parsed.data as C }
+  if (parsed.success) {
+    const chunk = parsed.data as C
+    if (!keepUsage && chunk.choices.length > 0) delete chunk.usage
+    return { kind: 'chunk', chunk }
+  }
   const error = workerError(body)
   if (error !== null) return { kind: 'error', code: error.code, message: error.message }
-  return { kind: 'invalid', message: `an event of the stream is not a ${kind} chunk` }
+  return {
+    kind: 'invalid',
+    message: `an event of the stream is not a ${kind} chunk: ${issueLines(parsed.error.issues).join('; ')}`,
+  }
 }
 
 /** The text a chunk adds (chat: `delta.content`; completion: `text`). */

@@ -25,8 +25,6 @@ export interface RelayRequest extends Omit<StreamCall, 'signal'> {
   timeoutMs: number
   /** The caller's signal. */
   signal: AbortSignal | undefined
-  /** The caller asked for the usage chunk (the pool always asks the worker for it). */
-  includeUsage: boolean
 }
 
 /**
@@ -77,27 +75,33 @@ export async function* relayStream<C extends GenerationChunk>(
     let text = chunkText(opened.first)
     let tokens = 0
     yield opened.first
+    const events = opened.events
     for (;;) {
-      let next: IteratorResult<string>
-      try {
-        next = await opened.events.next()
-      } catch (error) {
-        if (controller.signal.aborted) throw aborted(deadlinePassed, request.timeoutMs)
-        const cause = toTransportError(error, undefined, parts.dispatcher.streamIdleTimeoutMs)
-        failure = midStream(
-          cause.kind === 'timeout' ? 'timeout' : 'connection',
-          cause.kind === 'timeout'
-            ? `worker ${worker.id} sent nothing for ${parts.dispatcher.streamIdleTimeoutMs} ms`
-            : `worker ${worker.id} failed mid-stream: ${cause.message}`,
-          null,
-        )
-        throw interrupted(failure.message, text, worker, parts)
+      // Every event a socket read completed is taken without awaiting: one await per read, not per event.
+      let data = events.take()
+      if (data === undefined) {
+        let more: boolean
+        try {
+          more = await events.fill()
+        } catch (error) {
+          if (controller.signal.aborted) throw aborted(deadlinePassed, request.timeoutMs)
+          const cause = toTransportError(error, undefined, parts.dispatcher.streamIdleTimeoutMs)
+          failure = midStream(
+            cause.kind === 'timeout' ? 'timeout' : 'connection',
+            cause.kind === 'timeout'
+              ? `worker ${worker.id} sent nothing for ${parts.dispatcher.streamIdleTimeoutMs} ms`
+              : `worker ${worker.id} failed mid-stream: ${cause.message}`,
+            null,
+          )
+          throw interrupted(failure.message, text, worker, parts)
+        }
+        if (!more) {
+          failure = midStream('connection', `worker ${worker.id} ended the stream without [DONE]`, null)
+          throw interrupted(failure.message, text, worker, parts)
+        }
+        data = events.take() as string
       }
-      if (next.done) {
-        failure = midStream('connection', `worker ${worker.id} ended the stream without [DONE]`, null)
-        throw interrupted(failure.message, text, worker, parts)
-      }
-      const event = readEvent<C>(call.kind, next.value)
+      const event = readEvent<C>(call.kind, data, request.includeUsage)
       if (event.kind === 'done') break
       if (event.kind === 'error') {
         failure = midStream(
@@ -116,10 +120,7 @@ export async function* relayStream<C extends GenerationChunk>(
       if (usage !== null) {
         tokens = usage.completion_tokens
         if (!request.includeUsage) continue
-      } else {
-        text += chunkText(chunk)
-        if (!request.includeUsage) delete chunk.usage
-      }
+      } else text += chunkText(chunk)
       yield chunk
     }
     verdict = 'success'

@@ -36,6 +36,11 @@ export type PeerMode =
   | 'turncoat'
   /** Valid /health and 200 infer answers; after SIGUSR2 /health never answers (inference still does). */
   | 'mute-health'
+  /**
+   * Valid /health serving `mlp` and the language model `scripted-chat`; its chat streams send a good chunk, then
+   * one whose `choices[0].index` is -1 (a prompt containing "broken first": the broken chunk first).
+   */
+  | 'broken-stream'
 
 /** A scripted peer process on a loopback port. */
 export interface Peer {

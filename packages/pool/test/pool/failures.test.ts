@@ -1,4 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { isPoolError, PoolErrorCode, StreamInterruptedError } from '../../src/errors.js'
 import { NpuWorkerPool } from '../../src/pool.js'
 import {
   type CapturedLog,
@@ -30,6 +31,7 @@ beforeAll(async () => {
     'bad-body',
     'stale-capability',
     'server-error',
+    'broken-stream',
   ]
   const [started, ...list] = await Promise.all([startMlpFleet(3), ...modes.map((m) => startPeer(m))])
   fleet = started as MlpFleet
@@ -255,6 +257,41 @@ describe('what is retried, and what is held against a worker', () => {
     ])
     expect(await p.infer('mlp', mlpRequest())).toMatchObject({ success: true, workerId: 'ok', attempts: 2 })
     expect(worker(p, 'liar')).toMatchObject({ failures: 1, successes: 0 })
+  })
+
+  it('ends a stream at a broken chunk with POOL_ERR_STREAM_INTERRUPTED naming the field, held against the worker', async () => {
+    const p = await pool([workerEntry('broken', peer('broken-stream'))])
+    const seen: string[] = []
+    let error: unknown
+    try {
+      for await (const chunk of p.stream('scripted-chat', [{ role: 'user', content: 'hello' }])) {
+        seen.push(chunk.choices[0]?.delta.content ?? '')
+      }
+    } catch (e) {
+      error = e
+    }
+    // The good chunk came through; the broken one, read from the same socket write, did not.
+    expect(seen).toEqual(['Hi'])
+    expect(error).toBeInstanceOf(StreamInterruptedError)
+    expect(error).toMatchObject({
+      code: PoolErrorCode.STREAM_INTERRUPTED,
+      partialText: 'Hi',
+      workerId: 'broken',
+    })
+    expect((error as Error).message).toMatch(/not a chat chunk: choices\[0\]\.index: /)
+    expect(worker(p, 'broken')).toMatchObject({ failures: 1, activeTasks: 0 })
+  })
+
+  it('a broken first chunk fails the attempt naming the field (nothing reaches the caller)', async () => {
+    const p = await pool([workerEntry('broken', peer('broken-stream'))], { max_attempts: 1 })
+    let chunks = 0
+    const error = await (async () => {
+      for await (const _ of p.stream('scripted-chat', [{ role: 'user', content: 'broken first' }])) chunks++
+    })().catch((e: unknown) => e)
+    expect(chunks).toBe(0)
+    expect(isPoolError(error)).toBe(true)
+    expect((error as Error).message).toMatch(/choices\[0\]\.index: /)
+    expect(worker(p, 'broken')).toMatchObject({ failures: 1, activeTasks: 0 })
   })
 
   it('treats a 404 for a model the worker listed as stale capabilities: retried elsewhere and health re-read', async () => {
