@@ -138,6 +138,37 @@ describe.each(kinds)('fastChunk ($kind) against the protocol schema', ({ kind, s
   })
 })
 
+describe('fastChunk', () => {
+  it('returns a worker-shaped chunk itself (no copy per token) and copies one with other keys or order', () => {
+    const body = () => ({
+      id: 'chatcmpl-1',
+      created: 1,
+      model: 'm',
+      system_fingerprint: 'npu-worker/1.0.0 onnxruntime/CPU',
+      object: 'chat.completion.chunk',
+      choices: [
+        { index: 0, delta: { role: 'assistant', content: 'hi' }, finish_reason: null, logprobs: null },
+      ],
+      usage: null,
+    })
+    const same = body()
+    expect(fastChunk('chat', same, true)).toBe(same)
+    const { usage: _, ...rest } = body()
+    expect(fastChunk('chat', rest, false)).toBe(rest)
+    // Asked without usage, a chunk carrying `usage: null` is copied without it; so is one with an extra key.
+    expect(fastChunk('chat', same, false)).not.toBe(same)
+    const extra = { ...body(), extra: 1 }
+    expect(fastChunk('chat', extra, true)).toStrictEqual(body())
+    const reordered = {
+      ...body(),
+      choices: [
+        { delta: { content: 'hi', role: 'assistant' }, index: 0, finish_reason: null, logprobs: null },
+      ],
+    }
+    expect(JSON.stringify(fastChunk('chat', reordered, true))).toBe(JSON.stringify(body()))
+  })
+})
+
 describe('readEvent', () => {
   const chunk = {
     id: 'chatcmpl-1',
