@@ -239,12 +239,19 @@ export async function withCpu(pid, run) {
   }
 }
 
+/**
+ * `body.dump()` options that read an answer of any size to its end. undici's default limit is 128 KiB: past it,
+ * dump() aborts the request and so closes the connection, and every detector answer (400 KB) would cost the
+ * server a new TCP connection, which a keep-alive client never asks of it.
+ */
+export const DUMP_WHOLE_BODY = { limit: Number.MAX_SAFE_INTEGER }
+
 /** One POST of a prepared request through an undici client; anything but 200 throws with the answer. */
 export function poster(client, path, request) {
   return async () => {
     const res = await client.request({ method: 'POST', path, ...request })
     if (res.statusCode !== 200) throw new Error(`${path}: HTTP ${res.statusCode} ${await res.body.text()}`)
-    await res.body.dump()
+    await res.body.dump(DUMP_WHOLE_BODY)
   }
 }
 
