@@ -6,6 +6,7 @@
 import { Pool } from 'undici'
 import {
   binaryRequest,
+  DUMP_WHOLE_BODY,
   fmt,
   machine,
   measure,
@@ -50,7 +51,7 @@ const mlp = binaryRequest(
 const call = async (path, request) => {
   const res = await client.request({ method: 'POST', path, ...request })
   if (res.statusCode !== 200) throw new Error(`${path}: HTTP ${res.statusCode}`)
-  await res.body.dump()
+  await res.body.dump(DUMP_WHOLE_BODY)
 }
 const oneOfEach = async () => {
   await call('/v2/models/ppocr-det/infer', det)

@@ -22,6 +22,7 @@ import {
   benchDir,
   binaryRequest,
   cpusAllowed,
+  DUMP_WHOLE_BODY,
   fmt,
   healthWhileLoaded,
   jsonRequest,
@@ -151,7 +152,7 @@ async function flood(worker, cpu) {
     Array.from({ length: FLOOD }, async () => {
       try {
         const res = await many.request({ method: 'POST', path: '/v2/models/ppocr-det/infer', ...request })
-        await res.body.dump()
+        await res.body.dump(DUMP_WHOLE_BODY)
         statuses.set(res.statusCode, (statuses.get(res.statusCode) ?? 0) + 1)
         if (res.statusCode === 503 && res.headers['retry-after'] === undefined) noRetryAfter++
       } catch {
