@@ -11,33 +11,74 @@ export interface CacheShape {
   allocate(length: number): CacheArray
 }
 
-/** One sequence's rows in some cache tensor set: `tensors[i]` is [batch, kvHeads, length, headDim]. */
+/** One sequence's rows in some cache tensor set: `tensors[i]` is [batch, kvHeads, positions, headDim]. */
 interface RowSource {
   tensors: readonly CacheArray[]
   /** Batch row of the sequence in `tensors`. */
   row: number
-  /** Length (T) of `tensors`. */
-  length: number
-  /** Valid (non-padding) positions of the sequence: the last `valid` of T. */
+  /** Positions per row of `tensors` (their time dimension). */
+  positions: number
+  /** Index after the sequence's last valid position. */
+  end: number
+  /** Valid (non-padding) positions of the sequence: the `valid` before `end`. */
   valid: number
 }
 
 /**
+ * One sequence's cache with `added` ([1, kvHeads, addedLength, headDim] each) appended after its `pastLength`
+ * positions: how a model that returns only the new positions grows a cache chunk by chunk in prefill.
+ */
+export function appendPositions(
+  shape: CacheShape,
+  past: readonly CacheArray[],
+  pastLength: number,
+  added: readonly CacheArray[],
+  addedLength: number,
+): CacheArray[] {
+  const { kvHeads, headDim } = shape
+  const length = pastLength + addedLength
+  return added.map((positions, t) => {
+    if (pastLength === 0) return positions
+    const from = past[t] as CacheArray
+    const out = shape.allocate(kvHeads * length * headDim)
+    for (let h = 0; h < kvHeads; h++) {
+      out.set(from.subarray(h * pastLength * headDim, (h + 1) * pastLength * headDim), h * length * headDim)
+      out.set(
+        positions.subarray(h * addedLength * headDim, (h + 1) * addedLength * headDim),
+        (h * length + pastLength) * headDim,
+      )
+    }
+    return out
+  })
+}
+
+/**
  * The KV cache of the sequences decoded together: one tensor per `past_key_values` input, [batch, kvHeads,
- * T, headDim], each sequence left-padded to the common length T (its positions are the last `valid` of T;
- * the attention mask hides the padding). Sequences join after their own prefill and leave between steps;
- * only then is the cache re-laid out. A decode step appends one position to every row, which is just the
- * model's `present` outputs taken as the new cache.
+ * capacity, headDim], each sequence left-padded so that every row's positions end at the common length T (its
+ * positions are the `valid` before T; the attention mask hides the padding and, past T, the positions not
+ * written yet). Sequences join after their own prefill and leave between steps; only then, and when T reaches
+ * the capacity, is the cache re-laid out.
+ *
+ * Two ways a decode step extends it, one per cache layout of the model (decoder-layout.ts):
+ * - `advance(presents)`: the model returned the whole new cache (`present.*`), taken as is; the capacity is
+ *   then always T (`headroom` 0).
+ * - `append(newPositions)`: the model returned only the fed positions (`new_key_values.*`), written in place
+ *   at T; the capacity runs `headroom` positions ahead, so a step allocates nothing.
  */
 export class BatchedKvCache {
   readonly #shape: CacheShape
+  readonly #headroom: number
   #ids: number[] = []
   #valid: number[] = []
   #length = 0
+  #capacity = 0
   #tensors: CacheArray[]
+  #mask: BigInt64Array = new BigInt64Array(0)
 
-  constructor(shape: CacheShape) {
+  /** `headroom`: positions allocated past T at each re-layout (0 for a model that returns the whole cache). */
+  constructor(shape: CacheShape, headroom = 0) {
     this.#shape = shape
+    this.#headroom = headroom
     this.#tensors = Array.from({ length: shape.tensors }, () => shape.allocate(0))
   }
 
@@ -46,12 +87,17 @@ export class BatchedKvCache {
     return this.#ids
   }
 
-  /** Common length T of every row (padding included). */
+  /** Common length T of every row (padding included): where the next position goes. */
   get length(): number {
     return this.#length
   }
 
-  /** The cache tensors, [batch, kvHeads, T, headDim] each. */
+  /** Positions per row of the tensors (T, plus the headroom not written yet): the model's past length. */
+  get capacity(): number {
+    return this.#capacity
+  }
+
+  /** The cache tensors, [batch, kvHeads, capacity, headDim] each. */
   get tensors(): readonly CacheArray[] {
     return this.#tensors
   }
@@ -64,7 +110,7 @@ export class BatchedKvCache {
   /** Adds a prefilled sequence: `tensors` are its own cache, [1, kvHeads, length, headDim]. */
   join(id: number, tensors: readonly CacheArray[], length: number): void {
     const sources = this.#currentRows()
-    sources.push({ tensors, row: 0, length, valid: length })
+    sources.push({ tensors, row: 0, positions: length, end: length, valid: length })
     this.#ids = [...this.#ids, id]
     this.#rebuild(sources, Math.max(this.#length, length))
   }
@@ -79,6 +125,7 @@ export class BatchedKvCache {
 
   /** Takes a decode step's `present` outputs ([batch, kvHeads, T + 1, headDim]) as the cache. */
   advance(presents: readonly CacheArray[]): void {
+    if (this.#headroom !== 0) throw new Error('this cache takes new positions (append), not presents')
     const expected = this.#ids.length * this.#shape.kvHeads * (this.#length + 1) * this.#shape.headDim
     for (const present of presents) {
       if (present.length !== expected)
@@ -86,46 +133,87 @@ export class BatchedKvCache {
     }
     this.#tensors = [...presents]
     this.#length += 1
+    this.#capacity = this.#length
     this.#valid = this.#valid.map((v) => v + 1)
+    this.#mask = this.#buildMask()
   }
 
-  /** The attention mask of the next decode step, [batch, T + 1]: padding 0, the valid positions and the new token 1. */
-  nextAttentionMask(): BigInt64Array {
-    const width = this.#length + 1
-    const mask = new BigInt64Array(this.#ids.length * width)
-    this.#valid.forEach((valid, row) => {
-      mask.fill(1n, row * width + (this.#length - valid), (row + 1) * width)
+  /** Writes a decode step's new positions ([batch, kvHeads, 1, headDim] each) at T, in place. */
+  append(newPositions: readonly CacheArray[]): void {
+    if (this.#headroom === 0) throw new Error('this cache takes presents (advance), not new positions')
+    const { kvHeads, headDim } = this.#shape
+    const rows = this.#ids.length * kvHeads
+    const expected = rows * headDim
+    newPositions.forEach((positions, t) => {
+      if (positions.length !== expected)
+        throw new Error(`new positions have ${positions.length} values, expected ${expected}`)
+      const tensor = this.#tensors[t] as CacheArray
+      // Element by element: a subarray per row would be the step's only garbage.
+      for (let r = 0; r < rows; r++) {
+        const to = (r * this.#capacity + this.#length) * headDim
+        const from = r * headDim
+        for (let i = 0; i < headDim; i++) tensor[to + i] = positions[from + i] as number
+      }
     })
-    return mask
+    const width = this.#capacity + 1
+    for (let row = 0; row < this.#ids.length; row++) {
+      this.#mask[row * width + this.#length] = 1n
+      this.#valid[row] = (this.#valid[row] as number) + 1
+    }
+    this.#length += 1
+    // The next step writes at T: make room once the headroom is used up.
+    if (this.#length === this.#capacity) this.#rebuild(this.#currentRows(), this.#length)
+  }
+
+  /**
+   * The attention mask of the next decode step, [batch, capacity + 1]: padding and unwritten positions 0, the
+   * valid positions and the new token (last) 1. Owned by the cache: valid until it next changes.
+   */
+  nextAttentionMask(): BigInt64Array {
+    return this.#mask
   }
 
   #currentRows(): RowSource[] {
     return this.#ids.map((_, row) => ({
       tensors: this.#tensors,
       row,
-      length: this.#length,
+      positions: this.#capacity,
+      end: this.#length,
       valid: this.#valid[row] as number,
     }))
   }
 
-  /** Lays `sources` out as the batch rows, each right-aligned in a cache of length `length`. */
+  #buildMask(): BigInt64Array {
+    const width = this.#capacity + 1
+    const mask = new BigInt64Array(this.#ids.length * width)
+    this.#valid.forEach((valid, row) => {
+      mask.fill(1n, row * width + (this.#length - valid), row * width + this.#length)
+      mask[row * width + this.#capacity] = 1n
+    })
+    return mask
+  }
+
+  /** Lays `sources` out as the batch rows, each ending at `length`, in tensors of `length` + headroom positions. */
   #rebuild(sources: readonly RowSource[], length: number): void {
     const { kvHeads, headDim } = this.#shape
     const batch = sources.length
+    const capacity = batch === 0 ? 0 : length + this.#headroom
     this.#tensors = this.#tensors.map((_, t) => {
-      const out = this.#shape.allocate(batch * kvHeads * length * headDim)
+      const out = this.#shape.allocate(batch * kvHeads * capacity * headDim)
       sources.forEach((source, row) => {
         const from = source.tensors[t] as CacheArray
         for (let h = 0; h < kvHeads; h++) {
           const srcStart =
-            ((source.row * kvHeads + h) * source.length + (source.length - source.valid)) * headDim
-          const dstStart = ((row * kvHeads + h) * length + (length - source.valid)) * headDim
+            ((source.row * kvHeads + h) * source.positions + (source.end - source.valid)) * headDim
+          const dstStart = ((row * kvHeads + h) * capacity + (length - source.valid)) * headDim
           out.set(from.subarray(srcStart, srcStart + source.valid * headDim), dstStart)
         }
       })
       return out
     })
     this.#length = length
+    this.#capacity = capacity
     this.#valid = sources.map((s) => s.valid)
+    this.#mask = this.#buildMask()
   }
 }

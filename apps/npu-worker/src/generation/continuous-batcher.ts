@@ -1,4 +1,5 @@
-import { BatchedKvCache, type CacheArray, type CacheShape } from './batched-kv-cache.js'
+import { appendPositions, BatchedKvCache, type CacheArray, type CacheShape } from './batched-kv-cache.js'
+import type { CacheOutputKind } from './decoder-layout.js'
 import type { GenerationSequence } from './generation-sequence.js'
 import type { SequenceEvent } from './generation-thread-protocol.js'
 
@@ -10,7 +11,7 @@ export interface DecoderFeeds {
   inputIds: BigInt64Array
   /** [batch, sequence], each token's own position. */
   positionIds: BigInt64Array
-  /** [batch, pastLength + sequence]: 1 for real positions, 0 for padding. */
+  /** [batch, pastLength + sequence]: 1 for real positions, 0 for padding (and positions not written yet). */
   attentionMask: BigInt64Array
   /** The cache, [batch, kvHeads, pastLength, headDim] per tensor. */
   past: readonly CacheArray[]
@@ -22,15 +23,26 @@ export interface DecoderOutput {
   /** [batch, sequence, vocab], as float32. */
   logits: Float32Array
   vocab: number
-  /** The new cache, [batch, kvHeads, pastLength + sequence, headDim] per tensor. */
-  presents: CacheArray[]
+  /**
+   * Per cache tensor, as the runner's `cacheOutput` says: `present`, the new cache [batch, kvHeads,
+   * pastLength + sequence, headDim]; `new-positions`, the fed positions only [batch, kvHeads, sequence, headDim].
+   */
+  cache: CacheArray[]
 }
 
 /** Runs the decoder once (onnx-decoder-runner.ts: an ONNX Runtime session). */
 export interface DecoderRunner {
   readonly cacheShape: CacheShape
+  readonly cacheOutput: CacheOutputKind
   run(feeds: DecoderFeeds): Promise<DecoderOutput>
 }
+
+/**
+ * Positions the batch cache allocates ahead of its length when the model returns only new positions: a
+ * re-layout (a copy of the whole cache) every this many steps instead of every step, for attention over at
+ * most this many masked positions more.
+ */
+export const CACHE_HEADROOM = 32
 
 /**
  * Continuous batching: the sequences being decoded run as one batched decode step (left-padded cache,
@@ -51,7 +63,10 @@ export class ContinuousBatcher {
   constructor(runner: DecoderRunner, prefillChunkTokens: number) {
     this.#runner = runner
     this.#prefillChunk = prefillChunkTokens
-    this.#cache = new BatchedKvCache(runner.cacheShape)
+    this.#cache = new BatchedKvCache(
+      runner.cacheShape,
+      runner.cacheOutput === 'new-positions' ? CACHE_HEADROOM : 0,
+    )
   }
 
   /** Sequences in prefill or in the batch. */
@@ -113,15 +128,19 @@ export class ContinuousBatcher {
       pastLength: start,
     })
     const prefilled = start + chunk.length
+    const cache =
+      this.#runner.cacheOutput === 'present'
+        ? output.cache
+        : appendPositions(shape, past, start, output.cache, chunk.length)
     if (prefilled < sequence.promptIds.length) {
-      sequence.phase = { kind: 'prefilling', prefilled, cache: output.presents }
+      sequence.phase = { kind: 'prefilling', prefilled, cache }
       return
     }
     this.#prefilling.shift()
     sequence.sample(output.logits, (chunk.length - 1) * output.vocab, output.vocab, events)
     if (sequence.phase.kind === 'decoding') {
       this.#decoding.set(sequence.id, sequence)
-      this.#cache.join(sequence.id, output.presents, prefilled)
+      this.#cache.join(sequence.id, cache, prefilled)
     }
   }
 
@@ -137,9 +156,10 @@ export class ContinuousBatcher {
       positionIds: BigInt64Array.from(this.#cache.validLengths, BigInt),
       attentionMask: this.#cache.nextAttentionMask(),
       past: this.#cache.tensors,
-      pastLength: this.#cache.length,
+      pastLength: this.#cache.capacity,
     })
-    this.#cache.advance(output.presents)
+    if (this.#runner.cacheOutput === 'present') this.#cache.advance(output.cache)
+    else this.#cache.append(output.cache)
     const finished = new Set<number>()
     rows.forEach((sequence, row) => {
       sequence.sample(output.logits, row * output.vocab, output.vocab, events)

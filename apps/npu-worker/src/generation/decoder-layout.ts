@@ -9,9 +9,19 @@ export interface ValueMetadata {
 /** Element types the KV cache and the logits may have. */
 export type DecoderFloatType = 'float32' | 'float16'
 
+/**
+ * What the model returns of the cache: `present` (optimum's layout, every real export): outputs
+ * `present.N.key|value`, the whole cache with the fed positions appended, [batch, kvHeads, past + sequence,
+ * headDim]; `new-positions` (the worker's generated model): outputs `new_key_values.N.key|value`, the fed
+ * positions only, [batch, kvHeads, sequence, headDim], so the engine appends them to a cache it keeps in its
+ * own buffers. ONNX Runtime's Node binding hands every output back as a fresh copy (even into preallocated
+ * outputs), so a `present` cache is copied out whole at every step; new positions are a few KB.
+ */
+export type CacheOutputKind = 'present' | 'new-positions'
+
 /** How a decoder-only ONNX model (optimum's layout) is fed, discovered from its session metadata. */
 export interface DecoderLayout {
-  /** Layers N: inputs `past_key_values.{0..N-1}.key|value`, outputs `present.{0..N-1}.key|value`. */
+  /** Layers N: inputs `past_key_values.{0..N-1}.key|value`, outputs `present.{0..N-1}.key|value` (or `new_key_values.*`). */
   layers: number
   kvHeads: number
   headDim: number
@@ -25,8 +35,10 @@ export interface DecoderLayout {
   hasUseCacheBranch: boolean
   /** Feed names of the cache, in order: `past_key_values.0.key`, `past_key_values.0.value`, ... */
   pastNames: string[]
-  /** Output names of the new cache, in the same order. */
-  presentNames: string[]
+  /** Which cache outputs the model has. */
+  cacheOutput: CacheOutputKind
+  /** Output names of the cache (`present.*` or `new_key_values.*`), in the same order as `pastNames`. */
+  cacheOutputNames: string[]
 }
 
 /** Dimensions the metadata may leave symbolic, from the model's Hugging Face config.json. */
@@ -49,11 +61,17 @@ function positiveInt(value: unknown): number | null {
   return typeof value === 'number' && Number.isInteger(value) && value > 0 ? value : null
 }
 
+/** Output name prefix of each cache layout. */
+const CACHE_OUTPUT_PREFIX: Record<CacheOutputKind, string> = {
+  present: 'present',
+  'new-positions': 'new_key_values',
+}
+
 /**
  * Reads the layout of an optimum-exported decoder from its inputs and outputs: `input_ids` and
  * `attention_mask` required, `position_ids` and `use_cache_branch` optional, N layers of past and present
- * key/value tensors [batch, kvHeads, sequence, headDim] (heads and head size from the metadata, else from
- * config.json), `logits` [batch, sequence, vocab]. Throws naming what does not fit.
+ * (or new-position) key/value tensors [batch, kvHeads, sequence, headDim] (heads and head size from the
+ * metadata, else from config.json), `logits` [batch, sequence, vocab]. Throws naming what does not fit.
  */
 export function readDecoderLayout(
   inputs: readonly ValueMetadata[],
@@ -78,16 +96,20 @@ export function readDecoderLayout(
     )
   }
   const pastNames: string[] = []
-  const presentNames: string[] = []
+  const cacheOutputNames: string[] = []
   const outputNames = new Set(outputs.map((o) => o.name))
+  // A model without present.0.key but with new_key_values.0.key returns only the new positions.
+  const cacheOutput: CacheOutputKind =
+    !outputNames.has('present.0.key') && outputNames.has('new_key_values.0.key') ? 'new-positions' : 'present'
+  const prefix = CACHE_OUTPUT_PREFIX[cacheOutput]
   for (let l = 0; l < layers; l++) {
     for (const kind of ['key', 'value']) {
       const name = `past_key_values.${l}.${kind}`
       if (!inputNames.has(name)) throw new Error(`the model lacks input ${name}`)
-      const present = `present.${l}.${kind}`
-      if (!outputNames.has(present)) throw new Error(`the model lacks output ${present}`)
+      const output = `${prefix}.${l}.${kind}`
+      if (!outputNames.has(output)) throw new Error(`the model lacks output ${output}`)
       pastNames.push(name)
-      presentNames.push(present)
+      cacheOutputNames.push(output)
     }
   }
   const logits = outputs.find((o) => o.name === 'logits')
@@ -120,6 +142,7 @@ export function readDecoderLayout(
     hasPositionIds: inputNames.has('position_ids'),
     hasUseCacheBranch: inputNames.has('use_cache_branch'),
     pastNames,
-    presentNames,
+    cacheOutput,
+    cacheOutputNames,
   }
 }

@@ -2,7 +2,7 @@ import ort from 'onnxruntime-node'
 import { fromHalfBits } from '../kserve/half-float.js'
 import type { CacheArray, CacheShape } from './batched-kv-cache.js'
 import type { DecoderFeeds, DecoderOutput, DecoderRunner } from './continuous-batcher.js'
-import type { DecoderLayout } from './decoder-layout.js'
+import type { CacheOutputKind, DecoderLayout } from './decoder-layout.js'
 
 /** Float32 logits from the session's output (float16 converted from its half bits). */
 function logitsAsFloat32(tensor: ort.Tensor): Float32Array {
@@ -19,15 +19,17 @@ function cacheData(tensor: ort.Tensor): CacheArray {
     : new Uint16Array(data.buffer, data.byteOffset, data.byteLength / 2)
 }
 
-/** Runs an optimum-layout decoder in an ONNX Runtime session, in this (generation) thread. */
+/** Runs a decoder (optimum's layout, or new positions out) in an ONNX Runtime session, in this (generation) thread. */
 export class OnnxDecoderRunner implements DecoderRunner {
   readonly cacheShape: CacheShape
+  readonly cacheOutput: CacheOutputKind
   readonly #session: ort.InferenceSession
   readonly #layout: DecoderLayout
 
   constructor(session: ort.InferenceSession, layout: DecoderLayout) {
     this.#session = session
     this.#layout = layout
+    this.cacheOutput = layout.cacheOutput
     const float16 = layout.cacheType === 'float16'
     this.cacheShape = {
       tensors: layout.pastNames.length,
@@ -63,7 +65,7 @@ export class OnnxDecoderRunner implements DecoderRunner {
     return {
       logits: logitsAsFloat32(logits),
       vocab,
-      presents: layout.presentNames.map((name) => cacheData(output[name] as ort.Tensor)),
+      cache: layout.cacheOutputNames.map((name) => cacheData(output[name] as ort.Tensor)),
     }
   }
 }

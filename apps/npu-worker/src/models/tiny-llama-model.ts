@@ -1,8 +1,10 @@
 // The demo/test language model the build puts in the default repository as `tiny-llama-chat`: a small
 // decoder-only transformer in Llama's layout (RMSNorm, rotary position embeddings, grouped-query causal
-// self-attention with a KV cache, SwiGLU MLP) with seeded RANDOM weights, so its text is gibberish. It is
-// exported exactly as optimum exports real decoders for ONNX Runtime (`input_ids`, `attention_mask`,
-// `position_ids`, `past_key_values.N.key/value` in; `logits`, `present.N.key/value` out), with a byte-level BPE
+// self-attention with a KV cache, SwiGLU MLP) with seeded RANDOM weights, so its text is gibberish. Its inputs
+// are optimum's (`input_ids`, `attention_mask`, `position_ids`, `past_key_values.N.key/value`); its outputs are
+// `logits` and either the new positions' keys and values only (`new_key_values.N.key/value`, the shipped model:
+// the engine keeps the cache in its own buffers) or, as optimum exports real decoders, the whole new cache
+// (`present.N.key/value`). With a byte-level BPE
 // tokenizer.json trained at build time, a ChatML chat template and a generation_config.json. It exists so a
 // fresh install answers chat completions with nothing but Node and npm, and so the generation engine can be
 // checked against an independent numpy forward pass. Real models: src/generation/README.md.
@@ -56,6 +58,11 @@ export const TINY_LLAMA_SPECIAL_TOKENS = ['<|endoftext|>', '<|im_start|>', '<|im
 /** Logit bias of tokens that decode to whole characters, and of `<|im_end|>` (see tinyLlamaLogitBias). */
 const WHOLE_CHARACTER_BIAS = 4
 const END_OF_TURN_BIAS = 6
+/**
+ * What a generated decoder returns besides the logits: `present` = the whole cache with the fed positions
+ * appended (optimum's layout), `new-positions` = only the fed positions' keys and values (see decoder-layout.ts).
+ */
+export type TinyLlamaCacheOutput = 'present' | 'new-positions'
 /** Additive attention bias of masked positions: finite, so a row with every key masked stays a number. */
 const MASKED_SCORE = -1e9
 
@@ -125,13 +132,16 @@ function rotaryTables(dims: Readonly<TinyLlamaDims>): { cos: Float32Array; sin: 
  * Query i (cache index past + i) attends key j when j <= past + i and attention_mask[j] is 1, so left padding
  * and a padded cache are masked. Weights carry Hugging Face Llama names, stored as [in, out]. Opset 14.
  * `io: 'float16'` makes the cache and the logits float16 at the graph's edges (cast from and to float32
- * inside), as float16 exports are; tests use it to check the engine's float16 path.
+ * inside), as float16 exports are; tests use it to check the engine's float16 path. `cacheOutput:
+ * 'new-positions'` returns `new_key_values.{l}.key|value` [batch, kvHeads, sequence, headDim] (the fed
+ * positions only) instead of `present.*`; its past may then hold masked, unused positions after the valid ones.
  */
 export function buildTinyLlamaModel(
   logitBias: Float32Array = tinyLlamaLogitBias(trainTinyLlamaTokenizer()),
   seed = TINY_LLAMA_SEED,
   dims: Readonly<TinyLlamaDims> = TINY_LLAMA_DIMS,
   io: 'float32' | 'float16' = 'float32',
+  cacheOutput: TinyLlamaCacheOutput = 'new-positions',
 ): Uint8Array {
   const vocabSize = logitBias.length
   const { hidden, layers, heads, kvHeads, headDim, intermediate, contextLength } = dims
@@ -219,13 +229,21 @@ export function buildTinyLlamaModel(
   const half16 = io === 'float16'
   const toFloat = intAttribute('to', ELEMENT_TYPE.FLOAT)
   const toHalf = intAttribute('to', ELEMENT_TYPE.FLOAT16)
+  const newPositions = cacheOutput === 'new-positions'
   // The cache with this step's keys or values appended; a float16 cache is widened before and narrowed after.
-  const extendCache = (past: string, current: string, present: string) => {
-    if (!half16) return g.op('Concat', [past, current], [intAttribute('axis', 2)], present)
+  // The graph output is the appended cache (`present`) or the fed positions alone (`new_key_values`).
+  const extendCache = (past: string, current: string, output: string) => {
+    if (newPositions) {
+      if (half16) g.op('Cast', [current], [toHalf], output)
+      else g.op('Identity', [current], [], output)
+    }
+    const named = newPositions || half16 ? undefined : output
+    if (!half16) return g.op('Concat', [past, current], [intAttribute('axis', 2)], named)
     const extended = g.op('Concat', [g.op('Cast', [past], [toFloat]), current], [intAttribute('axis', 2)])
-    g.op('Cast', [extended], [toHalf], present)
+    if (!newPositions) g.op('Cast', [extended], [toHalf], output)
     return extended
   }
+  const cacheOutputName = newPositions ? 'new_key_values' : 'present'
 
   let x = g.op('Gather', [uniform('model.embed_tokens.weight', [vocabSize, hidden], 1), 'input_ids'])
   for (let l = 0; l < layers; l++) {
@@ -235,8 +253,8 @@ export function buildTinyLlamaModel(
     const q = rotate(toHeads(linear(h, `${p}.self_attn.q_proj`, hidden, heads * headDim, 2), qShape))
     const k = rotate(toHeads(linear(h, `${p}.self_attn.k_proj`, hidden, kvHeads * headDim, 2), kvShape))
     const v = toHeads(linear(h, `${p}.self_attn.v_proj`, hidden, kvHeads * headDim), kvShape)
-    const keys = extendCache(`past_key_values.${l}.key`, k, `present.${l}.key`)
-    const values = extendCache(`past_key_values.${l}.value`, v, `present.${l}.value`)
+    const keys = extendCache(`past_key_values.${l}.key`, k, `${cacheOutputName}.${l}.key`)
+    const values = extendCache(`past_key_values.${l}.value`, v, `${cacheOutputName}.${l}.value`)
     // Grouped-query attention without copying keys: query heads [b, kv, group, s, d] against keys [b, kv, 1, d, t].
     const grouped = g.op('Reshape', [q, groupedShape])
     const keysT = g.op('Unsqueeze', [g.op('Transpose', [keys], [intsAttribute('perm', [0, 1, 3, 2])]), axis2])
@@ -271,7 +289,12 @@ export function buildTinyLlamaModel(
   const { INT64 } = ELEMENT_TYPE
   const FLOAT = half16 ? ELEMENT_TYPE.FLOAT16 : ELEMENT_TYPE.FLOAT
   const cacheDims = ['batch_size', kvHeads, 'past_sequence_length', headDim]
-  const presentDims = ['batch_size', kvHeads, 'total_sequence_length', headDim]
+  const outputCacheDims = [
+    'batch_size',
+    kvHeads,
+    newPositions ? 'sequence_length' : 'total_sequence_length',
+    headDim,
+  ]
   const kinds = ['key', 'value'] as const
   return g.encode({
     name: 'npu_fleet_tiny_llama',
@@ -288,7 +311,7 @@ export function buildTinyLlamaModel(
     outputs: [
       valueInfo('logits', FLOAT, ['batch_size', 'sequence_length', vocabSize]),
       ...Array.from({ length: layers }, (_, l) =>
-        kinds.map((kind) => valueInfo(`present.${l}.${kind}`, FLOAT, presentDims)),
+        kinds.map((kind) => valueInfo(`${cacheOutputName}.${l}.${kind}`, FLOAT, outputCacheDims)),
       ).flat(),
     ],
   })

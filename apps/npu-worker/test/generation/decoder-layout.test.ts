@@ -40,7 +40,29 @@ describe('readDecoderLayout', () => {
       'past_key_values.0.value',
       'past_key_values.1.key',
     ])
-    expect(layout.presentNames[5]).toBe('present.2.value')
+    expect(layout.cacheOutputNames[5]).toBe('present.2.value')
+    expect(layout.cacheOutput).toBe('present')
+  })
+
+  it('reads a model that returns only the new positions (new_key_values.N), and names a missing one', () => {
+    const past = cache('past_key_values', 2)
+    const layout = readDecoderLayout([ids, mask, ...past], [logits, ...cache('new_key_values', 2)])
+    expect(layout.cacheOutput).toBe('new-positions')
+    expect(layout.cacheOutputNames).toEqual([
+      'new_key_values.0.key',
+      'new_key_values.0.value',
+      'new_key_values.1.key',
+      'new_key_values.1.value',
+    ])
+    // present.* wins when a model has both (optimum's layout is the one every export has).
+    const both = readDecoderLayout(
+      [ids, mask, ...past],
+      [logits, ...cache('present', 2), ...cache('new_key_values', 2)],
+    )
+    expect(both.cacheOutput).toBe('present')
+    expect(() => readDecoderLayout([ids, mask, ...past], [logits, ...cache('new_key_values', 1)])).toThrow(
+      /lacks output new_key_values.1.key/,
+    )
   })
 
   it('takes symbolic heads and head size from config.json', () => {

@@ -454,6 +454,50 @@ describe('OnnxGenerationEngine with a SentencePiece-style tokenizer (Llama 2 lay
   })
 })
 
+describe("OnnxGenerationEngine on optimum's present layout (the whole cache out at every step)", () => {
+  const presentModel = buildTinyLlamaModel(
+    tinyLlamaLogitBias(trainTinyLlamaTokenizer()),
+    TINY_LLAMA_SEED,
+    TINY_LLAMA_DIMS,
+    'float32',
+    'present',
+  )
+  const dir = writeTinyLlama({ ...buildTinyLlamaFiles(), '1/model.onnx': presentModel })
+  const model = join(dir, '1', 'model.onnx')
+
+  it('decodes greedily as full recompute does, and batched with joins as each alone, as the new-positions model does', async () => {
+    const present = await startTinyEngine({ files: { ...TINY_FILES, model }, prefillChunkTokens: 16 })
+    const shipped = await startTinyEngine({ prefillChunkTokens: 16 })
+    try {
+      const session = await ort.InferenceSession.create(model)
+      expect(session.outputNames).toContain('present.0.key')
+      await session.release()
+      const prompt = 'The capital of France is Paris. '.repeat(3)
+      const expected = await greedyByRecompute(TINY_TOKENIZER.encode(prompt, true), 40, model)
+      expect((await present.generate(completion(prompt), { max_tokens: 40 })).text).toBe(textOf(expected))
+      const requests: Array<[GenerationInput, GenerationParameters]> = [
+        [chat('Hello!'), { max_tokens: 60 }],
+        [completion('The sea is blue and wide,'), { max_tokens: 12 }],
+        [chat('What is two plus two?'), { max_tokens: 45, temperature: 0.8, seed: 3 }],
+        [completion('Zürich 日本語'), { max_tokens: 25, temperature: 0.7, seed: 5, top_p: 0.9 }],
+      ]
+      const alone: string[] = []
+      for (const [input, parameters] of requests) alone.push((await present.generate(input, parameters)).text)
+      const together = await Promise.all(
+        requests.map(([input, parameters]) => present.generate(input, parameters)),
+      )
+      expect(together.map((r) => r.text)).toEqual(alone)
+      // Both layouts compute the same: the shipped model (new positions out) gives the same answers.
+      const shippedTexts = await Promise.all(
+        requests.map(([input, parameters]) => shipped.generate(input, parameters)),
+      )
+      expect(shippedTexts.map((r) => r.text)).toEqual(alone)
+    } finally {
+      await Promise.all([present.unload(), shipped.unload()])
+    }
+  })
+})
+
 describe('OnnxGenerationEngine on a float16 cache and float16 logits', () => {
   it('reads the types from the metadata and generates what the float32 model does, alone and batched', async () => {
     const model = buildTinyLlamaModel(

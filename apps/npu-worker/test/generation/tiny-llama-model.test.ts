@@ -1,5 +1,6 @@
 // The generated demo language model (src/models/tiny-llama-model.ts): deterministic, in optimum's decoder
-// layout, and equal to an independent numpy forward pass, with and without the KV cache, padded and not.
+// layout (new positions out, or optimum's present), and equal to an independent numpy forward pass, with and
+// without the KV cache, padded and not.
 import { join } from 'node:path'
 import * as ort from 'onnxruntime-node'
 import { beforeAll, describe, expect, it } from 'vitest'
@@ -7,21 +8,62 @@ import { parse as parseYaml } from 'yaml'
 import { ModelManifestSchema } from '../../src/models/model-manifest.js'
 import {
   buildTinyLlamaFiles,
+  buildTinyLlamaModel,
   TINY_LLAMA_DIMS,
+  TINY_LLAMA_SEED,
   TINY_LLAMA_SPECIAL_TOKENS,
   TINY_LLAMA_VOCAB_SIZE,
+  type TinyLlamaCacheOutput,
+  tinyLlamaLogitBias,
+  trainTinyLlamaTokenizer,
 } from '../../src/models/tiny-llama-model.js'
-import { TINY_DIR, TINY_TOKENIZER } from './generation-harness.js'
+import { TINY_DIR, TINY_TOKENIZER, writeTinyLlama } from './generation-harness.js'
 import { pythonReferenceMissing, referenceLogits, skipNote } from './python-reference.js'
 
 const MODEL = join(TINY_DIR, '1', 'model.onnx')
+/** The same weights in optimum's layout (the whole cache out as present.N). */
+const PRESENT_MODEL = join(
+  writeTinyLlama({
+    ...buildTinyLlamaFiles(),
+    '1/model.onnx': buildTinyLlamaModel(
+      tinyLlamaLogitBias(trainTinyLlamaTokenizer()),
+      TINY_LLAMA_SEED,
+      TINY_LLAMA_DIMS,
+      'float32',
+      'present',
+    ),
+  }),
+  '1',
+  'model.onnx',
+)
 const CONFIG = join(TINY_DIR, '1', 'config.json')
 const { layers, kvHeads, headDim } = TINY_LLAMA_DIMS
 const TOLERANCE = 1e-4
 
 type Cache = Record<string, ort.Tensor>
 
-/** One run of the decoder: `ids` rows of equal length, a mask over past + new, explicit positions. */
+/** `past` with `added` appended along the sequence axis (both [batch, kvHeads, length, headDim]). */
+function concatPositions(past: ort.Tensor, added: ort.Tensor): ort.Tensor {
+  const [batch, heads, pastLength, size] = past.dims as [number, number, number, number]
+  const addedLength = added.dims[2] as number
+  const length = pastLength + addedLength
+  const out = new Float32Array(batch * heads * length * size)
+  for (let row = 0; row < batch * heads; row++) {
+    const a = past.data as Float32Array
+    const b = added.data as Float32Array
+    out.set(a.subarray(row * pastLength * size, (row + 1) * pastLength * size), row * length * size)
+    out.set(
+      b.subarray(row * addedLength * size, (row + 1) * addedLength * size),
+      (row * length + pastLength) * size,
+    )
+  }
+  return new ort.Tensor('float32', out, [batch, heads, length, size])
+}
+
+/**
+ * One run of the decoder: `ids` rows of equal length, a mask over past + new, explicit positions. The cache
+ * it returns is keyed by `past_key_values.N`: the model's present, or the past with its new positions appended.
+ */
 async function run(
   session: ort.InferenceSession,
   ids: number[][],
@@ -40,11 +82,20 @@ async function run(
   for (let l = 0; l < layers; l++) {
     for (const kind of ['key', 'value']) {
       feeds[`past_key_values.${l}.${kind}`] =
-        past?.[`present.${l}.${kind}`] ??
+        past?.[`past_key_values.${l}.${kind}`] ??
         new ort.Tensor('float32', new Float32Array(0), [batch, kvHeads, 0, headDim])
     }
   }
   const out = await session.run(feeds)
+  const cache: Cache = {}
+  for (let l = 0; l < layers; l++) {
+    for (const kind of ['key', 'value']) {
+      const name = `past_key_values.${l}.${kind}`
+      const present = out[`present.${l}.${kind}`]
+      const added = out[`new_key_values.${l}.${kind}`]
+      cache[name] = present ?? concatPositions(feeds[name] as ort.Tensor, added as ort.Tensor)
+    }
+  }
   const logits = out.logits as ort.Tensor
   expect(logits.dims).toEqual([batch, length, TINY_LLAMA_VOCAB_SIZE])
   const data = logits.data as Float32Array
@@ -54,7 +105,7 @@ async function run(
       return Array.from(data.subarray(start, start + TINY_LLAMA_VOCAB_SIZE))
     }),
   )
-  return { logits: rows, cache: out as Cache }
+  return { logits: rows, cache }
 }
 
 function maxAbsDiff(a: readonly number[], b: readonly number[]): number {
@@ -118,25 +169,38 @@ describe('tiny-llama-chat generator', () => {
       expect(TINY_TOKENIZER.encode(special, false)).toEqual([specials[special]])
   })
 
-  it('has the inputs and outputs of an optimum decoder export', async () => {
-    const session = await ort.InferenceSession.create(MODEL)
-    expect(session.inputNames).toEqual([
-      'input_ids',
-      'attention_mask',
-      'position_ids',
-      ...Array.from({ length: layers }, (_, l) => [
-        `past_key_values.${l}.key`,
-        `past_key_values.${l}.value`,
-      ]).flat(),
-    ])
-    expect(session.outputNames).toEqual([
-      'logits',
-      ...Array.from({ length: layers }, (_, l) => [`present.${l}.key`, `present.${l}.value`]).flat(),
-    ])
-    await session.release()
+  it('has the inputs of an optimum decoder export, and returns the new positions (or, built so, the present)', async () => {
+    const outputs: Record<TinyLlamaCacheOutput, string> = {
+      'new-positions': 'new_key_values',
+      present: 'present',
+    }
+    for (const [model, layout] of [
+      [MODEL, 'new-positions'],
+      [PRESENT_MODEL, 'present'],
+    ] as const) {
+      const session = await ort.InferenceSession.create(model)
+      expect(session.inputNames).toEqual([
+        'input_ids',
+        'attention_mask',
+        'position_ids',
+        ...Array.from({ length: layers }, (_, l) => [
+          `past_key_values.${l}.key`,
+          `past_key_values.${l}.value`,
+        ]).flat(),
+      ])
+      const prefix = outputs[layout]
+      expect(session.outputNames).toEqual([
+        'logits',
+        ...Array.from({ length: layers }, (_, l) => [`${prefix}.${l}.key`, `${prefix}.${l}.value`]).flat(),
+      ])
+      await session.release()
+    }
   })
 
-  describe.skipIf(pythonReferenceMissing !== null)(`against the numpy reference${skipNote}`, () => {
+  describe.skipIf(pythonReferenceMissing !== null).each([
+    ['new positions out', MODEL],
+    ["optimum's present out", PRESENT_MODEL],
+  ])(`against the numpy reference, %s${skipNote}`, (_, MODEL) => {
     let session: ort.InferenceSession
     let reference: number[][][]
     beforeAll(async () => {
