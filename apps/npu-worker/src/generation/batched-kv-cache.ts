@@ -74,6 +74,8 @@ export class BatchedKvCache {
   #capacity = 0
   #tensors: CacheArray[]
   #mask: BigInt64Array = new BigInt64Array(0)
+  /** Per tensor, the buffer a re-layout writes into next (headroom > 0 only); see #target. */
+  readonly #spare: Array<CacheArray | undefined> = []
 
   /** `headroom`: positions allocated past T at each re-layout (0 for a model that returns the whole cache). */
   constructor(shape: CacheShape, headroom = 0) {
@@ -198,13 +200,13 @@ export class BatchedKvCache {
     const { kvHeads, headDim } = this.#shape
     const batch = sources.length
     const capacity = batch === 0 ? 0 : length + this.#headroom
+    const size = batch * kvHeads * capacity * headDim
     this.#tensors = this.#tensors.map((_, t) => {
-      const out = this.#shape.allocate(batch * kvHeads * capacity * headDim)
+      const out = this.#target(t, size)
       sources.forEach((source, row) => {
         const from = source.tensors[t] as CacheArray
         for (let h = 0; h < kvHeads; h++) {
-          const srcStart =
-            ((source.row * kvHeads + h) * source.positions + (source.end - source.valid)) * headDim
+          const srcStart = ((source.row * kvHeads + h) * source.positions + (source.end - source.valid)) * headDim
           const dstStart = ((row * kvHeads + h) * capacity + (length - source.valid)) * headDim
           out.set(from.subarray(srcStart, srcStart + source.valid * headDim), dstStart)
         }
@@ -216,4 +218,27 @@ export class BatchedKvCache {
     this.#valid = sources.map((s) => s.valid)
     this.#mask = this.#buildMask()
   }
+
+  /**
+   * A zeroed array of `size` values for tensor `t` of a re-layout. A cache written in place (headroom > 0)
+   * alternates between two buffers per tensor, each kept at its largest size, so joins, leaves and growth
+   * allocate only while the batch grows past what it held before (no garbage for the collector at every
+   * join); a cache taken from `present` outputs is ONNX Runtime's fresh copies anyway.
+   */
+  #target(t: number, size: number): CacheArray {
+    if (this.#headroom === 0) return this.#shape.allocate(size)
+    let spare = this.#spare[t]
+    if (!spare || spare.length < size) spare = this.#shape.allocate(Math.ceil(size * 1.5))
+    // The buffer under the current tensor becomes the spare for the next re-layout.
+    const current = this.#tensors[t] as CacheArray
+    this.#spare[t] = current.buffer.byteLength === 0 ? undefined : whole(current)
+    const out = spare.subarray(0, size)
+    out.fill(0)
+    return out
+  }
+}
+
+/** The whole typed array a (sub)array views, from its buffer's start. */
+function whole(view: CacheArray): CacheArray {
+  return view instanceof Float32Array ? new Float32Array(view.buffer) : new Uint16Array(view.buffer)
 }
