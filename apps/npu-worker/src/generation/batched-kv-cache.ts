@@ -206,7 +206,8 @@ export class BatchedKvCache {
       sources.forEach((source, row) => {
         const from = source.tensors[t] as CacheArray
         for (let h = 0; h < kvHeads; h++) {
-          const srcStart = ((source.row * kvHeads + h) * source.positions + (source.end - source.valid)) * headDim
+          const srcStart =
+            ((source.row * kvHeads + h) * source.positions + (source.end - source.valid)) * headDim
           const dstStart = ((row * kvHeads + h) * capacity + (length - source.valid)) * headDim
           out.set(from.subarray(srcStart, srcStart + source.valid * headDim), dstStart)
         }

@@ -4,10 +4,10 @@
 // are optimum's (`input_ids`, `attention_mask`, `position_ids`, `past_key_values.N.key/value`); its outputs are
 // `logits` and either the new positions' keys and values only (`new_key_values.N.key/value`, the shipped model:
 // the engine keeps the cache in its own buffers) or, as optimum exports real decoders, the whole new cache
-// (`present.N.key/value`). With a byte-level BPE
-// tokenizer.json trained at build time, a ChatML chat template and a generation_config.json. It exists so a
-// fresh install answers chat completions with nothing but Node and npm, and so the generation engine can be
-// checked against an independent numpy forward pass. Real models: src/generation/README.md.
+// (`present.N.key/value`). It comes with a byte-level BPE tokenizer.json trained at build time, a ChatML chat
+// template and a generation_config.json. It exists so a fresh install answers chat completions with nothing
+// but Node and npm, and so the generation engine can be checked against an independent numpy forward pass.
+// Real models: src/generation/README.md.
 import { BYTE_TO_CHAR } from '../generation/byte-level-alphabet.js'
 import {
   ELEMENT_TYPE,
