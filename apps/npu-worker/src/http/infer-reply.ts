@@ -2,6 +2,7 @@ import { Readable } from 'node:stream'
 import { INFERENCE_HEADER_CONTENT_LENGTH, type InferResponse } from '@npu-fleet/protocol'
 import type { FastifyReply } from 'fastify'
 import type { EncodedResponse } from '../kserve/encode-response.js'
+import { answerJson } from '../kserve/json-answer.js'
 import { type JsonCodecPool, OFF_THREAD_JSON_ELEMENTS } from '../kserve/json-codec-pool.js'
 import { jsonElements } from '../kserve/tensor-codec.js'
 
@@ -31,28 +32,29 @@ export function frameBinaryResponse(
 
 /**
  * Sends an answer over REST: JSON, or with raw outputs the binary extension (`application/octet-stream`, the
- * JSON header's length in `Inference-Header-Content-Length`). An all-JSON answer with big outputs is written
- * on the JSON thread, not on the event loop.
+ * JSON header's length in `Inference-Header-Content-Length`). An all-JSON answer is written as text
+ * (kserve/json-answer.ts), on the JSON thread when its outputs are big, not on the event loop.
  */
 export async function sendInferResponse(
   reply: FastifyReply,
   answer: EncodedResponse,
   jsonPool: JsonCodecPool,
 ): Promise<FastifyReply> {
-  const response: InferResponse = {
+  const header = {
     model_name: answer.model_name,
     model_version: answer.model_version,
     ...(answer.id !== undefined ? { id: answer.id } : {}),
-    outputs: [],
   }
   const { outputs } = answer
   if (outputs.every((o) => o.raw === null)) {
     const elements = outputs.reduce((sum, o) => sum + o.tensor.data.length, 0)
-    if (elements >= OFF_THREAD_JSON_ELEMENTS) {
-      const json = await jsonPool.encode(response, outputs)
-      return reply.type('application/json; charset=utf-8').send(json)
-    }
+    const json =
+      elements >= OFF_THREAD_JSON_ELEMENTS
+        ? await jsonPool.encode(header, outputs)
+        : answerJson(header, outputs)
+    return reply.type('application/json; charset=utf-8').send(json)
   }
+  const response: InferResponse = { ...header, outputs: [] }
   const chunks: Uint8Array[] = []
   for (const { name, datatype, shape, tensor, raw } of outputs) {
     if (raw === null) {
@@ -62,7 +64,6 @@ export async function sendInferResponse(
       chunks.push(raw)
     }
   }
-  if (chunks.length === 0) return reply.send(response)
   const framed = frameBinaryResponse(response, chunks)
   reply.header(INFERENCE_HEADER_CONTENT_LENGTH, String(framed.headerLength))
   reply.header('content-length', String(framed.contentLength))

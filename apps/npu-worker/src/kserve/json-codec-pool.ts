@@ -1,8 +1,8 @@
-import type { InferResponse } from '@npu-fleet/protocol'
 import type { Tensor } from '../backends/tensor.js'
 import { ErrBadInferRequest, ErrMalformedBody } from '../errors.js'
 import { ThreadChannel } from '../threads/thread-channel.js'
 import type { StructuredInferRequest } from './infer-body.js'
+import type { AnswerHeader } from './json-answer.js'
 import type { JsonCodecReply, JsonCodecRequest } from './json-codec-thread.js'
 
 /** Answers whose JSON outputs hold at least this many numbers are written on the JSON thread. */
@@ -52,10 +52,13 @@ export class JsonCodecPool {
   }
 
   /**
-   * The JSON text of `response` with `tensors` appended to its outputs as JSON data. The tensors' buffers are
-   * transferred: the caller must not use them afterwards.
+   * The JSON text of the answer `header` with `tensors` as its outputs, as JSON data (json-answer.ts). The
+   * tensors' buffers are transferred: the caller must not use them afterwards.
    */
-  async encode(response: InferResponse, tensors: Array<{ name: string; tensor: Tensor }>): Promise<Buffer> {
+  async encode(
+    header: AnswerHeader,
+    tensors: ReadonlyArray<{ name: string; tensor: Tensor }>,
+  ): Promise<Buffer> {
     const transfer = [
       ...new Set(
         tensors.flatMap(({ tensor }) =>
@@ -63,7 +66,8 @@ export class JsonCodecPool {
         ),
       ),
     ]
-    const reply = await this.#send({ kind: 'encode', response, tensors }, transfer)
+    const outputs = tensors.map(({ name, tensor }) => ({ name, tensor }))
+    const reply = await this.#send({ kind: 'encode', header, outputs }, transfer)
     if (reply.kind !== 'encoded') throw new Error('JSON codec thread answered an encoding with a decode')
     return Buffer.from(reply.json.buffer, reply.json.byteOffset, reply.json.byteLength)
   }

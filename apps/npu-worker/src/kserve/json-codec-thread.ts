@@ -6,20 +6,19 @@
 //   arrays instead of JS arrays), the protocol schema, every element.
 // - encode: writes the JSON answer of an inference with large outputs (~10 ms for 1×1×320×320 on the
 //   event loop otherwise).
-import type { InferResponse } from '@npu-fleet/protocol'
-import type { Tensor } from '../backends/tensor.js'
 import { lowerThreadPriority } from '../backends/thread-priority.js'
 import { ErrMalformedBody } from '../errors.js'
 import { serveThread, type TransferableReply } from '../threads/thread-service.js'
 import type { StructuredInferRequest, StructuredInput } from './infer-body.js'
+import { type AnswerHeader, answerJson, type ElementOutput } from './json-answer.js'
 import { structureJsonRequest } from './json-request.js'
 import { parseJsonTensors } from './json-tensor-parser.js'
-import { jsonElements, tensorFromElements } from './tensor-codec.js'
+import { tensorFromElements } from './tensor-codec.js'
 
 /** Work for the thread: a body to decode, or an answer to encode (buffers transferred to the thread). */
 export type JsonCodecRequest =
   | { kind: 'decode'; bytes: Uint8Array }
-  | { kind: 'encode'; response: InferResponse; tensors: Array<{ name: string; tensor: Tensor }> }
+  | { kind: 'encode'; header: AnswerHeader; outputs: ElementOutput[] }
 
 /** The decoded request (its inputs' data as tensors, buffers transferred back), the encoded answer, or a 400. */
 export type JsonCodecReply =
@@ -60,20 +59,8 @@ function decode(bytes: Uint8Array): TransferableReply<JsonCodecReply> {
   }
 }
 
-function encode(
-  response: InferResponse,
-  tensors: Array<{ name: string; tensor: Tensor }>,
-): TransferableReply<JsonCodecReply> {
-  const outputs = tensors.map(({ name, tensor }) => ({
-    name,
-    datatype: tensor.datatype,
-    shape: tensor.shape,
-    data: jsonElements(tensor),
-  }))
-  const json = Buffer.from(
-    JSON.stringify({ ...response, outputs: [...response.outputs, ...outputs] }),
-    'utf8',
-  )
+function encode(header: AnswerHeader, outputs: ElementOutput[]): TransferableReply<JsonCodecReply> {
+  const json = Buffer.from(answerJson(header, outputs), 'utf8')
   // A fresh copy that owns its buffer (Buffer.from may sit in the shared pool), so it can be transferred.
   const owned = new Uint8Array(json.length)
   owned.set(json)
@@ -83,5 +70,5 @@ function encode(
 serveThread<JsonCodecRequest, JsonCodecReply, null>(() => ({
   start: () => null,
   handle: (request) =>
-    request.kind === 'decode' ? decode(request.bytes) : encode(request.response, request.tensors),
+    request.kind === 'decode' ? decode(request.bytes) : encode(request.header, request.outputs),
 }))
