@@ -30,7 +30,8 @@ const kserveInferRoutes: FastifyPluginAsync<KserveInferRoutesOptions> = async (a
   // (a lingering close, http/lingering-close.ts, so a client still sending gets the 503, not a reset). An
   // admitted request holds its place while its body arrives; a burst cannot all pass before any is queued.
   const tickets = new WeakMap<FastifyRequest, AdmissionTicket>()
-  app.addHook('preParsing', async (request, reply, payload) => {
+  // The callback form: an async hook costs a promise and a microtask on every request.
+  app.addHook('preParsing', (request, reply, payload, done) => {
     let admitted: AdmissionTicket | ErrQueueFull | null = null
     try {
       const model = findModel(app.registry, request.params as ModelRef)
@@ -40,7 +41,8 @@ const kserveInferRoutes: FastifyPluginAsync<KserveInferRoutesOptions> = async (a
     }
     if (admitted instanceof ErrQueueFull) {
       reply.header('connection', 'close')
-      throw admitted
+      done(admitted)
+      return
     }
     if (admitted) {
       const ticket = admitted
@@ -48,7 +50,7 @@ const kserveInferRoutes: FastifyPluginAsync<KserveInferRoutesOptions> = async (a
       // Whatever happens to the request (an answer, a 4xx, the client gone), the place is given back.
       reply.raw.once('close', () => ticket.release())
     }
-    return payload
+    done(null, payload)
   })
 
   for (const url of ['/v2/models/:name/infer', '/v2/models/:name/versions/:version/infer']) {
