@@ -78,13 +78,30 @@ function plainNumbersJson(data: TensorArray): string | null {
     // v - v is 0 for every finite number, NaN for NaN and ±Infinity.
     if (v - v !== 0) return null
   }
+  // One chunk (the common small answer): no views, no slices.
+  if (n <= CHUNK)
+    return mostlyZeros(values, 0, n) ? `[${values.join(',')}]` : JSON.stringify(numbers(values, 0, n))
   let text = '['
   for (let start = 0; start < n; start += CHUNK) {
-    const chunk = values.subarray(start, Math.min(n, start + CHUNK))
-    let zeros = 0
-    for (let i = 0; i < chunk.length; i++) if (chunk[i] === 0) zeros++
+    const end = Math.min(n, start + CHUNK)
     if (start > 0) text += ','
-    text += zeros * 5 >= chunk.length * 4 ? chunk.join(',') : JSON.stringify(Array.from(chunk)).slice(1, -1)
+    text += mostlyZeros(values, start, end)
+      ? values.subarray(start, end).join(',')
+      : JSON.stringify(numbers(values, start, end)).slice(1, -1)
   }
   return `${text}]`
+}
+
+/** True when at least 80% of `values[start..end)` are zeros (see plainNumbersJson). */
+function mostlyZeros(values: ArrayLike<number>, start: number, end: number): boolean {
+  let zeros = 0
+  for (let i = start; i < end; i++) if (values[i] === 0) zeros++
+  return zeros * 5 >= (end - start) * 4
+}
+
+/** `values[start..end)` as a JS array, for JSON.stringify (a loop: Array.from's iterator costs more garbage). */
+function numbers(values: ArrayLike<number>, start: number, end: number): number[] {
+  const out = new Array<number>(end - start)
+  for (let i = start; i < end; i++) out[i - start] = values[i] as number
+  return out
 }
