@@ -36,7 +36,6 @@ export interface GenerationLimits {
 
 const NO_GENERATION_LIMITS: GenerationLimits = { perModel: new Map(), total: null }
 const EMPTY = new Set<string>()
-const NO_MODEL_PARALLELISM: ReadonlyMap<string, number> = new Map()
 const UNCHECKED: HealthState = { kind: 'unchecked' }
 const UP: HealthState = { kind: 'up' }
 const DOWN: Record<DownCause, HealthState> = {
@@ -64,8 +63,6 @@ export class WorkerHealth {
   #models: ReadonlySet<string> = EMPTY
   #load: Load | null = null
   #parallelism = 1
-  #modelParallelism: ReadonlyMap<string, number> = NO_MODEL_PARALLELISM
-  #parallelismVersion = 0
   #generation: GenerationLimits = NO_GENERATION_LIMITS
   #version: string | null = null
   #protocolVersion: number | null = null
@@ -129,18 +126,6 @@ export class WorkerHealth {
    */
   get parallelism(): number {
     return this.#parallelism
-  }
-  /**
-   * Inferences of `model` the worker runs at once by its last valid check (that ready model's
-   * `parallelism.live`, at least 1), or {@link parallelism} when it reports none for it: a model's requests
-   * drain through its own slots, not through every model's.
-   */
-  parallelismOf(model: string): number {
-    return this.#modelParallelism.get(model) ?? this.#parallelism
-  }
-  /** Bumped whenever {@link parallelism} or a model's figure changes (lets workers memoise them). */
-  get parallelismVersion(): number {
-    return this.#parallelismVersion
   }
   /** The worker's reported load at the last valid check. */
   get load(): Load | null {
@@ -253,11 +238,7 @@ export class WorkerHealth {
   #absorb(health: HealthResponse): void {
     this.#status = health.status
     this.#load = health.load
-    const parallelism = Math.max(1, health.load.capacity)
-    const perModel = modelParallelism(health, this.#modelParallelism)
-    if (parallelism !== this.#parallelism || perModel !== this.#modelParallelism) this.#parallelismVersion++
-    this.#parallelism = parallelism
-    this.#modelParallelism = perModel
+    this.#parallelism = Math.max(1, health.load.capacity)
     this.#generation = generationLimits(health)
     this.#version = health.version
     this.#protocolVersion = health.protocol_version ?? null
@@ -286,26 +267,6 @@ function sameMembers(set: ReadonlySet<string>, list: readonly string[]): boolean
   if (set.size !== list.length) return false
   for (const item of list) if (!set.has(item)) return false
   return true
-}
-
-/** Each ready model's live slots (at least 1); `previous` itself when nothing changed (no garbage per round). */
-function modelParallelism(
-  health: HealthResponse,
-  previous: ReadonlyMap<string, number>,
-): ReadonlyMap<string, number> {
-  let count = 0
-  let same = true
-  for (const model of health.models) {
-    if (!model.ready || !model.parallelism) continue
-    count++
-    if (previous.get(model.name) !== Math.max(1, model.parallelism.live)) same = false
-  }
-  if (same && count === previous.size) return previous
-  if (count === 0) return NO_MODEL_PARALLELISM
-  const next = new Map<string, number>()
-  for (const model of health.models)
-    if (model.ready && model.parallelism) next.set(model.name, Math.max(1, model.parallelism.live))
-  return next
 }
 
 function generationLimits(health: HealthResponse): GenerationLimits {

@@ -45,10 +45,10 @@ export interface SelectableWorker {
     'maxConcurrentTasks' | 'activeTasks' | 'pendingMs' | 'coldInFlight' | 'backoffUntil'
   >
   /**
-   * Requests for `need` the worker runs at once (its `/health` figure for the need's model, else its
-   * `load.capacity`; 1 while unknown): the work in flight on it drains that many at a time.
+   * Inferences the worker runs at once (its `/health` `load.capacity`; 1 while unknown): the work in flight on
+   * it drains that many at a time.
    */
-  parallelismFor(need: WorkNeed): number
+  readonly parallelism: number
   /** Room for generation sequences under the worker's own admission limits (absent: no limit known). */
   readonly sequences?: { hasRoom(need: WorkNeed): boolean }
   /** Peak-EWMA latency (ms) of a request for `need` on it, decayed to `now`; 0 while there is no sample. */

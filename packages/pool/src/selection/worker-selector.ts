@@ -32,9 +32,7 @@ const COLD_PENALTY = 1e9
  * Expected completion generalises Finagle's and Linkerd's peak-EWMA × (in flight + 1) to requests of mixed
  * sizes and to workers that run several at once: the worker's peak-EWMA latency for this kind of request,
  * plus the estimated work of what it already has in flight from this pool (each request's own estimate when
- * it was sent) divided by the requests of this need's model it runs at once (that model's live slots in its
- * `/health`, else its `load.capacity`: two detector slots drain detector work two at a time, whatever the MLP's
- * slots beside them). With one kind of request
+ * it was sent) divided by the inferences it runs at once (its `/health` capacity). With one kind of request
  * on a worker that runs one at a time it is exactly latency × (in flight + 1), with P at once latency ×
  * (in flight / P + 1); with OCR pages and short embeddings mixed, a short request is not queued behind pages
  * because the worker has "few" of them.
@@ -125,8 +123,6 @@ function cost(w: SelectableWorker, need: WorkNeed, now: number, share: number): 
   // finish n / L per ms), so the wait ahead of a new request is pendingMs / parallelism; counted as serial,
   // a worker that runs several at once looks busier than it is and traffic spills to slower ones early.
   const load =
-    slots.coldInFlight * COLD_PENALTY +
-    slots.pendingMs / w.parallelismFor(need) +
-    w.latency.estimate(need, now)
+    slots.coldInFlight * COLD_PENALTY + slots.pendingMs / w.parallelism + w.latency.estimate(need, now)
   return share < 1 ? load / share : load
 }

@@ -37,9 +37,6 @@ export class PoolWorker implements LeaseWorker {
   // serves() answers by need index: 0 unknown, 1 yes, 2 no; reset when the capability lists change.
   readonly #serving = new Uint8Array(MAX_MEMOISED_NEEDS)
   #servingVersion = -1
-  // parallelismFor() answers by need index (0: not yet asked); reset when the health's figures change.
-  readonly #parallelismByNeed = new Uint16Array(MAX_MEMOISED_NEEDS)
-  #parallelismVersion = -1
 
   constructor(
     entry: WorkerEntry,
@@ -74,25 +71,9 @@ export class PoolWorker implements LeaseWorker {
   get standing(): HealthStanding {
     return this.health.standing
   }
-  /**
-   * Requests for `need` it runs at once, by its last `/health` (1 before one): the slots of the model the need
-   * runs (a KServe model, a generation's language model, the model a text task names), else the worker's
-   * `load.capacity` (a task type, whose models the pool does not know).
-   */
-  parallelismFor(need: WorkNeed): number {
-    const index = need.index ?? -1
-    // Selection asks this for every candidate on every request: an array read instead of a Map lookup.
-    if (index < 0 || index >= MAX_MEMOISED_NEEDS) return this.#parallelismOf(need)
-    if (this.#parallelismVersion !== this.health.parallelismVersion) {
-      this.#parallelismByNeed.fill(0)
-      this.#parallelismVersion = this.health.parallelismVersion
-    }
-    const known = this.#parallelismByNeed[index] as number
-    if (known !== 0) return known
-    const parallelism = this.#parallelismOf(need)
-    // Figures past the array's range are not memoised (no worker reports 65535 slots of one model).
-    if (parallelism <= 0xffff) this.#parallelismByNeed[index] = parallelism
-    return parallelism
+  /** Inferences it runs at once, by its last `/health` (1 before one). */
+  get parallelism(): number {
+    return this.health.parallelism
   }
   /** Its HTTP side (replaced when the cap or token changes). */
   get transport(): WorkerTransport {
@@ -145,11 +126,6 @@ export class PoolWorker implements LeaseWorker {
   retire(): void {
     this.#retired = true
     this.breaker.dispose()
-  }
-
-  #parallelismOf(need: WorkNeed): number {
-    const model = need.kind === 'model' ? need.name : need.model
-    return model === undefined ? this.health.parallelism : this.health.parallelismOf(model)
   }
 
   #lookup(need: WorkNeed): boolean {

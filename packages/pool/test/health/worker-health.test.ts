@@ -193,42 +193,4 @@ describe('WorkerHealth', () => {
     expect(h.label).toBe('refused')
     expect(h.lastReport?.at).toBe(4000)
   })
-
-  it("reads each ready model's live slots, and changes its figures (and their version) only when they change", () => {
-    const h = new WorkerHealth()
-    const model = (name: string, live: number | null, ready = true) => ({
-      name,
-      version: '1',
-      state: ready ? ('ready' as const) : ('recovering' as const),
-      ready,
-      backend: 'onnxruntime' as const,
-      device: 'CPU',
-      preferred_device: 'NPU',
-      fallback: true,
-      fallback_chain: [],
-      error: null,
-      parallelism: live === null ? null : { configured: 2, loaded: 2, live, reason: null },
-    })
-    const check = (models: ReturnType<typeof model>[], capacity = 4): HealthProbeResult => ({
-      kind: 'serving',
-      health: { ...body('healthy'), models, load: { active: 0, queued: 0, capacity, queue_capacity: 64 } },
-      latencyMs: 1,
-    })
-    h.record(
-      check([model('mlp', 2), model('det', 3), model('vad', null), model('old', 5, false)]),
-      thresholds,
-      1,
-    )
-    expect([h.parallelismOf('mlp'), h.parallelismOf('det')]).toEqual([2, 3])
-    // No figure for a model (none reported, not ready, unknown): the worker's capacity.
-    expect([h.parallelismOf('vad'), h.parallelismOf('old'), h.parallelismOf('nope')]).toEqual([4, 4, 4])
-    const version = h.parallelismVersion
-    h.record(check([model('mlp', 2), model('det', 3), model('vad', null)]), thresholds, 2)
-    expect(h.parallelismVersion).toBe(version)
-    // A slot being replaced counts down; none live still counts as 1 (the model's own state keeps it out).
-    h.record(check([model('mlp', 0), model('det', 3)]), thresholds, 3)
-    expect([h.parallelismOf('mlp'), h.parallelismVersion]).toEqual([1, version + 1])
-    h.record(check([model('mlp', 0), model('det', 3)], 6), thresholds, 4)
-    expect([h.parallelismOf('vad'), h.parallelismVersion]).toEqual([6, version + 2])
-  })
 })

@@ -36,7 +36,6 @@ interface TestWorker extends SelectableWorker {
   latency: LatencyBook
   warmup: SlowStart
   parallelism: number
-  modelParallelism: Record<string, number>
   models: Set<string>
   tasks: Set<string>
 }
@@ -55,8 +54,6 @@ interface Spec {
   latencyMs?: number
   /** Inferences it runs at once (default 1). */
   parallelism?: number
-  /** Inferences of one model it runs at once (default: `parallelism`). */
-  modelParallelism?: Record<string, number>
 }
 
 let order = 0
@@ -85,11 +82,6 @@ function worker(id: string, spec: Spec = {}): TestWorker {
     latency,
     warmup: new SlowStart(),
     parallelism: spec.parallelism ?? 1,
-    modelParallelism: spec.modelParallelism ?? {},
-    parallelismFor(need) {
-      const model = need.kind === 'model' ? need.name : need.model
-      return (model === undefined ? undefined : this.modelParallelism[model]) ?? this.parallelism
-    },
     models: spec.models ?? new Set(['mlp']),
     tasks: spec.tasks ?? new Set(['ocr']),
     serves(need) {
@@ -262,15 +254,6 @@ describe('WorkerSelector: latency-aware within a tier (peak-EWMA × (in flight +
     expect(
       pick([worker('idle', { latencyMs: 10 }), worker('busy', { latencyMs: 4, active: 3, parallelism: 4 })]),
     ).toBe('busy')
-  })
-
-  it("drains by the parallelism of the request's model, not the sum over the worker's models", () => {
-    // Both report 4 slots in all; `narrow` runs only 1 mlp at once (3 are another model's): 4 × 3 ÷ 1 + 4 = 16.
-    const narrow = worker('narrow', { latencyMs: 4, active: 3, parallelism: 4, modelParallelism: { mlp: 1 } })
-    const wide = worker('wide', { latencyMs: 4, active: 3, parallelism: 4, modelParallelism: { mlp: 3 } })
-    expect(pick([narrow, wide])).toBe('wide')
-    // A task type names no model: the worker's capacity decides (equal here, so the id does).
-    expect(selector.select([narrow, wide], { kind: 'task', name: 'ocr' }, Date.now())?.id).toBe('narrow')
   })
 
   it('sends a cold worker (no sample yet) one request, and never piles onto it before it answers', () => {
