@@ -6,6 +6,7 @@ import { issueLine, issuePath, MIN_TOKEN_LENGTH } from '@npu-fleet/protocol'
 import { parse as parseYaml } from 'yaml'
 import { z } from 'zod'
 import { DEFAULT_MODELS_DIR } from './models/default-model-repository.js'
+import { InstanceIdleTimeoutSchema } from './models/model-manifest.js'
 import { GenerationTasksSchema } from './tasks/generation/task-prompts.js'
 import {
   enabledByDefault,
@@ -41,6 +42,7 @@ const layerShape = {
   inference_timeout_ms: intIn(1, 3_600_000),
   default_threads: intIn(1, 256),
   default_instances: intIn(1, 64),
+  default_instance_idle_timeout_ms: InstanceIdleTimeoutSchema,
   queue: z.object({ max_queued: intIn(0, 100_000).optional() }, { error: 'expected a mapping' }).strict(),
   self_test_interval_seconds: intIn(0, 86_400),
   model_control: z.enum(['none', 'explicit', 'poll'], { error: 'expected one of none, explicit, poll' }),
@@ -80,6 +82,11 @@ export const WorkerConfigSchema = z
     inference_timeout_ms: layerShape.inference_timeout_ms.default(60_000),
     default_threads: layerShape.default_threads.default(1),
     default_instances: layerShape.default_instances.default(2),
+    /**
+     * ONNX Runtime: a model's first instance starts at load, the others when a request would wait for one; one
+     * idle this long is retired (its thread, isolate and session freed). `never`: all start at load and stay.
+     */
+    default_instance_idle_timeout_ms: layerShape.default_instance_idle_timeout_ms.default(30_000),
     queue: z
       .object({ max_queued: intIn(0, 100_000).default(64) })
       .strict()
@@ -130,6 +137,7 @@ export const ENV_KEYS = {
   NPU_WORKER_INFERENCE_TIMEOUT_MS: 'inference_timeout_ms',
   NPU_WORKER_DEFAULT_THREADS: 'default_threads',
   NPU_WORKER_DEFAULT_INSTANCES: 'default_instances',
+  NPU_WORKER_DEFAULT_INSTANCE_IDLE_TIMEOUT_MS: 'default_instance_idle_timeout_ms',
   NPU_WORKER_QUEUE_MAX_QUEUED: 'queue.max_queued',
   NPU_WORKER_SELF_TEST_INTERVAL_SECONDS: 'self_test_interval_seconds',
   NPU_WORKER_MODEL_CONTROL: 'model_control',
@@ -159,6 +167,7 @@ const NUMERIC_KEYS = new Set([
   'inference_timeout_ms',
   'default_threads',
   'default_instances',
+  'default_instance_idle_timeout_ms',
   'queue.max_queued',
   'self_test_interval_seconds',
   'model_poll_interval_ms',

@@ -107,10 +107,28 @@ export const ParallelismHealthSchema = z.object({
   configured: z.number().int().nonnegative(),
   /** What the backend runs (ONNX Runtime threads; OpenVINO infer requests). */
   loaded: z.number().int().nonnegative(),
-  /** Slots serving now (threads being replaced, requests being recycled are not). */
+  /**
+   * Slots that take requests now: this model's share of `load.capacity`. Threads being replaced and requests
+   * being recycled are not; a dormant ONNX Runtime instance is (a request that would wait starts it).
+   */
   live: z.number().int().nonnegative(),
   /** Why `loaded` or `live` is below `configured`, or null. */
   reason: z.string().nullable(),
+  /**
+   * ONNX Runtime's instances by state (each configured instance in one): `running` have a session; `starting`
+   * load one (on demand, or replacing one lost); `dormant` have none by design (not needed yet, or retired after
+   * `idle_timeout_ms` idle); `down` wait out a backoff. Absent for OpenVINO, whose infer requests are always there.
+   */
+  instances: z
+    .object({
+      running: z.number().int().nonnegative(),
+      starting: z.number().int().nonnegative(),
+      dormant: z.number().int().nonnegative(),
+      down: z.number().int().nonnegative(),
+      /** Idle time after which an instance beyond the first is retired; null: every instance always on. */
+      idle_timeout_ms: z.number().int().positive().nullable(),
+    })
+    .optional(),
 })
 /** A model's parallelism in `/health`. */
 export type ParallelismHealth = z.infer<typeof ParallelismHealthSchema>

@@ -33,6 +33,12 @@ export interface ModelLoadSpec {
   threads: number
   /** Parallel inference instances (ONNX Runtime worker threads; OpenVINO upper bound on the request pool). */
   instances: number
+  /**
+   * ONNX Runtime: how long an instance beyond a model's first may sit idle before it is retired (its thread and
+   * session end; the next request that would wait starts it again). Null or absent: every instance starts at
+   * load and stays. OpenVINO ignores it (its infer requests share one compiled model and cost little each).
+   */
+  instanceIdleTimeoutMs?: number | null
   performanceHint: PerformanceHint
   /** Folder for OpenVINO's compiled-model cache (`CACHE_DIR`); null disables it. */
   cacheDir: string | null
@@ -48,10 +54,30 @@ export interface ModelLoadSpec {
 export type ModelCondition =
   /** Every slot works. */
   | { kind: 'serving' }
-  /** Some slots are out (a thread being replaced, a request being recycled): `live` of `parallelism` serve. */
+  /**
+   * Some slots are out (a thread being replaced, a request being recycled): `live` of `parallelism` take
+   * requests (a dormant ONNX Runtime instance counts: it is started for a request that would wait).
+   */
   | { kind: 'impaired'; live: number; reason: string }
   /** Nothing can serve now; the backend recovers by itself, retrying with backoff (`retryAt`: epoch ms). */
   | { kind: 'recovering'; reason: string; attempt: number; retryAt: number }
+
+/**
+ * How a model's instances stand now, for a backend that starts them on demand and retires them when idle (ONNX
+ * Runtime). Every configured instance is in exactly one of these.
+ */
+export interface InstanceCounts {
+  /** With a session, idle or running an inference. */
+  running: number
+  /** Loading a session: on demand (a request would wait), or replacing one that was lost. */
+  starting: number
+  /** No thread, by design: not needed yet, or retired after `idleTimeoutMs` idle. A waiting request starts one. */
+  dormant: number
+  /** Lost and not yet restarted: waiting out the backoff before the next start, or closed by an unload. */
+  down: number
+  /** Idle time after which an instance beyond the first is retired; null: every instance always on. */
+  idleTimeoutMs: number | null
+}
 
 /** An inference abandoned after `ModelLoadSpec.inferTimeoutMs`; its slot is recycled. */
 export class InferTimeoutError extends Error {
@@ -77,6 +103,11 @@ export interface InferOptions {
    * ONNX Runtime and OpenVINO backends read none; a backend whose models take per-request settings does.
    */
   parameters?: Readonly<Parameters>
+  /**
+   * A maintenance run (the periodic self-test): it starts no dormant instance and does not count as use, so it
+   * keeps no idle instance from being retired. It waits for an instance that runs.
+   */
+  background?: boolean
 }
 
 /** A model compiled and ready on one backend and device. */
@@ -104,6 +135,8 @@ export interface LoadedModel {
     outputNames?: readonly string[],
     options?: InferOptions,
   ): Promise<Record<string, Tensor>>
+  /** Instances by state, for `/health`; absent where every slot is always there (OpenVINO's infer requests). */
+  instanceCounts?(): InstanceCounts
   /** Release native resources; pending `infer` calls finish first, for at most `inferTimeoutMs`. */
   unload(): Promise<void>
 }

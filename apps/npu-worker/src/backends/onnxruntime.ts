@@ -4,6 +4,7 @@ import {
   type BackendProbe,
   type InferenceBackend,
   type InferOptions,
+  type InstanceCounts,
   InferTimeoutError,
   type LoadedModel,
   type ModelCondition,
@@ -46,15 +47,26 @@ interface Job {
   resolve: (outputs: Record<string, Tensor>) => void
   reject: (err: Error) => void
   settled: boolean
+  /** A maintenance run (InferOptions.background): wakes no dormant slot, is not use for idle retirement. */
+  background: boolean
 }
+
+/**
+ * Why a slot is starting a thread: `demand`, a dormant slot woken because a request would wait (not a fault);
+ * `recovery`, replacing a thread that was lost or retrying one that did not start (the slot is out meanwhile).
+ */
+type StartCause = 'demand' | 'recovery'
 
 /** What one thread slot of a model is doing. */
 type SlotState =
+  /** No thread by design: not needed since load, or retired after the idle timeout. A waiting request wakes it. */
+  | { kind: 'dormant' }
   /** A thread is creating its session (`attempt` counts starts since the slot last served). */
-  | { kind: 'starting'; channel: SessionChannel; attempt: number }
-  | { kind: 'idle'; channel: SessionChannel }
-  /** Running `job`; `timer` fires at the hard limit. */
-  | { kind: 'busy'; channel: SessionChannel; job: Job; timer: NodeJS.Timeout }
+  | { kind: 'starting'; channel: SessionChannel; attempt: number; cause: StartCause }
+  /** Waiting for work; `usedAt` (epoch ms): when it last finished a request, or started. */
+  | { kind: 'idle'; channel: SessionChannel; usedAt: number }
+  /** Running `job`; `timer` fires at the hard limit; `usedAt` as it was when the job began. */
+  | { kind: 'busy'; channel: SessionChannel; job: Job; timer: NodeJS.Timeout; usedAt: number }
   /** No thread: the next start is attempt `attempt`, at `retryAt` (epoch ms). */
   | { kind: 'down'; attempt: number; retryAt: number; timer: NodeJS.Timeout; reason: string }
   | { kind: 'closed' }
@@ -75,10 +87,17 @@ interface ModelContext {
 }
 
 /**
- * A model served by `spec.instances` worker threads, each with one ONNX Runtime session. Every inference has
- * a hard limit (`spec.inferTimeoutMs`): past it the call rejects with InferTimeoutError, its thread is abandoned
- * (see the top of this file) and a new one takes its slot. A thread that dies is replaced at once, and a
- * replacement that cannot start is retried with backoff; `condition()` reports the live threads meanwhile.
+ * A model served by up to `spec.instances` worker threads, each with one ONNX Runtime session. Every inference
+ * has a hard limit (`spec.inferTimeoutMs`): past it the call rejects with InferTimeoutError, its thread is
+ * abandoned (see the top of this file) and a new one takes its slot. A thread that dies is replaced at once, and
+ * a replacement that cannot start is retried with backoff; `condition()` reports the live threads meanwhile.
+ *
+ * With `spec.instanceIdleTimeoutMs` set, only the first instance starts at load; the others are dormant. A call
+ * that finds no idle thread waits in arrival order for whichever thread is idle first, and each waiting call
+ * beyond the threads already starting wakes one dormant slot: the running threads keep taking the queue
+ * meanwhile, so no call waits for a session load that a running thread could serve. A thread idle for the
+ * timeout is retired (its thread ends, its isolate and session are freed) while another thread runs, so one
+ * always does. Dormant slots still count as capacity: they are not faults, and a request that needs one gets it.
  */
 export class OnnxRuntimeModel implements LoadedModel {
   readonly backend = 'onnxruntime' as const
@@ -100,6 +119,10 @@ export class OnnxRuntimeModel implements LoadedModel {
   readonly #abandoned = new Map<SessionChannel, AbandonedCall>()
   /** Threads started per slot, so every thread has its own name (`#0`, then `#0.2`, `#0.3`...). */
   readonly #generations: number[] = []
+  /** Idle time after which a thread beyond the last running one retires; null: always on. */
+  readonly #idleTimeoutMs: number | null
+  /** Fires when the next idle thread may be retired; null while nothing can be. */
+  #retireTimer: NodeJS.Timeout | null = null
 
   private constructor(
     spec: ModelLoadSpec,
@@ -111,12 +134,23 @@ export class OnnxRuntimeModel implements LoadedModel {
     this.#spec = spec
     this.#context = context
     this.parallelism = spec.instances
+    this.#idleTimeoutMs = spec.instanceIdleTimeoutMs ?? null
     this.compiledBatchSizes = staticBatchSizes(inputs)
-    this.#slots = channels.map((channel, index) => ({ index, state: { kind: 'idle', channel } }))
-    for (const slot of this.#slots) this.#watch(slot, (slot.state as { channel: SessionChannel }).channel)
+    const now = Date.now()
+    this.#slots = Array.from({ length: spec.instances }, (_, index) => {
+      const channel = channels[index]
+      return { index, state: channel ? { kind: 'idle', channel, usedAt: now } : { kind: 'dormant' } }
+    })
+    channels.forEach((channel, index) => {
+      this.#generations[index] = 1
+      this.#watch(this.#slots[index] as Slot, channel)
+    })
   }
 
-  /** Starts every thread and waits until each has its session; rejects with the runtime's load error. */
+  /**
+   * Starts the threads that serve from the load (all `instances`, or only the first when instances start on
+   * demand) and waits until each has its session; rejects with the runtime's load error.
+   */
   static async start(
     spec: ModelLoadSpec,
     options: OnnxRuntimeBackendOptions,
@@ -131,7 +165,10 @@ export class OnnxRuntimeModel implements LoadedModel {
       abandoned,
       onUnloaded,
     }
-    const channels = Array.from({ length: instances }, (_, index) => openSession(spec, context, index))
+    const onDemand = spec.instanceIdleTimeoutMs != null
+    const channels = Array.from({ length: onDemand ? 1 : instances }, (_, index) =>
+      openSession(spec, context, index),
+    )
     const starts = await Promise.all(channels.map((channel) => channel.started))
     const failed = starts.find((s) => !s.ok)
     const first = starts[0]
@@ -151,11 +188,17 @@ export class OnnxRuntimeModel implements LoadedModel {
   }
 
   condition(): ModelCondition {
-    const live = this.#slots.filter((s) => s.state.kind === 'idle' || s.state.kind === 'busy').length
-    if (live === this.parallelism) return { kind: 'serving' }
-    const out = this.parallelism - live
+    // Out: lost and not back yet (down, or starting to replace it), or closed. Dormant slots and slots woken on
+    // demand are not faults, and take requests (one that would wait wakes a dormant slot).
+    let out = 0
+    let running = 0
+    for (const { state } of this.#slots) {
+      if (state.kind === 'idle' || state.kind === 'busy') running++
+      else if (!isAvailable(state)) out++
+    }
+    if (out === 0) return { kind: 'serving' }
     const reason = `${out} of ${this.parallelism} ONNX Runtime threads down${this.#lastLoss ? `: ${this.#lastLoss}` : ''}`
-    if (live > 0) return { kind: 'impaired', live, reason }
+    if (running > 0) return { kind: 'impaired', live: this.parallelism - out, reason }
     let attempt = 1
     let retryAt = Number.POSITIVE_INFINITY
     for (const { state } of this.#slots) {
@@ -168,6 +211,17 @@ export class OnnxRuntimeModel implements LoadedModel {
 
   onConditionChange(listener: (condition: ModelCondition) => void): void {
     this.#conditionListener = listener
+  }
+
+  instanceCounts(): InstanceCounts {
+    const counts = { running: 0, starting: 0, dormant: 0, down: 0, idleTimeoutMs: this.#idleTimeoutMs }
+    for (const { state } of this.#slots) {
+      if (state.kind === 'idle' || state.kind === 'busy') counts.running++
+      else if (state.kind === 'starting') counts.starting++
+      else if (state.kind === 'dormant') counts.dormant++
+      else counts.down++
+    }
+    return counts
   }
 
   /** The threads serving now (idle or busy), for diagnostics and for tests that stop one. */
@@ -206,6 +260,7 @@ export class OnnxRuntimeModel implements LoadedModel {
         resolve,
         reject,
         settled: false,
+        background: options.background === true,
       })
       this.#dispatch()
     })
@@ -217,11 +272,11 @@ export class OnnxRuntimeModel implements LoadedModel {
    */
   async unload(): Promise<void> {
     this.#closing = true
+    if (this.#retireTimer) clearTimeout(this.#retireTimer)
+    this.#retireTimer = null
     for (const slot of this.#slots) {
-      if (slot.state.kind === 'down') {
-        clearTimeout(slot.state.timer)
-        slot.state = { kind: 'closed' }
-      }
+      if (slot.state.kind === 'down') clearTimeout(slot.state.timer)
+      if (slot.state.kind === 'down' || slot.state.kind === 'dormant') slot.state = { kind: 'closed' }
     }
     this.#dispatch()
     if (this.#busy()) await new Promise<void>((resolve) => (this.#onIdle = resolve))
@@ -242,10 +297,14 @@ export class OnnxRuntimeModel implements LoadedModel {
     return this.#waiting.length > 0 || this.#slots.some((s) => s.state.kind === 'busy')
   }
 
-  /** True while some thread serves or is starting. */
+  /** True while some thread serves or is starting, or a dormant slot can be woken. */
   #canServeSoon(): boolean {
     return this.#slots.some(
-      (s) => s.state.kind === 'idle' || s.state.kind === 'busy' || s.state.kind === 'starting',
+      (s) =>
+        s.state.kind === 'idle' ||
+        s.state.kind === 'busy' ||
+        s.state.kind === 'starting' ||
+        (s.state.kind === 'dormant' && !this.#closing),
     )
   }
 
@@ -258,14 +317,15 @@ export class OnnxRuntimeModel implements LoadedModel {
     )
   }
 
-  /** Hands waiting jobs to idle threads, in arrival order. */
+  /** Hands waiting jobs to idle threads, in arrival order; wakes dormant slots for the jobs left waiting. */
   #dispatch(): void {
     for (const slot of this.#slots) {
       if (slot.state.kind !== 'idle') continue
       const job = this.#waiting.shift()
       if (!job) break
-      this.#run(slot, slot.state.channel, job)
+      this.#run(slot, slot.state, job)
     }
+    if (this.#waiting.length > 0 && !this.#closing) this.#wakeForWaiting()
     if (this.#waiting.length > 0 && !this.#canServeSoon()) {
       const error = this.#allDownError()
       for (const job of this.#waiting.splice(0)) settle(job, () => job.reject(error))
@@ -276,16 +336,36 @@ export class OnnxRuntimeModel implements LoadedModel {
     }
   }
 
-  #run(slot: Slot, channel: SessionChannel, job: Job): void {
+  /**
+   * One dormant slot per waiting request that no starting thread will take (a thread starting as a
+   * replacement takes one too). Maintenance runs wake none: they wait for a running thread.
+   */
+  #wakeForWaiting(): void {
+    let uncovered = 0
+    for (const job of this.#waiting) if (!job.background) uncovered++
+    if (uncovered === 0) return
+    for (const { state } of this.#slots) if (state.kind === 'starting') uncovered--
+    for (const slot of this.#slots) {
+      if (uncovered <= 0) return
+      if (slot.state.kind !== 'dormant') continue
+      this.#spawn(slot, 1, 'demand')
+      uncovered--
+    }
+  }
+
+  #run(slot: Slot, idle: Extract<SlotState, { kind: 'idle' }>, job: Job): void {
+    const { channel, usedAt } = idle
     const timer = setTimeout(() => this.#timedOut(slot, channel, job), this.#spec.inferTimeoutMs)
-    slot.state = { kind: 'busy', channel, job, timer }
+    slot.state = { kind: 'busy', channel, job, timer, usedAt }
     const finish = (settleJob: () => void) => {
       const { state } = slot
       if (state.kind === 'busy' && state.job === job) {
         clearTimeout(state.timer)
-        slot.state = { kind: 'idle', channel }
+        // A maintenance run is not use: it must not keep an idle thread from retiring.
+        slot.state = { kind: 'idle', channel, usedAt: job.background ? state.usedAt : Date.now() }
         settle(job, settleJob)
         this.#dispatch()
+        this.#armRetirement()
       } else if (this.#isAbandoned(channel)) {
         // The call came back after its limit: the thread is in JavaScript again and can end in order.
         this.#releaseAbandoned(channel)
@@ -374,7 +454,54 @@ export class OnnxRuntimeModel implements LoadedModel {
     this.#conditionMayHaveChanged()
   }
 
-  #spawn(slot: Slot, attempt: number): void {
+  /**
+   * Arms the retirement timer for the idle thread that may retire first, while more than one thread runs and
+   * none is armed (called whenever a thread turns idle, so the common path is two checks).
+   */
+  #armRetirement(): void {
+    const timeout = this.#idleTimeoutMs
+    if (timeout === null || this.#retireTimer !== null || this.#closing) return
+    let running = 0
+    let firstDue = Number.POSITIVE_INFINITY
+    for (const { state } of this.#slots) {
+      if (state.kind === 'busy') running++
+      else if (state.kind === 'idle') {
+        running++
+        firstDue = Math.min(firstDue, state.usedAt + timeout)
+      }
+    }
+    if (running < 2 || !Number.isFinite(firstDue)) return
+    this.#retireTimer = setTimeout(() => this.#retireIdle(), Math.max(0, firstDue - Date.now()))
+    // An idle model must not keep the process alive.
+    this.#retireTimer.unref()
+  }
+
+  /**
+   * Retires threads idle for the timeout, the last slots first (dispatch favours the first ones), while another
+   * thread runs: the slot turns dormant, and the thread releases its session and ends.
+   */
+  #retireIdle(): void {
+    this.#retireTimer = null
+    const timeout = this.#idleTimeoutMs
+    if (timeout === null || this.#closing) return
+    const now = Date.now()
+    let running = this.#slots.filter((s) => s.state.kind === 'idle' || s.state.kind === 'busy').length
+    let retired = false
+    for (let i = this.#slots.length - 1; i >= 0 && running > 1; i--) {
+      const slot = this.#slots[i] as Slot
+      const { state } = slot
+      if (state.kind !== 'idle' || now - state.usedAt < timeout) continue
+      slot.state = { kind: 'dormant' }
+      running--
+      retired = true
+      // Idle, so not inside `run`: it ends in order (the exit is not a loss: #watch sees the slot moved on).
+      void state.channel.close(10_000)
+    }
+    if (retired) this.#conditionMayHaveChanged()
+    this.#armRetirement()
+  }
+
+  #spawn(slot: Slot, attempt: number, cause: StartCause = 'recovery'): void {
     const stuck = this.#abandoned.size
     // Each abandoned thread may still burn a core inside `run`: with more than `instances` of them, wait for
     // one to return before starting more (at most twice the configured threads exist at any time).
@@ -388,28 +515,34 @@ export class OnnxRuntimeModel implements LoadedModel {
     }
     let channel: SessionChannel
     try {
-      const generation = (this.#generations[slot.index] ?? 1) + 1
+      const generation = (this.#generations[slot.index] ?? 0) + 1
       this.#generations[slot.index] = generation
-      channel = openSession(this.#spec, this.#context, `${slot.index}.${generation}`)
+      channel = openSession(
+        this.#spec,
+        this.#context,
+        generation === 1 ? slot.index : `${slot.index}.${generation}`,
+      )
     } catch (error) {
       this.#down(slot, attempt + 1, (error as Error).message)
       return
     }
-    slot.state = { kind: 'starting', channel, attempt }
+    slot.state = { kind: 'starting', channel, attempt, cause }
     this.#conditionMayHaveChanged()
     void channel.started.then((start) => {
       if (slot.state.kind !== 'starting' || slot.state.channel !== channel) return
       if (start.ok && !this.#closing) {
-        slot.state = { kind: 'idle', channel }
+        slot.state = { kind: 'idle', channel, usedAt: Date.now() }
         this.#watch(slot, channel)
       } else if (start.ok) {
         return // unload() closes it
       } else {
         void channel.terminate()
-        this.#lastLoss = `a replacement thread could not start: ${start.message}`
+        const what = cause === 'demand' ? 'a thread started on demand' : 'a replacement thread'
+        this.#lastLoss = `${what} could not start: ${start.message}`
         this.#down(slot, attempt + 1, this.#lastLoss)
       }
       this.#dispatch()
+      this.#armRetirement()
       this.#conditionMayHaveChanged()
     })
   }
@@ -437,6 +570,20 @@ export class OnnxRuntimeModel implements LoadedModel {
     if (text === this.#lastCondition) return
     this.#lastCondition = text
     this.#conditionListener?.(next)
+  }
+}
+
+/** True for a slot that serves or can: running, dormant, or woken on demand (not lost, not closed). */
+function isAvailable(state: SlotState): boolean {
+  switch (state.kind) {
+    case 'idle':
+    case 'busy':
+    case 'dormant':
+      return true
+    case 'starting':
+      return state.cause === 'demand'
+    default:
+      return false
   }
 }
 

@@ -1,12 +1,14 @@
 import type { ModelLoadSpec, PerformanceHint } from '../backends/backend.js'
 import type { WorkerConfig } from '../config.js'
-import type { ModelManifest } from './model-manifest.js'
+import { instanceIdleTimeoutMs, type ModelManifest } from './model-manifest.js'
 import type { ModelVersionSpec } from './model-repository.js'
 
 /** Worker-wide defaults a manifest may override. */
 export interface ModelDefaults {
   threads: number
   instances: number
+  /** Idle ms before an ONNX Runtime instance beyond the first retires; null: always on. */
+  instanceIdleTimeoutMs: number | null
   queueMaxQueued: number
   performanceHint: PerformanceHint
   inferTimeoutMs: number
@@ -17,6 +19,7 @@ export function modelDefaultsOf(config: WorkerConfig): ModelDefaults {
   return {
     threads: config.default_threads,
     instances: config.default_instances,
+    instanceIdleTimeoutMs: instanceIdleTimeoutMs(config.default_instance_idle_timeout_ms),
     queueMaxQueued: config.queue.max_queued,
     performanceHint: 'LATENCY',
     inferTimeoutMs: config.inference_timeout_ms,
@@ -50,6 +53,10 @@ export function loadSpecFor(
     ...(manifest.static_shapes ? { staticShapes: staticShapesFor(manifest) } : {}),
     threads: manifest.threads ?? defaults.threads,
     instances: manifest.instances ?? defaults.instances,
+    instanceIdleTimeoutMs:
+      manifest.instance_idle_timeout_ms === undefined
+        ? defaults.instanceIdleTimeoutMs
+        : instanceIdleTimeoutMs(manifest.instance_idle_timeout_ms),
     performanceHint: manifest.performance_hint,
     cacheDir,
     inferTimeoutMs: manifest.inference_timeout_ms ?? defaults.inferTimeoutMs,

@@ -3,6 +3,20 @@ import { GenerationSectionSchema } from '../generation/generation-manifest.js'
 
 const positiveInt = z.number().int().positive()
 
+/**
+ * How long an ONNX Runtime instance beyond a model's first may sit idle before it is retired: 1 ms to a day, or
+ * `never` (always on: every instance starts at load). Shared by model.yaml and the worker configuration.
+ */
+export const InstanceIdleTimeoutSchema = z.union(
+  [z.number().int().min(1).max(86_400_000), z.literal('never')],
+  { error: 'expected an integer 1..86400000 (ms) or never' },
+)
+
+/** `instance_idle_timeout_ms` as a backend reads it: milliseconds, or null for always on. */
+export function instanceIdleTimeoutMs(value: z.infer<typeof InstanceIdleTimeoutSchema>): number | null {
+  return value === 'never' ? null : value
+}
+
 /** Optional `embeddings:` section: marks a model as a sentence embedder and says how to pool it. */
 export const EmbeddingsSectionSchema = z
   .object({
@@ -87,6 +101,11 @@ export const ModelManifestSchema = z
     static_shapes: z.record(z.string(), z.array(positiveInt).min(1)).optional(),
     threads: positiveInt.max(256).optional(),
     instances: positiveInt.max(64).optional(),
+    /**
+     * ONNX Runtime: ms an instance beyond the first may sit idle before it is retired (`never`: every instance
+     * starts at load and stays); worker `default_instance_idle_timeout_ms` when unset.
+     */
+    instance_idle_timeout_ms: InstanceIdleTimeoutSchema.optional(),
     performance_hint: z.enum(['LATENCY', 'THROUGHPUT', 'CUMULATIVE_THROUGHPUT']).default('LATENCY'),
     /** Hard limit of one native inference (ms); worker `inference_timeout_ms` when unset. */
     inference_timeout_ms: positiveInt.max(3_600_000).optional(),

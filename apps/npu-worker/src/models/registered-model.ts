@@ -1,4 +1,4 @@
-import type { ModelHealth, WarmupHealth } from '@npu-fleet/protocol'
+import type { ModelHealth, ParallelismHealth, WarmupHealth } from '@npu-fleet/protocol'
 import type { LoadedModel } from '../backends/backend.js'
 import { batchingHealth } from './batching-policy.js'
 import type { ModelVersionSpec } from './model-repository.js'
@@ -78,6 +78,7 @@ export class RegisteredModel extends ModelVersion<Serving, LoadedModel> {
             loaded: model.parallelism,
             live: this.liveSlots(),
             reason: this.#parallelismReason(model),
+            ...instancesHealth(model),
           }
         : null,
       precision: model?.precision ?? null,
@@ -99,6 +100,14 @@ export class RegisteredModel extends ModelVersion<Serving, LoadedModel> {
     if (this.liveSlots() < model.parallelism && condition.kind !== 'serving') reasons.push(condition.reason)
     return reasons.length > 0 ? reasons.join('; ') : null
   }
+}
+
+/** The backend's instances by state in `/health` terms, for a backend that reports them. */
+function instancesHealth(model: LoadedModel): Pick<ParallelismHealth, 'instances'> {
+  const counts = model.instanceCounts?.()
+  if (!counts) return {}
+  const { idleTimeoutMs, ...states } = counts
+  return { instances: { ...states, idle_timeout_ms: idleTimeoutMs } }
 }
 
 /** A warmup record in `/health` terms. */

@@ -148,7 +148,8 @@ export async function runSelfTest(
   let outputs: Record<string, Tensor>
   try {
     outputs = await within(
-      model.infer(golden.inputs, Object.keys(golden.expected)),
+      // Background: a self-test wakes no dormant instance and keeps none from retiring.
+      model.infer(golden.inputs, Object.keys(golden.expected), { background: true }),
       limitMs,
       'the golden inference',
     )

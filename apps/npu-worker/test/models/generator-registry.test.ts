@@ -41,6 +41,7 @@ function registry(
     defaults: {
       threads: 1,
       instances: 1,
+      instanceIdleTimeoutMs: null,
       queueMaxQueued: 8,
       performanceHint: 'LATENCY',
       inferTimeoutMs: 1000,

@@ -42,6 +42,7 @@ function harness(
     defaults: {
       threads: 1,
       instances: 2,
+      instanceIdleTimeoutMs: null,
       queueMaxQueued: 8,
       performanceHint: 'LATENCY',
       inferTimeoutMs: 1_000,

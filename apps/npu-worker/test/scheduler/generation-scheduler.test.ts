@@ -40,6 +40,7 @@ async function loadedModel(maxSequences: number, maxQueued: number, stepMs = 1) 
     defaults: {
       threads: 1,
       instances: 1,
+      instanceIdleTimeoutMs: null,
       queueMaxQueued: 64,
       performanceHint: 'LATENCY',
       inferTimeoutMs: 1000,

@@ -59,6 +59,7 @@ export async function startEmbeddingsHarness(models: Record<string, ModelFiles>)
     defaults: {
       threads: 1,
       instances: 2,
+      instanceIdleTimeoutMs: null,
       queueMaxQueued: 64,
       performanceHint: 'LATENCY',
       inferTimeoutMs: 60_000,
