@@ -4,7 +4,6 @@ import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import {
   InferTimeoutError,
-  type InstanceCounts,
   type ModelCondition,
   type ModelLoadSpec,
 } from '../../src/backends/backend.js'
