@@ -42,7 +42,8 @@ import { pythonPeerRootfs, startPythonPeer } from './peers/python-peer.mjs'
 const rounds = smoke ? 1 : 5
 const roundSeconds = smoke ? 0.5 : 4
 const healthSeconds = smoke ? 0.5 : 6
-// The last memory reading, this long after the runs: past our idle JSON thread's end (JSON_THREAD_IDLE_MS, 15 s).
+// The last memory reading, this long after the runs: past our idle JSON thread's end (JSON_THREAD_IDLE_MS, 15 s)
+// and the retirement of idle ONNX Runtime instances beyond each model's first (default_instance_idle_timeout_ms, 15 s).
 const settledSeconds = smoke ? 0.4 : 20
 const MODELS = ['mlp', 'ppocr-det']
 const mlp = {
@@ -67,7 +68,7 @@ const det = {
 const title = `### Against the Python stack it replaces (${smoke ? 'SMOKE RUN: figures meaningless' : `${rounds} alternating rounds of ${roundSeconds} s per side`})`
 const launcher = launcherSettings()
 const command =
-  'Command: `pnpm bench:peers`. Peer: FastAPI + uvicorn (1 worker, uvloop, httptools) + ONNX Runtime (Debian trixie `python3-onnxruntime`), one session per model with intra_op_num_threads=1 run from a 2-thread pool per model, KServe v2 JSON (bench/peers/kserve_peer.py). Ours: the worker, 2 ONNX Runtime threads × 1 thread per model, started with the release launcher’s memory settings (`MALLOC_TRIM_THRESHOLD_=' +
+  'Command: `pnpm bench:peers`. Peer: FastAPI + uvicorn (1 worker, uvloop, httptools) + ONNX Runtime (Debian trixie `python3-onnxruntime`), one session per model with intra_op_num_threads=1 run from a 2-thread pool per model, KServe v2 JSON (bench/peers/kserve_peer.py). Ours: the worker, up to 2 ONNX Runtime threads × 1 thread per model (the second started when a request would wait, retired after 15 s idle), started with the release launcher’s memory settings (`MALLOC_TRIM_THRESHOLD_=' +
   launcher.env.MALLOC_TRIM_THRESHOLD_ +
   '`, `' +
   launcher.nodeFlags.join(' ') +
@@ -211,7 +212,7 @@ writeResult('peers', [
   lower('RSS idle, same two models', rssOf(out.memIdle), 'MiB', 0, 1.3, '≤ 1.3×'),
   lower('RSS after the runs', rssOf(out.memAfter), 'MiB', 0, 1.3, '≤ 1.3×'),
   reported(
-    `RSS ${settledSeconds} s after the runs (our idle JSON thread ended)`,
+    `RSS ${settledSeconds} s after the runs (our idle JSON thread and idle second instances ended)`,
     rssOf(out.memSettled),
     'MiB',
     0,

@@ -86,7 +86,7 @@ export const WorkerConfigSchema = z
      * ONNX Runtime: a model's first instance starts at load, the others when a request would wait for one; one
      * idle this long is retired (its thread, isolate and session freed). `never`: all start at load and stay.
      */
-    default_instance_idle_timeout_ms: layerShape.default_instance_idle_timeout_ms.default(30_000),
+    default_instance_idle_timeout_ms: layerShape.default_instance_idle_timeout_ms.default(15_000),
     queue: z
       .object({ max_queued: intIn(0, 100_000).default(64) })
       .strict()

@@ -2,11 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
-import {
-  InferTimeoutError,
-  type ModelCondition,
-  type ModelLoadSpec,
-} from '../../src/backends/backend.js'
+import { InferTimeoutError, type ModelCondition, type ModelLoadSpec } from '../../src/backends/backend.js'
 import { OnnxRuntimeBackend, OnnxRuntimeModel } from '../../src/backends/onnxruntime.js'
 import type { Tensor } from '../../src/backends/tensor.js'
 import { faultPlan } from '../../src/testing/fault-plan.js'

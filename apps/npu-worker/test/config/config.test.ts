@@ -54,7 +54,7 @@ describe('loadWorkerConfig defaults', () => {
       inference_timeout_ms: 60_000,
       default_threads: 1,
       default_instances: 2,
-      default_instance_idle_timeout_ms: 30_000,
+      default_instance_idle_timeout_ms: 15_000,
       queue: { max_queued: 64 },
       self_test_interval_seconds: 60,
       model_control: 'none',
