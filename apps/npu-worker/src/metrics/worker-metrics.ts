@@ -30,6 +30,8 @@ const NON_COUNTER_TOTALS = ['active_handles', 'active_requests', 'active_resourc
 )
 
 const MODEL_STATES = ModelStateSchema.options
+/** The instance states `model_instances` reports (InstanceCounts without its timeout). */
+const INSTANCE_STATES = ['running', 'starting', 'dormant', 'down'] as const
 const HEALTH_STATUSES = HealthStatusSchema.options
 const SELF_TEST_RESULTS = SelfTestHealthSchema.shape.result.options
 
@@ -193,6 +195,16 @@ export class WorkerMetrics {
       'Inferences that can run at once per model now (live threads or infer requests)',
       [],
       (m, _s, labels) => [[labels, m.liveSlots()]],
+    )
+    perModel(
+      'model_instances',
+      'ONNX Runtime instances per model by state: running (with a session), starting, dormant (not needed yet or retired when idle), down',
+      ['state'],
+      (m, _s, labels) => {
+        const counts = m.serving()?.model.instanceCounts?.()
+        if (!counts) return []
+        return INSTANCE_STATES.map((state) => [{ ...labels, state }, counts[state]])
+      },
     )
     perModel(
       'model_ready',

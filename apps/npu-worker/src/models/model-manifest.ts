@@ -3,13 +3,22 @@ import { GenerationSectionSchema } from '../generation/generation-manifest.js'
 
 const positiveInt = z.number().int().positive()
 
+const idleTimeoutError = 'expected an integer 1..86400000 (ms) or never'
+
 /**
  * How long an ONNX Runtime instance beyond a model's first may sit idle before it is retired: 1 ms to a day, or
  * `never` (always on: every instance starts at load). Shared by model.yaml and the worker configuration.
  */
 export const InstanceIdleTimeoutSchema = z.union(
-  [z.number().int().min(1).max(86_400_000), z.literal('never')],
-  { error: 'expected an integer 1..86400000 (ms) or never' },
+  [
+    z
+      .number({ error: idleTimeoutError })
+      .int({ error: idleTimeoutError })
+      .min(1, { error: idleTimeoutError })
+      .max(86_400_000, { error: idleTimeoutError }),
+    z.literal('never', { error: idleTimeoutError }),
+  ],
+  { error: idleTimeoutError },
 )
 
 /** `instance_idle_timeout_ms` as a backend reads it: milliseconds, or null for always on. */

@@ -300,6 +300,24 @@ describe('test_hooks: one typed object, off by default, layered like every key',
   })
 })
 
+describe('default_instance_idle_timeout_ms: when an idle ONNX Runtime instance beyond the first retires', () => {
+  it('15 s by default; ms or `never` (always on) from YAML or env; anything else refused with the key named', () => {
+    expect(load().config.default_instance_idle_timeout_ms).toBe(15_000)
+    const env = (value: string) => ({ HOME, NPU_WORKER_DEFAULT_INSTANCE_IDLE_TIMEOUT_MS: value })
+    expect(load({ env: env('never') }).config.default_instance_idle_timeout_ms).toBe('never')
+    expect(load({ env: env('2500') }).config.default_instance_idle_timeout_ms).toBe(2500)
+    const files = { '/srv/w.yaml': 'default_instance_idle_timeout_ms: never\n' }
+    expect(load({ argv: ['--config', 'w.yaml'], files }).config.default_instance_idle_timeout_ms).toBe(
+      'never',
+    )
+    for (const bad of ['0', 'soon', '-5']) {
+      expect(loadError({ env: env(bad) })).toBe(
+        'NPU_WORKER_DEFAULT_INSTANCE_IDLE_TIMEOUT_MS: expected an integer 1..86400000 (ms) or never',
+      )
+    }
+  })
+})
+
 describe('generation_tasks: the text tasks model and prompts', () => {
   it('overrides prompts from YAML, keeping the other defaults, and refuses a prompt without its placeholder', () => {
     const { config } = load({

@@ -71,6 +71,17 @@ describe('ONNX Runtime instances on demand, seen through /health', () => {
       instances: { running: 1, starting: 0, dormant: 1, down: 0, idle_timeout_ms: 1_000 },
     })
     expect(idle.body.load.capacity).toBe(2)
+    const metrics = await (await fetch(`${worker.url}/metrics`)).text()
+    for (const [state, value] of [
+      ['running', 1],
+      ['starting', 0],
+      ['dormant', 1],
+      ['down', 0],
+    ]) {
+      expect(metrics).toContain(
+        `npu_worker_model_instances{model="spin",version="1",state="${state}"} ${value}\n`,
+      )
+    }
     const firstSelfTest = idle.body.self_test?.last_run_at
     await poller.until(
       (s) => s.body.self_test?.last_run_at !== firstSelfTest && s.body.self_test?.last_run_at !== null,
