@@ -50,6 +50,7 @@ export function withDrift(model: LoadedModel, fault: SharedFault<{ offset: numbe
       return strikes(fault) ? drifted(outputs, fault.trigger.offset) : outputs
     },
     unload: () => model.unload(),
+    ...(model.instanceCounts ? { instanceCounts: model.instanceCounts.bind(model) } : {}),
   }
 }
 
