@@ -192,7 +192,7 @@ export class WorkerMetrics {
     )
     perModel(
       'inference_slots',
-      'Inferences that can run at once per model now (live threads or infer requests)',
+      'Inferences that can run at once per model now (its load.capacity share: ONNX Runtime instances running or dormant, infer requests)',
       [],
       (m, _s, labels) => [[labels, m.liveSlots()]],
     )
