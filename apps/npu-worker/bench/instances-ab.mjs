@@ -5,6 +5,7 @@
 // worker pinned to the last core and this load generator to core 0. Per round: RSS idle, the first detector
 // burst (its throughput, p99 and CPU per request: what starting late costs), RSS right after it, and RSS once
 // the on-demand side's extra instances retired. Run: node apps/npu-worker/bench/instances-ab.mjs [--smoke]
+// (env ROUNDS, BURST_SECONDS, CONCURRENCIES=2,4 change the run's size).
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -29,8 +30,8 @@ import {
 
 const IDLE_MS = 3_000
 const rounds = smoke ? 1 : Number(process.env.ROUNDS ?? 3)
-const burstSeconds = smoke ? 0.5 : 3
-const concurrencies = smoke ? [2] : [2, 4]
+const burstSeconds = smoke ? 0.5 : Number(process.env.BURST_SECONDS ?? 3)
+const concurrencies = smoke ? [2] : (process.env.CONCURRENCIES ?? '2,4').split(',').map(Number)
 const SIDES = [
   { label: 'always', idle: 'never' },
   { label: 'on demand', idle: String(IDLE_MS) },
