@@ -21,8 +21,9 @@ export ORT_DISABLE_TELEMETRY
 # mark-compact every 3-4 requests. 64 is V8's own soft limit for external memory. Measured pinned, alternating
 # rounds (detector JSON, then binary): 0.30 -> 0.01 and 0.13 -> 0.01 mark-compacts per request, CPU per request
 # x0.85 and x0.77, /health p99 per round x0.56 (binary); idle RSS unchanged. The worker resets the flag for its
-# threads' isolates (src/server.ts), which otherwise kept ~40 MiB more after binary load. The flag exists in Node 20 (V8 11.3) and Node 24 (V8
-# 13.6); node refuses to start on an unknown one. An operator's own value of either setting wins.
+# threads' isolates (src/server.ts), which otherwise kept ~40 MiB more after binary load. The flag exists in
+# Node 20 (V8 11.3) and Node 24 (V8 13.6); node refuses to start on an unknown one. An operator's own value of
+# either setting wins.
 MALLOC_TRIM_THRESHOLD_="${MALLOC_TRIM_THRESHOLD_:-1048576}"
 export MALLOC_TRIM_THRESHOLD_
 node_memory_flags="${NPU_WORKER_NODE_FLAGS:---max-semi-space-size=4 --initial-old-space-size=64}"
