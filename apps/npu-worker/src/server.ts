@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // The worker process: configuration, logger, listen, model loading, signals and systemd notification.
 // Nothing else in the worker touches `process`.
-import closeWithGrace from 'close-with-grace'
 import { setFlagsFromString } from 'node:v8'
+import closeWithGrace from 'close-with-grace'
 import pino from 'pino'
 import { buildApp } from './app.js'
 import { ConfigError, loadWorkerConfig } from './config.js'
@@ -14,9 +14,9 @@ import { WORKER_VERSION } from './worker-version.js'
 // ONNX Runtime reads this through getenv; without it, it writes a telemetry database under ~/.cache.
 process.env.ORT_DISABLE_TELEMETRY ??= '1'
 // The launcher's --initial-old-space-size (scripts/release/npu-worker.sh) is for this isolate, whose limit the
-// request bodies in flight used up. V8 reads the flag again for each worker thread's isolate, where it kept an
-// ONNX Runtime thread's dead input tensors (~33 MB per detector thread) for a rarer mark-compact: reset it
-// before any thread starts. The main heap keeps the floor it was configured with.
+// request bodies in flight used up. V8 reads the flag again for each worker thread's isolate, where it let an
+// ONNX Runtime thread's external buffers reach ~35 MB before a collection (~40 MiB more RSS after binary
+// load): reset it before any thread starts. The main heap keeps the floor it was configured with.
 setFlagsFromString('--initial-old-space-size=0')
 
 function loadConfigOrExit() {
