@@ -19,8 +19,9 @@ export ORT_DISABLE_TELEMETRY
 # allocated since the last mark-compact against that limit, and the main heap (~20 MiB live) had only the
 # minimum 8 MiB of slack: the 6 MB bodies in flight under detector load (live, not garbage) started a
 # mark-compact every 3-4 requests. 64 is V8's own soft limit for external memory. Measured pinned, alternating
-# rounds (detector JSON, then binary): 0.30 -> 0.01 and 0.13 -> 0.01 mark-compacts per request, CPU per request
-# x0.85 and x0.77, /health p99 per round x0.56 (binary); idle RSS unchanged. The worker resets the flag for its
+# rounds, with the threads' reset below (detector JSON, then binary): 0.21 -> 0.013 and 0.135 -> 0.016
+# mark-compacts per request, CPU per request x0.91 for both, /health p99 per round x0.55 (JSON); idle RSS
+# unchanged, 6 to 22 MiB more after load. The worker resets the flag for its
 # threads' isolates (src/server.ts), which otherwise kept ~40 MiB more after binary load. The flag exists in
 # Node 20 (V8 11.3) and Node 24 (V8 13.6); node refuses to start on an unknown one. An operator's own value of
 # either setting wins.
