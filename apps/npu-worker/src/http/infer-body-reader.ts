@@ -62,8 +62,10 @@ function uninitializedBytes(length: number): Uint8Array {
 /**
  * Reads an infer request body from the socket. With the binary extension and a Content-Length (what every
  * client sends), the tensor bytes are copied once, straight from the socket chunks into one fresh
- * ArrayBuffer: no whole-body concatenation and no second copy per tensor. Large bodies arrive at hundreds of
- * MB/s, and every avoided copy is garbage the main thread does not have to collect while it answers /health.
+ * ArrayBuffer: no whole-body concatenation and no second copy per tensor. A large plain JSON body is not
+ * copied here at all: its chunks go as they came to the JSON thread, which joins them (kserve/body-chunks.ts).
+ * Large bodies arrive at hundreds of MB/s, and every avoided copy is garbage the main thread does not have to
+ * collect while it answers /health.
  */
 export function readInferBody(
   payload: Readable,
@@ -87,13 +89,9 @@ export function readInferBody(
     let jsonLength = -1
     let tensorBytes: Uint8Array | null = null
     let tensorOffset = 0
-    // A large plain JSON body with a known length is gathered into one buffer for the JSON thread.
+    // A large plain JSON body with a known length is kept as its chunks, for the JSON thread.
     const offThread =
       jsonPool !== undefined && binaryHeader === undefined && known && declared >= OFF_THREAD_JSON_BYTES
-    if (offThread) {
-      tensorBytes = uninitializedBytes(declared)
-      jsonLength = 0
-    }
     const fail = (error: Error) => {
       payload.removeAllListeners('data')
       payload.resume()
@@ -109,6 +107,8 @@ export function readInferBody(
         tensorOffset += chunk.length
         return
       }
+      if (offThread && received > declared)
+        return fail(new ErrMalformedBody('body longer than its Content-Length'))
       chunks.push(chunk)
       if (binaryHeader === undefined || !known) return
       if (jsonLength < 0) {
@@ -130,10 +130,9 @@ export function readInferBody(
     payload.once('error', reject)
     payload.once('end', () => {
       try {
-        if (tensorBytes && offThread && jsonPool) {
-          if (tensorOffset !== tensorBytes.length)
-            throw new ErrMalformedBody('body shorter than its Content-Length')
-          jsonPool.decode(tensorBytes).then((request) => resolve({ kind: 'decoded', request }), reject)
+        if (offThread && jsonPool) {
+          if (received !== declared) throw new ErrMalformedBody('body shorter than its Content-Length')
+          jsonPool.decode(chunks).then((request) => resolve({ kind: 'decoded', request }), reject)
           return
         }
         if (tensorBytes) {

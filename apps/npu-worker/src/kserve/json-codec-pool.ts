@@ -1,6 +1,7 @@
 import type { Tensor } from '../backends/tensor.js'
 import { ErrBadInferRequest, ErrMalformedBody } from '../errors.js'
 import { ThreadChannel } from '../threads/thread-channel.js'
+import { transferableChunks } from './body-chunks.js'
 import type { StructuredInferRequest } from './infer-body.js'
 import type { AnswerHeader } from './json-answer.js'
 import type { JsonCodecReply, JsonCodecRequest } from './json-codec-thread.js'
@@ -42,11 +43,12 @@ export class JsonCodecPool {
   }
 
   /**
-   * Decodes `bytes` (transferred: the caller gives them up) into a request whose inputs hold tensors. Rejects
-   * with the same 400s as the inline path.
+   * Decodes a JSON body, given as its chunks in order (transferred: the caller gives them up; the thread joins
+   * them), into a request whose inputs hold tensors. Rejects with the same 400s as the inline path.
    */
-  async decode(bytes: Uint8Array): Promise<StructuredInferRequest> {
-    const reply = await this.#send({ kind: 'decode', bytes }, [bytes.buffer as ArrayBuffer])
+  async decode(chunks: readonly Uint8Array[]): Promise<StructuredInferRequest> {
+    const { body, transfer } = transferableChunks(chunks)
+    const reply = await this.#send({ kind: 'decode', body }, transfer)
     if (reply.kind !== 'decoded') throw new Error('JSON codec thread answered a decode with an encoding')
     return reply.request
   }

@@ -9,15 +9,19 @@
 import { lowerThreadPriority } from '../backends/thread-priority.js'
 import { ErrMalformedBody } from '../errors.js'
 import { serveThread, type TransferableReply } from '../threads/thread-service.js'
+import { type BodyChunks, JoinBuffer } from './body-chunks.js'
 import type { StructuredInferRequest, StructuredInput } from './infer-body.js'
 import { type AnswerHeader, answerJson, type ElementOutput } from './json-answer.js'
 import { structureJsonRequest } from './json-request.js'
 import { parseJsonTensors } from './json-tensor-parser.js'
 import { tensorFromElements } from './tensor-codec.js'
 
-/** Work for the thread: a body to decode, or an answer to encode (buffers transferred to the thread). */
+/**
+ * Work for the thread: a body to decode, as the socket's chunks (joined here, not on the event loop), or an
+ * answer to encode (buffers transferred to the thread).
+ */
 export type JsonCodecRequest =
-  | { kind: 'decode'; bytes: Uint8Array }
+  | { kind: 'decode'; body: BodyChunks }
   | { kind: 'encode'; header: AnswerHeader; outputs: ElementOutput[] }
 
 /** The decoded request (its inputs' data as tensors, buffers transferred back), the encoded answer, or a 400. */
@@ -29,11 +33,14 @@ export type JsonCodecReply =
 // Bulk work: below the event loop's priority, like the inference threads.
 lowerThreadPriority()
 
-function decode(bytes: Uint8Array): TransferableReply<JsonCodecReply> {
+// One buffer for every body of this thread: a fresh one per body would cost its page faults each time.
+const joined = new JoinBuffer()
+
+function decode(body: BodyChunks): TransferableReply<JsonCodecReply> {
   let json: unknown
   try {
     // Fastify's rules (secure-json-parse), with the tensors' numbers read straight into typed arrays.
-    json = parseJsonTensors(bytes)
+    json = parseJsonTensors(joined.join(body))
   } catch (error) {
     return { reply: { ok: false, kind: 'malformed', message: (error as Error).message } }
   }
@@ -70,5 +77,5 @@ function encode(header: AnswerHeader, outputs: ElementOutput[]): TransferableRep
 serveThread<JsonCodecRequest, JsonCodecReply, null>(() => ({
   start: () => null,
   handle: (request) =>
-    request.kind === 'decode' ? decode(request.bytes) : encode(request.header, request.outputs),
+    request.kind === 'decode' ? decode(request.body) : encode(request.header, request.outputs),
 }))

@@ -29,7 +29,10 @@ function inline(text: string): Outcome {
 
 async function offThread(text: string): Promise<Outcome> {
   try {
-    const request = await pool.decode(new TextEncoder().encode(text))
+    // Split in two, as a socket may deliver it: the boundary falls anywhere, inside a number too.
+    const bytes = new TextEncoder().encode(text)
+    const cut = Math.floor(bytes.length / 2)
+    const request = await pool.decode([bytes.slice(0, cut), bytes.slice(cut)])
     const contents = request.inputs[0]?.contents
     if (contents?.kind !== 'tensor') return { error: 'no tensor' }
     return { data: Array.from(contents.tensor.data as ArrayLike<unknown>) }

@@ -5,7 +5,8 @@ import { DIST_THREAD_ENTRIES } from '../helpers/thread-entries.js'
 // The JSON codec's thread, replaced when it dies: work sent to the replacement must never be failed by the old
 // thread's end (the race where `lost()` rejected every pending call, the replacement's included).
 
-const body = (text: string) => new TextEncoder().encode(text)
+const bytesOf = (text: string) => new TextEncoder().encode(text)
+const body = (text: string) => [bytesOf(text)]
 /** The data of the first input of a decoded request (decoded on the thread into a tensor). */
 const firstData = (request: Awaited<ReturnType<JsonCodecPool['decode']>>) => {
   const contents = request.inputs[0]?.contents
@@ -50,6 +51,37 @@ describe('JsonCodecPool', () => {
       await expect(pool.decode(body('{'))).rejects.toMatchObject({ code: 'NPU_ERR_MALFORMED_BODY' })
       await expect(pool.decode(body('{"inputs": 3}'))).rejects.toMatchObject({
         code: 'NPU_ERR_BAD_INFER_REQUEST',
+      })
+    } finally {
+      await pool.close()
+    }
+  })
+
+  it('decodes a body split anywhere, mid-number and mid-string, and pooled views among its chunks', async () => {
+    const pool = new JsonCodecPool(DIST_THREAD_ENTRIES.jsonCodec)
+    try {
+      const data = Array.from({ length: 500 }, (_, i) => i / 7)
+      const text = JSON.stringify({
+        id: 'réq-ü',
+        inputs: [{ name: 'x', datatype: 'FP64', shape: [500], data }],
+      })
+      const whole = Buffer.from(text)
+      for (const size of [1, 3, 7, 64, 1000]) {
+        // Alternating chunks that own their buffer and pooled Buffer views (copied before the transfer).
+        const chunks: Uint8Array[] = []
+        for (let at = 0; at < whole.length; at += size) {
+          const part = whole.subarray(at, at + size)
+          chunks.push(
+            (at / size) % 2 === 0 ? new Uint8Array(part) : Buffer.from(part.toString('latin1'), 'latin1'),
+          )
+        }
+        const request = await pool.decode(chunks)
+        expect(request.id).toBe('réq-ü')
+        expect(firstData(request)).toEqual(Float64Array.from(data))
+      }
+      // A bad byte in a later chunk is reported where it is in the whole body.
+      await expect(pool.decode([bytesOf('{"inputs"'), bytesOf(': [}')])).rejects.toMatchObject({
+        code: 'NPU_ERR_MALFORMED_BODY',
       })
     } finally {
       await pool.close()

@@ -1,0 +1,62 @@
+// A request body as the socket delivered it: the HTTP parser's chunk Buffers, handed whole to the thread that
+// consumes them instead of being copied into one buffer on the event loop. Node's parser gives every body
+// chunk an ArrayBuffer of its own (`Parser::on_body` → `Buffer::Copy`: a fresh backing store of exactly the
+// chunk's length), so transferring it detaches nothing anyone else holds. A chunk that is a view into a larger
+// buffer (Buffer.from of a string sits in the shared pool; light-my-request's bodies) is copied instead.
+
+/** Body bytes in arrival order, each chunk the only view of its own ArrayBuffer once made transferable. */
+export interface BodyChunks {
+  chunks: Uint8Array[]
+  /** The sum of the chunks' lengths. */
+  length: number
+}
+
+/** True when `chunk` covers the whole of its ArrayBuffer, so transferring it gives away nothing else. */
+export function ownsItsBuffer(chunk: Uint8Array): boolean {
+  return (
+    chunk.byteOffset === 0 &&
+    chunk.byteLength === chunk.buffer.byteLength &&
+    chunk.buffer instanceof ArrayBuffer
+  )
+}
+
+/**
+ * `chunks` made safe to transfer, and the buffers to transfer: each chunk that owns its buffer as it is, any
+ * other copied into one of its own. The caller gives the chunks up.
+ */
+export function transferableChunks(chunks: readonly Uint8Array[]): {
+  body: BodyChunks
+  transfer: ArrayBuffer[]
+} {
+  const owned: Uint8Array[] = []
+  const transfer: ArrayBuffer[] = []
+  let length = 0
+  for (const chunk of chunks) {
+    const mine = ownsItsBuffer(chunk) ? chunk : new Uint8Array(chunk)
+    owned.push(mine)
+    transfer.push(mine.buffer as ArrayBuffer)
+    length += mine.length
+  }
+  return { body: { chunks: owned, length }, transfer }
+}
+
+/**
+ * A thread's reusable buffer that bodies are joined into: grown to the largest body seen, never shrunk (the
+ * thread itself ends when idle, json-codec-pool.ts). Reuse is safe because nothing decoded from it keeps a
+ * view into it (the parser copies strings and numbers out).
+ */
+export class JoinBuffer {
+  #bytes = new Uint8Array(0)
+
+  /** The body's bytes, contiguous: the single chunk itself, or the chunks copied into the reused buffer. */
+  join(body: BodyChunks): Uint8Array {
+    if (body.chunks.length === 1) return body.chunks[0] as Uint8Array
+    if (this.#bytes.length < body.length) this.#bytes = new Uint8Array(body.length)
+    let offset = 0
+    for (const chunk of body.chunks) {
+      this.#bytes.set(chunk, offset)
+      offset += chunk.length
+    }
+    return this.#bytes.subarray(0, body.length)
+  }
+}
