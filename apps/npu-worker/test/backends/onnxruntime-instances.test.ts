@@ -1,45 +1,19 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { InferTimeoutError, type ModelCondition, type ModelLoadSpec } from '../../src/backends/backend.js'
 import { OnnxRuntimeBackend, OnnxRuntimeModel } from '../../src/backends/onnxruntime.js'
 import type { Tensor } from '../../src/backends/tensor.js'
 import { faultPlan } from '../../src/testing/fault-plan.js'
-import { buildSpinModel } from '../../src/testing/spin-model.js'
 import { DIST_THREAD_ENTRIES } from '../helpers/thread-entries.js'
+import { spin, spinModelFile } from './spin-fixture.js'
 
 // A model's instances beyond the first start on demand and retire when idle, with real threads and the real
 // onnxruntime-node: the spin model (a real native loop of about `iterations` microseconds) holds an instance busy
 // for as long as a test needs, and the gated thread entry holds a starting instance in its session load.
 
-let dir: string
-let spinPath: string
-beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), 'ort-instances-'))
-  spinPath = join(dir, 'spin.onnx')
-  writeFileSync(spinPath, buildSpinModel())
-})
-afterAll(() => rmSync(dir, { recursive: true, force: true }))
-
-const spinSpec = (overrides: Partial<ModelLoadSpec> = {}): ModelLoadSpec => ({
-  name: 'spin',
-  version: '1',
-  modelPath: spinPath,
-  device: 'CPU',
-  threads: 1,
+const spinSpec = spinModelFile('ort-instances-', {
   instances: 2,
   instanceIdleTimeoutMs: 60_000,
-  performanceHint: 'LATENCY',
-  cacheDir: null,
   inferTimeoutMs: 60_000,
-  ...overrides,
-})
-
-/** Inputs that keep the thread inside native `run` for about `iterations` microseconds; `y` = iterations + x. */
-const spin = (iterations: number, x = 1): Record<string, Tensor> => ({
-  iterations: { datatype: 'INT64', shape: [1], data: BigInt64Array.of(BigInt(iterations)) },
-  x: { datatype: 'FP32', shape: [1], data: Float32Array.of(x) },
 })
 const y = (outputs: Record<string, Tensor>) => outputs.y?.data[0]
 

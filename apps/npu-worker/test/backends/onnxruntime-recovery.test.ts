@@ -1,53 +1,18 @@
 import { spawn } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
-import {
-  InferTimeoutError,
-  type LoadedModel,
-  type ModelCondition,
-  type ModelLoadSpec,
-} from '../../src/backends/backend.js'
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { InferTimeoutError, type LoadedModel, type ModelCondition } from '../../src/backends/backend.js'
 import { OnnxRuntimeBackend } from '../../src/backends/onnxruntime.js'
-import type { Tensor } from '../../src/backends/tensor.js'
 import { faultPlan } from '../../src/testing/fault-plan.js'
-import { buildSpinModel } from '../../src/testing/spin-model.js'
 import { DIST_THREAD_ENTRIES } from '../helpers/thread-entries.js'
 import { CLS_OUTPUT, clsInput, clsSpec, expectClose, referenceOutput } from './backend-contract.js'
+import { spin, spinModelFile } from './spin-fixture.js'
 
 // ONNX Runtime's runtime truth with real threads and real native work: the hard limit on a `session.run` that
 // does not return (the spin model: an ONNX Loop, a real native busy loop), threads that die, replacements that
 // fail to start and are retried with backoff, and the condition the registry follows through all of it.
 
-let dir: string
-let spinPath: string
-beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), 'ort-recovery-'))
-  spinPath = join(dir, 'spin.onnx')
-  writeFileSync(spinPath, buildSpinModel())
-})
-afterAll(() => rmSync(dir, { recursive: true, force: true }))
-
-const spinSpec = (overrides: Partial<ModelLoadSpec> = {}): ModelLoadSpec => ({
-  name: 'spin',
-  version: '1',
-  modelPath: spinPath,
-  device: 'CPU',
-  threads: 1,
-  instances: 1,
-  performanceHint: 'LATENCY',
-  cacheDir: null,
-  inferTimeoutMs: 300,
-  ...overrides,
-})
-
-/** Inputs that keep the thread inside native `run` for about `iterations` microseconds. */
-const spin = (iterations: number, x = 1): Record<string, Tensor> => ({
-  iterations: { datatype: 'INT64', shape: [1], data: BigInt64Array.of(BigInt(iterations)) },
-  x: { datatype: 'FP32', shape: [1], data: Float32Array.of(x) },
-})
+const spinSpec = spinModelFile('ort-recovery-', {})
 
 function watch(model: LoadedModel): ModelCondition[] {
   const seen: ModelCondition[] = []
