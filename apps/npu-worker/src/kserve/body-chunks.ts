@@ -39,24 +39,3 @@ export function transferableChunks(chunks: readonly Uint8Array[]): {
   }
   return { body: { chunks: owned, length }, transfer }
 }
-
-/**
- * A thread's reusable buffer that bodies are joined into: grown to the largest body seen, never shrunk (the
- * thread itself ends when idle, json-codec-pool.ts). Reuse is safe because nothing decoded from it keeps a
- * view into it (the parser copies strings and numbers out).
- */
-export class JoinBuffer {
-  #bytes = new Uint8Array(0)
-
-  /** The body's bytes, contiguous: the single chunk itself, or the chunks copied into the reused buffer. */
-  join(body: BodyChunks): Uint8Array {
-    if (body.chunks.length === 1) return body.chunks[0] as Uint8Array
-    if (this.#bytes.length < body.length) this.#bytes = new Uint8Array(body.length)
-    let offset = 0
-    for (const chunk of body.chunks) {
-      this.#bytes.set(chunk, offset)
-      offset += chunk.length
-    }
-    return this.#bytes.subarray(0, body.length)
-  }
-}

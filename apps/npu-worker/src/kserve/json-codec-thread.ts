@@ -9,7 +9,8 @@
 import { lowerThreadPriority } from '../backends/thread-priority.js'
 import { ErrMalformedBody } from '../errors.js'
 import { serveThread, type TransferableReply } from '../threads/thread-service.js'
-import { type BodyChunks, JoinBuffer } from './body-chunks.js'
+import type { BodyChunks } from './body-chunks.js'
+import { Float32Scanner } from './float32-scanner.js'
 import type { StructuredInferRequest, StructuredInput } from './infer-body.js'
 import { type AnswerHeader, answerJson, type ElementOutput } from './json-answer.js'
 import { structureJsonRequest } from './json-request.js'
@@ -33,14 +34,15 @@ export type JsonCodecReply =
 // Bulk work: below the event loop's priority, like the inference threads.
 lowerThreadPriority()
 
-// One buffer for every body of this thread: a fresh one per body would cost its page faults each time.
-const joined = new JoinBuffer()
+// One buffer for every body of this thread, the scanner's WebAssembly memory: a fresh one per body would cost
+// its page faults each time, and there the scanner's loop reads FP32 data without a second copy.
+const scanner = new Float32Scanner()
 
 function decode(body: BodyChunks): TransferableReply<JsonCodecReply> {
   let json: unknown
   try {
     // Fastify's rules (secure-json-parse), with the tensors' numbers read straight into typed arrays.
-    json = parseJsonTensors(joined.join(body))
+    json = parseJsonTensors(scanner.join(body), scanner)
   } catch (error) {
     return { reply: { ok: false, kind: 'malformed', message: (error as Error).message } }
   }

@@ -18,6 +18,11 @@
 // reads. That needs no exact double: the digits are read in plain double arithmetic (a few ulps off at most),
 // and the float32 is taken when the whole error interval around that rounds to the same float32 (rounding is
 // monotonic); only a value within 2^-44 of a midpoint between two float32s goes the exact way above.
+//
+// A body joined into a Float32Scanner's WebAssembly memory (the JSON thread's big bodies) has those float32
+// elements read by the scanner's loop instead (float32-scanner.wat: the same contract, native i64 digits, 16 at a
+// time), written straight into the memory and copied out once the array ends.
+import type { Float32Scanner } from './float32-scanner.js'
 
 /**
  * A flat array of numbers found as an input's `data` (`inputs[i].data` of an infer request): its values, in
@@ -71,9 +76,10 @@ const FORBIDDEN = 'Object contains forbidden prototype property'
  * Parses UTF-8 JSON `bytes` as `secureJson.parse(text, { protoAction: 'error', constructorAction: 'error' })`
  * would, except that `inputs[i].data`, when it is a flat array of numbers, comes back as {@link NumericData}.
  * Throws SyntaxError for anything JSON.parse rejects and for `__proto__` keys and `constructor.prototype`.
+ * With the `scanner` that `bytes` were joined into, FP32 data is read by its WebAssembly loop (same result).
  */
-export function parseJsonTensors(bytes: Uint8Array): unknown {
-  return new JsonTensorParser(bytes).parseDocument()
+export function parseJsonTensors(bytes: Uint8Array, scanner?: Float32Scanner): unknown {
+  return new JsonTensorParser(bytes, scanner?.holds(bytes) ? scanner : null).parseDocument()
 }
 
 /** Where a value sits, for the two places that are read differently: the document, and an entry of its `inputs`. */
@@ -89,10 +95,13 @@ class JsonTensorParser {
   readonly #bytes: Buffer
   /** The same bytes, for reading four digits at once. */
   readonly #view: DataView
+  /** The scanner whose memory holds the bytes, or null (the JS loop reads FP32 data). */
+  readonly #scanner: Float32Scanner | null
 
-  constructor(bytes: Uint8Array) {
+  constructor(bytes: Uint8Array, scanner: Float32Scanner | null) {
     this.#bytes = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
     this.#view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+    this.#scanner = scanner
   }
 
   parseDocument(): unknown {
@@ -251,13 +260,25 @@ class JsonTensorParser {
     // bytes); grown if needed.
     const room = (b.length - p + 1) >> 1
     let values: Float64Array | Float32Array
-    if (float32) values = new Float32Array(expected >= 1 && expected <= room ? expected : (room >> 3) + 16)
+    const size = expected >= 1 && expected <= room ? expected : (room >> 3) + 16
+    // In the scanner's memory when it has room (the WebAssembly loop writes only there), else of its own; so is
+    // a grown array, which the JS loop fills from then on.
+    const inScanner = float32 ? (this.#scanner?.output(size) ?? null) : null
+    const scanner = inScanner === null ? null : this.#scanner
+    const scannerMemory = inScanner === null ? null : inScanner.buffer
+    if (inScanner !== null) values = inScanner
+    else if (float32) values = new Float32Array(size)
     else values = new Float64Array(((b.length - p) >> 4) + 16)
     let n = 0
     // The loop keeps its position in a local (no field traffic per number): this is where big bodies spend
     // their time.
     for (;;) {
-      if (float32) {
+      if (float32 && scanner !== null && values.buffer === scannerMemory) {
+        // As many elements as the WebAssembly loop takes; then one here, whatever it is, and on.
+        p = scanner.read(p, values as Float32Array, n)
+        n = scanner.count
+        if (scanner.ended) break
+      } else if (float32) {
         // As many elements as the fast reader takes; then one here, whatever it is, and on.
         p = readFloat32Elements(b, view, p, values as Float32Array, n)
         n = float32Count
@@ -290,8 +311,12 @@ class JsonTensorParser {
       this.#failAt(p)
     }
     this.#pos = p
-    // A float32 array becomes the tensor itself: exactly its length, in a buffer of its own.
-    if (float32) return new NumericData(n === values.length ? values : values.slice(0, n))
+    // A float32 array becomes the tensor itself: exactly its length, in a buffer of its own (out of the
+    // scanner's memory, which the next body reuses).
+    if (float32)
+      return new NumericData(
+        n === values.length && values.buffer !== scannerMemory ? values : values.slice(0, n),
+      )
     return new NumericData(values.subarray(0, n))
   }
 

@@ -1,13 +1,16 @@
 import fc from 'fast-check'
 import secureJson from 'secure-json-parse'
 import { describe, expect, it } from 'vitest'
+import { Float32Scanner } from '../../src/kserve/float32-scanner.js'
 import { NumericData, parseJsonTensors } from '../../src/kserve/json-tensor-parser.js'
 
 // The tensor JSON parser against the reference it replaces: Fastify's parse of the same bytes
 // (secure-json-parse with protoAction and constructorAction 'error' over Buffer#toString('utf8')). On valid
 // input both must give the same values, down to the sign of zero and the last bit of every double; on invalid
 // input both must refuse. The data of an FP32 input may come as a Float32Array: then only where the input's
-// datatype is FP32, and each value Math.fround of the reference's, bit for bit.
+// datatype is FP32, and each value Math.fround of the reference's, bit for bit. Every body is also parsed as
+// the JSON thread does, joined into a Float32Scanner's WebAssembly memory whose loop reads FP32 data: the same
+// value, or the same SyntaxError message.
 
 const reference = (bytes: Uint8Array): unknown =>
   secureJson.parse(Buffer.from(bytes).toString('utf8'), { protoAction: 'error', constructorAction: 'error' })
@@ -58,7 +61,12 @@ function asFloat32Where(ours: unknown, expected: unknown): unknown {
   return expected
 }
 
-/** Both accept with the same value, or both refuse. */
+const scanner = new Float32Scanner()
+
+/** The JSON thread's way: the bytes joined into the scanner's memory, FP32 data read by its loop. */
+const parseInScanner = (bytes: Uint8Array): unknown => parseJsonTensors(scanner.copy(bytes), scanner)
+
+/** Both accept with the same value, or both refuse; the scanner's way gives the same value or the same error. */
 function agree(bytes: Uint8Array): void {
   let expected: unknown
   let expectedError: unknown = null
@@ -69,6 +77,13 @@ function agree(bytes: Uint8Array): void {
   }
   if (expectedError) {
     expect(() => parseJsonTensors(bytes)).toThrow(SyntaxError)
+    let message = ''
+    try {
+      parseJsonTensors(bytes)
+    } catch (error) {
+      message = (error as Error).message
+    }
+    expect(() => parseInScanner(bytes)).toThrow(new SyntaxError(message))
     return
   }
   const parsed = parseJsonTensors(bytes)
@@ -76,6 +91,24 @@ function agree(bytes: Uint8Array): void {
   if (!same(actual, asFloat32Where(parsed, expected))) {
     throw new Error(`differs on ${Buffer.from(bytes).toString('utf8').slice(0, 300)}`)
   }
+  const scanned = parseInScanner(bytes)
+  if (!same(plain(scanned), actual) || !sameKinds(scanned, parsed)) {
+    throw new Error(`the scanner's way differs on ${Buffer.from(bytes).toString('utf8').slice(0, 300)}`)
+  }
+}
+
+/** The same typed array kinds in the same places (a Float32Array where the JS loop made one). */
+function sameKinds(a: unknown, b: unknown): boolean {
+  if (a instanceof NumericData || b instanceof NumericData)
+    return (
+      a instanceof NumericData && b instanceof NumericData && a.values.constructor === b.values.constructor
+    )
+  if (Array.isArray(a) && Array.isArray(b)) return a.every((x, i) => sameKinds(x, b[i]))
+  if (a !== null && b !== null && typeof a === 'object' && typeof b === 'object')
+    return Object.keys(a).every((k) =>
+      sameKinds((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]),
+    )
+  return true
 }
 
 /** A JSON number as text, from JSON's grammar, weighted towards the 15 to 20 significant digits of printed floats. */

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest'
-import { JoinBuffer, ownsItsBuffer, transferableChunks } from '../../src/kserve/body-chunks.js'
+import { ownsItsBuffer, transferableChunks } from '../../src/kserve/body-chunks.js'
 
 // A body's chunks go to the JSON thread as they came: transferred when each owns its ArrayBuffer (what Node's
-// HTTP parser hands out), copied when it is a view into a shared one, and joined there in a reused buffer.
+// HTTP parser hands out), copied when it is a view into a shared one (joined there: test/kserve/float32-scanner.test.ts).
 
 const bytesOf = (text: string) => new TextEncoder().encode(text)
 
@@ -28,23 +28,5 @@ describe('transferableChunks', () => {
     expect(whole.byteLength).toBe(0)
     expect(shared.byteLength).toBe(64)
     expect(pooled.toString()).toBe('xyz')
-  })
-})
-
-describe('JoinBuffer', () => {
-  it('joins chunks into one reused buffer, a smaller body after a larger one included', () => {
-    const join = new JoinBuffer()
-    const big = join.join({ chunks: [bytesOf('abc'), bytesOf('defg'), bytesOf('h')], length: 8 })
-    expect(Buffer.from(big).toString()).toBe('abcdefgh')
-    const small = join.join({ chunks: [bytesOf('12'), bytesOf('3')], length: 3 })
-    expect(Buffer.from(small).toString()).toBe('123')
-    expect(small.buffer).toBe(big.buffer)
-    const bigger = join.join({ chunks: [bytesOf('0123456789'), bytesOf('ab')], length: 12 })
-    expect(Buffer.from(bigger).toString()).toBe('0123456789ab')
-  })
-
-  it('hands a single chunk back as it is, without a copy', () => {
-    const only = bytesOf('{"inputs":[]}')
-    expect(new JoinBuffer().join({ chunks: [only], length: only.length })).toBe(only)
   })
 })

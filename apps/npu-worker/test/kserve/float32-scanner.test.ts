@@ -1,0 +1,68 @@
+import { describe, expect, it } from 'vitest'
+import { Float32Scanner } from '../../src/kserve/float32-scanner.js'
+import { type NumericData, parseJsonTensors } from '../../src/kserve/json-tensor-parser.js'
+
+// The JSON thread's body buffer: chunks joined into the WebAssembly memory, reused, grown to the largest body
+// and its float32s; the parser reads FP32 data there with the WebAssembly loop (exactness: the fuzz test).
+
+const bytesOf = (text: string) => new TextEncoder().encode(text)
+const body = (...parts: string[]) => {
+  const chunks = parts.map(bytesOf)
+  return { chunks, length: chunks.reduce((sum, chunk) => sum + chunk.length, 0) }
+}
+
+describe('Float32Scanner', () => {
+  it('joins chunks into one reused memory, a smaller body after a larger one included', () => {
+    const scanner = new Float32Scanner()
+    const big = scanner.join(body('abc', 'defg', 'h'))
+    expect(Buffer.from(big).toString()).toBe('abcdefgh')
+    const small = scanner.join(body('12', '3'))
+    expect(Buffer.from(small).toString()).toBe('123')
+    expect(small.buffer).toBe(big.buffer)
+    expect(scanner.holds(small)).toBe(true)
+    expect(scanner.holds(bytesOf('123'))).toBe(false)
+    const bigger = scanner.join(body('0123456789', 'ab'))
+    expect(Buffer.from(bigger).toString()).toBe('0123456789ab')
+  })
+
+  it('grows its memory to a body and its float32s, and keeps it for the next body', () => {
+    const scanner = new Float32Scanner()
+    const values = Array.from({ length: 100_000 }, (_, i) => Math.fround(Math.sin(i)))
+    const text = JSON.stringify({ inputs: [{ datatype: 'FP32', shape: [values.length], data: values }] })
+    const joined = scanner.join(body(text.slice(0, 1000), text.slice(1000)))
+    const memory = joined.buffer.byteLength
+    expect(memory).toBeGreaterThanOrEqual(2 * text.length)
+    expect(memory).toBeLessThan(2 * text.length + 3 * 65_536)
+    const parsed = parseJsonTensors(joined, scanner) as { inputs: Array<{ data: NumericData }> }
+    const data = parsed.inputs[0]?.data.values
+    expect(data).toBeInstanceOf(Float32Array)
+    // The tensor is a buffer of its own, not a view into the memory the next body overwrites.
+    expect(data?.buffer).not.toBe(joined.buffer)
+    expect(data?.buffer.byteLength).toBe(values.length * 4)
+    expect(Array.from(data ?? [])).toEqual(values)
+    expect(scanner.copy(bytesOf('{"inputs":[]}')).buffer.byteLength).toBe(memory)
+  })
+
+  it('has no room for more float32s than the memory holds: the parser reads them into an array of its own', () => {
+    const scanner = new Float32Scanner()
+    scanner.copy(bytesOf('[1,2,3]'))
+    expect(scanner.output(4)?.length).toBe(4)
+    expect(scanner.output(10_000_000)).toBeNull()
+    // Numbers of two bytes each ("0,") need twice the body in float32s: more than the memory keeps for them.
+    const zeros = Array.from({ length: 100_000 }, () => 0)
+    const text = JSON.stringify({ inputs: [{ datatype: 'FP32', shape: [zeros.length], data: zeros }] })
+    const joined = scanner.copy(bytesOf(text))
+    expect(scanner.output(zeros.length)).toBeNull()
+    const parsed = parseJsonTensors(joined, scanner) as { inputs: Array<{ data: NumericData }> }
+    const data = parsed.inputs[0]?.data.values
+    expect(data?.buffer).not.toBe(joined.buffer)
+    expect(Array.from(data ?? [])).toEqual(zeros)
+  })
+
+  it('stops at the end of the body: no digit of an earlier, longer body is read past it', () => {
+    const scanner = new Float32Scanner()
+    scanner.copy(bytesOf('{"inputs":[{"datatype":"FP32","data":[0.12345678901234567,0.25]}]}'))
+    const truncated = scanner.copy(bytesOf('{"inputs":[{"datatype":"FP32","data":[0.1234'))
+    expect(() => parseJsonTensors(truncated, scanner)).toThrow('Unexpected end of JSON input')
+  })
+})
