@@ -64,9 +64,13 @@ export class Float32Scanner {
     return this.join({ chunks: [bytes], length: bytes.length })
   }
 
-  /** True when `bytes` is the body this scanner holds, so its loop may read it. */
+  /** True when `bytes` is the body this scanner holds (all of it: zeros follow), so its loop may read it. */
   holds(bytes: Uint8Array): boolean {
-    return bytes.buffer === this.#exports.memory.buffer && bytes.byteOffset === BODY_AT
+    return (
+      bytes.buffer === this.#exports.memory.buffer &&
+      bytes.byteOffset === BODY_AT &&
+      bytes.length === this.#body.length
+    )
   }
 
   /**

@@ -161,6 +161,36 @@ describe('parseJsonTensors against JSON.parse (secure-json-parse)', () => {
     )
   })
 
+  it("reads FP32 bodies joined from any chunks into the scanner's memory as Math.fround of JSON.parse", () => {
+    // The JSON thread's way for real: socket chunks of any sizes, a longer body's bytes left in the memory.
+    fc.assert(
+      fc.property(
+        fc.array(fc.float({ noNaN: true, noDefaultInfinity: true }), { minLength: 1, maxLength: 3000 }),
+        fc.array(fc.nat(), { maxLength: 6 }),
+        fc.constantFrom('', ' ', '\n  '),
+        (values, cuts, space) => {
+          const text = `{"inputs":[{"datatype":"FP32","shape":[${values.length}],"data":[${space}${values
+            .map((v) => JSON.stringify(v))
+            .join(`,${space}`)}${space}]}]}`
+          const bytes = utf8(text)
+          const at = [...new Set(cuts.map((c) => c % bytes.length))].sort((x, y) => x - y)
+          const chunks = [0, ...at].map((from, i) => bytes.slice(from, at[i] ?? bytes.length))
+          const joined = scanner.join({ chunks, length: bytes.length })
+          const data = (parseJsonTensors(joined, scanner) as { inputs: Array<{ data: NumericData }> })
+            .inputs[0]?.data.values
+          expect(data).toBeInstanceOf(Float32Array)
+          expect(
+            same(
+              Array.from(data ?? []),
+              values.map((v) => Math.fround(JSON.parse(JSON.stringify(v)))),
+            ),
+          ).toBe(true)
+        },
+      ),
+      { numRuns: 1000 },
+    )
+  })
+
   it('reads every number JSON allows (any digits, any exponent) to the same bits', () => {
     fc.assert(
       fc.property(fc.array(numberText, { minLength: 1, maxLength: 20 }), (numbers) => {

@@ -21,6 +21,8 @@ describe('Float32Scanner', () => {
     expect(small.buffer).toBe(big.buffer)
     expect(scanner.holds(small)).toBe(true)
     expect(scanner.holds(bytesOf('123'))).toBe(false)
+    // Part of the body is not the body: past its end lie the body's next bytes, not zeros.
+    expect(scanner.holds(small.subarray(0, 2))).toBe(false)
     const bigger = scanner.join(body('0123456789', 'ab'))
     expect(Buffer.from(bigger).toString()).toBe('0123456789ab')
   })
