@@ -10,7 +10,7 @@ import { lowerThreadPriority } from '../backends/thread-priority.js'
 import { ErrMalformedBody } from '../errors.js'
 import { serveThread, type TransferableReply } from '../threads/thread-service.js'
 import type { BodyChunks } from './body-chunks.js'
-import { Float32Scanner } from './float32-scanner.js'
+import { createFloat32Scanner } from './float32-scanner.js'
 import type { StructuredInferRequest, StructuredInput } from './infer-body.js'
 import { type AnswerHeader, answerJson, type ElementOutput } from './json-answer.js'
 import { structureJsonRequest } from './json-request.js'
@@ -35,14 +35,17 @@ export type JsonCodecReply =
 lowerThreadPriority()
 
 // One buffer for every body of this thread, the scanner's WebAssembly memory: a fresh one per body would cost
-// its page faults each time, and there the scanner's loop reads FP32 data without a second copy.
-const scanner = new Float32Scanner()
+// its page faults each time, and there the scanner's loop reads FP32 data without a second copy. Without one
+// (see createFloat32Scanner), a buffer per body and the JS loop.
+const scanner = createFloat32Scanner()
+const joinBody = (body: BodyChunks): Uint8Array =>
+  scanner === null ? Buffer.concat(body.chunks, body.length) : scanner.join(body)
 
 function decode(body: BodyChunks): TransferableReply<JsonCodecReply> {
   let json: unknown
   try {
     // Fastify's rules (secure-json-parse), with the tensors' numbers read straight into typed arrays.
-    json = parseJsonTensors(scanner.join(body), scanner)
+    json = parseJsonTensors(joinBody(body), scanner ?? undefined)
   } catch (error) {
     return { reply: { ok: false, kind: 'malformed', message: (error as Error).message } }
   }

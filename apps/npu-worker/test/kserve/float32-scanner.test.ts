@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { Float32Scanner } from '../../src/kserve/float32-scanner.js'
 import { type NumericData, parseJsonTensors } from '../../src/kserve/json-tensor-parser.js'
 
@@ -66,5 +66,29 @@ describe('Float32Scanner', () => {
     scanner.copy(bytesOf('{"inputs":[{"datatype":"FP32","data":[0.12345678901234567,0.25]}]}'))
     const truncated = scanner.copy(bytesOf('{"inputs":[{"datatype":"FP32","data":[0.1234'))
     expect(() => parseJsonTensors(truncated, scanner)).toThrow('Unexpected end of JSON input')
+  })
+})
+
+describe('createFloat32Scanner', () => {
+  it('gives null and a warning naming the cause when the module cannot compile (the JS loop reads then)', async () => {
+    vi.resetModules()
+    const real = (globalThis as unknown as { WebAssembly: object }).WebAssembly
+    vi.stubGlobal('WebAssembly', {
+      ...real,
+      Module: function Module() {
+        throw new Error('SIMD unsupported')
+      },
+    })
+    const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => {})
+    try {
+      const fresh = await import('../../src/kserve/float32-scanner.js')
+      expect(fresh.createFloat32Scanner()).toBeNull()
+      expect(String(warn.mock.calls[0]?.[0])).toMatch(/without its WebAssembly loop: SIMD unsupported/)
+    } finally {
+      warn.mockRestore()
+      vi.unstubAllGlobals()
+    }
+    const again = await import('../../src/kserve/float32-scanner.js')
+    expect(again.createFloat32Scanner()).toBeInstanceOf(again.Float32Scanner)
   })
 })
