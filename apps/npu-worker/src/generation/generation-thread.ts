@@ -4,7 +4,7 @@
 import { setImmediate as yieldToMessages } from 'node:timers/promises'
 import { parentPort, workerData } from 'node:worker_threads'
 import ort from 'onnxruntime-node'
-import { lowerThreadPriority } from '../backends/thread-priority.js'
+import { atInheritedPriority, lowerThreadPriority } from '../backends/thread-priority.js'
 import { ContinuousBatcher } from './continuous-batcher.js'
 import { readDecoderLayout, type ValueMetadata } from './decoder-layout.js'
 import { EventOutbox } from './event-outbox.js'
@@ -57,7 +57,8 @@ async function main(port: NonNullable<typeof parentPort>, data: GenerationThread
   // Before the session exists, so ONNX Runtime's own intra-op threads inherit the lower priority.
   lowerThreadPriority()
   const abandoned = new Int32Array(data.abandoned)
-  const post = (reply: GenerationThreadReply) => port.postMessage(reply)
+  // At the event loop's priority: a lowered thread must not hold the loop's port locked (thread-priority.ts).
+  const post = (reply: GenerationThreadReply) => atInheritedPriority(() => port.postMessage(reply))
   let session: ort.InferenceSession
   let assets: LanguageModelAssets
   let batcher: ContinuousBatcher

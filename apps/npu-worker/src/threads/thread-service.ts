@@ -1,4 +1,5 @@
 import { parentPort, workerData } from 'node:worker_threads'
+import { atInheritedPriority } from '../backends/thread-priority.js'
 import type { FromThread, ToThread } from './thread-protocol.js'
 
 /** A reply and the buffers to transfer with it (they are detached in the thread afterwards). */
@@ -27,8 +28,9 @@ export function serveThread<Request, Reply, Info>(
 ): void {
   const port = parentPort
   if (!port) throw new Error('serveThread runs inside a worker thread only')
+  // At the event loop's priority: a lowered thread must not hold the loop's port locked (thread-priority.ts).
   const post = (message: FromThread<Reply, Info>, transfer: ArrayBuffer[] = []) =>
-    port.postMessage(message, transfer)
+    atInheritedPriority(() => port.postMessage(message, transfer))
   const started: Promise<ThreadService<Request, Reply, Info> | null> = (async () => {
     try {
       const service = create(workerData)

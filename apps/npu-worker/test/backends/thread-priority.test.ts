@@ -29,4 +29,34 @@ describe.runIf(process.platform === 'linux')('lowerThreadPriority', () => {
     expect(niceOf(stat)).toBe(Math.max(before, BACKGROUND_THREAD_NICENESS))
     expect(niceOf(readFileSync('/proc/thread-self/stat', 'utf8'))).toBe(before)
   })
+
+  it('posts at the inherited priority for the length of one send, then lowers the thread again', async () => {
+    const before = niceOf(readFileSync('/proc/thread-self/stat', 'utf8'))
+    const modulePath = new URL('../../dist/backends/thread-priority.js', import.meta.url).href
+    const worker = new Worker(
+      `import(${JSON.stringify(modulePath)}).then(({ lowerThreadPriority, atInheritedPriority }) => {
+         const read = () => require('node:fs').readFileSync('/proc/thread-self/stat', 'utf8')
+         lowerThreadPriority()
+         const during = atInheritedPriority(read)
+         require('node:worker_threads').parentPort.postMessage({ during, after: read() })
+       })`,
+      { eval: true },
+    )
+    const { during, after } = await new Promise<{ during: string; after: string }>((resolve, reject) => {
+      worker.once('message', resolve)
+      worker.once('error', reject)
+    })
+    await worker.terminate()
+    const lowered = Math.max(before, BACKGROUND_THREAD_NICENESS)
+    // Raising a niceness back needs CAP_SYS_NICE (root has it); without it the send runs lowered.
+    const privileged = process.getuid?.() === 0
+    expect(niceOf(during)).toBe(privileged ? before : lowered)
+    expect(niceOf(after)).toBe(lowered)
+  })
+
+  it('runs the send unchanged in a thread that was never lowered', async () => {
+    const { atInheritedPriority } = await import('../../src/backends/thread-priority.js')
+    const before = niceOf(readFileSync('/proc/thread-self/stat', 'utf8'))
+    expect(atInheritedPriority(() => niceOf(readFileSync('/proc/thread-self/stat', 'utf8')))).toBe(before)
+  })
 })
