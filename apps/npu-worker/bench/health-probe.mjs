@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // A monitor in a process of its own: probes `/health` of the URL in argv[2] every 20 ms on one keep-alive
 // connection (opened before it reports ready), timing only the request, until its stdin closes; then prints
-// the latencies (ms) as JSON. Used where the load generator's own event loop is too busy to time a probe
-// fairly (the admission flood writes 720 MB from one process).
+// the latencies (ms) as JSON. Every /health-under-load figure uses it (lib.mjs startHealthMonitor): a load
+// generator's own event loop is too busy to time a probe fairly (6 MB JSON bodies; the admission flood's 720 MB).
 import { Pool } from 'undici'
 
 const probe = new Pool(process.argv[2], { connections: 1 })

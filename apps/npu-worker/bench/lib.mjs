@@ -292,33 +292,53 @@ export function ratioOfRounds(side, base) {
 }
 
 /**
- * `/health` latency as a monitor sees it (one probe every 20 ms on a connection of its own, only the request
- * timed) while `concurrency` loops of `load` keep the server busy.
+ * Starts a `/health` monitor in a process of its own (bench/health-probe.mjs: one probe every 20 ms on one
+ * keep-alive connection, opened before this resolves, only the request timed), on `cpu` if given, else on this
+ * process's cores. `stop()` ends it and resolves with its latencies (ms), sorted. A process of its own, as a
+ * real monitor is: a load generator's event loop, busy writing 6 MB JSON bodies and reading the answers, held
+ * answered probes for up to 27 ms before their callbacks ran, and the figure timed the bench, not the worker.
  */
-export async function healthWhileLoaded(url, load, concurrency, seconds, { healthPath = '/health' } = {}) {
-  const { Pool } = await import('undici')
+export async function startHealthMonitor(url, cpu) {
+  const [command, argv] = onCpus(cpu, [process.execPath, join(benchDir, 'health-probe.mjs'), url])
+  const monitor = spawn(command, argv, { stdio: ['pipe', 'pipe', 'inherit'] })
+  let printed = ''
+  monitor.stdout.on('data', (chunk) => {
+    printed += chunk
+  })
+  const exited = new Promise((resolve) => monitor.once('exit', resolve))
+  while (!printed.includes('ready\n')) {
+    if (monitor.exitCode !== null)
+      throw new Error(`health monitor exited (${monitor.exitCode}) before it was ready`)
+    await new Promise((r) => setTimeout(r, 10))
+  }
+  return {
+    stop: async () => {
+      monitor.stdin.end()
+      await exited
+      return JSON.parse(printed.slice(printed.indexOf('ready\n') + 6)).sort((a, b) => a - b)
+    },
+  }
+}
+
+/**
+ * `/health` latency as a monitor sees it (startHealthMonitor) while `concurrency` loops of `load` keep the
+ * server busy.
+ */
+export async function healthWhileLoaded(url, load, concurrency, seconds) {
   let stop = false
   const loops = Array.from({ length: concurrency }, async () => {
     while (!stop) await load()
   })
   await new Promise((r) => setTimeout(r, smoke ? 100 : 1000))
-  const probe = new Pool(url, { connections: 1 })
-  const latencies = []
-  const end = performance.now() + seconds * 1000
+  let latencies = []
   try {
-    while (performance.now() < end) {
-      const t0 = performance.now()
-      const res = await probe.request({ method: 'GET', path: healthPath })
-      await res.body.dump()
-      latencies.push(performance.now() - t0)
-      await new Promise((r) => setTimeout(r, 20))
-    }
+    const monitor = await startHealthMonitor(url)
+    await new Promise((r) => setTimeout(r, seconds * 1000))
+    latencies = await monitor.stop()
   } finally {
     stop = true
     await Promise.all(loops)
-    await probe.close()
   }
-  latencies.sort((a, b) => a - b)
   return { p50: percentile(latencies, 50), p99: percentile(latencies, 99), count: latencies.length }
 }
 

@@ -36,6 +36,7 @@ import {
   poster,
   ratioOfRounds,
   smoke,
+  startHealthMonitor,
   startInProcess,
   startWorker,
   verdict,
@@ -135,16 +136,10 @@ function healthUnderSaturation(worker, form) {
 async function flood(worker, cpu) {
   const request = inferRequest('ppocr-det', 'binary')
   const many = new Pool(worker.url, { connections: FLOOD })
-  // The monitor runs in a process of its own (bench/health-probe.mjs), its connection open before the flood
-  // as a monitor's keep-alive connection is: this process's event loop is busy writing 720 MB, and a first
-  // probe connecting during the flood would wait in the listen backlog behind 600 connects (TCP, not us).
-  const [command, argv] = onCpus(cpu, [process.execPath, join(benchDir, 'health-probe.mjs'), worker.url])
-  const monitor = spawn(command, argv, { stdio: ['pipe', 'pipe', 'inherit'] })
-  let printed = ''
-  monitor.stdout.on('data', (chunk) => {
-    printed += chunk
-  })
-  while (!printed.includes('ready\n')) await new Promise((r) => setTimeout(r, 10))
+  // The monitor's connection is open before the flood, as a monitor's keep-alive connection is: this process's
+  // event loop is busy writing 720 MB, and a first probe connecting during the flood would wait in the listen
+  // backlog behind 600 connects (TCP, not us).
+  const monitor = await startHealthMonitor(worker.url, cpu)
   const statuses = new Map()
   let noRetryAfter = 0
   let failed = 0
@@ -160,11 +155,8 @@ async function flood(worker, cpu) {
       }
     }),
   )
-  const exited = new Promise((resolve) => monitor.once('exit', resolve))
-  monitor.stdin.end()
-  await exited
+  const latencies = await monitor.stop()
   await many.close()
-  const latencies = JSON.parse(printed.slice(printed.indexOf('ready\n') + 6)).sort((a, b) => a - b)
   return {
     p50: percentile(latencies, 50),
     p99: percentile(latencies, 99),
