@@ -346,6 +346,10 @@ check "unit is active under systemd" in_ct systemctl is-active --quiet npu-worke
 check "worker runs as npu-worker, in the render group" \
   sh -c "[ \"\$(nsenter -t ${init_pid[a]} -a ps -o user= -p \$(nsenter -t ${init_pid[a]} -a systemctl show -p MainPID --value npu-worker))\" = npu-worker ] \
   && nsenter -t ${init_pid[a]} -a id -nG npu-worker | grep -qw render"
+check "the worker's inference threads run at nice 10 under the unit's filters, its event loop at 0" \
+  nsenter -t "${init_pid[a]}" -a sh -c 'p=$(systemctl show -p MainPID --value npu-worker); \
+    n=$(for t in /proc/$p/task/*; do sed "s/.*) //" "$t/stat" | cut -d" " -f17; done | sort -un | tr "\n" " "); \
+    [ "$(sed "s/.*) //" /proc/$p/stat | cut -d" " -f17)" = 0 ] && [ "$n" = "0 10 " ]'
 check "systemd-analyze verify of the installed unit (real binary) is clean" \
   in_ct systemd-analyze verify /etc/systemd/system/npu-worker.service
 exposure=$(in_ct systemd-analyze security npu-worker 2>/dev/null | sed -n 's/.*Overall exposure level for npu-worker.service: \([0-9.]*\).*/\1/p' || true)
