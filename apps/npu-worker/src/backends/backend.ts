@@ -104,8 +104,9 @@ export interface InferOptions {
    */
   parameters?: Readonly<Parameters>
   /**
-   * A maintenance run (the periodic self-test): it starts no dormant instance and does not count as use, so it
-   * keeps no idle instance from being retired. It waits for an instance that runs.
+   * A maintenance run (the self-test, its golden case at load, a warmup): it starts no dormant instance and does
+   * not count as use, so it keeps no idle instance from being retired, nor makes the last one due for a refresh
+   * (ONNX Runtime). It waits for an instance that runs.
    */
   background?: boolean
 }

@@ -53,9 +53,11 @@ interface Job {
 
 /**
  * Why a slot is starting a thread: `demand`, a dormant slot woken because a request would wait (not a fault);
- * `recovery`, replacing a thread that was lost or retrying one that did not start (the slot is out meanwhile).
+ * `refresh`, a dormant slot woken to take over from the last running thread once it has served and then stayed
+ * idle for the timeout (not a fault: see #armRetirement); `recovery`, replacing a thread that was lost or
+ * retrying one that did not start (the slot is out meanwhile).
  */
-type StartCause = 'demand' | 'recovery'
+type StartCause = 'demand' | 'refresh' | 'recovery'
 
 /** What one thread slot of a model is doing. */
 type SlotState =
@@ -63,10 +65,20 @@ type SlotState =
   | { kind: 'dormant' }
   /** A thread is creating its session (`attempt` counts starts since the slot last served). */
   | { kind: 'starting'; channel: SessionChannel; attempt: number; cause: StartCause }
-  /** Waiting for work; `usedAt` (epoch ms): when it last finished a request, or started. */
-  | { kind: 'idle'; channel: SessionChannel; usedAt: number }
-  /** Running `job`; `timer` fires at the hard limit; `usedAt` as it was when the job began. */
-  | { kind: 'busy'; channel: SessionChannel; job: Job; timer: NodeJS.Timeout; usedAt: number }
+  /**
+   * Waiting for work; `usedAt` (epoch ms): when it last finished a request, or started; `served`: it has run a
+   * request (not a maintenance run) since it started, so its session's arena may hold that traffic's peak.
+   */
+  | { kind: 'idle'; channel: SessionChannel; usedAt: number; served: boolean }
+  /** Running `job`; `timer` fires at the hard limit; `usedAt` and `served` as they were when the job began. */
+  | {
+      kind: 'busy'
+      channel: SessionChannel
+      job: Job
+      timer: NodeJS.Timeout
+      usedAt: number
+      served: boolean
+    }
   /** No thread: the next start is attempt `attempt`, at `retryAt` (epoch ms). */
   | { kind: 'down'; attempt: number; retryAt: number; timer: NodeJS.Timeout; reason: string }
   | { kind: 'closed' }
@@ -139,7 +151,10 @@ export class OnnxRuntimeModel implements LoadedModel {
     const now = Date.now()
     this.#slots = Array.from({ length: spec.instances }, (_, index) => {
       const channel = channels[index]
-      return { index, state: channel ? { kind: 'idle', channel, usedAt: now } : { kind: 'dormant' } }
+      return {
+        index,
+        state: channel ? { kind: 'idle', channel, usedAt: now, served: false } : { kind: 'dormant' },
+      }
     })
     channels.forEach((channel, index) => {
       this.#generations[index] = 1
@@ -354,15 +369,17 @@ export class OnnxRuntimeModel implements LoadedModel {
   }
 
   #run(slot: Slot, idle: Extract<SlotState, { kind: 'idle' }>, job: Job): void {
-    const { channel, usedAt } = idle
+    const { channel, usedAt, served } = idle
     const timer = setTimeout(() => this.#timedOut(slot, channel, job), this.#spec.inferTimeoutMs)
-    slot.state = { kind: 'busy', channel, job, timer, usedAt }
+    slot.state = { kind: 'busy', channel, job, timer, usedAt, served }
     const finish = (settleJob: () => void) => {
       const { state } = slot
       if (state.kind === 'busy' && state.job === job) {
         clearTimeout(state.timer)
         // A maintenance run is not use: it must not keep an idle thread from retiring.
-        slot.state = { kind: 'idle', channel, usedAt: job.background ? state.usedAt : Date.now() }
+        slot.state = job.background
+          ? { kind: 'idle', channel, usedAt: state.usedAt, served: state.served }
+          : { kind: 'idle', channel, usedAt: Date.now(), served: true }
         settle(job, settleJob)
         this.#dispatch()
         this.#armRetirement()
@@ -456,21 +473,32 @@ export class OnnxRuntimeModel implements LoadedModel {
 
   /**
    * Arms the retirement timer for the idle thread that may retire first, while more than one thread runs and
-   * none is armed (called whenever a thread turns idle, so the common path is two checks).
+   * none is armed (called whenever a thread turns idle, so the common path is two checks). With one thread
+   * running, it arms the same timer for that thread's refresh instead, when it has served since it started and
+   * a dormant slot can take over: ONNX Runtime's CPU arena keeps the peak of the traffic a session served
+   * (onnxruntime-node exposes no arena shrinkage), so a fresh session in a fresh thread takes its place and the
+   * old one retires. Measured on the peers' two models after a detector JSON burst (BENCHMARKS.md): the
+   * detector's arena held ~22 MiB in two large mappings 30 s after the burst, all of it freed by the refresh.
    */
   #armRetirement(): void {
     const timeout = this.#idleTimeoutMs
     if (timeout === null || this.#retireTimer !== null || this.#closing) return
     let running = 0
+    let starting = false
+    let served = false
     let firstDue = Number.POSITIVE_INFINITY
     for (const { state } of this.#slots) {
       if (state.kind === 'busy') running++
+      else if (state.kind === 'starting') starting = true
       else if (state.kind === 'idle') {
         running++
+        served = state.served
         firstDue = Math.min(firstDue, state.usedAt + timeout)
       }
     }
-    if (running < 2 || !Number.isFinite(firstDue)) return
+    // One thread (idle, as firstDue is finite only then): a refresh, unless one is starting or cannot be had.
+    const refresh = served && !starting && this.#slots.some((s) => s.state.kind === 'dormant')
+    if (running === 0 || (running === 1 && !refresh) || !Number.isFinite(firstDue)) return
     this.#retireTimer = setTimeout(() => this.#retireIdle(), Math.max(0, firstDue - Date.now()))
     // An idle model must not keep the process alive.
     this.#retireTimer.unref()
@@ -478,14 +506,23 @@ export class OnnxRuntimeModel implements LoadedModel {
 
   /**
    * Retires threads idle for the timeout, the last slots first (dispatch favours the first ones), while another
-   * thread runs: the slot turns dormant, and the thread releases its session and ends.
+   * thread runs: the slot turns dormant, and the thread releases its session and ends. A lone thread that is due
+   * and has served gets a fresh one started beside it (#armRetirement says why); once that one runs, the next
+   * pass retires the old one.
    */
   #retireIdle(): void {
     this.#retireTimer = null
     const timeout = this.#idleTimeoutMs
     if (timeout === null || this.#closing) return
     const now = Date.now()
-    let running = this.#slots.filter((s) => s.state.kind === 'idle' || s.state.kind === 'busy').length
+    const runningSlots = this.#slots.filter((s) => s.state.kind === 'idle' || s.state.kind === 'busy')
+    let running = runningSlots.length
+    const lone = running === 1 ? runningSlots[0]?.state : undefined
+    if (lone?.kind === 'idle' && lone.served && now - lone.usedAt >= timeout) {
+      const dormant = this.#slots.find((s) => s.state.kind === 'dormant')
+      if (dormant) this.#spawn(dormant, 1, 'refresh')
+      return
+    }
     let retired = false
     for (let i = this.#slots.length - 1; i >= 0 && running > 1; i--) {
       const slot = this.#slots[i] as Slot
@@ -531,13 +568,18 @@ export class OnnxRuntimeModel implements LoadedModel {
     void channel.started.then((start) => {
       if (slot.state.kind !== 'starting' || slot.state.channel !== channel) return
       if (start.ok && !this.#closing) {
-        slot.state = { kind: 'idle', channel, usedAt: Date.now() }
+        slot.state = { kind: 'idle', channel, usedAt: Date.now(), served: false }
         this.#watch(slot, channel)
       } else if (start.ok) {
         return // unload() closes it
       } else {
         void channel.terminate()
-        const what = cause === 'demand' ? 'a thread started on demand' : 'a replacement thread'
+        const what =
+          cause === 'demand'
+            ? 'a thread started on demand'
+            : cause === 'refresh'
+              ? 'a thread started to take over from an idle one'
+              : 'a replacement thread'
         this.#lastLoss = `${what} could not start: ${start.message}`
         this.#down(slot, attempt + 1, this.#lastLoss)
       }
@@ -581,7 +623,7 @@ function isAvailable(state: SlotState): boolean {
     case 'dormant':
       return true
     case 'starting':
-      return state.cause === 'demand'
+      return state.cause !== 'recovery'
     default:
       return false
   }

@@ -109,10 +109,12 @@ export async function prepareGoldenCase(options: GoldenCaseOptions): Promise<Gol
   // peak; the reference is this session's answer to it, so a later run that differs is still drift. A model
   // that refuses the small input gets the static shapes.
   const small = goldenInputs(loaded.inputs, cpuGoldenShapes(loaded.inputs, staticShapes))
-  const first = await referenceCase(small, true, () => loaded.infer(small))
+  const first = await referenceCase(small, true, () => loaded.infer(small, undefined, { background: true }))
   if (first.ok) return first.golden
   if (shapesOf(small) === shapesOf(inputs)) return withoutReference(small, first.reason)
-  const second = await referenceCase(inputs, true, () => loaded.infer(inputs))
+  const second = await referenceCase(inputs, true, () =>
+    loaded.infer(inputs, undefined, { background: true }),
+  )
   if (!second.ok) return withoutReference(inputs, second.reason)
   return {
     ...second.golden,

@@ -116,7 +116,8 @@ export async function runWarmup(
   onStart(record)
   const started = performance.now()
   for (const step of plan) {
-    for (let run = 0; run < section.runs; run++) await loaded.infer(step.inputs)
+    for (let run = 0; run < section.runs; run++)
+      await loaded.infer(step.inputs, undefined, { background: true })
   }
   return { ...record, durationMs: performance.now() - started }
 }
