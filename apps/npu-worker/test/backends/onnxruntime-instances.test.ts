@@ -127,31 +127,71 @@ describe('ONNX Runtime instances on demand', () => {
     expect(conditions).toEqual([])
   })
 
-  it('an instance idle for the timeout retires (its thread ends), the first never does, and it starts again on demand', async () => {
+  it('an instance idle for the timeout retires (its thread ends); the last one, once it has served, hands over to a fresh thread', async () => {
     const { model, conditions } = await start(spinSpec({ instances: 2, instanceIdleTimeoutMs: 300 }))
     const grow = () => untilBothRun(model)
     await grow()
     const [first, second] = model.threads
-    await vi.waitFor(() => expect(model.instanceCounts()).toMatchObject({ running: 1, dormant: 1 }), {
-      timeout: 30_000,
-    })
-    // The retired thread released its session and ended (in order: its exit is not reported as a loss).
-    await vi.waitFor(() => expect(second?.exit).not.toBeNull(), { timeout: 15_000 })
-    expect(second?.exit).toMatchObject({ code: 0 })
-    expect(model.threads).toEqual([first])
+    // Both served: the second retires, then the first hands over to a fresh thread and retires too. Each ends in
+    // order (released its session; its exit is not reported as a loss).
+    await vi.waitFor(
+      () => {
+        expect(first?.exit).toMatchObject({ code: 0 })
+        expect(second?.exit).toMatchObject({ code: 0 })
+        expect(model.instanceCounts()).toMatchObject({ running: 1, starting: 0, dormant: 1 })
+      },
+      { timeout: 30_000 },
+    )
+    const fresh = model.threads[0]
+    expect(fresh?.name).toMatch(/^ort:spin:1#1\.\d+$/)
     expect(model.condition()).toEqual({ kind: 'serving' })
 
-    // Idle far past the timeout, the last running instance stays.
+    // Idle far past the timeout, a thread that has not served since it started stays.
     await new Promise((resolve) => setTimeout(resolve, 1_000))
-    expect(model.threads).toEqual([first])
+    expect(model.threads).toEqual([fresh])
     expect(y(await model.infer(spin(10, 5)))).toBe(15)
 
     await grow()
-    // A new thread in the second slot (generation 2, or later if a slow machine let it retire again meanwhile).
-    expect(model.threads[0]).toBe(first)
-    expect(model.threads[1]).not.toBe(second)
-    expect(model.threads[1]?.name).toMatch(/^ort:spin:1#1\.\d+$/)
+    expect(model.threads).toHaveLength(2)
+    expect(new Set(model.threads.map((t) => t.threadId)).size).toBe(2)
+    // Handing over and retiring are not faults.
     expect(conditions).toEqual([])
+  })
+
+  it('the old thread serves while its successor starts, and retires once the successor runs', async () => {
+    const g = gate()
+    const { model, conditions } = await start(spinSpec({ instances: 2, instanceIdleTimeoutMs: 300 }), g)
+    const [first] = model.threads
+    expect(y(await model.infer(spin(10, 1)))).toBe(11)
+    await vi.waitFor(() => expect(model.instanceCounts()).toMatchObject({ running: 1, starting: 1 }), {
+      timeout: 30_000,
+    })
+    // Starting a successor is not a fault, and the old thread keeps taking requests meanwhile.
+    expect(model.condition()).toEqual({ kind: 'serving' })
+    expect(y(await model.infer(spin(10, 2)))).toBe(12)
+    expect(model.threads).toEqual([first])
+
+    g.open()
+    await vi.waitFor(() => expect(first?.exit).toMatchObject({ code: 0 }), { timeout: 30_000 })
+    expect(model.instanceCounts()).toMatchObject({ running: 1, starting: 0, dormant: 1 })
+    expect(model.threads[0]).not.toBe(first)
+    expect(conditions).toEqual([])
+  })
+
+  it('a lone thread that ran only maintenance runs, or that has no dormant slot to hand over to, stays', async () => {
+    const { model: maintained } = await start(spinSpec({ instances: 2, instanceIdleTimeoutMs: 300 }))
+    const { model: single } = await start(spinSpec({ instances: 1, instanceIdleTimeoutMs: 300 }))
+    const [maintainedThread] = maintained.threads
+    const [singleThread] = single.threads
+    for (let i = 0; i < 3; i++) {
+      expect(y(await maintained.infer(spin(10, i), undefined, { background: true }))).toBe(10 + i)
+      expect(y(await single.infer(spin(10, i)))).toBe(10 + i)
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1_500))
+    expect(maintained.threads).toEqual([maintainedThread])
+    expect(maintained.instanceCounts()).toMatchObject({ running: 1, starting: 0, dormant: 1 })
+    expect(single.threads).toEqual([singleThread])
+    expect(single.instanceCounts()).toMatchObject({ running: 1, starting: 0, dormant: 0 })
   })
 
   it('a background run (the self-test) wakes no dormant instance and keeps no idle one from retiring', async () => {
