@@ -477,10 +477,11 @@ export class OnnxRuntimeModel implements LoadedModel {
    * running, it arms the same timer for that thread's refresh instead, when it has served since it started and
    * a dormant slot can take over: ONNX Runtime's CPU arena keeps the peak of the traffic a session served
    * (onnxruntime-node exposes no arena shrinkage), so a fresh session in a fresh thread takes its place and the
-   * old one retires. Measured pinned on the peers' two models (MLP and detector JSON bursts), 4 alternating
-   * rounds against the code before: the detector's arena held ~22 MiB in two large mappings 30 s after the burst;
-   * with the refresh, RSS 16 s after the burst x0.91 (rounds 0.76-0.96), 20 s after x0.90; idle RSS unchanged;
-   * the cost is one thread and session start per model and idle spell (~0.4 s CPU for both models).
+   * old one retires. Measured pinned on the peers' two models (MLP and detector JSON bursts), two runs of 4
+   * alternating rounds against the code before: the detector's arena held ~22 MiB in two large mappings 30 s
+   * after the burst; with the refresh, RSS 16 s after the burst x0.91 and x0.90, 35 s after x0.89 and x0.74;
+   * idle RSS unchanged; the cost is one thread and session start per model and idle spell (0.4-0.7 s CPU for
+   * both models).
    */
   #armRetirement(): void {
     const timeout = this.#idleTimeoutMs
