@@ -45,6 +45,8 @@ const healthSeconds = smoke ? 0.5 : 6
 // The last memory reading, this long after the runs: past our idle JSON thread's end (JSON_THREAD_IDLE_MS, 15 s)
 // and the retirement of idle ONNX Runtime instances beyond each model's first (default_instance_idle_timeout_ms, 15 s).
 const settledSeconds = smoke ? 0.4 : 20
+// When the idle reading is taken after the last server started (see below).
+const idleSeconds = smoke ? 0.4 : 30
 const MODELS = ['mlp', 'ppocr-det']
 const mlp = {
   path: '/v2/models/mlp/infer',
@@ -140,6 +142,11 @@ try {
   out.cpus = all.map((s) => `${s.label} \`${cpusAllowed(s.pid)}\``).join(', ')
   out.cpus += `, load generator \`${cpusAllowed(process.pid)}\``
   await new Promise((r) => setTimeout(r, smoke ? 200 : 2000))
+  out.memStarted = await Promise.all(all.map((s) => memoryMiB(s.pid)))
+  // Idle is what a server keeps once its start-up has settled: ours frees ~20 MiB 10 to 30 s after it is ready
+  // (the thread isolates' memory-reducing collections; RSS at 2, 5, 10, 20, 30 s in 3 starts: 152, 152, 147, 135,
+  // 132 MiB median), so idle is read 30 s after the last start; the 2 s reading stays beside it.
+  await new Promise((r) => setTimeout(r, idleSeconds * 1000 - (smoke ? 200 : 2000)))
   out.memIdle = await Promise.all(all.map((s) => memoryMiB(s.pid)))
   out.checked = [
     await sameNumbers(ours, [stdlib, orjson], mlp),
@@ -209,7 +216,15 @@ writeResult('peers', [
     0.5,
     '≤ 0.5× the peers (2× better)',
   ),
-  lower('RSS idle, same two models', rssOf(out.memIdle), 'MiB', 0, 1.3, '≤ 1.3×'),
+  reported('RSS 2 s after the last server started, same two models', rssOf(out.memStarted), 'MiB', 0),
+  lower(
+    `RSS idle (${idleSeconds} s after the last server started)`,
+    rssOf(out.memIdle),
+    'MiB',
+    0,
+    1.3,
+    '≤ 1.3×',
+  ),
   lower('RSS after the runs', rssOf(out.memAfter), 'MiB', 0, 1.3, '≤ 1.3×'),
   reported(
     `RSS ${settledSeconds} s after the runs (our idle JSON thread and idle second instances ended)`,
@@ -218,7 +233,7 @@ writeResult('peers', [
     0,
   ),
   '',
-  `RSS from /proc/PID/smaps_rollup, anonymous + file-backed (binaries, shared libraries): idle ${split(out.memIdle)}; after the runs ${split(out.memAfter)}; ${settledSeconds} s after ${split(out.memSettled)}.`,
+  `RSS from /proc/PID/smaps_rollup, anonymous + file-backed (binaries, shared libraries): 2 s after start ${split(out.memStarted)}; idle ${split(out.memIdle)}; after the runs ${split(out.memAfter)}; ${settledSeconds} s after ${split(out.memSettled)}.`,
   '',
   `/health p50: ours ${fmt(out.health[0].p50, 2)} ms, stdlib ${fmt(out.health[1].p50, 2)} ms, orjson ${fmt(out.health[2].p50, 2)} ms (${out.health.map((h) => h.count).join(' / ')} probes).`,
   '',
