@@ -12,19 +12,13 @@ describe.runIf(process.platform === 'linux')('lowerThreadPriority', () => {
   it('lowers the calling worker thread, not the main thread', async () => {
     const before = niceOf(readFileSync('/proc/thread-self/stat', 'utf8'))
     const modulePath = new URL('../../dist/backends/thread-priority.js', import.meta.url).href
-    const worker = new Worker(
+    const { applied, stat } = await replyOfThread<{ applied: boolean; stat: string }>(
       `import(${JSON.stringify(modulePath)}).then(({ lowerThreadPriority }) => {
          const applied = lowerThreadPriority()
          const stat = require('node:fs').readFileSync('/proc/thread-self/stat', 'utf8')
          require('node:worker_threads').parentPort.postMessage({ applied, stat })
        })`,
-      { eval: true },
     )
-    const { applied, stat } = await new Promise<{ applied: boolean; stat: string }>((resolve, reject) => {
-      worker.once('message', resolve)
-      worker.once('error', reject)
-    })
-    await worker.terminate()
     expect(applied).toBe(true)
     expect(niceOf(stat)).toBe(Math.max(before, BACKGROUND_THREAD_NICENESS))
     expect(niceOf(readFileSync('/proc/thread-self/stat', 'utf8'))).toBe(before)
@@ -33,20 +27,14 @@ describe.runIf(process.platform === 'linux')('lowerThreadPriority', () => {
   it('posts at the inherited priority for the length of one send, then lowers the thread again', async () => {
     const before = niceOf(readFileSync('/proc/thread-self/stat', 'utf8'))
     const modulePath = new URL('../../dist/backends/thread-priority.js', import.meta.url).href
-    const worker = new Worker(
+    const { during, after } = await replyOfThread<{ during: string; after: string }>(
       `import(${JSON.stringify(modulePath)}).then(({ lowerThreadPriority, atInheritedPriority }) => {
          const read = () => require('node:fs').readFileSync('/proc/thread-self/stat', 'utf8')
          lowerThreadPriority()
          const during = atInheritedPriority(read)
          require('node:worker_threads').parentPort.postMessage({ during, after: read() })
        })`,
-      { eval: true },
     )
-    const { during, after } = await new Promise<{ during: string; after: string }>((resolve, reject) => {
-      worker.once('message', resolve)
-      worker.once('error', reject)
-    })
-    await worker.terminate()
     const lowered = Math.max(before, BACKGROUND_THREAD_NICENESS)
     // Raising a niceness back needs CAP_SYS_NICE (root has it); without it the send runs lowered.
     const privileged = process.getuid?.() === 0
@@ -60,3 +48,16 @@ describe.runIf(process.platform === 'linux')('lowerThreadPriority', () => {
     expect(atInheritedPriority(() => niceOf(readFileSync('/proc/thread-self/stat', 'utf8')))).toBe(before)
   })
 })
+
+/** Runs `source` (CommonJS, eval'd) in a worker thread of its own and resolves with the first message it posts. */
+async function replyOfThread<T>(source: string): Promise<T> {
+  const worker = new Worker(source, { eval: true })
+  try {
+    return await new Promise<T>((resolve, reject) => {
+      worker.once('message', resolve)
+      worker.once('error', reject)
+    })
+  } finally {
+    await worker.terminate()
+  }
+}
