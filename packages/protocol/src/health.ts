@@ -271,6 +271,28 @@ export const AbandonedCallSchema = z.object({
 /** An abandoned native call in `/health`. */
 export type AbandonedCallHealth = z.infer<typeof AbandonedCallSchema>
 
+/**
+ * Whether the worker's inference, decode and JSON threads run below its event loop's CPU priority (Linux nice
+ * values), as the latest of them found when it started. Below is what keeps `/health` and request parsing
+ * prompt while inference saturates the cores; `refused` means a sandbox or the kernel said no.
+ */
+export const ThreadPriorityHealthSchema = z.object({
+  state: z.enum(['lowered', 'kept', 'refused', 'unsupported', 'not_lowered', 'no_thread_started']),
+  /** The latest thread's nice value (null when unknown). */
+  niceness: z.number().int().nullable(),
+  /** The nice value the threads aim for. */
+  target_niceness: z.number().int(),
+  /** Whether a lowered thread may go back to the event loop's priority while it posts (null: not lowered). */
+  can_restore: z.boolean().nullable(),
+  /** Thread starts whose lowering was refused since the worker started. */
+  refused_starts: z.number().int().nonnegative(),
+  /** The thread that reported last, e.g. `ort:mlp:1#0`. */
+  thread: z.string().nullable(),
+  message: z.string(),
+})
+/** The thread priority block of `/health`. */
+export type ThreadPriorityHealth = z.infer<typeof ThreadPriorityHealthSchema>
+
 /** A registered task that cannot serve now, and why. */
 export const UnavailableTaskSchema = z.object({ type: z.string(), reason: z.string() })
 /** An unavailable task in `/health`. */
@@ -295,6 +317,8 @@ export const HealthResponseSchema = z
     abandoned_calls: z.array(AbandonedCallSchema).optional(),
     /** Registered tasks that cannot serve now (an unreadable tokenizer, a failed model), with the reason. */
     unavailable_tasks: z.array(UnavailableTaskSchema).optional(),
+    /** Inference threads' CPU priority against the event loop's; absent on workers older than the field. */
+    thread_priority: ThreadPriorityHealthSchema.optional(),
   })
   .passthrough()
 /** `GET /health` body. */

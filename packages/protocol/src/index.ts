@@ -88,6 +88,8 @@ export {
   type SelfTestSummary,
   SelfTestSummarySchema,
   SUPPORTED_PROTOCOL_VERSIONS,
+  type ThreadPriorityHealth,
+  ThreadPriorityHealthSchema,
   type UnavailableTask,
   UnavailableTaskSchema,
   type WarmupHealth,

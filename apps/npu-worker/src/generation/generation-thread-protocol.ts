@@ -1,5 +1,6 @@
 // Messages between the engine (main thread) and its generation thread. Plain data only: they cross
 // postMessage by structured clone.
+import type { PriorityOutcome } from '../backends/thread-priority.js'
 import type { GenerationFiles } from './generation-files.js'
 import type { ResolvedParameters } from './generation-parameters.js'
 import type { FinishReason, GenerationErrorCode, GenerationInput, GenerationUsage } from './text-generator.js'
@@ -58,7 +59,7 @@ export interface ThreadLimits {
 
 /** Thread -> engine. */
 export type GenerationThreadReply =
-  | { type: 'ready'; limits: ThreadLimits }
+  | { type: 'ready'; limits: ThreadLimits; priority: PriorityOutcome }
   | { type: 'load-error'; message: string }
   /**
    * The events of one or more model runs (event-outbox.ts: after every run, or a few fast runs together, and at

@@ -4,7 +4,11 @@
 import { setImmediate as yieldToMessages } from 'node:timers/promises'
 import { parentPort, workerData } from 'node:worker_threads'
 import ort from 'onnxruntime-node'
-import { atInheritedPriority, lowerThreadPriority } from '../backends/thread-priority.js'
+import {
+  atInheritedPriority,
+  lowerThreadPriority,
+  threadPriorityOutcome,
+} from '../backends/thread-priority.js'
 import { ContinuousBatcher } from './continuous-batcher.js'
 import { readDecoderLayout, type ValueMetadata } from './decoder-layout.js'
 import { EventOutbox } from './event-outbox.js'
@@ -77,7 +81,11 @@ async function main(port: NonNullable<typeof parentPort>, data: GenerationThread
     const logits = (session.outputMetadata as readonly ValueMetadata[]).find((o) => o.name === 'logits')
     const vocab =
       typeof logits?.shape[2] === 'number' ? logits.shape[2] : Number(assets.config.vocab_size ?? 0)
-    post({ type: 'ready', limits: { contextLength: assets.contextLength, vocabSize: vocab } })
+    post({
+      type: 'ready',
+      limits: { contextLength: assets.contextLength, vocabSize: vocab },
+      priority: threadPriorityOutcome(),
+    })
   } catch (error) {
     post({ type: 'load-error', message: messageOf(error) })
     port.close()

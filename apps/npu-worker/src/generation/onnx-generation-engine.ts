@@ -1,5 +1,6 @@
 import { Worker } from 'node:worker_threads'
 import type { AbandonedCall, ModelCondition } from '../backends/backend.js'
+import { recordThreadPriority } from '../threads/thread-priority-ledger.js'
 import type { GenerationFiles } from './generation-files.js'
 import { type ResolvedParameters, resolveParameters } from './generation-parameters.js'
 import type {
@@ -457,8 +458,10 @@ function spawnThread(spec: OnnxGenerationSpec): {
       spec.loadTimeoutMs,
     )
     const onMessage = (reply: GenerationThreadReply) => {
-      if (reply.type === 'ready') done({ ok: true, limits: reply.limits })
-      else if (reply.type === 'load-error') done({ ok: false, message: reply.message })
+      if (reply.type === 'ready') {
+        recordThreadPriority(name, reply.priority)
+        done({ ok: true, limits: reply.limits })
+      } else if (reply.type === 'load-error') done({ ok: false, message: reply.message })
     }
     const onError = (error: Error) => done({ ok: false, message: error.message })
     const onExit = (code: number) =>

@@ -1,5 +1,6 @@
 import type { HealthResponse } from '@npu-fleet/protocol'
 import type { FastifyInstance } from 'fastify'
+import { threadPriorityHealth } from '../threads/thread-priority-ledger.js'
 import { WORKER_VERSION } from '../worker-version.js'
 import { buildHealthReport } from './health-report.js'
 
@@ -34,5 +35,6 @@ export function currentHealth(app: FastifyInstance): HealthResponse {
       intervalSeconds: registry.selfTestIntervalSeconds,
       lastRunAt: lastSelfTests.length > 0 ? Math.max(...lastSelfTests) : null,
     },
+    threadPriority: threadPriorityHealth(),
   })
 }

@@ -7,6 +7,7 @@ import {
   type ModelHealth,
   PROTOCOL_VERSION,
   type SelfTestSummary,
+  type ThreadPriorityHealth,
   type UnavailableTask,
 } from '@npu-fleet/protocol'
 import type { BackendProbe } from '../backends/backend.js'
@@ -27,6 +28,8 @@ export interface HealthInputs {
   abandonedCalls?: AbandonedCallHealth[]
   /** Self-test cadence and the last run (the per-model results are in `models`). */
   selfTests?: { intervalSeconds: number; lastRunAt: number | null }
+  /** What the lowered threads found (threads/thread-priority-ledger.ts). */
+  threadPriority?: ThreadPriorityHealth
 }
 
 const DEVICE_RANK = ['NPU', 'GPU', 'CPU']
@@ -149,6 +152,7 @@ export function buildHealthReport(input: HealthInputs): HealthResponse {
     ...(input.selfTests ? { self_test: selfTestSummary(input.models, input.selfTests) } : {}),
     abandoned_calls: input.abandonedCalls ?? [],
     unavailable_tasks: input.unavailableTasks ?? [],
+    ...(input.threadPriority ? { thread_priority: input.threadPriority } : {}),
   }
 }
 

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { Worker } from 'node:worker_threads'
+import { recordThreadPriority } from './thread-priority-ledger.js'
 import type { FromThread, ToThread } from './thread-protocol.js'
 
 /** How a thread's start-up ended: its service's info, or why it could not start. */
@@ -57,6 +58,7 @@ export class ThreadChannel<Request, Reply, Info = unknown> {
     this.#worker.on('message', (message: FromThread<Reply, Info>) => {
       switch (message.kind) {
         case 'started':
+          recordThreadPriority(this.name, message.priority)
           settleStart({ ok: true, info: message.info })
           return
         case 'start-failed':

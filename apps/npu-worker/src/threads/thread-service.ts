@@ -1,5 +1,5 @@
 import { parentPort, workerData } from 'node:worker_threads'
-import { atInheritedPriority } from '../backends/thread-priority.js'
+import { atInheritedPriority, threadPriorityOutcome } from '../backends/thread-priority.js'
 import type { FromThread, ToThread } from './thread-protocol.js'
 
 /** A reply and the buffers to transfer with it (they are detached in the thread afterwards). */
@@ -34,7 +34,8 @@ export function serveThread<Request, Reply, Info>(
   const started: Promise<ThreadService<Request, Reply, Info> | null> = (async () => {
     try {
       const service = create(workerData)
-      post({ kind: 'started', info: await service.start() })
+      const info = await service.start()
+      post({ kind: 'started', info, priority: threadPriorityOutcome() })
       return service
     } catch (error) {
       post({ kind: 'start-failed', message: messageOf(error) })

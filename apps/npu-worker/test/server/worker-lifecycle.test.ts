@@ -1,5 +1,8 @@
+import { readdirSync, readFileSync } from 'node:fs'
 import { ErrorBodySchema, HealthResponseSchema } from '@npu-fleet/protocol'
 import { afterEach, describe, expect, it } from 'vitest'
+import { BACKGROUND_THREAD_NICENESS } from '../../src/backends/thread-priority.js'
+import { niceOf } from '../helpers/thread-nice.js'
 import { makeMlpModelRepository, startWorker, type TempModelRepository } from '../helpers/worker-process.js'
 import { addSlowModel, SLOW_MODEL_WIDTH } from './fixtures/slow-model.js'
 
@@ -105,6 +108,22 @@ describe('worker process lifecycle: starting -> serving -> draining -> exit 0', 
       })
     }
     expect(health.message).toContain('serving on a fallback')
+    if (process.platform === 'linux') {
+      // The inference threads run below the event loop, and /health says what the kernel says.
+      const inherited = niceOf(readFileSync('/proc/self/stat', 'utf8'))
+      const expected = Math.max(inherited, BACKGROUND_THREAD_NICENESS)
+      expect(health.thread_priority).toMatchObject({
+        state: inherited < BACKGROUND_THREAD_NICENESS ? 'lowered' : 'kept',
+        niceness: expected,
+        target_niceness: BACKGROUND_THREAD_NICENESS,
+        refused_starts: 0,
+      })
+      const threads = readdirSync(`/proc/${worker.process.pid}/task`).map((tid) =>
+        niceOf(readFileSync(`/proc/${worker.process.pid}/task/${tid}/stat`, 'utf8')),
+      )
+      expect(threads).toContain(expected)
+      expect(niceOf(readFileSync(`/proc/${worker.process.pid}/stat`, 'utf8'))).toBe(inherited)
+    }
     expect((await fetch(`${worker.url}/v2/health/ready`)).status).toBe(200)
     expect((await post(`${worker.url}/v2/models/mlp/infer`, mlpRequest)).status).toBe(200)
 
