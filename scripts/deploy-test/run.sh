@@ -286,6 +286,16 @@ print(f"  host {sys.argv[3]} /health: service={h.get('service')} version={h.get(
 sys.exit(0 if ok else 1)
 PY
 }
+thread_priority_lowered() { # host a's /health: its threads lowered to nice 10 and may go back to 0 to post
+  curl -fsS "http://127.0.0.1:${worker_port[a]}/health" -o "$work/health.json" || return 1
+  python3 - "$work/health.json" <<'PY'
+import json, sys
+t = json.load(open(sys.argv[1])).get("thread_priority") or {}
+got = (t.get("state"), t.get("niceness"), t.get("can_restore"), t.get("refused_starts"))
+print(f"  thread_priority: {got} ({t.get('message')})")
+sys.exit(0 if got == ("lowered", 10, True, 0) else 1)
+PY
+}
 wait_health() { # <version> <seconds> [host]
   local until=$(($(date +%s) + $2))
   while [ "$(date +%s)" -lt "$until" ]; do
@@ -350,6 +360,8 @@ check "the worker's inference threads run at nice 10 under the unit's filters, i
   nsenter -t "${init_pid[a]}" -a sh -c 'p=$(systemctl show -p MainPID --value npu-worker); \
     n=$(for t in /proc/$p/task/*; do sed "s/.*) //" "$t/stat" | cut -d" " -f17; done | sort -un | tr "\n" " "); \
     [ "$(sed "s/.*) //" /proc/$p/stat | cut -d" " -f17)" = 0 ] && [ "$n" = "0 10 " ]'
+check "/health says so too: thread_priority lowered to nice 10, allowed back to 0 to post, no refusal" \
+  thread_priority_lowered
 check "systemd-analyze verify of the installed unit (real binary) is clean" \
   in_ct systemd-analyze verify /etc/systemd/system/npu-worker.service
 exposure=$(in_ct systemd-analyze security npu-worker 2>/dev/null | sed -n 's/.*Overall exposure level for npu-worker.service: \([0-9.]*\).*/\1/p' || true)
