@@ -15,15 +15,21 @@ const LAUNCHER = join(benchDir, '..', '..', '..', 'scripts', 'release', 'npu-wor
 
 /**
  * The process settings the release launcher gives the worker (scripts/release/npu-worker.sh: malloc's trim
- * threshold and V8's heap flags), read from the launcher itself, so a benchmark measures the worker as deployed.
+ * and mmap thresholds and V8's heap flags), read from the launcher itself, so a benchmark measures the worker
+ * as deployed.
  */
 export function launcherSettings() {
   const text = readFileSync(LAUNCHER, 'utf8')
-  const trim = /MALLOC_TRIM_THRESHOLD_="\$\{MALLOC_TRIM_THRESHOLD_:-(\d+)\}"/.exec(text)?.[1]
+  const malloc = (name) => new RegExp(`${name}="\\$\\{${name}:-(\\d+)\\}"`).exec(text)?.[1]
+  const trim = malloc('MALLOC_TRIM_THRESHOLD_')
+  const mmap = malloc('MALLOC_MMAP_THRESHOLD_')
   const flags = /node_memory_flags="\$\{NPU_WORKER_NODE_FLAGS:-([^}]*)\}"/.exec(text)?.[1]
-  if (!trim || flags === undefined)
+  if (!trim || !mmap || flags === undefined)
     throw new Error(`the worker's memory settings are not where expected in ${LAUNCHER}`)
-  return { env: { MALLOC_TRIM_THRESHOLD_: trim }, nodeFlags: flags.split(/\s+/).filter(Boolean) }
+  return {
+    env: { MALLOC_TRIM_THRESHOLD_: trim, MALLOC_MMAP_THRESHOLD_: mmap },
+    nodeFlags: flags.split(/\s+/).filter(Boolean),
+  }
 }
 
 export const percentile = (sorted, p) =>

@@ -72,6 +72,8 @@ const launcher = launcherSettings()
 const command =
   'Command: `pnpm bench:peers`. Peer: FastAPI + uvicorn (1 worker, uvloop, httptools) + ONNX Runtime (Debian trixie `python3-onnxruntime`), one session per model with intra_op_num_threads=1 run from a 2-thread pool per model, KServe v2 JSON (bench/peers/kserve_peer.py). Ours: the worker, up to 2 ONNX Runtime threads × 1 thread per model (the second started when a request would wait, retired after 15 s idle), started with the release launcher’s memory settings (`MALLOC_TRIM_THRESHOLD_=' +
   launcher.env.MALLOC_TRIM_THRESHOLD_ +
+  '`, `MALLOC_MMAP_THRESHOLD_=' +
+  launcher.env.MALLOC_MMAP_THRESHOLD_ +
   '`, `' +
   launcher.nodeFlags.join(' ') +
   '`). Same two models (MLP 384→256→16, PP-OCRv4 det), same requests, same load generator (undici).'
