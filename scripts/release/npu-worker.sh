@@ -33,8 +33,9 @@ export MALLOC_TRIM_THRESHOLD_
 # arena, and the few longer-lived small allocations between them kept it from shrinking: after the peers' load
 # sequence the main arena held 13 to 30 MiB with ~5 MiB in use (malloc_stats through gdb), which no trim
 # threshold hands back; with 64 KiB it held 8 to 10 MiB. Measured pinned, the peers' load sequence on our side
-# alone, 4 alternating runs per side: RSS 16 s after the load x0.95 (rounds 0.82 to 1.01; the reading also
-# catches the idle hand-over under way), 36 s after x1.00, CPU per request MLP x0.80, detector x1.02.
+# alone, 6 alternating runs per side: RSS 16 s after the load x0.92 (rounds 0.82 to 1.01; 165-174 MiB against
+# 165-211: the reading also catches the idle hand-over under way), 36 s after x0.95, idle x1.00, CPU per
+# request MLP x0.84, detector x1.05 (rounds 0.87 to 1.19).
 MALLOC_MMAP_THRESHOLD_="${MALLOC_MMAP_THRESHOLD_:-65536}"
 export MALLOC_MMAP_THRESHOLD_
 node_memory_flags="${NPU_WORKER_NODE_FLAGS:---max-semi-space-size=4 --initial-old-space-size=64}"
