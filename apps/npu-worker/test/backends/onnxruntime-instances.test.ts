@@ -230,8 +230,15 @@ describe('ONNX Runtime instances on demand', () => {
     const long = model.infer(spin(100_000, 1))
     const waiting = model.infer(spin(10, 2))
     expect([y(await long), y(await waiting)]).toEqual([100_001, 12])
-    await vi.waitFor(() => expect(model.condition()).toEqual({ kind: 'serving' }), { timeout: 30_000 })
-    expect(model.instanceCounts()).toMatchObject({ running: 2, down: 0 })
+    // Both conditions together: the model can read serving while a start that is no fault (on demand) is still
+    // under way (seen once in ten runs: running 1, starting 1), and the end state is both instances running.
+    await vi.waitFor(
+      () => {
+        expect(model.condition()).toEqual({ kind: 'serving' })
+        expect(model.instanceCounts()).toMatchObject({ running: 2, down: 0 })
+      },
+      { timeout: 30_000 },
+    )
     expect(conditions[0]).toEqual({
       kind: 'impaired',
       live: 1,
