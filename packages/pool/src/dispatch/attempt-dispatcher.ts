@@ -91,11 +91,11 @@ export class AttemptDispatcher {
   }
 
   /** One attempt on a worker not in `tried`, or why no worker could be had. Never throws. */
-  async attempt<T>(call: DispatchCall<T>, tried: readonly PoolWorker[]): Promise<Attempted<T, PoolWorker>> {
+  attempt<T>(call: DispatchCall<T>, tried: readonly PoolWorker[]): Promise<Attempted<T, PoolWorker>> {
+    // Not async: with a slot at once (the common case) the send's own promise is the attempt's, one layer less.
     const lease = this.#lease(call, tried)
-    const got = lease instanceof Promise ? await lease : lease
-    if (got.kind === 'unavailable') return got
-    return { kind: 'attempted', worker: got.lease.worker, outcome: await this.#send(got.lease, call) }
+    if (!(lease instanceof Promise)) return this.#send(lease.lease, call)
+    return lease.then((got) => (got.kind === 'unavailable' ? got : this.#send(got.lease, call)))
   }
 
   /**
@@ -103,14 +103,13 @@ export class AttemptDispatcher {
    * held by the {@link OpenedStream} (end it with {@link finishStream}); a failure before the first chunk is
    * classified and recorded like any attempt's, so the retry policy can move it to another worker.
    */
-  async attemptStream<C extends GenerationChunk>(
+  attemptStream<C extends GenerationChunk>(
     call: StreamCall,
     tried: readonly PoolWorker[],
   ): Promise<Attempted<OpenedStream<C>, PoolWorker>> {
     const lease = this.#lease(call, tried)
-    const got = lease instanceof Promise ? await lease : lease
-    if (got.kind === 'unavailable') return got
-    return { kind: 'attempted', worker: got.lease.worker, outcome: await this.#open<C>(got.lease, call) }
+    if (!(lease instanceof Promise)) return this.#open<C>(lease.lease, call)
+    return lease.then((got) => (got.kind === 'unavailable' ? got : this.#open<C>(got.lease, call)))
   }
 
   /**
@@ -140,7 +139,7 @@ export class AttemptDispatcher {
   #lease(
     call: { need: RoutedNeed; deadline: number; signal: AbortSignal | undefined; seq: number },
     tried: readonly PoolWorker[],
-  ): Leased | Promise<Leased> {
+  ): { kind: 'leased'; lease: Lease<PoolWorker> } | Promise<Leased> {
     const { leases, waits } = this.#options
     const lease = leases.tryAcquire(call.need, tried)
     if (lease !== undefined) {
@@ -175,7 +174,7 @@ export class AttemptDispatcher {
   async #open<C extends GenerationChunk>(
     lease: Lease<PoolWorker>,
     call: StreamCall,
-  ): Promise<AttemptOutcome<OpenedStream<C>>> {
+  ): Promise<Attempted<OpenedStream<C>, PoolWorker>> {
     const { worker } = lease
     const { timeoutMs, deadlineLimited } = this.#timeout(call.deadline)
     const idleMs = this.#options.settings().streamIdleTimeoutMs
@@ -206,7 +205,11 @@ export class AttemptDispatcher {
           const firstAt = performance.now()
           worker.generation.firstChunk(firstAt - sentAt)
           const opened = { lease, first: event.chunk, events, body: response.body, headers: response.headers }
-          return { kind: 'success', value: { ...opened, sentAt, firstAt } }
+          return {
+            kind: 'attempted',
+            worker,
+            outcome: { kind: 'success', value: { ...opened, sentAt, firstAt } },
+          }
         }
         response.body.destroy()
         outcome = beforeFirstChunk(event)
@@ -215,10 +218,10 @@ export class AttemptDispatcher {
       outcome = classifyTransportError(toTransportError(error, call.signal, timeoutMs), deadlineLimited)
     }
     this.#record(lease, call.need, outcome, performance.now() - sentAt)
-    return outcome
+    return { kind: 'attempted', worker, outcome }
   }
 
-  async #send<T>(lease: Lease<PoolWorker>, call: DispatchCall<T>): Promise<AttemptOutcome<T>> {
+  async #send<T>(lease: Lease<PoolWorker>, call: DispatchCall<T>): Promise<Attempted<T, PoolWorker>> {
     const { worker } = lease
     const { timeoutMs, deadlineLimited } = this.#timeout(call.deadline)
     this.#sent(lease)
@@ -242,7 +245,7 @@ export class AttemptDispatcher {
       )
     }
     this.#record(lease, call.need, outcome, performance.now() - t0)
-    return outcome
+    return { kind: 'attempted', worker, outcome }
   }
 
   /** Writes an attempt's outcome where it belongs: counters, latency estimate, breaker (through the lease), back-off. */

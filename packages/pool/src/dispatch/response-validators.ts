@@ -9,6 +9,7 @@ import {
 } from '@npu-fleet/protocol'
 import { attachBinaryOutputs } from '../transport/binary-tensors.js'
 import type { Validate } from './attempt-dispatcher.js'
+import { isInferResponse } from './infer-response-shape.js'
 
 /** A task route's 2xx body: the protocol's task envelope. */
 export const validateTask: Validate<TaskResponse> = (body) => {
@@ -16,9 +17,9 @@ export const validateTask: Validate<TaskResponse> = (body) => {
   return parsed.success ? (parsed.data as TaskResponse) : null
 }
 
-/** A KServe v2 infer 2xx body. */
+/** A KServe v2 infer 2xx body (the hand-written check first; the schema decides what it turns down). */
 export const validateInfer: Validate<InferResponse> = (body) =>
-  InferResponseSchema.safeParse(body).success ? (body as InferResponse) : null
+  isInferResponse(body) || InferResponseSchema.safeParse(body).success ? (body as InferResponse) : null
 
 /** The same, then the binary part put back into the outputs as typed arrays (null if it does not add up). */
 export const validateBinaryInfer: Validate<InferResponse> = (body, response) => {

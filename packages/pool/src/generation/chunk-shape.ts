@@ -1,4 +1,5 @@
 import type { ChatCompletionChunk, CompletionChunk, CompletionUsage } from '@npu-fleet/protocol'
+import { isInt, isNonNegativeInt, isRecord } from '../dispatch/json-checks.js'
 import type { GenerationKind } from '../dispatch/routed-needs.js'
 
 /**
@@ -115,20 +116,6 @@ function inShapeOrder(value: Record<string, unknown>, keys: readonly string[]): 
     next++
   }
   return true
-}
-
-// zod's object check: an object, not null, not an array.
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
-}
-
-// zod's `.int()`: a safe integer (finite, whole, within ±2^53 − 1).
-function isInt(value: unknown): value is number {
-  return Number.isSafeInteger(value)
-}
-
-function isNonNegativeInt(value: unknown): value is number {
-  return Number.isSafeInteger(value) && (value as number) >= 0
 }
 
 function isFinishReason(value: unknown): value is 'stop' | 'length' | null {
