@@ -108,6 +108,29 @@ describe('health decides who gets traffic', () => {
     })
     expect(logs.find('error', 'task failed')).toHaveLength(1)
   })
+
+  it('never throws, even for a bug of its own: the failure envelope with POOL_ERR_INTERNAL, logged', async () => {
+    const p = await pool([workerEntry('real', url(0))])
+    // An options object whose getter throws stands in for a bug inside a task's run.
+    const options = {
+      get timeoutMs(): number {
+        throw new Error('boom')
+      },
+    }
+    expect(await p.infer('mlp', mlpRequest(), options)).toEqual({
+      success: false,
+      error: 'internal error: boom',
+      code: 'POOL_ERR_INTERNAL',
+      fallback: true,
+      attempts: 0,
+    })
+    expect(await p.executeTask('ocr', {}, options)).toMatchObject({
+      success: false,
+      code: 'POOL_ERR_INTERNAL',
+    })
+    expect(logs.find('error', 'pool bug: task crashed')).toHaveLength(2)
+    expect((await p.infer('mlp', mlpRequest())).success).toBe(true)
+  })
 })
 
 describe('timeouts (SIGSTOP / SIGCONT)', () => {
