@@ -11,6 +11,39 @@ export const WORKER_ROOT = join(here, '..', '..', '..', 'apps', 'npu-worker')
 /** The built worker entry. */
 export const WORKER_ENTRY = join(WORKER_ROOT, 'dist', 'server.js')
 
+/** The MLP's infer request the benchmarks send (JSON, 384 FP32 values). */
+export const MLP_REQUEST = {
+  inputs: [
+    {
+      name: 'input',
+      datatype: 'FP32',
+      shape: [1, 384],
+      data: Array.from({ length: 384 }, (_, i) => Math.sin(i) / 2),
+    },
+  ],
+}
+
+/** A `/health` body of a serving (degraded: CPU) npu-worker with the MLP, as the protocol's schema takes it. */
+export const SERVING_HEALTH = {
+  status: 'degraded',
+  service: 'npu-worker',
+  version: 'bench',
+  protocol_version: 1,
+  capabilities: {
+    device: 'CPU',
+    available: false,
+    backend: 'onnxruntime',
+    devices: ['CPU'],
+    fallback_reason: null,
+    openvino: { loaded: false, version: null, error: null },
+    tasks: ['ocr', 'embeddings'],
+    models: ['mlp'],
+  },
+  models: [],
+  load: { active: 0, queued: 0, capacity: 8, queue_capacity: 64 },
+  uptime_seconds: 1,
+}
+
 /** Nearest-rank percentile of an ascending array. */
 export const percentile = (sorted, p) =>
   sorted.length === 0

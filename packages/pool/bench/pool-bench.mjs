@@ -22,9 +22,11 @@ import { Bench, hrtimeNow } from 'tinybench'
 import { BalancedPool, Pool } from 'undici'
 import {
   fmt,
+  MLP_REQUEST,
   measure,
   median,
   percentile,
+  SERVING_HEALTH,
   startThrottler,
   startWorker,
   WORKER_ENTRY,
@@ -97,16 +99,7 @@ const silent = { debug() {}, info() {}, warn() {}, error() {} }
 
 // ---------------------------------------------------------------------------------------------- helpers
 
-const request = {
-  inputs: [
-    {
-      name: 'input',
-      datatype: 'FP32',
-      shape: [1, 384],
-      data: Array.from({ length: 384 }, (_, i) => Math.sin(i) / 2),
-    },
-  ],
-}
+const request = MLP_REQUEST
 const INFER_PATH = '/v2/models/mlp/infer'
 
 const directCall = (dispatcher) => async () => {
@@ -147,25 +140,6 @@ async function benchSelection() {
     },
     { env: {} },
   )
-  const health = {
-    status: 'degraded',
-    service: 'npu-worker',
-    version: 'bench',
-    protocol_version: 1,
-    capabilities: {
-      device: 'CPU',
-      available: false,
-      backend: 'onnxruntime',
-      devices: ['CPU'],
-      fallback_reason: null,
-      openvino: { loaded: false, version: null, error: null },
-      tasks: ['ocr', 'embeddings'],
-      models: ['mlp'],
-    },
-    models: [],
-    load: { active: 0, queued: 0, capacity: 8, queue_capacity: 64 },
-    uptime_seconds: 1,
-  }
   let seed = 7
   const rand = () => {
     seed = (seed * 1103515245 + 12345) % 2 ** 31
@@ -180,7 +154,7 @@ async function benchSelection() {
     // have latency estimates (so the peak-EWMA cost is computed for every worker of the tier selection lands in).
     if (rand() > 0.1)
       w.health.record(
-        { kind: 'serving', health, latencyMs: 1 },
+        { kind: 'serving', health: SERVING_HEALTH, latencyMs: 1 },
         { healthyThreshold: 1, unhealthyThreshold: 1 },
         now,
       )
