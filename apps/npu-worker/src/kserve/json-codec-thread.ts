@@ -72,11 +72,12 @@ function decode(body: BodyChunks): TransferableReply<JsonCodecReply> {
 }
 
 function encode(header: AnswerHeader, outputs: ElementOutput[]): TransferableReply<JsonCodecReply> {
-  const json = Buffer.from(answerJson(header, outputs), 'utf8')
-  // A fresh copy that owns its buffer (Buffer.from may sit in the shared pool), so it can be transferred.
-  const owned = new Uint8Array(json.length)
-  owned.set(json)
-  return { reply: { ok: true, kind: 'encoded', json: owned }, transfer: [owned.buffer] }
+  const text = answerJson(header, outputs)
+  // Written straight into a buffer of its own (allocUnsafeSlow: never the shared pool), so it can be
+  // transferred: no second copy.
+  const owned = Buffer.allocUnsafeSlow(Buffer.byteLength(text, 'utf8'))
+  owned.write(text, 0, 'utf8')
+  return { reply: { ok: true, kind: 'encoded', json: owned }, transfer: [owned.buffer as ArrayBuffer] }
 }
 
 serveThread<JsonCodecRequest, JsonCodecReply, null>(() => ({

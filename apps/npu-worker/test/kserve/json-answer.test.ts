@@ -66,6 +66,27 @@ describe('answerJson', () => {
     )
   })
 
+  it('writes zero runs that meet chunk edges, all-zero chunks and a last chunk of one the same way', () => {
+    // Chunks are 4096 elements: nonzeros on both sides of each edge, a chunk of zeros only, -0 in a run.
+    const data = new Float32Array(4 * 4096 + 1)
+    for (const [at, value] of [
+      [0, 0.25],
+      [4095, -1.5],
+      [4096, 3.4028234663852886e38],
+      [8191, 1e-45],
+      [8192, -0],
+      [12_000, 0.1],
+      [16_384, 7],
+    ] as const)
+      data[at] = value
+    const outputs = [{ name: 'map', tensor: { datatype: 'FP32', shape: [data.length], data } as Tensor }]
+    expect(answerJson(header, outputs)).toBe(reference(header, outputs))
+    const zeros = { datatype: 'FP32', shape: [4097], data: new Float32Array(4097) } as Tensor
+    expect(answerJson(header, [{ name: 'z', tensor: zeros }])).toBe(
+      reference(header, [{ name: 'z', tensor: zeros }]),
+    )
+  })
+
   it('writes a large map of ordinary probabilities the same way (the stringified chunks)', () => {
     const data = Float32Array.from({ length: 3 * 4096 + 17 }, (_, i) => Math.abs(Math.sin(i)) ** 3)
     // A zero region and a dense one, in one tensor: each chunk takes its own way.
