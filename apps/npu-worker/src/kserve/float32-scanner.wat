@@ -143,12 +143,15 @@
               (then (local.set $p (local.get $first)) (br $done)))
             (local.set $exp (i32.sub (local.get $frac) (local.get $p)))))
         ;; An exponent, a second dot or a digit after a leading 0: the JS parser's (grammar and exact value).
+        ;; The byte after the number, read once: a comma (nearly always) needs no other test.
         (local.set $c (i32.load8_u (local.get $p)))
-        (if (i32.or
-              (i32.lt_u (i32.sub (local.get $c) (i32.const 48)) (i32.const 10))
-              (i32.or (i32.eq (i32.or (local.get $c) (i32.const 0x20)) (i32.const 101))
-                      (i32.eq (local.get $c) (i32.const 46))))
-          (then (local.set $p (local.get $first)) (br $done)))
+        (if (i32.ne (local.get $c) (i32.const 44))
+          (then
+            (if (i32.or
+                  (i32.lt_u (i32.sub (local.get $c) (i32.const 48)) (i32.const 10))
+                  (i32.or (i32.eq (i32.or (local.get $c) (i32.const 0x20)) (i32.const 101))
+                          (i32.eq (local.get $c) (i32.const 46))))
+              (then (local.set $p (local.get $first)) (br $done)))))
         (if (i64.eqz (local.get $m))
           (then (local.set $low (f32.const 0)))
           (else
@@ -169,8 +172,8 @@
           (i32.shl (local.get $neg) (i32.const 31)))))
         (f32.store (i32.add (local.get $out) (i32.shl (local.get $n) (i32.const 2))) (local.get $low))
         (local.set $n (i32.add (local.get $n) (i32.const 1)))
-        ;; The separator: a comma straight away (JSON.stringify's), else white space, then `]` or `,`.
-        (local.set $c (i32.load8_u (local.get $p)))
+        ;; The separator ($c, the byte after the number): a comma straight away (JSON.stringify's), else white
+        ;; space, then `]` or `,`.
         (if (i32.ne (local.get $c) (i32.const 44))
           (then
             (block $spaceDone1
@@ -192,6 +195,8 @@
                 (local.set $p (local.get $first))
                 (br $done)))))
         (local.set $p (i32.add (local.get $p) (i32.const 1)))
+        ;; White space after the comma is rare (JSON.stringify writes none): one compare skips the loop.
+        (if (i32.le_u (i32.load8_u (local.get $p)) (i32.const 32)) (then
         (block $spaceDone2
             (loop $space2
               (local.set $c (i32.load8_u (local.get $p)))
@@ -199,7 +204,7 @@
                 (i32.or (i32.eq (local.get $c) (i32.const 32)) (i32.eq (local.get $c) (i32.const 10)))
                 (i32.or (i32.eq (local.get $c) (i32.const 13)) (i32.eq (local.get $c) (i32.const 9))))))
               (local.set $p (i32.add (local.get $p) (i32.const 1)))
-              (br $space2)))
+              (br $space2)))))
         (br $element)))
     (global.set $count (local.get $n))
     (local.get $p))

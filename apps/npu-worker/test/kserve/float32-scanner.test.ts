@@ -67,6 +67,35 @@ describe('Float32Scanner', () => {
     const truncated = scanner.copy(bytesOf('{"inputs":[{"datatype":"FP32","data":[0.1234'))
     expect(() => parseJsonTensors(truncated, scanner)).toThrow('Unexpected end of JSON input')
   })
+
+  it('reads the separators JSON allows around FP32 elements and refuses other control bytes, as JSON.parse', () => {
+    // The loop skips white space after a comma only when the byte there is at most 0x20: every white space
+    // JSON allows, and each control byte it refuses, either side of a comma and before the bracket.
+    const scanner = new Float32Scanner()
+    const text = (sep: string, end: string) =>
+      `{"inputs":[{"datatype":"FP32","data":[0.5${sep}-0.30000001192092896${sep}1e-3${sep}7${end}]}]}`
+    for (const sep of [',', ', ', ',\n\t', ',\r\n  ', ' ,', '\t,\t', ',\u0001', '\u001f,', ',\u0000']) {
+      for (const end of ['', ' ', '\n', '\u0001']) {
+        const json = text(sep, end)
+        let expected: number[] | string
+        try {
+          expected = (JSON.parse(json).inputs[0].data as number[]).map(Math.fround)
+        } catch (error) {
+          expected = (error as Error).name
+        }
+        let got: number[] | string
+        try {
+          const parsed = parseJsonTensors(scanner.copy(bytesOf(json)), scanner) as {
+            inputs: Array<{ data: NumericData }>
+          }
+          got = Array.from(parsed.inputs[0]?.data.values ?? [])
+        } catch (error) {
+          got = (error as Error).name
+        }
+        expect(got, JSON.stringify(json)).toEqual(expected)
+      }
+    }
+  })
 })
 
 describe('createFloat32Scanner', () => {
