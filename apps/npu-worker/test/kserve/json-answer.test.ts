@@ -85,6 +85,19 @@ describe('answerJson', () => {
     expect(answerJson(header, [{ name: 'z', tensor: zeros }])).toBe(
       reference(header, [{ name: 'z', tensor: zeros }]),
     )
+    // The same runs in the other datatypes whose numbers print as they are.
+    const others: Tensor[] = [
+      { datatype: 'FP64', shape: [data.length], data: Float64Array.from(data, (v) => v / 3) },
+      { datatype: 'INT32', shape: [data.length], data: Int32Array.from(data, (v) => Math.trunc(v * 1000)) },
+      {
+        datatype: 'UINT8',
+        shape: [300],
+        data: Uint8Array.from({ length: 300 }, (_, i) => (i % 97 === 0 ? 255 : 0)),
+      },
+    ]
+    for (const tensor of others) {
+      expect(answerJson(header, [{ name: 'o', tensor }])).toBe(reference(header, [{ name: 'o', tensor }]))
+    }
   })
 
   it('writes a large map of ordinary probabilities the same way (the stringified chunks)', () => {
