@@ -9,7 +9,7 @@
 import { lowerThreadPriority } from '../backends/thread-priority.js'
 import { ErrMalformedBody } from '../errors.js'
 import { serveThread, type TransferableReply } from '../threads/thread-service.js'
-import type { BodyChunks } from './body-chunks.js'
+import { type BodyChunks, releaseChunks } from './body-chunks.js'
 import { createFloat32Scanner } from './float32-scanner.js'
 import type { StructuredInferRequest, StructuredInput } from './infer-body.js'
 import { type AnswerHeader, answerJson, type ElementOutput } from './json-answer.js'
@@ -45,7 +45,10 @@ function decode(body: BodyChunks): TransferableReply<JsonCodecReply> {
   let json: unknown
   try {
     // Fastify's rules (secure-json-parse), with the tensors' numbers read straight into typed arrays.
-    json = parseJsonTensors(joinBody(body), scanner ?? undefined)
+    const joined = joinBody(body)
+    // The join copied the chunks: their memory goes back now, not at some later GC.
+    releaseChunks(body)
+    json = parseJsonTensors(joined, scanner ?? undefined)
   } catch (error) {
     return { reply: { ok: false, kind: 'malformed', message: (error as Error).message } }
   }

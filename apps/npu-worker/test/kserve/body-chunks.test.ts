@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { ownsItsBuffer, transferableChunks } from '../../src/kserve/body-chunks.js'
+import { ownsItsBuffer, releaseChunks, transferableChunks } from '../../src/kserve/body-chunks.js'
 
 // A body's chunks go to the JSON thread as they came: transferred when each owns its ArrayBuffer (what Node's
 // HTTP parser hands out), copied when it is a view into a shared one (joined there: test/kserve/float32-scanner.test.ts).
@@ -28,5 +28,18 @@ describe('transferableChunks', () => {
     expect(whole.byteLength).toBe(0)
     expect(shared.byteLength).toBe(64)
     expect(pooled.toString()).toBe('xyz')
+  })
+})
+
+describe('releaseChunks', () => {
+  it("frees the chunks' memory by the next turn of the event loop, while they are still referenced", async () => {
+    const chunks = Array.from({ length: 8 }, (_, i) => new Uint8Array(1 << 20).fill(i))
+    const before = process.memoryUsage().arrayBuffers
+    releaseChunks({ chunks, length: 8 << 20 })
+    expect(chunks.every((chunk) => chunk.byteLength === 0)).toBe(true)
+    await new Promise((resolve) => setTimeout(resolve, 0))
+    // `chunks` still holds every view: no GC could have freed them, only the dropped message.
+    expect(before - process.memoryUsage().arrayBuffers).toBeGreaterThanOrEqual(8 << 20)
+    expect(chunks).toHaveLength(8)
   })
 })
