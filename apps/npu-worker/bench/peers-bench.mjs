@@ -237,7 +237,7 @@ writeResult('peers', [
   '',
   `RSS from /proc/PID/smaps_rollup, anonymous + file-backed (binaries, shared libraries): 2 s after start ${split(out.memStarted)}; idle ${split(out.memIdle)}; after the runs ${split(out.memAfter)}; ${settledSeconds} s after ${split(out.memSettled)}.`,
   '',
-  `/health p50: ours ${fmt(out.health[0].p50, 2)} ms, stdlib ${fmt(out.health[1].p50, 2)} ms, orjson ${fmt(out.health[2].p50, 2)} ms (${out.health.map((h) => h.count).join(' / ')} probes).`,
+  `/health p50: ours ${fmt(out.health[0].p50, 2)} ms, stdlib ${fmt(out.health[1].p50, 2)} ms, orjson ${fmt(out.health[2].p50, 2)} ms (${out.health.map((h) => h.count).join(' / ')} probes; monitor at nice ${out.health[0].monitorNiceness}).`,
   '',
 ])
 process.exit(0)
