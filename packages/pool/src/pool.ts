@@ -239,35 +239,32 @@ export class NpuWorkerPool {
       )
     const need = this.#needs.task(type, taskModel(type, data))
     const tokens = TEXT_GENERATION_TASKS.has(type) ? taskTokens : undefined
-    const outcome = await this.#guard(
-      need,
-      this.#run(need, data, taskValidator(type), options, started, tokens),
-    )
+    const outcome = await this.#run(need, data, taskValidator(type), options, started, tokens)
     if (!outcome.success) return outcome
     const { result, model, backend, device } = outcome.result
     return { ...outcome, result: result as R, model, backend, device }
   }
 
   /** KServe v2 inference on the best worker serving `model` (`POST /v2/models/{model}/infer`). Never throws. */
-  async infer(model: string, request: unknown, options: PoolInferOptions = {}): Promise<InferResult> {
-    const started = performance.now()
-    if (typeof model !== 'string' || !NAME_PATTERN.test(model))
-      return reject(
-        PoolErrorCode.BAD_ARGUMENT,
-        `model name must match ${NAME_PATTERN}, got ${JSON.stringify(model)}`,
-      )
-    const { version } = options
-    if (version !== undefined && (typeof version !== 'string' || !NAME_PATTERN.test(version)))
-      return reject(
-        PoolErrorCode.BAD_ARGUMENT,
-        `version must match ${NAME_PATTERN}, got ${JSON.stringify(version)}`,
-      )
-    const need = this.#needs.model(model, version)
-    if (!options.binary) return this.#guard(need, this.#run(need, request, validateInfer, options, started))
-    const encoded = encodeBinaryRequest(request)
-    if (encoded === null)
-      return reject(PoolErrorCode.BAD_ARGUMENT, 'request must be an object with an inputs array')
-    return this.#guard(need, this.#run(need, encoded, validateBinaryInfer, options, started))
+  infer(model: string, request: unknown, options: PoolInferOptions = {}): Promise<InferResult> {
+    // Not async: the run's own promise is the call's (an async wrapper adopting it costs a promise and two
+    // turns per request); what would throw still comes back as a rejection, as from an async function.
+    try {
+      const started = performance.now()
+      const { version } = options
+      const need =
+        (version === undefined ? this.#needs.knownModel(model) : undefined) ?? this.#modelNeed(model, version)
+      if (typeof need === 'string') return Promise.resolve(reject(PoolErrorCode.BAD_ARGUMENT, need))
+      if (!options.binary) return this.#run(need, request, validateInfer, options, started)
+      const encoded = encodeBinaryRequest(request)
+      if (encoded === null)
+        return Promise.resolve(
+          reject(PoolErrorCode.BAD_ARGUMENT, 'request must be an object with an inputs array'),
+        )
+      return this.#run(need, encoded, validateBinaryInfer, options, started)
+    } catch (error) {
+      return Promise.reject(error)
+    }
   }
 
   /** A chat completion on the best worker serving language model `model` (`POST /v1/chat/completions`). Never throws. */
@@ -387,10 +384,7 @@ export class NpuWorkerPool {
     const body = generationBody(model, input, options, false)
     if (!body.ok) return reject(PoolErrorCode.BAD_ARGUMENT, body.message)
     const need = this.#needs.generation(kind, model)
-    const outcome = await this.#guard(
-      need,
-      this.#run(need, body.request, validate, options, started, generationTokens),
-    )
+    const outcome = await this.#run(need, body.request, validate, options, started, generationTokens)
     if (!outcome.success) return outcome
     const { value, backend, device } = outcome.result
     return { ...outcome, result: value, backend, device }
@@ -473,16 +467,13 @@ export class NpuWorkerPool {
     return null
   }
 
-  /** Keeps the never-throws promise of executeTask/infer even if the pool itself has a bug. */
-  #guard<T>(need: RoutedNeed, run: Promise<T | PoolFailure>): Promise<T | PoolFailure> {
-    // A .catch on the promise, not an async wrapper: one promise less per request.
-    return run.catch((error: unknown): PoolFailure => {
-      this.#logger.error(
-        { task: need.key, err: (error as Error)?.stack ?? String(error) },
-        'pool bug: task crashed',
-      )
-      return reject(PoolErrorCode.INTERNAL, `internal error: ${(error as Error)?.message ?? String(error)}`)
-    })
+  /** The need of an infer call after checking its names, or why they are refused. */
+  #modelNeed(model: unknown, version: unknown): RoutedNeed | string {
+    if (typeof model !== 'string' || !NAME_PATTERN.test(model))
+      return `model name must match ${NAME_PATTERN}, got ${JSON.stringify(model)}`
+    if (version !== undefined && (typeof version !== 'string' || !NAME_PATTERN.test(version)))
+      return `version must match ${NAME_PATTERN}, got ${JSON.stringify(version)}`
+    return this.#needs.model(model, version)
   }
 
   async #run<T>(
@@ -493,55 +484,72 @@ export class NpuWorkerPool {
     started: number,
     generatedTokens?: (value: T) => number,
   ): Promise<Outcome<T>> {
-    const state = this.#lifecycle.kind
-    if (state === 'closed') return reject(PoolErrorCode.CLOSED, 'the pool was closed')
-    if (state !== 'ready') return reject(PoolErrorCode.NOT_INITIALIZED, 'call initialize() first')
-    const timeoutMs = options.timeoutMs ?? this.#membership.settings.taskTimeoutMs
-    if (typeof timeoutMs !== 'number' || !(timeoutMs > 0))
-      return reject(
-        PoolErrorCode.BAD_ARGUMENT,
-        `timeoutMs must be a positive number, got ${String(timeoutMs)}`,
-      )
-    const encoded = requestBody(data)
-    if (!encoded.ok) return reject(PoolErrorCode.BAD_ARGUMENT, encoded.message)
+    // Keeps the never-throws promise even if the pool itself has a bug: a try in the run, not a .catch on
+    // its promise (one promise less per request).
+    try {
+      const state = this.#lifecycle.kind
+      if (state === 'closed') return reject(PoolErrorCode.CLOSED, 'the pool was closed')
+      if (state !== 'ready') return reject(PoolErrorCode.NOT_INITIALIZED, 'call initialize() first')
+      const timeoutMs = options.timeoutMs ?? this.#membership.settings.taskTimeoutMs
+      if (typeof timeoutMs !== 'number' || !(timeoutMs > 0))
+        return reject(
+          PoolErrorCode.BAD_ARGUMENT,
+          `timeoutMs must be a positive number, got ${String(timeoutMs)}`,
+        )
+      const encoded = requestBody(data)
+      if (!encoded.ok) return reject(PoolErrorCode.BAD_ARGUMENT, encoded.message)
 
-    this.#counters.started++
-    const byNeed = this.#counters.need(needLabel(need))
-    byNeed.started++
-    const { signal } = options
-    const deadline = Date.now() + timeoutMs
-    const call = { need, body: encoded.body, validate, deadline, signal, seq: ++this.#seq }
-    const result = await this.#policy.execute<T, PoolWorker>(
-      (tried) => this.#dispatcher.attempt(call, tried),
-      {
-        deadline,
-        timeoutMs,
-        signal,
-      },
-    )
-    const durationMs = performance.now() - started
-    if (result.attempts > 1) byNeed.retried += result.attempts - 1
-    if (result.kind === 'success') {
-      this.#counters.succeeded++
-      byNeed.succeeded++
-      const { worker, value, attempts } = result
-      // A generation that was not streamed: its tokens count in the worker's generation stats (no decode rate).
-      if (generatedTokens !== undefined) worker.generation.completed(generatedTokens(value), null)
-      return { success: true, workerId: worker.id, result: value, attempts, durationMs }
+      this.#counters.started++
+      const byNeed = this.#counters.need(needLabel(need))
+      byNeed.started++
+      const { signal } = options
+      const deadline = Date.now() + timeoutMs
+      const call = { need, body: encoded.body, validate, deadline, signal, seq: ++this.#seq }
+      const result = await this.#policy.execute<T, PoolWorker>(
+        (tried) => this.#dispatcher.attempt(call, tried),
+        {
+          deadline,
+          timeoutMs,
+          signal,
+        },
+      )
+      const durationMs = performance.now() - started
+      if (result.attempts > 1) byNeed.retried += result.attempts - 1
+      if (result.kind === 'success') {
+        this.#counters.succeeded++
+        byNeed.succeeded++
+        const { worker, value, attempts } = result
+        // A generation that was not streamed: its tokens count in the worker's generation stats (no decode rate).
+        if (generatedTokens !== undefined) worker.generation.completed(generatedTokens(value), null)
+        return { success: true, workerId: worker.id, result: value, attempts, durationMs }
+      }
+      const { code, message, attempts, details } = result
+      this.#counters.taskFailed(code)
+      byNeed.failed++
+      const fields = {
+        task: need.key,
+        code,
+        attempts,
+        durationMs: Math.round(durationMs),
+        err: message,
+        ...details,
+      }
+      logTaskFailure(this.#logger, code, fields)
+      return {
+        success: false,
+        error: message,
+        code,
+        fallback: true,
+        attempts,
+        ...(details ? { details } : {}),
+      }
+    } catch (error) {
+      this.#logger.error(
+        { task: need.key, err: (error as Error)?.stack ?? String(error) },
+        'pool bug: task crashed',
+      )
+      return reject(PoolErrorCode.INTERNAL, `internal error: ${(error as Error)?.message ?? String(error)}`)
     }
-    const { code, message, attempts, details } = result
-    this.#counters.taskFailed(code)
-    byNeed.failed++
-    const fields = {
-      task: need.key,
-      code,
-      attempts,
-      durationMs: Math.round(durationMs),
-      err: message,
-      ...details,
-    }
-    logTaskFailure(this.#logger, code, fields)
-    return { success: false, error: message, code, fallback: true, attempts, ...(details ? { details } : {}) }
   }
 
   /** A config was applied: the other parts follow its workers and settings. */

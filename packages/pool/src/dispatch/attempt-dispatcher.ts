@@ -93,9 +93,11 @@ export class AttemptDispatcher {
   /** One attempt on a worker not in `tried`, or why no worker could be had. Never throws. */
   attempt<T>(call: DispatchCall<T>, tried: readonly PoolWorker[]): Promise<Attempted<T, PoolWorker>> {
     // Not async: with a slot at once (the common case) the send's own promise is the attempt's, one layer less.
-    const lease = this.#lease(call, tried)
-    if (!(lease instanceof Promise)) return this.#send(lease.lease, call)
-    return lease.then((got) => (got.kind === 'unavailable' ? got : this.#send(got.lease, call)))
+    // One clock reading for the selection and the attempt's timeout, taken in the same turn.
+    const now = Date.now()
+    const lease = this.#lease(call, tried, now)
+    if (!(lease instanceof Promise)) return this.#send(lease, call, now)
+    return lease.then((got) => (got.kind === 'unavailable' ? got : this.#send(got.lease, call, Date.now())))
   }
 
   /**
@@ -107,9 +109,12 @@ export class AttemptDispatcher {
     call: StreamCall,
     tried: readonly PoolWorker[],
   ): Promise<Attempted<OpenedStream<C>, PoolWorker>> {
-    const lease = this.#lease(call, tried)
-    if (!(lease instanceof Promise)) return this.#open<C>(lease.lease, call)
-    return lease.then((got) => (got.kind === 'unavailable' ? got : this.#open<C>(got.lease, call)))
+    const now = Date.now()
+    const lease = this.#lease(call, tried, now)
+    if (!(lease instanceof Promise)) return this.#open<C>(lease, call, now)
+    return lease.then((got) =>
+      got.kind === 'unavailable' ? got : this.#open<C>(got.lease, call, Date.now()),
+    )
   }
 
   /**
@@ -139,12 +144,13 @@ export class AttemptDispatcher {
   #lease(
     call: { need: RoutedNeed; deadline: number; signal: AbortSignal | undefined; seq: number },
     tried: readonly PoolWorker[],
-  ): { kind: 'leased'; lease: Lease<PoolWorker> } | Promise<Leased> {
+    now: number,
+  ): Lease<PoolWorker> | Promise<Leased> {
     const { leases, waits } = this.#options
-    const lease = leases.tryAcquire(call.need, tried)
+    const lease = leases.tryAcquire(call.need, tried, now)
     if (lease !== undefined) {
       waits.observe(call.need, 0)
-      return { kind: 'leased', lease }
+      return lease
     }
     const t0 = performance.now()
     return leases.acquire(call.need, tried, call.deadline, call.signal, call.seq).then(
@@ -156,10 +162,10 @@ export class AttemptDispatcher {
     )
   }
 
-  /** The attempt's timeout: the attempt timeout, or the time left when the task's deadline comes first. */
-  #timeout(deadline: number): { timeoutMs: number; deadlineLimited: boolean } {
+  /** The attempt's timeout at `now`: the attempt timeout, or the time left when the task's deadline comes first. */
+  #timeout(deadline: number, now: number): { timeoutMs: number; deadlineLimited: boolean } {
     const attemptTimeoutMs = this.#options.settings().attemptTimeoutMs
-    const remaining = deadline - Date.now()
+    const remaining = deadline - now
     const deadlineLimited = remaining < attemptTimeoutMs
     return { timeoutMs: deadlineLimited ? Math.max(1, remaining) : attemptTimeoutMs, deadlineLimited }
   }
@@ -174,9 +180,10 @@ export class AttemptDispatcher {
   async #open<C extends GenerationChunk>(
     lease: Lease<PoolWorker>,
     call: StreamCall,
+    now: number,
   ): Promise<Attempted<OpenedStream<C>, PoolWorker>> {
     const { worker } = lease
-    const { timeoutMs, deadlineLimited } = this.#timeout(call.deadline)
+    const { timeoutMs, deadlineLimited } = this.#timeout(call.deadline, now)
     const idleMs = this.#options.settings().streamIdleTimeoutMs
     this.#sent(lease)
     const sentAt = performance.now()
@@ -185,7 +192,7 @@ export class AttemptDispatcher {
       const response = await worker.transport.openStream(
         worker.entry.basePath + call.need.path,
         call.body,
-        { firstChunkMs: timeoutMs, idleMs, deadlineMs: call.deadline - Date.now() },
+        { firstChunkMs: timeoutMs, idleMs, deadlineMs: call.deadline - now },
         call.signal,
         worker.health.trusted,
       )
@@ -195,7 +202,7 @@ export class AttemptDispatcher {
         outcome = classifyResponse<OpenedStream<C>>(
           { status: response.status, headers: response.headers, text },
           () => null,
-          Date.now(),
+          Date.now,
         )
       } else {
         const events = new SseReader(response.body)
@@ -221,9 +228,13 @@ export class AttemptDispatcher {
     return { kind: 'attempted', worker, outcome }
   }
 
-  async #send<T>(lease: Lease<PoolWorker>, call: DispatchCall<T>): Promise<Attempted<T, PoolWorker>> {
+  async #send<T>(
+    lease: Lease<PoolWorker>,
+    call: DispatchCall<T>,
+    now: number,
+  ): Promise<Attempted<T, PoolWorker>> {
     const { worker } = lease
-    const { timeoutMs, deadlineLimited } = this.#timeout(call.deadline)
+    const { timeoutMs, deadlineLimited } = this.#timeout(call.deadline, now)
     this.#sent(lease)
     const t0 = performance.now()
     let outcome: AttemptOutcome<T>
@@ -235,7 +246,7 @@ export class AttemptDispatcher {
         call.signal,
         worker.health.trusted,
       )
-      outcome = classifyResponse(response, call.validate, Date.now())
+      outcome = classifyResponse(response, call.validate, Date.now)
     } catch (error) {
       outcome = classifyTransportError(
         error instanceof TransportError

@@ -25,6 +25,8 @@ const GENERATION_PATHS: Record<GenerationKind, string> = {
 export class RoutedNeeds {
   readonly #tasks = new Map<string, RoutedNeed>()
   readonly #models = new Map<string, RoutedNeed>()
+  // Apart from the unversioned ones: `mlp/2` here is model `mlp` version `2`, never a model named `mlp/2`.
+  readonly #versions = new Map<string, RoutedNeed>()
   readonly #generations = new Map<string, RoutedNeed>()
   #count = 0
 
@@ -67,12 +69,20 @@ export class RoutedNeeds {
     return version === undefined
       ? this.#need(this.#models, 'model', model, model, `/v2/models/${model}/infer`)
       : this.#need(
-          this.#models,
+          this.#versions,
           'model',
           model,
           `${model}/${version}`,
           `/v2/models/${model}/versions/${version}/infer`,
         )
+  }
+
+  /**
+   * The need of unversioned model `model` when one was built before (only names that passed the caller's
+   * checks are), else undefined: lets the hot path skip checking a name it has routed already.
+   */
+  knownModel(model: unknown): RoutedNeed | undefined {
+    return typeof model === 'string' ? this.#models.get(model) : undefined
   }
 
   #need(

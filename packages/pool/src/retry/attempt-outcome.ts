@@ -59,12 +59,13 @@ const DEFAULT_BACKOFF_MS = 1000
 
 /**
  * Classifies a worker's HTTP answer. `validate` checks a 2xx body against the route's protocol schema and
- * returns the value, or null when it does not match.
+ * returns the value, or null when it does not match. `now` (`Date.now`) dates a Retry-After: read only for
+ * an answer that is not a 2xx, so a success costs no clock reading.
  */
 export function classifyResponse<T>(
   response: TransportResponse,
   validate: (body: unknown, response: TransportResponse) => T | null,
-  now: number,
+  now: () => number,
 ): AttemptOutcome<T> {
   const { status } = response
   let body: unknown
@@ -90,7 +91,7 @@ export function classifyResponse<T>(
   const error = json ? workerError(body) : null
   const workerCode = error?.code ?? null
   const message = error?.message ?? `HTTP ${status}${json ? '' : ' (body is not JSON)'}`
-  const retryAfterMs = parseRetryAfter(response.headers['retry-after'], now)
+  const retryAfterMs = parseRetryAfter(response.headers['retry-after'], now())
 
   if (status === 429) {
     return retryable('overloaded', message, status, workerCode, {

@@ -78,23 +78,22 @@ export class RetryPolicy {
     let attempts = 0
     let tried: readonly W[] = NOT_TRIED
     let last: RetryableOutcome | null = null
-    const fail = (code: PoolErrorCode, message: string, details?: Record<string, unknown>) =>
-      ({ kind: 'failure', code, message, attempts, ...(details ? { details } : {}) }) as const
 
     for (;;) {
-      if (task.signal?.aborted) return fail(PoolErrorCode.ABORTED, 'aborted by the caller')
+      if (task.signal?.aborted) return failure(attempts, PoolErrorCode.ABORTED, 'aborted by the caller')
       const attempted = await attempt(tried)
       if (attempted.kind === 'unavailable') {
         const e = attempted.error
         // After a failed attempt, "nobody else left" is the end of the retries, with what went wrong last.
         if (last !== null && e.code !== PoolErrorCode.DEADLINE_EXCEEDED && e.code !== PoolErrorCode.ABORTED) {
-          return fail(
+          return failure(
+            attempts,
             PoolErrorCode.RETRIES_EXHAUSTED,
             `${e.message}; last error: ${last.message}`,
             lastDetails(last),
           )
         }
-        return fail(e.code, e.message, last ? lastDetails(last) : undefined)
+        return failure(attempts, e.code, e.message, last ? lastDetails(last) : undefined)
       }
       attempts++
       const { worker, outcome } = attempted
@@ -102,7 +101,8 @@ export class RetryPolicy {
         case 'success':
           return { kind: 'success', worker, value: outcome.value, attempts }
         case 'rejected':
-          return fail(
+          return failure(
+            attempts,
             PoolErrorCode.WORKER_REJECTED,
             `worker ${worker.id} refused the request: ${outcome.message}`,
             {
@@ -113,9 +113,10 @@ export class RetryPolicy {
             },
           )
         case 'aborted':
-          return fail(PoolErrorCode.ABORTED, 'aborted by the caller')
+          return failure(attempts, PoolErrorCode.ABORTED, 'aborted by the caller')
         case 'deadline':
-          return fail(
+          return failure(
+            attempts,
             PoolErrorCode.DEADLINE_EXCEEDED,
             `deadline of ${task.timeoutMs} ms passed: ${outcome.message}`,
           )
@@ -125,14 +126,16 @@ export class RetryPolicy {
       tried = tried === NOT_TRIED ? [worker] : [...tried, worker]
       const details = lastDetails(last, worker.id)
       if (attempts >= settings.maxAttempts) {
-        return fail(
+        return failure(
+          attempts,
           PoolErrorCode.RETRIES_EXHAUSTED,
           `all ${attempts} attempts failed; last: ${last.message}`,
           details,
         )
       }
       if (Date.now() >= task.deadline) {
-        return fail(
+        return failure(
+          attempts,
           PoolErrorCode.DEADLINE_EXCEEDED,
           `deadline of ${task.timeoutMs} ms passed; last: ${last.message}`,
           details,
@@ -140,7 +143,8 @@ export class RetryPolicy {
       }
       if (!budget.tryAcquireRetry()) {
         counters.retriesDenied++
-        return fail(
+        return failure(
+          attempts,
           PoolErrorCode.RETRY_BUDGET_EXHAUSTED,
           `retry budget spent (at most ${settings.retryBudgetMinRetries} + ${settings.retryBudgetRatio} × tasks per ${settings.retryBudgetWindowMs / 1000} s); last: ${last.message}`,
           details,
@@ -150,6 +154,17 @@ export class RetryPolicy {
       this.#options.onRetry({ workerId: worker.id, attempt: attempts, outcome: last })
     }
   }
+}
+
+// A module function, not a closure in `execute`: a closure over `attempts` would be allocated per task, and
+// make every read of the counter a context load.
+function failure(
+  attempts: number,
+  code: PoolErrorCode,
+  message: string,
+  details?: Record<string, unknown>,
+): PolicyResult<never, never> {
+  return { kind: 'failure', code, message, attempts, ...(details ? { details } : {}) }
 }
 
 function lastDetails(last: RetryableOutcome, worker?: string): Record<string, unknown> {

@@ -92,9 +92,9 @@ export class WorkerLeases<W extends LeaseWorker = LeaseWorker> {
   /**
    * The synchronous fast path: a slot at once when an eligible worker has room and fresh health, else
    * undefined (then call {@link acquire}). Saves a promise per request when the fleet is not saturated.
+   * `now`: the caller's `Date.now()` of this same turn, when it has one.
    */
-  tryAcquire(need: RoutedNeed, tried: readonly W[]): Lease<W> | undefined {
-    const now = Date.now()
+  tryAcquire(need: RoutedNeed, tried: readonly W[], now: number = Date.now()): Lease<W> | undefined {
     const worker = this.#selector.select(this.workers, need, now, tried)
     if (worker === undefined || this.#options.isStale(worker, now)) return undefined
     return reserve(worker, need, now, this.#selector.panicked)

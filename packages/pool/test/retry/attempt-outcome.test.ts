@@ -7,7 +7,7 @@ const respond = (status: number, body: unknown, headers: Record<string, string> 
   classifyResponse(
     { status, headers, text: typeof body === 'string' ? body : JSON.stringify(body) },
     (b) => ((b as { ok?: boolean }).ok ? b : null),
-    now,
+    () => now,
   )
 const err = (code: string, message = 'x') => ({ error: message, code })
 
