@@ -99,6 +99,12 @@ export interface InferOptions {
    */
   transferInputs?: boolean
   /**
+   * Takes back each input buffer the backend moved to another thread, once the inference is done with it, for
+   * the caller to reuse (no fresh memory to fault in for the next request). Backends that keep no such
+   * buffers never call it.
+   */
+  recycleInputs?: (buffer: ArrayBuffer) => void
+  /**
    * The request's own protocol parameters (those KServe leaves to the server), passed through untouched. The
    * ONNX Runtime and OpenVINO backends read none; a backend whose models take per-request settings does.
    */

@@ -23,10 +23,15 @@ export interface OnnxThreadData {
 export interface OnnxRunRequest {
   inputs: Record<string, Tensor>
   outputNames: readonly string[] | null
+  /** Hand the inputs' buffers back with the reply, for the main thread to reuse. */
+  returnInputs: boolean
 }
 
-/** Outputs of one inference, by name (buffers transferred). */
-export type OnnxRunReply = Record<string, Tensor>
+/** Outputs of one inference, by name (buffers transferred), and the input buffers handed back, if asked. */
+export interface OnnxRunReply {
+  outputs: Record<string, Tensor>
+  inputBuffers: ArrayBuffer[]
+}
 
 /** What a started session reports: its inputs and outputs. */
 export interface OnnxSessionInfo {
@@ -125,6 +130,10 @@ export function createOnnxSessionService(
         : await session.run(feeds)
       const outputs: Record<string, Tensor> = {}
       const transfer: ArrayBuffer[] = []
+      // `run` has returned, so ONNX Runtime holds no pointer into the inputs any more; several inputs may
+      // view one buffer (a binary body), which goes back once.
+      const inputBuffers = request.returnInputs ? transferredInputBuffers(request.inputs) : []
+      transfer.push(...inputBuffers)
       for (const [name, value] of Object.entries(results)) {
         const datatype = DATATYPE_OF.get(value.type)
         if (!datatype)
@@ -137,13 +146,22 @@ export function createOnnxSessionService(
         outputs[name] = { datatype, shape: [...value.dims], data }
         transfer.push(data.buffer as ArrayBuffer)
       }
-      return { reply: outputs, transfer }
+      return { reply: { outputs, inputBuffers }, transfer }
     },
     async close() {
       await session?.release()
       session = null
     },
   }
+}
+
+/** The distinct buffers of the inputs that came transferred (every one but strings). */
+function transferredInputBuffers(inputs: Readonly<Record<string, Tensor>>): ArrayBuffer[] {
+  const buffers = new Set<ArrayBuffer>()
+  for (const tensor of Object.values(inputs)) {
+    if (tensor.datatype !== 'BYTES') buffers.add(tensor.data.buffer as ArrayBuffer)
+  }
+  return [...buffers]
 }
 
 function messageOf(err: unknown): string {

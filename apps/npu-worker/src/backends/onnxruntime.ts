@@ -44,6 +44,8 @@ export function defaultRespawnDelayMs(attempt: number): number {
 interface Job {
   request: OnnxRunRequest
   transfer: ArrayBuffer[]
+  /** InferOptions.recycleInputs: takes the input buffers the thread hands back. */
+  recycleInputs: ((buffer: ArrayBuffer) => void) | undefined
   resolve: (outputs: Record<string, Tensor>) => void
   reject: (err: Error) => void
   settled: boolean
@@ -270,8 +272,13 @@ export class OnnxRuntimeModel implements LoadedModel {
     }
     return new Promise((resolve, reject) => {
       this.#waiting.push({
-        request: { inputs: copies, outputNames: outputNames ?? null },
+        request: {
+          inputs: copies,
+          outputNames: outputNames ?? null,
+          returnInputs: options.recycleInputs !== undefined && transfer.size > 0,
+        },
         transfer: [...transfer],
+        recycleInputs: options.recycleInputs,
         resolve,
         reject,
         settled: false,
@@ -389,7 +396,10 @@ export class OnnxRuntimeModel implements LoadedModel {
       }
     }
     channel.call(job.request, job.transfer).then(
-      (outputs) => finish(() => job.resolve(outputs)),
+      ({ outputs, inputBuffers }) => {
+        if (job.recycleInputs) for (const buffer of inputBuffers) job.recycleInputs(buffer)
+        finish(() => job.resolve(outputs))
+      },
       (error: Error) => {
         // A lost thread is handled by #watch (it rejects the job with how the thread died).
         if (error instanceof ThreadLostError) return

@@ -1,6 +1,7 @@
 import { INFERENCE_HEADER_CONTENT_LENGTH } from '@npu-fleet/protocol'
 import type { FastifyInstance } from 'fastify'
 import type { InferBody } from '../kserve/infer-body.js'
+import type { InputBufferPool } from '../kserve/input-buffer-pool.js'
 import type { JsonCodecPool } from '../kserve/json-codec-pool.js'
 import { readInferBody } from './infer-body-reader.js'
 
@@ -9,8 +10,13 @@ import { readInferBody } from './infer-body-reader.js'
  * bodies are read as bytes: with the binary tensor extension (Inference-Header-Content-Length) the JSON part is
  * followed by raw tensor bytes, under any content type (Triton's client sends none). Another media type
  * becomes `{kind: 'unsupported'}`, refused by decodeRequest once the route has found the model (404 first).
+ * Binary tensor bytes are read into buffers from `inputBuffers`.
  */
-export function parseInferBodies(app: FastifyInstance, jsonPool: JsonCodecPool): void {
+export function parseInferBodies(
+  app: FastifyInstance,
+  jsonPool: JsonCodecPool,
+  inputBuffers: InputBufferPool,
+): void {
   const parseJson = app.getDefaultJsonParser('error', 'error')
   const jsonText = (text: string): unknown => {
     let result: unknown
@@ -32,7 +38,7 @@ export function parseInferBodies(app: FastifyInstance, jsonPool: JsonCodecPool):
       return
     }
     const limit = request.routeOptions.bodyLimit ?? app.initialConfig.bodyLimit ?? 1_048_576
-    readInferBody(payload, request.headers, limit, jsonText, jsonPool).then(
+    readInferBody(payload, request.headers, limit, jsonText, jsonPool, inputBuffers).then(
       (body) => done(null, body),
       (error: Error) => done(error),
     )

@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream'
 import { INFERENCE_HEADER_CONTENT_LENGTH } from '@npu-fleet/protocol'
 import { ErrBadInferRequest, ErrMalformedBody, ErrPayloadTooLarge } from '../errors.js'
 import type { InferBody } from '../kserve/infer-body.js'
+import type { InputBufferPool } from '../kserve/input-buffer-pool.js'
 import type { JsonCodecPool } from '../kserve/json-codec-pool.js'
 import { parseJsonTensors } from '../kserve/json-tensor-parser.js'
 
@@ -50,11 +51,12 @@ function headerLength(headerValue: string | string[], bodyLength: number): numbe
 }
 
 /**
- * A fresh buffer of its own for `length` body bytes, not zero-filled: every byte is written from the socket
- * before anything reads it (a body shorter than its Content-Length is refused), so zeroing 1.2 MB per detector
+ * A buffer of its own for `length` body bytes, not zero-filled: every byte is written from the socket before
+ * anything reads it (a body shorter than its Content-Length is refused), so zeroing 1.2 MB per detector
  * request would be work thrown away.
  */
-function uninitializedBytes(length: number): Uint8Array {
+function uninitializedBytes(length: number, inputBuffers: InputBufferPool | undefined): Uint8Array {
+  if (inputBuffers) return new Uint8Array(inputBuffers.take(length), 0, length)
   const bytes = Buffer.allocUnsafeSlow(length)
   return new Uint8Array(bytes.buffer, bytes.byteOffset, length)
 }
@@ -62,7 +64,8 @@ function uninitializedBytes(length: number): Uint8Array {
 /**
  * Reads an infer request body from the socket. With the binary extension and a Content-Length (what every
  * client sends), the tensor bytes are copied once, straight from the socket chunks into one fresh
- * ArrayBuffer: no whole-body concatenation and no second copy per tensor. A large plain JSON body is not
+ * ArrayBuffer (from `inputBuffers` when given: one an inference thread handed back, whose pages are mapped
+ * already): no whole-body concatenation and no second copy per tensor. A large plain JSON body is not
  * copied here at all: its chunks go as they came to the JSON thread, which joins them (kserve/body-chunks.ts).
  * Large bodies arrive at hundreds of MB/s, and every avoided copy is garbage the main thread does not have to
  * collect while it answers /health.
@@ -73,6 +76,7 @@ export function readInferBody(
   limit: number,
   parseJson: (text: string) => unknown,
   jsonPool?: JsonCodecPool,
+  inputBuffers?: InputBufferPool,
 ): Promise<InferBody> {
   const binaryHeader = headers[INFERENCE_HEADER_CONTENT_LENGTH]
   const declared = Number(headers['content-length'])
@@ -123,7 +127,7 @@ export function readInferBody(
       const head = Buffer.concat(chunks, received)
       chunks.length = 0
       chunks.push(head.subarray(0, jsonLength))
-      tensorBytes = uninitializedBytes(declared - jsonLength)
+      tensorBytes = uninitializedBytes(declared - jsonLength, inputBuffers)
       tensorBytes.set(head.subarray(jsonLength), 0)
       tensorOffset = received - jsonLength
     })

@@ -16,6 +16,8 @@ export interface InferTransport extends DecodeOptions {
   deadline(parameterMs: number | undefined): RequestDeadline
   /** The place admission gave the request before its body was read, if the transport admits that early. */
   ticket?: AdmissionTicket
+  /** Takes the input buffers the backend hands back once the inference is done with them (RunOptions). */
+  recycleInputs?: (buffer: ArrayBuffer) => void
 }
 
 /**
@@ -42,6 +44,7 @@ export async function runInference(
     transferInputs: true,
     parameters: request.parameters,
     ...(transport.ticket ? { ticket: transport.ticket } : {}),
+    ...(transport.recycleInputs ? { recycleInputs: transport.recycleInputs } : {}),
   })
   return encodeResponse(request, model, outputs)
 }

@@ -3,6 +3,7 @@ import { ErrQueueFull } from '../errors.js'
 import { inferBodyOf, parseInferBodies } from '../http/infer-body-parser.js'
 import { sendInferResponse } from '../http/infer-reply.js'
 import { httpInferDeadline } from '../http/request-deadline.js'
+import { InputBufferPool } from '../kserve/input-buffer-pool.js'
 import { JsonCodecPool } from '../kserve/json-codec-pool.js'
 import { findModel, type ModelRef } from '../kserve/model-lookup.js'
 import { runInference } from '../kserve/run-inference.js'
@@ -23,7 +24,11 @@ const kserveInferRoutes: FastifyPluginAsync<KserveInferRoutesOptions> = async (a
   // Large JSON bodies are parsed and decoded on a thread of their own (json-codec-pool.ts).
   const jsonPool = new JsonCodecPool(options.jsonCodecEntry)
   app.addHook('onClose', () => jsonPool.close())
-  parseInferBodies(app, jsonPool)
+  // Binary tensor bytes go into buffers the inference threads hand back (no page faults on a fresh mmap).
+  const inputBuffers = new InputBufferPool()
+  const recycleInputs = (buffer: ArrayBuffer) => inputBuffers.give(buffer)
+  app.addHook('onClose', () => inputBuffers.clear())
+  parseInferBodies(app, jsonPool, inputBuffers)
 
   // Admission before the body is read: a request for a model whose queue is full is refused (503 +
   // Retry-After) before a byte of its body is read or copied, and its connection closes after the answer
@@ -59,6 +64,7 @@ const kserveInferRoutes: FastifyPluginAsync<KserveInferRoutesOptions> = async (a
       const ticket = tickets.get(request)
       const answer = await runInference(app, model, inferBodyOf(request), {
         rawOutputsByDefault: false,
+        recycleInputs,
         ...(ticket ? { ticket } : {}),
         deadline: (parameterMs) =>
           httpInferDeadline(request, reply, app.workerConfig.request_timeout_ms, parameterMs),

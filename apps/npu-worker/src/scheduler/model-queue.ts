@@ -23,6 +23,11 @@ export interface RunOptions {
   deadlineMs?: number
   /** The caller will not touch `inputs` again: a backend may transfer their buffers instead of copying. */
   transferInputs?: boolean
+  /**
+   * Takes back the input buffers a backend moved to another thread, once the inference is done with them
+   * (InferOptions.recycleInputs); only for a request that runs alone, since merged inputs are a copy.
+   */
+  recycleInputs?: (buffer: ArrayBuffer) => void
   /** The request's own protocol parameters, handed to the backend; requests merge only with equal ones. */
   parameters?: Readonly<Parameters>
   /** The place the request was given before its body was read (ModelQueue.admit); run() takes it over. */
@@ -93,6 +98,8 @@ interface Job {
   compute: ComputeTimes | null
   /** The caller gave its input buffers up (RunOptions.transferInputs). */
   transferInputs: boolean
+  /** RunOptions.recycleInputs. */
+  recycleInputs: ((buffer: ArrayBuffer) => void) | undefined
   /** RunOptions.parameters, or null when there are none. */
   parameters: Readonly<Parameters> | null
   resolve: (outputs: Record<string, Tensor>) => void
@@ -203,6 +210,7 @@ export class ModelQueue {
         queueSeconds: 0,
         compute: null,
         transferInputs: options.transferInputs === true,
+        recycleInputs: options.recycleInputs,
         parameters,
         resolve,
         reject,
@@ -322,8 +330,14 @@ export class ModelQueue {
       inferEnded,
       batchSize: Math.max(1, totalRowsOf(live)),
     })
+    // Merged (or padded) inputs are a batch-sized copy that no later request body has the size of.
+    const recycleInputs = merged ? undefined : (live[0] as Job).recycleInputs
     loaded
-      .infer(inputs, (live[0] as Job).outputNames, { transferInputs, ...(parameters ? { parameters } : {}) })
+      .infer(inputs, (live[0] as Job).outputNames, {
+        transferInputs,
+        ...(parameters ? { parameters } : {}),
+        ...(recycleInputs ? { recycleInputs } : {}),
+      })
       .then(
         (outputs) => {
           const timing = execution(performance.now())

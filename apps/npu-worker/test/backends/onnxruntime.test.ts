@@ -68,6 +68,26 @@ describe('OnnxRuntimeBackend', () => {
     )
   })
 
+  it('hands a transferred input buffer back with the answer when asked (recycleInputs)', async () => {
+    const model = await OnnxRuntimeModel.start(clsSpec({ instances: 1 }), options)
+    opened.push(model)
+    const input = clsInput(2, 21)
+    const sent = (input.data as Float32Array).slice()
+    const returned: ArrayBuffer[] = []
+    const result = await model.infer({ x: input }, undefined, {
+      transferInputs: true,
+      recycleInputs: (buffer) => returned.push(buffer),
+    })
+    const reference = await referenceOutput({ datatype: 'FP32', shape: input.shape, data: sent })
+    expectClose(result[CLS_OUTPUT]!.data as Float32Array, reference)
+    expect(returned).toHaveLength(1)
+    expect(new Float32Array(returned[0]!)).toEqual(sent)
+    // Without recycleInputs nothing comes back, and the caller's own buffer is untouched (copied, not moved).
+    const kept = clsInput(1, 22)
+    await model.infer({ x: kept })
+    expect((kept.data as Float32Array).length).toBeGreaterThan(0)
+  })
+
   it('replaces a thread that was terminated while idle and keeps serving correct results', async () => {
     const model = await OnnxRuntimeModel.start(clsSpec({ instances: 2 }), options)
     opened.push(model)

@@ -257,6 +257,37 @@ describe('binary tensor extension over HTTP (real worker, ONNX Runtime Identity 
     expect(InferResponseSchema.parse(json.json).outputs[0]?.data).toEqual([...out])
   })
 
+  it('answers every large body with its own bytes while input buffers are reused (sequential and concurrent)', async () => {
+    // 128 KiB bodies: above POOLED_MIN_BYTES, so each body after the first is read into a buffer an earlier
+    // inference handed back; a stale byte would show in the echoed answer.
+    const rows = 8192
+    const path = `/v2/models/${identityModelName('FP32')}/infer`
+    const body = (seed: number) => Float32Array.from({ length: rows * 4 }, (_, i) => seed * 1e5 + i)
+    const send = (seed: number) => {
+      const bytes = new Uint8Array(body(seed).buffer)
+      return postBinary(
+        path,
+        {
+          inputs: [
+            { name: 'x', datatype: 'FP32', shape: [rows, 4], parameters: { binary_data_size: bytes.length } },
+          ],
+          parameters: { binary_data_output: true },
+        },
+        [bytes],
+      ).then((res) => ({ res, bytes }))
+    }
+    for (const seed of [1, 2, 3]) {
+      const { res, bytes } = await send(seed)
+      expect(res.status).toBe(200)
+      expect(Buffer.compare(res.binary, bytes)).toBe(0)
+    }
+    const together = await Promise.all([4, 5, 6, 7, 8, 9].map(send))
+    for (const { res, bytes } of together) {
+      expect(res.status).toBe(200)
+      expect(Buffer.compare(res.binary, bytes)).toBe(0)
+    }
+  })
+
   it('answers 400 with the field for a bad header, size mismatch or truncated body, and the worker keeps serving', async () => {
     const path = `/v2/models/${identityModelName('FP32')}/infer`
     const good = Buffer.alloc(32)
