@@ -101,11 +101,14 @@ export class ErrModelNotReady extends ModelNotReady {
   }
 }
 
+// No stack trace: load shedding is not a fault, and under a flood of refusals capturing one was ~40 µs each
+// on the event loop.
 const QueueFull = createError<[model: string, queued: number]>(
   Code.QUEUE_FULL,
   'Model %s is at capacity (%s queued); retry later',
   503,
   DataBase,
+  false,
 )
 /** 503: the model's queue is full; `retryAfterSeconds` is the queue's estimate of when it has room. */
 export class ErrQueueFull extends QueueFull {

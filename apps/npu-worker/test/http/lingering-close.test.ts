@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { request } from 'undici'
 import { afterEach, describe, expect, it } from 'vitest'
-import { type LingerLimits, lingerOnEarlyClose } from '../../src/http/lingering-close.js'
+import { type LingerLimits, type LingerQueue, lingerOnEarlyClose } from '../../src/http/lingering-close.js'
 import { systemToolAvailable } from '../helpers/system-tool.js'
 
 // The lingering close against real sockets: a Fastify server that answers before reading the body (its own
@@ -18,6 +18,8 @@ import { systemToolAvailable } from '../helpers/system-tool.js'
 let app: FastifyInstance | null = null
 /** Bytes the server read on each connection, recorded when it closed. */
 let readPerConnection: number[] = []
+/** The lingering connections' queue of the server under test. */
+let lingering: LingerQueue | null = null
 
 afterEach(async () => {
   await app?.close()
@@ -30,7 +32,7 @@ async function serve(limits?: LingerLimits): Promise<number> {
   app.server.on('connection', (socket: net.Socket) =>
     socket.once('close', () => readPerConnection.push(socket.bytesRead)),
   )
-  lingerOnEarlyClose(app, limits)
+  lingering = lingerOnEarlyClose(app, limits)
   app.addHook('preParsing', async (request, reply) => {
     if (request.headers['x-refuse'] !== undefined) {
       reply.header('connection', 'close').header('retry-after', '1')
@@ -182,6 +184,37 @@ describe('lingering close after an early answer', () => {
       }
     },
   )
+
+  it('drains a flood of refused bodies a few connections at a time, and every client still gets its 503', async () => {
+    const port = await serve()
+    let peakDraining = 0
+    let peakWaiting = 0
+    const sample = setInterval(() => {
+      const sizes = lingering?.sizes ?? { draining: 0, waiting: 0 }
+      peakDraining = Math.max(peakDraining, sizes.draining)
+      peakWaiting = Math.max(peakWaiting, sizes.waiting)
+    }, 1)
+    try {
+      const results = await Promise.all(
+        Array.from({ length: 24 }, () =>
+          stubbornPost(port, 2 * 1024 * 1024, { headers: { 'x-refuse': '1' } }),
+        ),
+      )
+      for (const r of results) {
+        expect(r.error).toBeNull()
+        expect(r.written).toBe(2 * 1024 * 1024)
+        expect(r.response).toMatch(/^HTTP\/1\.1 503 /)
+      }
+    } finally {
+      clearInterval(sample)
+    }
+    // The rest waited their turn with their answer sent, none read while four were draining.
+    expect(peakDraining).toBeLessThanOrEqual(4)
+    expect(peakWaiting).toBeGreaterThan(0)
+    // The clients are done once they have the answer; the server drains the rest and closes every one.
+    while (readPerConnection.length < 24) await new Promise((r) => setTimeout(r, 20))
+    expect(lingering?.sizes).toEqual({ draining: 0, waiting: 0 })
+  })
 
   it('keeps serving on connections that answered normally (keep-alive untouched)', async () => {
     const port = await serve()
