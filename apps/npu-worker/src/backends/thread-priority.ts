@@ -29,10 +29,13 @@ export function threadPriorityOutcome(): PriorityOutcome {
  * setpriority(PRIO_PROCESS, 0) applies to the caller). When inference saturates every core, the kernel
  * then still gives the event loop its slices at once: `/health` and request parsing do not queue behind
  * model runs, and an idle event loop costs the inference nothing. Elsewhere (the value would apply to the
- * whole process) and when refused, nothing changes. Returns what it did (also kept for threadPriorityOutcome).
+ * whole process) and when refused, nothing changes. Returns what it did (also kept for threadPriorityOutcome);
+ * a second call returns what the first did.
  */
 export function lowerThreadPriority(niceness = BACKGROUND_THREAD_NICENESS): PriorityOutcome {
-  outcome = lowered(niceness)
+  // Once per thread: an entry lowers it before loading its service, which asks again (a second try would
+  // find the lowered value "inherited" and report `kept`).
+  if (outcome.kind === 'not-lowered') outcome = lowered(niceness)
   return outcome
 }
 

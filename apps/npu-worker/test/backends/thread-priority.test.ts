@@ -31,6 +31,18 @@ describe.runIf(process.platform === 'linux')('lowerThreadPriority', () => {
     expect(niceOf(readFileSync('/proc/thread-self/stat', 'utf8'))).toBe(before)
   })
 
+  it('reports what its first call did on a second call (an entry lowers the thread before its service asks)', async () => {
+    const modulePath = new URL('../../dist/backends/thread-priority.js', import.meta.url).href
+    const { first, second } = await replyOfThread<{ first: PriorityOutcome; second: PriorityOutcome }>(
+      `import(${JSON.stringify(modulePath)}).then(({ lowerThreadPriority }) => {
+         const first = lowerThreadPriority()
+         const second = lowerThreadPriority()
+         require('node:worker_threads').parentPort.postMessage({ first, second })
+       })`,
+    )
+    expect(second).toEqual(first)
+  })
+
   it('posts at the inherited priority for the length of one send, then lowers the thread again', async () => {
     const before = niceOf(readFileSync('/proc/thread-self/stat', 'utf8'))
     const modulePath = new URL('../../dist/backends/thread-priority.js', import.meta.url).href
