@@ -4,7 +4,7 @@ import { ThreadChannel } from '../threads/thread-channel.js'
 import { transferableChunks } from './body-chunks.js'
 import type { StructuredInferRequest } from './infer-body.js'
 import type { AnswerHeader } from './json-answer.js'
-import type { JsonCodecReply, JsonCodecRequest } from './json-codec-thread.js'
+import type { JsonCodecReply, JsonCodecRequest } from './json-codec-service.js'
 
 /** Answers whose JSON outputs hold at least this many numbers are written on the JSON thread. */
 export const OFF_THREAD_JSON_ELEMENTS = 16_384

@@ -6,7 +6,7 @@
 export interface ThreadEntries {
   /** One ONNX Runtime session per thread (backends/onnxruntime-thread.ts). */
   onnxruntime: URL
-  /** Big JSON bodies decoded and big JSON answers written (kserve/json-codec-thread.ts). */
+  /** Big JSON bodies decoded and big JSON answers written (kserve/json-codec-thread.ts, its service json-codec-service.ts). */
   jsonCodec: URL
   /** The ONNX Runtime entry with fault injection, used only under `test_hooks` (testing/faulty-onnx-thread.ts). */
   faultyOnnxruntime: URL
