@@ -5,6 +5,10 @@ import type { EncodedResponse } from '../kserve/encode-response.js'
 import { answerJson } from '../kserve/json-answer.js'
 import { type JsonCodecPool, OFF_THREAD_JSON_ELEMENTS } from '../kserve/json-codec-pool.js'
 import { jsonElements } from '../kserve/tensor-codec.js'
+import { freeArrayBuffers } from '../threads/free-array-buffers.js'
+
+/** Output buffers at least this big are freed once written (smaller ones cost malloc nothing to keep). */
+const FREED_MIN_BYTES = 64 * 1024
 
 /** Answers up to this size go out as one buffer: a stream costs more per request than copying them. */
 export const STREAMED_REPLY_BYTES = 64 * 1024
@@ -48,10 +52,13 @@ export async function sendInferResponse(
   const { outputs } = answer
   if (outputs.every((o) => o.raw === null)) {
     const elements = outputs.reduce((sum, o) => sum + o.tensor.data.length, 0)
-    const json =
-      elements >= OFF_THREAD_JSON_ELEMENTS
-        ? await jsonPool.encode(header, outputs)
-        : answerJson(header, outputs)
+    if (elements < OFF_THREAD_JSON_ELEMENTS)
+      return reply.type('application/json; charset=utf-8').send(answerJson(header, outputs))
+    const json = await jsonPool.encode(header, outputs)
+    // The text (1 to 3 MB for the detector) is this answer's alone, made for it by the JSON thread: its memory
+    // goes back once the socket has taken every byte ('finish'), not at a later mark-compact of the main heap.
+    // A response that ends otherwise (the client went away) leaves it to the collector.
+    reply.raw.once('finish', () => freeArrayBuffers([json.buffer as ArrayBuffer]))
     return reply.type('application/json; charset=utf-8').send(json)
   }
   const response: InferResponse = { ...header, outputs: [] }
@@ -65,6 +72,14 @@ export async function sendInferResponse(
     }
   }
   const framed = frameBinaryResponse(response, chunks)
+  // A streamed answer writes the outputs' own buffers (copies the backends made for this answer alone): the
+  // big ones are freed once the socket took them, as the JSON text above. Small ones are malloc's, or could be
+  // a slice of Node's shared Buffer pool, which must never be detached.
+  if (!Buffer.isBuffer(framed.body)) {
+    const big = chunks.map((c) => c.buffer as ArrayBuffer).filter((b) => b.byteLength >= FREED_MIN_BYTES)
+    const buffers = [...new Set(big)]
+    if (buffers.length > 0) reply.raw.once('finish', () => freeArrayBuffers(buffers))
+  }
   reply.header(INFERENCE_HEADER_CONTENT_LENGTH, String(framed.headerLength))
   reply.header('content-length', String(framed.contentLength))
   return reply.type('application/octet-stream').send(framed.body)

@@ -1,10 +1,12 @@
+import { freeArrayBuffers } from '../threads/free-array-buffers.js'
+
 /** Buffers smaller than this are not kept: malloc serves them from memory it already has mapped. */
 export const POOLED_MIN_BYTES = 64 * 1024
 
 /** At most this many bytes of free buffers are kept. */
 export const POOLED_MAX_BYTES = 16 * 1024 * 1024
 
-/** Free buffers are let go once no body has taken one for this long, so an idle worker holds none. */
+/** Free buffers are freed once no body has taken one for this long, so an idle worker holds none. */
 export const POOLED_IDLE_MS = 10_000
 
 /**
@@ -12,7 +14,9 @@ export const POOLED_IDLE_MS = 10_000
  * request body of the same size. A fresh ArrayBuffer of 64 KiB or more is a fresh mmap, so copying a body into
  * it from the socket faults its pages in one at a time: for the detector's 1.2 MB input (1×3×320×320 FP32),
  * 300 faults and about 1.3 ms of the main thread per request on this machine, against 60 µs to fill a buffer
- * whose pages are mapped already. Bounded by `maxBytes`; every buffer is let go after `idleMs` without a take.
+ * whose pages are mapped already. Bounded by `maxBytes`; every buffer is freed after `idleMs` without a take.
+ * Buffers it does not keep, and the ones it lets go, are freed at once (threads/free-array-buffers.ts): left to
+ * V8, they stayed mapped until the next mark-compact of the main heap, which an idle worker does not run.
  */
 export class InputBufferPool {
   readonly #free = new Map<number, ArrayBuffer[]>()
@@ -45,10 +49,17 @@ export class InputBufferPool {
     return kept
   }
 
-  /** Keeps `buffer` for a later take, when it is big enough to be worth it and the pool has room. */
+  /**
+   * Takes `buffer` over (the caller must hold no view of it it reads afterwards): keeps it for a later take
+   * when it is big enough to be worth it and the pool has room, frees it now otherwise.
+   */
   give(buffer: ArrayBuffer): void {
     const size = buffer.byteLength
-    if (size < POOLED_MIN_BYTES || this.#bytes + size > this.maxBytes) return
+    if (size < POOLED_MIN_BYTES) return
+    if (this.#bytes + size > this.maxBytes) {
+      freeArrayBuffers([buffer])
+      return
+    }
     let list = this.#free.get(size)
     if (!list) {
       list = []
@@ -59,8 +70,9 @@ export class InputBufferPool {
     this.#armIdleRelease()
   }
 
-  /** Lets every kept buffer go. */
+  /** Frees every kept buffer. */
   clear(): void {
+    for (const list of this.#free.values()) freeArrayBuffers(list)
     this.#free.clear()
     this.#bytes = 0
     if (this.#idleTimer) clearTimeout(this.#idleTimer)

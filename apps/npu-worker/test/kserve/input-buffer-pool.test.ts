@@ -21,15 +21,18 @@ describe('InputBufferPool', () => {
     expect(pool.take(size)).not.toBe(first)
   })
 
-  it('keeps no buffer under the minimum size and no more than maxBytes', () => {
+  it('keeps no buffer under the minimum size and no more than maxBytes, and frees one it cannot keep', () => {
     const pool = new InputBufferPool(3 * POOLED_MIN_BYTES)
     pool.give(new ArrayBuffer(POOLED_MIN_BYTES - 1))
     expect(pool.heldBytes).toBe(0)
-    pool.give(new ArrayBuffer(POOLED_MIN_BYTES))
-    pool.give(new ArrayBuffer(POOLED_MIN_BYTES))
-    pool.give(new ArrayBuffer(POOLED_MIN_BYTES))
-    pool.give(new ArrayBuffer(POOLED_MIN_BYTES))
+    const kept = [1, 2, 3].map(() => new ArrayBuffer(POOLED_MIN_BYTES))
+    for (const buffer of kept) pool.give(buffer)
+    const overflow = new ArrayBuffer(POOLED_MIN_BYTES)
+    pool.give(overflow)
     expect(pool.heldBytes).toBe(3 * POOLED_MIN_BYTES)
+    // Freed at once (detached), not left for the collector; the kept ones are intact.
+    expect(overflow.byteLength).toBe(0)
+    expect(kept.map((b) => b.byteLength)).toEqual([1, 2, 3].map(() => POOLED_MIN_BYTES))
   })
 
   it('lets every buffer go once no body took one for idleMs, and not while bodies keep taking', () => {
@@ -37,22 +40,27 @@ describe('InputBufferPool', () => {
     const pool = new InputBufferPool(undefined, 1_000)
     const size = POOLED_MIN_BYTES
     pool.give(pool.take(size))
-    pool.give(new ArrayBuffer(size))
+    const idle = new ArrayBuffer(size)
+    pool.give(idle)
     vi.advanceTimersByTime(600)
     pool.give(pool.take(size))
     vi.advanceTimersByTime(600)
     expect(pool.heldBytes).toBe(2 * size)
     vi.advanceTimersByTime(500)
     expect(pool.heldBytes).toBe(0)
+    expect(idle.byteLength).toBe(0)
     const kept = new ArrayBuffer(size)
     pool.give(kept)
     expect(pool.take(size)).toBe(kept)
   })
 
-  it('clear() lets every buffer go', () => {
+  it('clear() frees every kept buffer, as the idle release does', () => {
     const pool = new InputBufferPool()
-    pool.give(new ArrayBuffer(POOLED_MIN_BYTES))
+    const kept = new ArrayBuffer(POOLED_MIN_BYTES)
+    pool.give(kept)
     pool.clear()
     expect(pool.heldBytes).toBe(0)
+    expect(kept.byteLength).toBe(0)
+    expect(pool.take(POOLED_MIN_BYTES).byteLength).toBe(POOLED_MIN_BYTES)
   })
 })
