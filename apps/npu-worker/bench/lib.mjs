@@ -23,11 +23,12 @@ export function launcherSettings() {
   const malloc = (name) => new RegExp(`${name}="\\$\\{${name}:-(\\d+)\\}"`).exec(text)?.[1]
   const trim = malloc('MALLOC_TRIM_THRESHOLD_')
   const mmap = malloc('MALLOC_MMAP_THRESHOLD_')
+  const arenas = malloc('MALLOC_ARENA_MAX')
   const flags = /node_memory_flags="\$\{NPU_WORKER_NODE_FLAGS:-([^}]*)\}"/.exec(text)?.[1]
-  if (!trim || !mmap || flags === undefined)
+  if (!trim || !mmap || !arenas || flags === undefined)
     throw new Error(`the worker's memory settings are not where expected in ${LAUNCHER}`)
   return {
-    env: { MALLOC_TRIM_THRESHOLD_: trim, MALLOC_MMAP_THRESHOLD_: mmap },
+    env: { MALLOC_TRIM_THRESHOLD_: trim, MALLOC_MMAP_THRESHOLD_: mmap, MALLOC_ARENA_MAX: arenas },
     nodeFlags: flags.split(/\s+/).filter(Boolean),
   }
 }

@@ -74,6 +74,8 @@ const command =
   launcher.env.MALLOC_TRIM_THRESHOLD_ +
   '`, `MALLOC_MMAP_THRESHOLD_=' +
   launcher.env.MALLOC_MMAP_THRESHOLD_ +
+  '`, `MALLOC_ARENA_MAX=' +
+  launcher.env.MALLOC_ARENA_MAX +
   '`, `' +
   launcher.nodeFlags.join(' ') +
   '`). Same two models (MLP 384→256→16, PP-OCRv4 det), same requests, same load generator (undici).'
