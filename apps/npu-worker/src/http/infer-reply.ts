@@ -5,10 +5,7 @@ import type { EncodedResponse } from '../kserve/encode-response.js'
 import { answerJson } from '../kserve/json-answer.js'
 import { type JsonCodecPool, OFF_THREAD_JSON_ELEMENTS } from '../kserve/json-codec-pool.js'
 import { jsonElements } from '../kserve/tensor-codec.js'
-import { freeArrayBuffers } from '../threads/free-array-buffers.js'
-
-/** Output buffers at least this big are freed once written (smaller ones cost malloc nothing to keep). */
-const FREED_MIN_BYTES = 64 * 1024
+import { freeArrayBuffers, OWN_MAPPING_MIN_BYTES } from '../threads/free-array-buffers.js'
 
 /** Answers up to this size go out as one buffer: a stream costs more per request than copying them. */
 export const STREAMED_REPLY_BYTES = 64 * 1024
@@ -73,10 +70,11 @@ export async function sendInferResponse(
   }
   const framed = frameBinaryResponse(response, chunks)
   // A streamed answer writes the outputs' own buffers (copies the backends made for this answer alone): the
-  // big ones are freed once the socket took them, as the JSON text above. Small ones are malloc's, or could be
-  // a slice of Node's shared Buffer pool, which must never be detached.
+  // big ones are freed once the socket took them, as the JSON text above (small ones: OWN_MAPPING_MIN_BYTES).
   if (!Buffer.isBuffer(framed.body)) {
-    const big = chunks.map((c) => c.buffer as ArrayBuffer).filter((b) => b.byteLength >= FREED_MIN_BYTES)
+    const big = chunks
+      .map((c) => c.buffer as ArrayBuffer)
+      .filter((b) => b.byteLength >= OWN_MAPPING_MIN_BYTES)
     const buffers = [...new Set(big)]
     if (buffers.length > 0) reply.raw.once('finish', () => freeArrayBuffers(buffers))
   }

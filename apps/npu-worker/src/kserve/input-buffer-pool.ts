@@ -1,7 +1,7 @@
-import { freeArrayBuffers } from '../threads/free-array-buffers.js'
+import { freeArrayBuffers, OWN_MAPPING_MIN_BYTES } from '../threads/free-array-buffers.js'
 
-/** Buffers smaller than this are not kept: malloc serves them from memory it already has mapped. */
-export const POOLED_MIN_BYTES = 64 * 1024
+/** Buffers smaller than this are not kept: malloc serves them from memory it already has mapped (see OWN_MAPPING_MIN_BYTES). */
+export const POOLED_MIN_BYTES = OWN_MAPPING_MIN_BYTES
 
 /** At most this many bytes of free buffers are kept. */
 export const POOLED_MAX_BYTES = 16 * 1024 * 1024

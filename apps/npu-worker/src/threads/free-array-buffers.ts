@@ -1,6 +1,13 @@
 import { MessageChannel, type MessagePort } from 'node:worker_threads'
 
 /**
+ * The smallest buffer with a mapping of its own: glibc's mmap threshold as the release launcher fixes it
+ * (`MALLOC_MMAP_THRESHOLD_=65536`, scripts/release/npu-worker.sh). Smaller buffers are malloc's memory, which
+ * costs nothing to keep and may be a slice of Node's shared Buffer pool, so they are neither pooled nor freed.
+ */
+export const OWN_MAPPING_MIN_BYTES = 64 * 1024
+
+/**
  * A port whose channel is closed. Posting on it still serializes the message, and so detaches every buffer in
  * the transfer list, and then drops the message with the buffers' memory (the HTML rules for an entangled port
  * that has closed, which Node follows: checked in test/threads/free-array-buffers.test.ts).
