@@ -22,6 +22,7 @@ import {
 } from './errors.js'
 import { OnnxGenerationBackend } from './generation/onnx-generation-backend.js'
 import { OpenvinoGenaiBackend } from './generation/openvino-genai-backend.js'
+import { ConnectionPacing } from './http/connection-pacing.js'
 import { lingerOnEarlyClose } from './http/lingering-close.js'
 import { isOpenAiPath, openAiErrorBody } from './openai/openai-error.js'
 import authPlugin from './plugins/auth.js'
@@ -181,6 +182,9 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   // An answer sent before the body was read (413, a refusal before the body) closes its connection without
   // resetting a client that is still sending (http/lingering-close.ts).
   lingerOnEarlyClose(app)
+  // A burst of new connections starts reading a few per turn of the event loop, so the open ones (a /health
+  // probe's) are not kept waiting behind all of their first reads (http/connection-pacing.ts).
+  new ConnectionPacing(app.server)
   app.addHook('onResponse', (request, reply, done) => {
     // Server errors are logged with their cause by the error handler; this line ties them to the request. The
     // fields are built only when the line is written (debug is off in production).
