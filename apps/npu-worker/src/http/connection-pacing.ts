@@ -18,13 +18,6 @@ export const FIRST_READS_AT_ONCE = 8
  */
 export const FIRST_READ_WINDOW_MS = 20
 
-/** One admitted connection whose first request has not arrived yet. */
-interface FirstRead {
-  socket: Socket
-  /** When it was let in (performance.now()). */
-  since: number
-}
-
 /**
  * Paces new connections on `server`: at most {@link FIRST_READS_AT_ONCE} at a time may be waiting for their
  * first request; the others are accepted paused (their bytes wait in the kernel) and let in, oldest first, as
@@ -35,7 +28,8 @@ interface FirstRead {
 export class ConnectionPacing {
   readonly #atOnce: number
   readonly #windowMs: number
-  readonly #firstReads = new Map<Socket, FirstRead>()
+  /** Connections let in whose first request has not arrived yet, and when each was let in (performance.now()). */
+  readonly #firstReads = new Map<Socket, number>()
   readonly #held: Socket[] = []
   /** The sockets in #held, for a constant-time check. */
   readonly #holding = new Set<Socket>()
@@ -75,7 +69,7 @@ export class ConnectionPacing {
   }
 
   #letIn(socket: Socket): void {
-    this.#firstReads.set(socket, { socket, since: performance.now() })
+    this.#firstReads.set(socket, performance.now())
   }
 
   /** `socket` got its first request or closed: its place goes to the next one held. */
@@ -113,9 +107,8 @@ export class ConnectionPacing {
     if (this.#held.length === 0) return
     const expired = performance.now() - this.#windowMs
     let freed = false
-    for (const entry of this.#firstReads.values()) {
-      const { socket } = entry
-      if (socket.destroyed || socket.bytesRead > 0 || entry.since <= expired) {
+    for (const [socket, since] of this.#firstReads) {
+      if (socket.destroyed || socket.bytesRead > 0 || since <= expired) {
         this.#firstReads.delete(socket)
         freed = true
       }
