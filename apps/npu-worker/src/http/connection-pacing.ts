@@ -3,12 +3,12 @@ import type { Socket } from 'node:net'
 
 /**
  * New connections allowed to be waiting for their first request at once. A connection's first read carries
- * its request head and up to 64 KiB of body: the route runs and admission answers or queues it (200–300 µs
- * each on a 2-core build machine). libuv serves every ready socket before it polls again, so hundreds of
- * connections whose first bytes arrived together were all taken in one turn of the event loop, and a
- * `/health` probe on its keep-alive connection waited behind them: turns of 30–80 ms under the 600-request
- * flood (perf on the worker's core; a head cost up to ~0.6 ms there, refusals included). With 8, a turn
- * reads at most 8 request heads of new connections.
+ * its request head and up to 64 KiB of body: the route runs and admission answers or queues it (up to
+ * ~0.6 ms each on a 2-core build machine, refusals included). libuv serves every ready socket before it polls
+ * again, so hundreds of connections whose first bytes arrived together were all taken in one turn of the
+ * event loop, and a `/health` probe on its keep-alive connection waited behind them: turns of 30–120 ms
+ * under the 600-request flood (perf on the worker's core). With 8, a turn reads at most 8 request heads of
+ * new connections.
  */
 export const FIRST_READS_AT_ONCE = 8
 
@@ -36,7 +36,6 @@ export class ConnectionPacing {
   #checkScheduled = false
   #idleTimer: NodeJS.Timeout | null = null
   #heldTotal = 0
-  #mostWaiting = 0
 
   constructor(server: Server, atOnce: number = FIRST_READS_AT_ONCE, windowMs: number = FIRST_READ_WINDOW_MS) {
     this.#atOnce = atOnce
@@ -45,9 +44,9 @@ export class ConnectionPacing {
     server.prependListener('request', (request: IncomingMessage) => this.#settled(request.socket))
   }
 
-  /** Connections held back so far, the most waiting at once, and how many wait now (tests, diagnostics). */
-  get stats(): { held: number; mostWaiting: number; waiting: number } {
-    return { held: this.#heldTotal, mostWaiting: this.#mostWaiting, waiting: this.#held.length }
+  /** Connections held back so far, and how many wait now (tests, diagnostics). */
+  get stats(): { held: number; waiting: number } {
+    return { held: this.#heldTotal, waiting: this.#held.length }
   }
 
   #onConnection(socket: Socket): void {
@@ -64,7 +63,6 @@ export class ConnectionPacing {
       if (this.#holding.has(socket)) socket.pause()
     })
     this.#heldTotal++
-    if (this.#held.length > this.#mostWaiting) this.#mostWaiting = this.#held.length
     this.#scheduleCheck()
   }
 
